@@ -1,0 +1,3 @@
+//! Engine.IO v4: packet codecs, and the server transports (long-polling, WebSocket, upgrade).
+
+pub mod packet;

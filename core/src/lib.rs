@@ -1,0 +1,15 @@
+//! # polysio
+//!
+//! A Socket.IO implementation (Engine.IO v4 + Socket.IO v5), server and client, on tokio.
+//! The core never builds a runtime of its own: it runs on whichever tokio runtime it is
+//! started from.
+
+#![warn(missing_docs)]
+
+pub mod engine;
+pub mod error;
+pub mod parser;
+pub mod value;
+
+pub use error::{Error, Result};
+pub use value::{Map, Value};
