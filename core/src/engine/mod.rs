@@ -1,3 +1,36 @@
 //! Engine.IO v4: packet codecs, and the server transports (long-polling, WebSocket, upgrade).
 
+pub mod config;
 pub mod packet;
+pub mod server;
+pub mod socket;
+
+use std::net::SocketAddr;
+
+pub use config::{CookieConfig, CorsConfig, CorsOrigin, EngineConfig, TransportType};
+pub use server::EngineServer;
+pub use socket::{CloseReason, ConnHandler, EngineHandler, EngineSocket, Message};
+
+/// The HTTP request that opened a session, as handlers see it.
+#[derive(Clone, Debug)]
+pub struct Handshake {
+    /// Request headers.
+    pub headers: http::HeaderMap,
+    /// Decoded query parameters, in order.
+    pub query: Vec<(String, String)>,
+    /// The request URL (path and query).
+    pub url: String,
+    /// The peer's address.
+    pub address: Option<SocketAddr>,
+    /// When the handshake happened, in ms since the Unix epoch.
+    pub issued: u64,
+    /// Whether the connection was over TLS.
+    pub secure: bool,
+}
+
+impl Handshake {
+    /// The first query value named `key`.
+    pub fn query_value(&self, key: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}

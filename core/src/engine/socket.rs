@@ -1,0 +1,272 @@
+//! One Engine.IO session: its outgoing queue, state flags, heartbeat and close.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, Notify};
+
+use super::config::TransportType;
+use super::packet::{Frame, PacketType};
+use super::server::ServerInner;
+use super::Handshake;
+use crate::error::{Error, Result};
+
+/// Why an Engine.IO session ended (the reference's reason strings via [`CloseReason::as_str`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed the transport or sent a close packet.
+    TransportClose,
+    /// The transport failed (aborted request, overlapping requests, I/O error, oversized frame).
+    TransportError,
+    /// No pong within `pingTimeout`.
+    PingTimeout,
+    /// The client sent something that is not Engine.IO.
+    ParseError,
+    /// The server closed the session.
+    ForcedClose,
+    /// The server is shutting down.
+    ServerShuttingDown,
+}
+
+impl CloseReason {
+    /// The reference's reason string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::TransportClose => "transport close",
+            CloseReason::TransportError => "transport error",
+            CloseReason::PingTimeout => "ping timeout",
+            CloseReason::ParseError => "parse error",
+            CloseReason::ForcedClose => "forced close",
+            CloseReason::ServerShuttingDown => "server shutting down",
+        }
+    }
+}
+
+/// An incoming Engine.IO message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// A text message (without its `4`).
+    Text(&'a str),
+    /// A binary message.
+    Binary(Bytes),
+}
+
+/// Per-connection callbacks; created by [`EngineHandler::on_open`]. Called inline on the task
+/// that read the data, one call at a time.
+pub trait ConnHandler: Send + 'static {
+    /// A message arrived.
+    fn on_message(&mut self, msg: Message<'_>);
+    /// The session ended; called exactly once, after the last `on_message`.
+    fn on_close(&mut self, reason: CloseReason);
+}
+
+/// Creates the per-connection state when a session opens.
+pub trait EngineHandler: Send + Sync + 'static {
+    /// A new session; the returned handler receives its messages.
+    fn on_open(&self, socket: &EngineSocket) -> Box<dyn ConnHandler>;
+}
+
+pub(crate) const T_POLLING: u8 = 0;
+pub(crate) const T_WEBSOCKET: u8 = 1;
+
+pub(crate) struct Shared {
+    pub(crate) sid: Arc<str>,
+    pub(crate) handshake: Arc<Handshake>,
+    tx: mpsc::UnboundedSender<Frame>,
+    pub(crate) rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Frame>>,
+    pub(crate) transport: AtomicU8,
+    pub(crate) upgrading: AtomicBool,
+    pub(crate) post_busy: AtomicBool,
+    closed: AtomicBool,
+    pub(crate) close_reason: Mutex<Option<CloseReason>>,
+    pub(crate) close_notify: Notify,
+    pub(crate) pong: Notify,
+    pub(crate) conn: Mutex<Option<Box<dyn ConnHandler>>>,
+    server: Weak<ServerInner>,
+}
+
+/// A handle on one Engine.IO session; cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct EngineSocket(pub(crate) Arc<Shared>);
+
+impl std::fmt::Debug for EngineSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineSocket").field("sid", &self.0.sid).finish()
+    }
+}
+
+impl EngineSocket {
+    pub(crate) fn new(
+        sid: Arc<str>,
+        handshake: Arc<Handshake>,
+        transport: TransportType,
+        server: Weak<ServerInner>,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        EngineSocket(Arc::new(Shared {
+            sid,
+            handshake,
+            tx,
+            rx: tokio::sync::Mutex::new(rx),
+            transport: AtomicU8::new(match transport {
+                TransportType::Polling => T_POLLING,
+                TransportType::Websocket => T_WEBSOCKET,
+            }),
+            upgrading: AtomicBool::new(false),
+            post_busy: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            close_reason: Mutex::new(None),
+            close_notify: Notify::new(),
+            pong: Notify::new(),
+            conn: Mutex::new(None),
+            server,
+        }))
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> &str {
+        &self.0.sid
+    }
+
+    /// The request that opened the session.
+    pub fn handshake(&self) -> &Arc<Handshake> {
+        &self.0.handshake
+    }
+
+    /// The transport in use now.
+    pub fn transport(&self) -> TransportType {
+        if self.0.transport.load(Ordering::Acquire) == T_WEBSOCKET {
+            TransportType::Websocket
+        } else {
+            TransportType::Polling
+        }
+    }
+
+    /// True once the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.load(Ordering::Acquire)
+    }
+
+    /// Queues a frame; fails once the session is closed.
+    pub fn send(&self, frame: Frame) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        self.0.tx.send(frame).map_err(|_| Error::Closed)
+    }
+
+    /// Queues several frames in order (a packet and its attachments).
+    pub fn send_all<'a>(&self, frames: impl IntoIterator<Item = &'a Frame>) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        for f in frames {
+            self.0.tx.send(f.clone()).map_err(|_| Error::Closed)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&self, text: &str) -> Result<()> {
+        self.send(Frame::message(text))
+    }
+
+    /// Closes the session: what is queued is still flushed, then the transport closes.
+    pub fn close(&self) {
+        self.close_with(CloseReason::ForcedClose)
+    }
+
+    pub(crate) fn ptr_eq(&self, other: &EngineSocket) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Ends the session with `reason`; the first call wins.
+    pub(crate) fn close_with(&self, reason: CloseReason) {
+        if self.0.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Ok(mut r) = self.0.close_reason.lock() {
+            *r = Some(reason);
+        }
+        self.0.close_notify.notify_waiters();
+        let server = self.0.server.upgrade();
+        if let Some(server) = &server {
+            server.remove_session(self);
+        }
+        // The handler may be running on this very thread (it asked for the close), so its
+        // `on_close` runs once it has let go of the connection state.
+        let me = self.clone();
+        let run = move || {
+            let taken = me.0.conn.lock().ok().and_then(|mut c| c.take());
+            if let Some(mut conn) = taken {
+                conn.on_close(reason);
+            }
+        };
+        match server.as_ref().map(|s| s.runtime.clone()).or_else(|| tokio::runtime::Handle::try_current().ok()) {
+            Some(rt) => {
+                rt.spawn(async move { run() });
+            }
+            None => run(),
+        }
+    }
+
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        self.0.close_reason.lock().ok().and_then(|r| *r)
+    }
+
+    /// Passes a message to the connection handler, unless the session is closed.
+    pub(crate) fn dispatch(&self, msg: Message<'_>) {
+        if self.is_closed() {
+            return;
+        }
+        if let Ok(mut conn) = self.0.conn.lock() {
+            if let Some(c) = conn.as_mut() {
+                c.on_message(msg);
+            }
+        }
+    }
+
+    /// Handles one decoded incoming packet (shared by polling and WebSocket).
+    pub(crate) fn on_packet(&self, p: super::packet::Packet<'_>) {
+        use super::packet::Packet;
+        match p {
+            Packet::Text(t) => self.dispatch(Message::Text(t)),
+            Packet::Binary(b) => self.dispatch(Message::Binary(b)),
+            Packet::Pong(_) => self.0.pong.notify_one(),
+            Packet::Ping(d) => {
+                let _ = self.send(Frame::text(PacketType::Pong, d));
+            }
+            Packet::Close => self.close_with(CloseReason::TransportClose),
+            Packet::Noop | Packet::Upgrade => {}
+            Packet::Open(_) => self.close_with(CloseReason::ParseError),
+        }
+    }
+
+    /// Server-driven heartbeat: ping every `interval`, close if no pong within `timeout`.
+    pub(crate) async fn heartbeat(self, interval: std::time::Duration, timeout: std::time::Duration) {
+        let ping = Frame::text(PacketType::Ping, "");
+        loop {
+            let closed = self.0.close_notify.notified();
+            if self.is_closed() {
+                return;
+            }
+            tokio::select! {
+                _ = closed => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            if self.send(ping.clone()).is_err() {
+                return;
+            }
+            let closed = self.0.close_notify.notified();
+            tokio::select! {
+                _ = closed => return,
+                _ = self.0.pong.notified() => {}
+                _ = tokio::time::sleep(timeout) => {
+                    self.close_with(CloseReason::PingTimeout);
+                    return;
+                }
+            }
+        }
+    }
+}
