@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use polysio::engine::packet::Frame;
 use polysio::engine::{
     CloseReason, ConnHandler, EngineConfig, EngineHandler, EngineServer, EngineSocket, Message,
 };
-use polysio::engine::packet::Frame;
 
 struct Echo;
 struct EchoConn(EngineSocket);
@@ -32,7 +32,9 @@ impl ConnHandler for EchoConn {
 async fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let port: u16 = args.get(1).and_then(|p| p.parse().ok()).unwrap_or(3000);
-    let ms = |i: usize, d: u64| Duration::from_millis(args.get(i).and_then(|v| v.parse().ok()).unwrap_or(d));
+    let ms = |i: usize, d: u64| {
+        Duration::from_millis(args.get(i).and_then(|v| v.parse().ok()).unwrap_or(d))
+    };
     let config = EngineConfig {
         ping_interval: ms(2, 25000),
         ping_timeout: ms(3, 20000),

@@ -6,9 +6,11 @@
 
 #![warn(missing_docs)]
 
+pub mod adapter;
 pub mod engine;
 pub mod error;
 pub mod parser;
+pub mod server;
 pub mod value;
 
 pub use error::{Error, Result};

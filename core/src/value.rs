@@ -137,7 +137,9 @@ impl Value {
     /// Replaces every `{"_placeholder":true,"num":N}` by `attachments[N]`.
     pub fn fill_placeholders(&mut self, attachments: &[Bytes]) -> Result<()> {
         match self {
-            Value::Array(a) => a.iter_mut().try_for_each(|v| v.fill_placeholders(attachments)),
+            Value::Array(a) => a
+                .iter_mut()
+                .try_for_each(|v| v.fill_placeholders(attachments)),
             Value::Map(m) => {
                 if m.get("_placeholder") == Some(&Value::Bool(true)) {
                     let num = m
@@ -151,7 +153,8 @@ impl Value {
                     *self = Value::Bytes(b.clone());
                     Ok(())
                 } else {
-                    m.values_mut().try_for_each(|v| v.fill_placeholders(attachments))
+                    m.values_mut()
+                        .try_for_each(|v| v.fill_placeholders(attachments))
                 }
             }
             _ => Ok(()),
@@ -287,7 +290,9 @@ impl<'de> Deserialize<'de> for Value {
                 Ok(Value::Int(i))
             }
             fn visit_u64<E>(self, u: u64) -> std::result::Result<Value, E> {
-                Ok(i64::try_from(u).map(Value::Int).unwrap_or(Value::Float(u as f64)))
+                Ok(i64::try_from(u)
+                    .map(Value::Int)
+                    .unwrap_or(Value::Float(u as f64)))
             }
             fn visit_f64<E>(self, f: f64) -> std::result::Result<Value, E> {
                 Ok(Value::Float(f))
@@ -304,14 +309,20 @@ impl<'de> Deserialize<'de> for Value {
             fn visit_byte_buf<E>(self, b: Vec<u8>) -> std::result::Result<Value, E> {
                 Ok(Value::Bytes(Bytes::from(b)))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> std::result::Result<Value, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<Value, A::Error> {
                 let mut v = Vec::with_capacity(a.size_hint().unwrap_or(0).min(64));
                 while let Some(x) = a.next_element()? {
                     v.push(x);
                 }
                 Ok(Value::Array(v))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> std::result::Result<Value, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<Value, A::Error> {
                 let mut m = Map::with_capacity(a.size_hint().unwrap_or(0).min(64));
                 while let Some((k, x)) = a.next_entry::<String, Value>()? {
                     m.insert(k, x);
@@ -413,15 +424,24 @@ mod tests {
 
     #[test]
     fn bad_placeholder_is_error() {
-        let e = Value::from_json_with_attachments(r#"[{"_placeholder":true,"num":3}]"#, &[Bytes::new()]);
+        let e = Value::from_json_with_attachments(
+            r#"[{"_placeholder":true,"num":3}]"#,
+            &[Bytes::new()],
+        );
         assert!(matches!(e, Err(Error::Parse(_))));
-        let e = Value::from_json_with_attachments(r#"[{"_placeholder":true,"num":-1}]"#, &[Bytes::new()]);
+        let e = Value::from_json_with_attachments(
+            r#"[{"_placeholder":true,"num":-1}]"#,
+            &[Bytes::new()],
+        );
         assert!(matches!(e, Err(Error::Parse(_))));
     }
 
     #[test]
     fn non_finite_floats_are_null() {
         assert_eq!(Value::Float(f64::NAN).to_json_string(), "null");
-        assert_eq!(Value::Array(vec![Value::Float(f64::INFINITY)]).to_json_string(), "[null]");
+        assert_eq!(
+            Value::Array(vec![Value::Float(f64::INFINITY)]).to_json_string(),
+            "[null]"
+        );
     }
 }

@@ -66,7 +66,9 @@ impl Default for CorsConfig {
         CorsConfig {
             origin: CorsOrigin::Any,
             credentials: false,
-            methods: ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"].map(String::from).to_vec(),
+            methods: ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"]
+                .map(String::from)
+                .to_vec(),
             allowed_headers: Vec::new(),
             exposed_headers: Vec::new(),
             max_age: None,

@@ -125,10 +125,13 @@ impl Packet<'_> {
 
 /// Decodes a text packet (a WebSocket text frame or one polling record that is not `b...`).
 pub fn decode_text(s: &str) -> Result<Packet<'_>> {
-    let first = *s.as_bytes().first().ok_or_else(|| Error::Parse("empty packet".into()))?;
+    let first = *s
+        .as_bytes()
+        .first()
+        .ok_or_else(|| Error::Parse("empty packet".into()))?;
     let data = &s[1..];
-    let kind =
-        PacketType::from_byte(first).ok_or_else(|| Error::Parse(format!("unknown packet type {:?}", first as char)))?;
+    let kind = PacketType::from_byte(first)
+        .ok_or_else(|| Error::Parse(format!("unknown packet type {:?}", first as char)))?;
     Ok(match kind {
         PacketType::Open => Packet::Open(data),
         PacketType::Close => Packet::Close,
@@ -200,7 +203,11 @@ mod tests {
         let back = decode_payload(std::str::from_utf8(&p).unwrap()).unwrap();
         assert_eq!(
             back,
-            vec![Packet::Text("hello"), Packet::Binary(Bytes::from_static(&[1, 2, 3, 4])), Packet::Ping("")]
+            vec![
+                Packet::Text("hello"),
+                Packet::Binary(Bytes::from_static(&[1, 2, 3, 4])),
+                Packet::Ping("")
+            ]
         );
     }
 
@@ -217,7 +224,11 @@ mod tests {
         prop_oneof![
             (0u8..7, "[^\x1e]*").prop_map(|(k, s)| {
                 // close, upgrade and noop carry no data
-                let s = if matches!(k, 1 | 5 | 6) { String::new() } else { s };
+                let s = if matches!(k, 1 | 5 | 6) {
+                    String::new()
+                } else {
+                    s
+                };
                 Frame::text(PacketType::from_byte(b'0' + k).unwrap(), &s)
             }),
             proptest::collection::vec(any::<u8>(), 0..64).prop_map(|v| Frame::Binary(v.into())),

@@ -87,12 +87,17 @@ pub struct EngineServer {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn new_sid() -> Arc<str> {
     let bytes: [u8; 15] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes).into()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(bytes)
+        .into()
 }
 
 /// Decodes `a=b&c=d` (percent-decoding, `+` as space).
@@ -105,7 +110,10 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
             match b[i] {
                 b'+' => out.push(b' '),
                 b'%' if i + 2 < b.len() => {
-                    match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    match u8::from_str_radix(
+                        std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"),
+                        16,
+                    ) {
                         Ok(v) => {
                             out.push(v);
                             i += 2;
@@ -129,12 +137,23 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
 }
 
 fn json_error(code: HandshakeError, message: Option<&str>) -> Response<Body> {
-    let status = if code == HandshakeError::Forbidden { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
+    let status = if code == HandshakeError::Forbidden {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::BAD_REQUEST
+    };
     let msg = message.filter(|m| !m.is_empty()).unwrap_or(code.message());
-    let body = format!("{{\"code\":{},\"message\":{}}}", code as u8, serde_json::Value::from(msg));
+    let body = format!(
+        "{{\"code\":{},\"message\":{}}}",
+        code as u8,
+        serde_json::Value::from(msg)
+    );
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -146,11 +165,16 @@ fn status_only(status: StatusCode) -> Response<Body> {
 
 /// A raw `400` for a refused WebSocket upgrade, as the reference answers (text body).
 fn upgrade_error(code: HandshakeError, message: Option<&str>) -> Response<Body> {
-    let msg = message.filter(|m| !m.is_empty()).unwrap_or(code.message()).to_owned();
+    let msg = message
+        .filter(|m| !m.is_empty())
+        .unwrap_or(code.message())
+        .to_owned();
     let mut r = Response::new(Full::new(Bytes::from(msg)));
     *r.status_mut() = StatusCode::BAD_REQUEST;
-    r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     r
 }
 
@@ -170,7 +194,10 @@ fn apply_cors(cors: &CorsConfig, req_headers: &HeaderMap, out: &mut HeaderMap, p
         out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, a);
     }
     if cors.credentials {
-        out.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
     }
     if !cors.exposed_headers.is_empty() {
         if let Ok(v) = HeaderValue::from_str(&cors.exposed_headers.join(",")) {
@@ -184,7 +211,10 @@ fn apply_cors(cors: &CorsConfig, req_headers: &HeaderMap, out: &mut HeaderMap, p
         if cors.allowed_headers.is_empty() {
             if let Some(h) = req_headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
                 out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, h.clone());
-                out.append(header::VARY, HeaderValue::from_static("Access-Control-Request-Headers"));
+                out.append(
+                    header::VARY,
+                    HeaderValue::from_static("Access-Control-Request-Headers"),
+                );
             }
         } else if let Ok(v) = HeaderValue::from_str(&cors.allowed_headers.join(",")) {
             out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
@@ -197,7 +227,10 @@ fn apply_cors(cors: &CorsConfig, req_headers: &HeaderMap, out: &mut HeaderMap, p
 
 fn text_response(body: Bytes) -> Response<Body> {
     let mut r = Response::new(Full::new(body));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=UTF-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
     r
 }
 
@@ -227,7 +260,12 @@ impl EngineServer {
         runtime: tokio::runtime::Handle,
     ) -> Self {
         EngineServer {
-            inner: Arc::new(ServerInner { config, handler, sessions: Mutex::new(HashMap::new()), runtime }),
+            inner: Arc::new(ServerInner {
+                config,
+                handler,
+                sessions: Mutex::new(HashMap::new()),
+                runtime,
+            }),
         }
     }
 
@@ -238,7 +276,11 @@ impl EngineServer {
 
     /// The open sessions.
     pub fn sessions(&self) -> Vec<EngineSocket> {
-        self.inner.sessions.lock().map(|m| m.values().cloned().collect()).unwrap_or_default()
+        self.inner
+            .sessions
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Number of open sessions.
@@ -256,11 +298,18 @@ impl EngineServer {
     /// True if `path` is served by this server.
     pub fn matches(&self, path: &str) -> bool {
         let p = self.inner.config.path.trim_end_matches('/');
-        path == p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/'))
+        path == p
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
     }
 
     /// Serves one HTTP request addressed to the Engine.IO path.
-    pub async fn handle(&self, req: Request<Incoming>, remote: Option<SocketAddr>) -> Response<Body> {
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        remote: Option<SocketAddr>,
+    ) -> Response<Body> {
         let cfg = &self.inner.config;
         let query = parse_query(req.uri().query().unwrap_or(""));
         let is_upgrade = req
@@ -287,7 +336,13 @@ impl EngineServer {
     ) -> Response<Body> {
         let cfg = &self.inner.config;
         let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        let err = |c: HandshakeError, m: Option<&str>| if is_upgrade { upgrade_error(c, m) } else { json_error(c, m) };
+        let err = |c: HandshakeError, m: Option<&str>| {
+            if is_upgrade {
+                upgrade_error(c, m)
+            } else {
+                json_error(c, m)
+            }
+        };
         if q("EIO") != Some("4") {
             return err(HandshakeError::UnsupportedProtocolVersion, None);
         }
@@ -298,13 +353,21 @@ impl EngineServer {
         if req.method() == Method::OPTIONS {
             let mut r = status_only(StatusCode::NO_CONTENT);
             if cfg.cors.is_none() {
-                r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Content-Type"));
+                r.headers_mut().insert(
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    HeaderValue::from_static("Content-Type"),
+                );
                 *r.status_mut() = StatusCode::OK;
             }
             return r;
         }
         if let Some(sid) = q("sid") {
-            let session = self.inner.sessions.lock().ok().and_then(|m| m.get(sid).cloned());
+            let session = self
+                .inner
+                .sessions
+                .lock()
+                .ok()
+                .and_then(|m| m.get(sid).cloned());
             let Some(session) = session else {
                 return err(HandshakeError::UnknownSid, None);
             };
@@ -416,7 +479,11 @@ impl EngineServer {
             }
         }
         let _busy = Busy(&session);
-        if req.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == "application/octet-stream") {
+        if req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v == "application/octet-stream")
+        {
             session.close_with(CloseReason::ParseError);
             return status_only(StatusCode::BAD_REQUEST);
         }
@@ -434,7 +501,10 @@ impl EngineServer {
         std::mem::forget(guard);
         let bytes = match collected {
             Ok(c) => c.to_bytes(),
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
                 return status_only(StatusCode::PAYLOAD_TOO_LARGE)
             }
             Err(_) => {
@@ -442,7 +512,9 @@ impl EngineServer {
                 return status_only(StatusCode::BAD_REQUEST);
             }
         };
-        let decoded = std::str::from_utf8(&bytes).map_err(|_| ()).and_then(|s| packet::decode_payload(s).map_err(|_| ()));
+        let decoded = std::str::from_utf8(&bytes)
+            .map_err(|_| ())
+            .and_then(|s| packet::decode_payload(s).map_err(|_| ()));
         match decoded {
             Ok(packets) => {
                 for p in packets {
@@ -452,13 +524,16 @@ impl EngineServer {
             Err(()) => session.close_with(CloseReason::ParseError),
         }
         let mut r = Response::new(Full::new(Bytes::from_static(b"ok")));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
         r
     }
 
     fn ws_config(&self) -> WebSocketConfig {
         let max = self.inner.config.max_http_buffer_size;
-        WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max))
+        WebSocketConfig::default()
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max))
     }
 
     /// Answers a WebSocket upgrade request with 101 and runs `f` on the WebSocket once upgraded.
@@ -475,7 +550,12 @@ impl EngineServer {
         let config = self.ws_config();
         self.inner.runtime.spawn(async move {
             if let Ok(upgraded) = on_upgrade.await {
-                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
                 f(ws).await;
             }
         });
@@ -489,7 +569,11 @@ impl EngineServer {
         r
     }
 
-    fn websocket_handshake(&self, req: &mut Request<Incoming>, handshake: Arc<Handshake>) -> Response<Body> {
+    fn websocket_handshake(
+        &self,
+        req: &mut Request<Incoming>,
+        handshake: Arc<Handshake>,
+    ) -> Response<Body> {
         let this = self.clone();
         let sid = new_sid();
         let sid2 = sid.clone();
@@ -510,7 +594,12 @@ impl EngineServer {
         }
     }
 
-    fn open_session(&self, sid: Arc<str>, handshake: Arc<Handshake>, t: TransportType) -> EngineSocket {
+    fn open_session(
+        &self,
+        sid: Arc<str>,
+        handshake: Arc<Handshake>,
+        t: TransportType,
+    ) -> EngineSocket {
         let socket = EngineSocket::new(sid.clone(), handshake, t, Arc::downgrade(&self.inner));
         if let Ok(mut m) = self.inner.sessions.lock() {
             m.insert(sid, socket.clone());
@@ -520,7 +609,11 @@ impl EngineServer {
             *c = Some(conn);
         }
         let cfg = &self.inner.config;
-        self.inner.runtime.spawn(socket.clone().heartbeat(cfg.ping_interval, cfg.ping_timeout));
+        self.inner.runtime.spawn(
+            socket
+                .clone()
+                .heartbeat(cfg.ping_interval, cfg.ping_timeout),
+        );
         socket
     }
 
@@ -579,7 +672,9 @@ impl EngineServer {
                 if this.matches(req.uri().path()) {
                     this.handle(req, Some(remote)).await
                 } else {
-                    fallback.and_then(|f| f(&req)).unwrap_or_else(|| status_only(StatusCode::NOT_FOUND))
+                    fallback
+                        .and_then(|f| f(&req))
+                        .unwrap_or_else(|| status_only(StatusCode::NOT_FOUND))
                 }
             }
         })
@@ -588,8 +683,11 @@ impl EngineServer {
 }
 
 /// The accept loop shared by the Engine.IO and Socket.IO servers.
-pub async fn serve_with<F, Fut>(listener: TcpListener, shutdown: impl std::future::Future<Output = ()> + Send, f: F)
-where
+pub async fn serve_with<F, Fut>(
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+    f: F,
+) where
     F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
 {

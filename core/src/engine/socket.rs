@@ -92,7 +92,9 @@ pub struct EngineSocket(pub(crate) Arc<Shared>);
 
 impl std::fmt::Debug for EngineSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineSocket").field("sid", &self.0.sid).finish()
+        f.debug_struct("EngineSocket")
+            .field("sid", &self.0.sid)
+            .finish()
     }
 }
 
@@ -203,7 +205,11 @@ impl EngineSocket {
                 conn.on_close(reason);
             }
         };
-        match server.as_ref().map(|s| s.runtime.clone()).or_else(|| tokio::runtime::Handle::try_current().ok()) {
+        match server
+            .as_ref()
+            .map(|s| s.runtime.clone())
+            .or_else(|| tokio::runtime::Handle::try_current().ok())
+        {
             Some(rt) => {
                 rt.spawn(async move { run() });
             }
@@ -244,7 +250,11 @@ impl EngineSocket {
     }
 
     /// Server-driven heartbeat: ping every `interval`, close if no pong within `timeout`.
-    pub(crate) async fn heartbeat(self, interval: std::time::Duration, timeout: std::time::Duration) {
+    pub(crate) async fn heartbeat(
+        self,
+        interval: std::time::Duration,
+        timeout: std::time::Duration,
+    ) {
         let ping = Frame::text(PacketType::Ping, "");
         loop {
             let closed = self.0.close_notify.notified();

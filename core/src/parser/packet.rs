@@ -8,8 +8,14 @@ use crate::error::{Error, Result};
 use crate::value::Value;
 
 /// Event names the protocol reserves; a peer may not emit them.
-pub const RESERVED_EVENTS: &[&str] =
-    &["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
+pub const RESERVED_EVENTS: &[&str] = &[
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
 
 /// What a packet carries.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,7 +46,11 @@ pub struct Packet {
 impl Packet {
     /// An EVENT packet.
     pub fn event(nsp: &str, name: &str, args: Vec<Value>) -> Packet {
-        Packet { nsp: nsp.to_owned(), id: None, data: PacketData::Event(name.to_owned(), args) }
+        Packet {
+            nsp: nsp.to_owned(),
+            id: None,
+            data: PacketData::Event(name.to_owned(), args),
+        }
     }
     /// Encodes the packet into Engine.IO message frames: one text frame (with the Engine.IO `4`
     /// prefix) followed by one binary frame per attachment.
@@ -150,7 +160,10 @@ pub const DEFAULT_MAX_ATTACHMENTS: usize = 1000;
 impl Decoder {
     /// A decoder refusing packets that announce more than `max_attachments` attachments.
     pub fn new(max_attachments: usize) -> Self {
-        Decoder { max_attachments, pending: None }
+        Decoder {
+            max_attachments,
+            pending: None,
+        }
     }
 
     /// True while a binary packet waits for its attachments.
@@ -162,7 +175,9 @@ impl Decoder {
     pub fn decode_text(&mut self, s: &str) -> Result<Option<Packet>> {
         if self.pending.is_some() {
             self.pending = None;
-            return Err(Error::Parse("got plaintext data when reconstructing a packet".into()));
+            return Err(Error::Parse(
+                "got plaintext data when reconstructing a packet".into(),
+            ));
         }
         let (packet, attachments) = decode_str(s)?;
         if attachments == 0 {
@@ -174,20 +189,31 @@ impl Decoder {
                 self.max_attachments
             )));
         }
-        self.pending = Some(Pending { packet, expected: attachments, attachments: Vec::new() });
+        self.pending = Some(Pending {
+            packet,
+            expected: attachments,
+            attachments: Vec::new(),
+        });
         Ok(None)
     }
 
     /// Feeds a binary message (an attachment).
     pub fn decode_binary(&mut self, b: Bytes) -> Result<Option<Packet>> {
         let Some(p) = self.pending.as_mut() else {
-            return Err(Error::Parse("got binary data when not reconstructing a packet".into()));
+            return Err(Error::Parse(
+                "got binary data when not reconstructing a packet".into(),
+            ));
         };
         p.attachments.push(b);
         if p.attachments.len() < p.expected {
             return Ok(None);
         }
-        let Some(Pending { mut packet, attachments, .. }) = self.pending.take() else {
+        let Some(Pending {
+            mut packet,
+            attachments,
+            ..
+        }) = self.pending.take()
+        else {
             return Ok(None);
         };
         match &mut packet.data {
@@ -228,7 +254,9 @@ pub fn decode_str(s: &str) -> Result<(Packet, usize)> {
         if i == start || i >= bytes.len() || bytes[i] != b'-' {
             return Err(bad("illegal attachments"));
         }
-        attachments = s[start..i].parse().map_err(|_| bad("illegal attachments"))?;
+        attachments = s[start..i]
+            .parse()
+            .map_err(|_| bad("illegal attachments"))?;
         i += 1;
     }
     let mut nsp = "/";
@@ -248,7 +276,11 @@ pub fn decode_str(s: &str) -> Result<(Packet, usize)> {
         while i < bytes.len() && is_digit(bytes[i]) {
             i += 1;
         }
-        id = Some(s[start..i].parse::<u64>().map_err(|_| bad("invalid ack id"))?);
+        id = Some(
+            s[start..i]
+                .parse::<u64>()
+                .map_err(|_| bad("invalid ack id"))?,
+        );
     }
     let rest = &s[i..];
     let payload: Option<Value> = if rest.is_empty() {
@@ -276,7 +308,14 @@ pub fn decode_str(s: &str) -> Result<(Packet, usize)> {
     if matches!(kind, 3 | 6) && id.is_none() {
         return Err(bad("ack without id"));
     }
-    Ok((Packet { nsp: nsp.to_owned(), id, data }, attachments))
+    Ok((
+        Packet {
+            nsp: nsp.to_owned(),
+            id,
+            data,
+        },
+        attachments,
+    ))
 }
 
 #[cfg(test)]
@@ -306,27 +345,60 @@ mod tests {
 
     #[test]
     fn spec_examples() {
-        let p = Packet { nsp: "/".into(), id: None, data: PacketData::Connect(None) };
+        let p = Packet {
+            nsp: "/".into(),
+            id: None,
+            data: PacketData::Connect(None),
+        };
         assert_eq!(text(&p.encode()[0]), "0");
-        let p = Packet { nsp: "/admin".into(), id: None, data: PacketData::Connect(Some(Value::from(json!({"token":"123"})))) };
+        let p = Packet {
+            nsp: "/admin".into(),
+            id: None,
+            data: PacketData::Connect(Some(Value::from(json!({"token":"123"})))),
+        };
         assert_eq!(text(&p.encode()[0]), "0/admin,{\"token\":\"123\"}");
-        let p = Packet { nsp: "/admin".into(), id: None, data: PacketData::Disconnect };
+        let p = Packet {
+            nsp: "/admin".into(),
+            id: None,
+            data: PacketData::Disconnect,
+        };
         assert_eq!(text(&p.encode()[0]), "1/admin");
-        let p = Packet { nsp: "/".into(), id: Some(12), data: PacketData::Event("foo".into(), vec![Value::from("bar")]) };
+        let p = Packet {
+            nsp: "/".into(),
+            id: Some(12),
+            data: PacketData::Event("foo".into(), vec![Value::from("bar")]),
+        };
         assert_eq!(text(&p.encode()[0]), "212[\"foo\",\"bar\"]");
-        let p = Packet { nsp: "/admin".into(), id: Some(13), data: PacketData::Ack(vec![Value::from("bar")]) };
+        let p = Packet {
+            nsp: "/admin".into(),
+            id: Some(13),
+            data: PacketData::Ack(vec![Value::from("bar")]),
+        };
         assert_eq!(text(&p.encode()[0]), "3/admin,13[\"bar\"]");
         let p = Packet {
             nsp: "/".into(),
             id: None,
-            data: PacketData::Event("baz".into(), vec![Value::Bytes(Bytes::from_static(&[1, 2, 3]))]),
+            data: PacketData::Event(
+                "baz".into(),
+                vec![Value::Bytes(Bytes::from_static(&[1, 2, 3]))],
+            ),
         };
         let f = p.encode();
-        assert_eq!(text(&f[0]), "51-[\"baz\",{\"_placeholder\":true,\"num\":0}]");
+        assert_eq!(
+            text(&f[0]),
+            "51-[\"baz\",{\"_placeholder\":true,\"num\":0}]"
+        );
         assert_eq!(f[1], Frame::Binary(Bytes::from_static(&[1, 2, 3])));
         assert_eq!(roundtrip(&p), p);
-        let p = Packet { nsp: "/admin".into(), id: Some(15), data: PacketData::Ack(vec![Value::Bytes(Bytes::from_static(&[3]))]) };
-        assert_eq!(text(&p.encode()[0]), "61-/admin,15[{\"_placeholder\":true,\"num\":0}]");
+        let p = Packet {
+            nsp: "/admin".into(),
+            id: Some(15),
+            data: PacketData::Ack(vec![Value::Bytes(Bytes::from_static(&[3]))]),
+        };
+        assert_eq!(
+            text(&p.encode()[0]),
+            "61-/admin,15[{\"_placeholder\":true,\"num\":0}]"
+        );
         assert_eq!(roundtrip(&p), p);
     }
 
@@ -340,14 +412,34 @@ mod tests {
         let (p, _) = decode_str("2[1,2]").unwrap();
         assert_eq!(p.data, PacketData::Event("1".into(), vec![Value::Int(2)]));
         let (p, _) = decode_str("4{\"message\":\"no\"}").unwrap();
-        assert_eq!(p.data, PacketData::ConnectError(Value::from(json!({"message":"no"}))));
+        assert_eq!(
+            p.data,
+            PacketData::ConnectError(Value::from(json!({"message":"no"})))
+        );
     }
 
     #[test]
     fn malformed_packets() {
         for bad in [
-            "", "7", "x", "2", "2[]", "2{}", "2\"a\"", "2[null]", "2[\"connect\"]", "0[1]", "1{}",
-            "3[1]", "31{}", "5[\"a\"]", "5x-[\"a\"]", "2[\"a\"", "4", "4 1", "299999999999999999999999[\"a\"]",
+            "",
+            "7",
+            "x",
+            "2",
+            "2[]",
+            "2{}",
+            "2\"a\"",
+            "2[null]",
+            "2[\"connect\"]",
+            "0[1]",
+            "1{}",
+            "3[1]",
+            "31{}",
+            "5[\"a\"]",
+            "5x-[\"a\"]",
+            "2[\"a\"",
+            "4",
+            "4 1",
+            "299999999999999999999999[\"a\"]",
         ] {
             assert!(decode_str(bad).is_err(), "{bad:?} should fail");
         }
@@ -356,12 +448,23 @@ mod tests {
     #[test]
     fn attachment_bounds() {
         let mut d = Decoder::default();
-        assert!(d.decode_text("51000000000-[\"a\",{\"_placeholder\":true,\"num\":0}]").is_err());
+        assert!(d
+            .decode_text("51000000000-[\"a\",{\"_placeholder\":true,\"num\":0}]")
+            .is_err());
         assert!(d.decode_binary(Bytes::new()).is_err());
         assert!(d.decode_text("52-[\"a\"]").unwrap().is_none());
-        assert!(d.decode_text("2[\"a\"]").is_err(), "text during reconstruction");
-        assert!(d.decode_text("51-[\"a\",{\"_placeholder\":true,\"num\":5}]").unwrap().is_none());
-        assert!(d.decode_binary(Bytes::new()).is_err(), "placeholder out of range");
+        assert!(
+            d.decode_text("2[\"a\"]").is_err(),
+            "text during reconstruction"
+        );
+        assert!(d
+            .decode_text("51-[\"a\",{\"_placeholder\":true,\"num\":5}]")
+            .unwrap()
+            .is_none());
+        assert!(
+            d.decode_binary(Bytes::new()).is_err(),
+            "placeholder out of range"
+        );
         assert!(d.decode_text("50-[\"a\"]").unwrap().is_some());
     }
 
@@ -377,8 +480,11 @@ mod tests {
         leaf.prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                proptest::collection::vec(("[a-z_]{0,6}", inner), 0..4)
-                    .prop_map(|kv| Value::Map(kv.into_iter().filter(|(k, _)| k != "_placeholder").collect())),
+                proptest::collection::vec(("[a-z_]{0,6}", inner), 0..4).prop_map(|kv| Value::Map(
+                    kv.into_iter()
+                        .filter(|(k, _)| k != "_placeholder")
+                        .collect()
+                )),
             ]
         })
     }
