@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs what a fresh machine lacks (the npm reference peers), then runs
+# formatting and lint checks and every test. Prints how long each stage took.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+stage() {
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "=== $name"
+  "$@"
+  echo "=== $name: $((SECONDS - t0)) s"
+}
+install_node_peers() {
+  command -v node >/dev/null || { echo "node is required (Node 20)" >&2; exit 1; }
+  if [ ! -d tests/node/node_modules/socket.io ] || [ tests/node/package-lock.json -nt tests/node/node_modules ]; then
+    (cd tests/node && npm ci --no-audit --no-fund)
+  fi
+}
+stage "install npm reference peers" install_node_peers
+stage "cargo fmt --check" cargo fmt --all -- --check
+stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+stage "cargo test" cargo test --workspace
