@@ -1,0 +1,1149 @@
+//! Raw-protocol tests of the server: HTTP requests written by hand on a TCP socket and WebSocket
+//! frames written with tokio-tungstenite, against an in-process server on 127.0.0.1:0.
+//!
+//! They check every error answer and close rule of Engine.IO v4 / Socket.IO v5 against what the
+//! reference (npm engine.io 6 / socket.io 4) does (see PROTOCOL-NOTES.md).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use polysio::engine::packet::Frame;
+use polysio::engine::{
+    CloseReason, ConnHandler, CookieConfig, CorsConfig, CorsOrigin, EngineConfig, EngineHandler,
+    EngineServer, EngineSocket, Message, TransportType,
+};
+use polysio::server::{ConnectError, Server, ServerConfig};
+use polysio::Value;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Generous: the machine may be loaded.
+const T: Duration = Duration::from_secs(10);
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    match tokio::time::timeout(T, f).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out: {what}"),
+    }
+}
+
+/// An HTTP response read off the wire.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("utf-8 body")
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text()))
+    }
+    /// Asserts a JSON handshake error `{"code":code,"message":message}` with `status`.
+    fn assert_error(&self, status: u16, code: u64, message: &str) {
+        assert_eq!(self.status, status, "{self:?}");
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{self:?}"
+        );
+        assert_eq!(self.json(), json!({"code": code, "message": message}));
+        // Exactly these two keys, in this order.
+        assert_eq!(
+            self.text(),
+            format!("{{\"code\":{code},\"message\":{}}}", json!(message))
+        );
+    }
+}
+
+/// Writes one HTTP/1.1 request (with `Connection: close`) on `stream`.
+async fn write_request(
+    stream: &mut TcpStream,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) {
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if method != "GET" || !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes).await.expect("write request");
+}
+
+/// Reads one HTTP/1.1 response (Content-Length or chunked or to EOF).
+async fn read_response(stream: &mut TcpStream) -> Resp {
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.expect("read response");
+        assert!(n > 0, "connection closed before a response: {buf:?}");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).expect("utf-8 head");
+    let mut rest = buf[head_end + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().expect("status line");
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
+    let body = if status == 101 || status == 204 || status == 304 {
+        Vec::new()
+    } else if let Some(len) = get("content-length") {
+        let len: usize = len.parse().expect("content-length");
+        while rest.len() < len {
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.expect("read body");
+            assert!(n > 0, "connection closed inside the body");
+            rest.extend_from_slice(&chunk[..n]);
+        }
+        rest.truncate(len);
+        rest
+    } else if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        stream.read_to_end(&mut rest).await.expect("read chunked");
+        let mut out = Vec::new();
+        let mut i = 0;
+        while let Some(eol) = rest[i..].windows(2).position(|w| w == b"\r\n") {
+            let size_str = String::from_utf8_lossy(&rest[i..i + eol]).to_string();
+            let size = usize::from_str_radix(size_str.split(';').next().unwrap().trim(), 16)
+                .expect("chunk size");
+            i += eol + 2;
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[i..i + size]);
+            i += size + 2;
+        }
+        out
+    } else {
+        stream.read_to_end(&mut rest).await.expect("read to end");
+        rest
+    };
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// One request on a fresh connection.
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    within(&format!("{method} {target}"), async {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        write_request(&mut s, method, target, headers, body).await;
+        read_response(&mut s).await
+    })
+    .await
+}
+
+async fn get(addr: SocketAddr, target: &str) -> Resp {
+    request(addr, "GET", target, &[], b"").await
+}
+
+async fn post(addr: SocketAddr, target: &str, body: &[u8]) -> Resp {
+    request(
+        addr,
+        "POST",
+        target,
+        &[("Content-Type", "text/plain;charset=UTF-8")],
+        body,
+    )
+    .await
+}
+
+/// `/engine.io/?EIO=4&transport=polling&sid=<sid>`
+fn poll_url(path: &str, sid: &str) -> String {
+    format!("{path}?EIO=4&transport=polling&sid={sid}")
+}
+
+/// Parses an open packet `0{...}` and returns its JSON.
+fn parse_open(body: &str) -> serde_json::Value {
+    let json = body
+        .strip_prefix('0')
+        .unwrap_or_else(|| panic!("not an open packet: {body:?}"));
+    serde_json::from_str(json).expect("open packet JSON")
+}
+
+/// Opens a polling session on `path`; returns the sid.
+async fn open_polling(addr: SocketAddr, path: &str) -> String {
+    let r = get(addr, &format!("{path}?EIO=4&transport=polling")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    parse_open(&r.text())["sid"]
+        .as_str()
+        .expect("sid")
+        .to_owned()
+}
+
+/// True while the session answers a noop POST with `ok`; false once it is unknown (code 1).
+async fn session_alive(addr: SocketAddr, path: &str, sid: &str) -> bool {
+    let r = post(addr, &poll_url(path, sid), b"6").await;
+    match r.status {
+        200 => {
+            assert_eq!(r.text(), "ok");
+            true
+        }
+        400 => {
+            r.assert_error(400, 1, "Session ID unknown");
+            false
+        }
+        s => panic!("unexpected status {s}: {r:?}"),
+    }
+}
+
+/// Waits until the session is gone (requests with its sid answer code 1).
+async fn wait_session_gone(addr: SocketAddr, path: &str, sid: &str) {
+    within("session to close", async {
+        while session_alive(addr, path, sid).await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+/// The raw Engine.IO echo handler (as core/examples/engineio_echo.rs).
+struct Echo;
+struct EchoConn(EngineSocket);
+
+impl EngineHandler for Echo {
+    fn on_open(&self, socket: &EngineSocket) -> Box<dyn ConnHandler> {
+        Box::new(EchoConn(socket.clone()))
+    }
+}
+
+impl ConnHandler for EchoConn {
+    fn on_message(&mut self, msg: Message<'_>) {
+        let _ = match msg {
+            Message::Text(t) => self.0.send_text(t),
+            Message::Binary(b) => self.0.send(Frame::Binary(b)),
+        };
+    }
+    fn on_close(&mut self, _reason: CloseReason) {}
+}
+
+const EIO: &str = "/engine.io/";
+const SIO: &str = "/socket.io/";
+
+/// Starts a raw Engine.IO echo server with `config`.
+async fn start_engine(config: EngineConfig) -> (EngineServer, SocketAddr) {
+    let server = EngineServer::new(config, Arc::new(Echo));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let s = server.clone();
+    tokio::spawn(async move { s.serve(listener, None, std::future::pending()).await });
+    (server, addr)
+}
+
+async fn start_engine_default() -> SocketAddr {
+    start_engine(EngineConfig::default()).await.1
+}
+
+/// Starts a Socket.IO server; `/` answers `echo` with `echo-back` (same arguments).
+async fn start_sio(config: ServerConfig) -> (Server, SocketAddr) {
+    let io = Server::new(config);
+    io.of("/").on_connection(|socket| {
+        socket.on("echo", |s, args, _| {
+            let _ = s.emit("echo-back", args);
+        });
+    });
+    let addr = io.listen(("127.0.0.1", 0)).await.expect("listen");
+    (io, addr)
+}
+
+async fn ws_connect(addr: SocketAddr, target: &str) -> Ws {
+    let url = format!("ws://{addr}{target}");
+    within("websocket connect", tokio_tungstenite::connect_async(url))
+        .await
+        .expect("websocket handshake")
+        .0
+}
+
+/// Next text frame (binary frames are an error).
+async fn ws_text(ws: &mut Ws) -> String {
+    within("websocket text frame", async {
+        loop {
+            match ws.next().await {
+                Some(Ok(WsMessage::Text(t))) => return t.as_str().to_owned(),
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    })
+    .await
+}
+
+async fn ws_binary(ws: &mut Ws) -> Vec<u8> {
+    within("websocket binary frame", async {
+        loop {
+            match ws.next().await {
+                Some(Ok(WsMessage::Binary(b))) => return b.to_vec(),
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+                other => panic!("expected a binary frame, got {other:?}"),
+            }
+        }
+    })
+    .await
+}
+
+async fn ws_send(ws: &mut Ws, text: &str) {
+    ws.send(WsMessage::text(text)).await.expect("ws send");
+}
+
+/// Waits until the server ends the WebSocket; returns the text frames seen before.
+async fn ws_expect_closed(ws: &mut Ws) -> Vec<String> {
+    within("websocket to be closed by the server", async {
+        let mut seen = Vec::new();
+        loop {
+            match ws.next().await {
+                Some(Ok(WsMessage::Text(t))) => seen.push(t.as_str().to_owned()),
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return seen,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+}
+
+/// A WebSocket-only Socket.IO connection, past the Engine.IO open packet.
+async fn sio_ws(addr: SocketAddr) -> Ws {
+    let mut ws = ws_connect(addr, &format!("{SIO}?EIO=4&transport=websocket")).await;
+    let open = ws_text(&mut ws).await;
+    let o = parse_open(&open);
+    assert_eq!(o["upgrades"], json!([]));
+    ws
+}
+
+/// Sends `40` on `ws` and returns the socket id from `40{"sid":...}`.
+async fn sio_connect(ws: &mut Ws) -> String {
+    ws_send(ws, "40").await;
+    let reply = ws_text(ws).await;
+    let json = reply
+        .strip_prefix("40")
+        .unwrap_or_else(|| panic!("not a CONNECT reply: {reply:?}"));
+    let v: serde_json::Value = serde_json::from_str(json).expect("CONNECT JSON");
+    let obj = v.as_object().expect("object");
+    assert_eq!(obj.len(), 1, "exactly the key sid: {reply}");
+    obj["sid"].as_str().expect("sid string").to_owned()
+}
+
+/// A new client can still connect and get an event echoed.
+async fn assert_serves(addr: SocketAddr) {
+    let mut ws = sio_ws(addr).await;
+    sio_connect(&mut ws).await;
+    ws_send(&mut ws, r#"42["echo","still here",1]"#).await;
+    assert_eq!(ws_text(&mut ws).await, r#"42["echo-back","still here",1]"#);
+}
+
+/// A bad packet on a connected Socket.IO WebSocket closes it; the server keeps serving.
+async fn sio_bad_packet_closes(packets: &[&str], connect_first: bool) {
+    let (io, addr) = start_sio(ServerConfig::default()).await;
+    let mut ws = sio_ws(addr).await;
+    if connect_first {
+        sio_connect(&mut ws).await;
+    }
+    for p in packets {
+        ws_send(&mut ws, p).await;
+    }
+    let seen = ws_expect_closed(&mut ws).await;
+    assert!(
+        seen.iter().all(|t| !t.starts_with("42")),
+        "no event after a bad packet: {seen:?}"
+    );
+    within("engine session removed", async {
+        while io.engine().clients_count() != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_serves(addr).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engine.IO handshake errors
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_unsupported_protocol_version() {
+    let addr = start_engine_default().await;
+    for q in [
+        "transport=polling",
+        "EIO=3&transport=polling",
+        "EIO=garbage&transport=polling",
+        "EIO=&transport=polling",
+        "EIO=5&transport=polling",
+    ] {
+        get(addr, &format!("{EIO}?{q}"))
+            .await
+            .assert_error(400, 5, "Unsupported protocol version");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_unknown_transport() {
+    let addr = start_engine_default().await;
+    get(addr, &format!("{EIO}?EIO=4&transport=foo"))
+        .await
+        .assert_error(400, 0, "Transport unknown");
+    get(addr, &format!("{EIO}?EIO=4"))
+        .await
+        .assert_error(400, 0, "Transport unknown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_transport_not_enabled_is_unknown() {
+    let (_s, addr) = start_engine(EngineConfig {
+        transports: vec![TransportType::Websocket],
+        ..EngineConfig::default()
+    })
+    .await;
+    get(addr, &format!("{EIO}?EIO=4&transport=polling"))
+        .await
+        .assert_error(400, 0, "Transport unknown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_unknown_sid() {
+    let addr = start_engine_default().await;
+    get(addr, &poll_url(EIO, "nope"))
+        .await
+        .assert_error(400, 1, "Session ID unknown");
+    post(addr, &poll_url(EIO, "nope"), b"4x")
+        .await
+        .assert_error(400, 1, "Session ID unknown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_post_without_sid() {
+    let addr = start_engine_default().await;
+    post(addr, &format!("{EIO}?EIO=4&transport=polling"), b"4x")
+        .await
+        .assert_error(400, 2, "Bad handshake method");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_websocket_without_upgrade() {
+    let addr = start_engine_default().await;
+    get(addr, &format!("{EIO}?EIO=4&transport=websocket"))
+        .await
+        .assert_error(400, 3, "Bad request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_allow_request_refused() {
+    let (_s, addr) = start_engine(EngineConfig {
+        allow_request: Some(Arc::new(|h| match h.query_value("token") {
+            Some("good") => Ok(()),
+            Some("custom") => Err("go away".into()),
+            _ => Err(String::new()),
+        })),
+        ..EngineConfig::default()
+    })
+    .await;
+    get(addr, &format!("{EIO}?EIO=4&transport=polling"))
+        .await
+        .assert_error(403, 4, "Forbidden");
+    get(addr, &format!("{EIO}?EIO=4&transport=polling&token=custom"))
+        .await
+        .assert_error(403, 4, "go away");
+    let ok = get(addr, &format!("{EIO}?EIO=4&transport=polling&token=good")).await;
+    assert_eq!(ok.status, 200);
+    parse_open(&ok.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrade_refusals_are_raw_400() {
+    let addr = start_engine_default().await;
+    // A WebSocket request with a bad EIO / unknown sid is refused before the upgrade.
+    for target in [
+        format!("{EIO}?EIO=3&transport=websocket"),
+        format!("{EIO}?EIO=4&transport=websocket&sid=nope"),
+    ] {
+        let url = format!("ws://{addr}{target}");
+        match within("ws connect", tokio_tungstenite::connect_async(url)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status().as_u16(), 400, "{target}")
+            }
+            other => panic!("{target}: expected a 400 refusal, got {other:?}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engine.IO polling handshake
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_handshake_open_packet() {
+    let addr = start_engine_default().await;
+    let r = get(addr, &format!("{EIO}?EIO=4&transport=polling&t=abc")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=UTF-8"));
+    assert_eq!(r.header("set-cookie"), None, "no cookie unless configured");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        None,
+        "no CORS unless configured"
+    );
+    let o = parse_open(&r.text());
+    let keys: Vec<&str> = o.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "sid",
+            "upgrades",
+            "pingInterval",
+            "pingTimeout",
+            "maxPayload"
+        ]
+    );
+    let sid = o["sid"].as_str().unwrap();
+    assert!(!sid.is_empty());
+    assert_eq!(o["upgrades"], json!(["websocket"]));
+    assert_eq!(o["pingInterval"], json!(25000));
+    assert_eq!(o["pingTimeout"], json!(20000));
+    assert_eq!(o["maxPayload"], json!(1000000));
+    // Two handshakes give two different sids.
+    assert_ne!(open_polling(addr, EIO).await, sid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_handshake_reflects_config() {
+    let (_s, addr) = start_engine(EngineConfig {
+        ping_interval: Duration::from_millis(1234),
+        ping_timeout: Duration::from_millis(567),
+        max_http_buffer_size: 4321,
+        allow_upgrades: false,
+        ..EngineConfig::default()
+    })
+    .await;
+    let r = get(addr, &format!("{EIO}?EIO=4&transport=polling")).await;
+    let o = parse_open(&r.text());
+    assert_eq!(o["pingInterval"], json!(1234));
+    assert_eq!(o["pingTimeout"], json!(567));
+    assert_eq!(o["maxPayload"], json!(4321));
+    assert_eq!(o["upgrades"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_only_handshake() {
+    let addr = start_engine_default().await;
+    let mut ws = ws_connect(addr, &format!("{EIO}?EIO=4&transport=websocket")).await;
+    let o = parse_open(&ws_text(&mut ws).await);
+    let keys: Vec<&str> = o.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "sid",
+            "upgrades",
+            "pingInterval",
+            "pingTimeout",
+            "maxPayload"
+        ]
+    );
+    assert_eq!(o["upgrades"], json!([]));
+    ws_send(&mut ws, "4hello").await;
+    assert_eq!(ws_text(&mut ws).await, "4hello");
+    ws.send(WsMessage::binary(vec![1u8, 2, 3])).await.unwrap();
+    assert_eq!(ws_binary(&mut ws).await, vec![1, 2, 3]);
+    // The session exists for polling requests too, but its transport is websocket: code 3.
+    let sid = o["sid"].as_str().unwrap();
+    get(addr, &poll_url(EIO, sid))
+        .await
+        .assert_error(400, 3, "Bad request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_config_sets_cookie() {
+    let (_s, addr) = start_engine(EngineConfig {
+        cookie: Some(CookieConfig::default()),
+        ..EngineConfig::default()
+    })
+    .await;
+    let r = get(addr, &format!("{EIO}?EIO=4&transport=polling")).await;
+    let sid = parse_open(&r.text())["sid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        r.header("set-cookie"),
+        Some(format!("io={sid}; Path=/; HttpOnly; SameSite=Lax").as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_any_origin() {
+    let (_s, addr) = start_engine(EngineConfig {
+        cors: Some(CorsConfig::default()),
+        ..EngineConfig::default()
+    })
+    .await;
+    let r = request(
+        addr,
+        "GET",
+        &format!("{EIO}?EIO=4&transport=polling"),
+        &[("Origin", "http://example.com")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(r.header("access-control-allow-credentials"), None);
+    // Error answers carry the CORS headers too (the browser must be able to read them).
+    let e = request(
+        addr,
+        "GET",
+        &format!("{EIO}?EIO=3&transport=polling"),
+        &[("Origin", "http://example.com")],
+        b"",
+    )
+    .await;
+    e.assert_error(400, 5, "Unsupported protocol version");
+    assert_eq!(e.header("access-control-allow-origin"), Some("*"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_mirror_with_credentials_and_preflight() {
+    let (_s, addr) = start_engine(EngineConfig {
+        cors: Some(CorsConfig {
+            origin: CorsOrigin::Mirror,
+            credentials: true,
+            ..CorsConfig::default()
+        }),
+        ..EngineConfig::default()
+    })
+    .await;
+    let r = request(
+        addr,
+        "GET",
+        &format!("{EIO}?EIO=4&transport=polling"),
+        &[("Origin", "http://example.com")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://example.com")
+    );
+    assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(r.header("vary"), Some("Origin"));
+    let p = request(
+        addr,
+        "OPTIONS",
+        &format!("{EIO}?EIO=4&transport=polling"),
+        &[
+            ("Origin", "http://example.com"),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(p.status, 204, "{p:?}");
+    assert_eq!(
+        p.header("access-control-allow-origin"),
+        Some("http://example.com")
+    );
+    assert_eq!(
+        p.header("access-control-allow-methods"),
+        Some("GET,HEAD,PUT,PATCH,POST,DELETE")
+    );
+    assert_eq!(
+        p.header("access-control-allow-headers"),
+        Some("content-type")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engine.IO polling
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_ok_and_payload_echo() {
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    let r = post(
+        addr,
+        &poll_url(EIO, &sid),
+        b"4hello\x1e4w\xc3\xa9rld\x1ebAQID",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "ok");
+    assert_eq!(r.header("content-type"), Some("text/html"));
+    let mut got = String::new();
+    within("echo", async {
+        // The echoes may come back in one or several payloads.
+        while got.split('\x1e').count() < 3 || got.is_empty() {
+            let g = get(addr, &poll_url(EIO, &sid)).await;
+            assert_eq!(g.status, 200, "{g:?}");
+            assert_eq!(g.header("content-type"), Some("text/plain; charset=UTF-8"));
+            if !got.is_empty() {
+                got.push('\x1e');
+            }
+            got.push_str(&g.text());
+        }
+    })
+    .await;
+    assert_eq!(got, "4hello\x1e4w\u{e9}rld\x1ebAQID");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_too_large_is_413() {
+    let (_s, addr) = start_engine(EngineConfig {
+        max_http_buffer_size: 1000,
+        ..EngineConfig::default()
+    })
+    .await;
+    let sid = open_polling(addr, EIO).await;
+    let mut big = b"4".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 2000));
+    let r = post(addr, &poll_url(EIO, &sid), &big).await;
+    assert_eq!(r.status, 413, "{r:?}");
+    // The reference only refuses the request; the session stays usable.
+    assert!(session_alive(addr, EIO, &sid).await);
+    post(addr, &poll_url(EIO, &sid), b"4small").await;
+    assert_eq!(get(addr, &poll_url(EIO, &sid)).await.text(), "4small");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_concurrent_get_is_400_and_closes() {
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    let url = poll_url(EIO, &sid);
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    let mut b = TcpStream::connect(addr).await.unwrap();
+    write_request(&mut a, "GET", &url, &[], b"").await;
+    write_request(&mut b, "GET", &url, &[], b"").await;
+    let (ra, rb) = within("both GETs answered", async {
+        tokio::join!(read_response(&mut a), read_response(&mut b))
+    })
+    .await;
+    // Whichever came second is refused with 400; the pending one ends with a close packet.
+    let (refused, pending) = if ra.status == 400 { (ra, rb) } else { (rb, ra) };
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert_eq!(pending.status, 200, "{pending:?}");
+    assert_eq!(pending.text(), "1");
+    get(addr, &url)
+        .await
+        .assert_error(400, 1, "Session ID unknown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborted_pending_get_closes_session() {
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    write_request(&mut a, "GET", &poll_url(EIO, &sid), &[], b"").await;
+    // Give the request time to become the pending poll, then abort it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(a);
+    wait_session_gone(addr, EIO, &sid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_post_body_closes_session() {
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    let r = post(addr, &poll_url(EIO, &sid), b"abc").await;
+    assert_eq!(r.status, 200, "the reference still answers ok: {r:?}");
+    wait_session_gone(addr, EIO, &sid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_close_packet_closes_session() {
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    let r = post(addr, &poll_url(EIO, &sid), b"1").await;
+    assert_eq!(r.text(), "ok");
+    wait_session_gone(addr, EIO, &sid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_close_packet_answers_pending_get_with_noop() {
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    write_request(&mut a, "GET", &poll_url(EIO, &sid), &[], b"").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = post(addr, &poll_url(EIO, &sid), b"1").await;
+    assert_eq!(r.text(), "ok");
+    let g = within("pending GET", read_response(&mut a)).await;
+    assert_eq!(g.status, 200);
+    assert_eq!(g.text(), "6");
+    wait_session_gone(addr, EIO, &sid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_timeout_closes_silent_client() {
+    let (_s, addr) = start_engine(EngineConfig {
+        ping_interval: Duration::from_millis(100),
+        ping_timeout: Duration::from_millis(100),
+        ..EngineConfig::default()
+    })
+    .await;
+    let sid = open_polling(addr, EIO).await;
+    let g = get(addr, &poll_url(EIO, &sid)).await;
+    assert_eq!(g.text(), "2", "the server pings");
+    // No pong: the session ends.
+    wait_session_gone(addr, EIO, &sid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_answered_keeps_session() {
+    // pingTimeout a bit larger than the brief's 100 ms so a loaded machine does not flake.
+    let (_s, addr) = start_engine(EngineConfig {
+        ping_interval: Duration::from_millis(100),
+        ping_timeout: Duration::from_millis(400),
+        ..EngineConfig::default()
+    })
+    .await;
+    let sid = open_polling(addr, EIO).await;
+    for _ in 0..5 {
+        let g = get(addr, &poll_url(EIO, &sid)).await;
+        assert_eq!(g.status, 200, "{g:?}");
+        assert_eq!(g.text(), "2");
+        assert_eq!(post(addr, &poll_url(EIO, &sid), b"3").await.text(), "ok");
+    }
+    assert!(session_alive(addr, EIO, &sid).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_ping_gets_pong() {
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    post(addr, &poll_url(EIO, &sid), b"2probe").await;
+    assert_eq!(get(addr, &poll_url(EIO, &sid)).await.text(), "3probe");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upgrade
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_polling_to_websocket() {
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    let url = poll_url(EIO, &sid);
+    // A pending GET.
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    write_request(&mut a, "GET", &url, &[], b"").await;
+    let mut ws = ws_connect(addr, &format!("{EIO}?EIO=4&transport=websocket&sid={sid}")).await;
+    ws_send(&mut ws, "2probe").await;
+    assert_eq!(ws_text(&mut ws).await, "3probe");
+    let g = within("pending GET", read_response(&mut a)).await;
+    assert_eq!(g.status, 200);
+    assert_eq!(g.text(), "6");
+    ws_send(&mut ws, "5").await;
+    ws_send(&mut ws, "4over ws").await;
+    assert_eq!(ws_text(&mut ws).await, "4over ws");
+    ws.send(WsMessage::binary(vec![9u8, 8])).await.unwrap();
+    assert_eq!(ws_binary(&mut ws).await, vec![9, 8]);
+    // Polling is over for this session.
+    let r = get(addr, &url).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    let r = post(addr, &url, b"4x").await;
+    assert_eq!(r.status, 400, "{r:?}");
+    // A second WebSocket on the same sid is refused (400) or closed at once.
+    let url2 = format!("ws://{addr}{EIO}?EIO=4&transport=websocket&sid={sid}");
+    match within("second ws", tokio_tungstenite::connect_async(url2)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 400)
+        }
+        Err(e) => panic!("unexpected error {e:?}"),
+        Ok((mut ws2, _)) => {
+            ws_send(&mut ws2, "2probe").await;
+            let seen = ws_expect_closed(&mut ws2).await;
+            assert!(seen.is_empty(), "second ws must not be served: {seen:?}");
+        }
+    }
+    // The upgraded session keeps working.
+    ws_send(&mut ws, "4again").await;
+    assert_eq!(ws_text(&mut ws).await, "4again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_refused_when_disabled() {
+    let (_s, addr) = start_engine(EngineConfig {
+        allow_upgrades: false,
+        ..EngineConfig::default()
+    })
+    .await;
+    let sid = open_polling(addr, EIO).await;
+    let url = format!("ws://{addr}{EIO}?EIO=4&transport=websocket&sid={sid}");
+    match within("ws", tokio_tungstenite::connect_async(url)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 400)
+        }
+        other => panic!("expected a 400 refusal, got {other:?}"),
+    }
+    // The polling session is unaffected.
+    assert!(session_alive(addr, EIO, &sid).await);
+}
+
+// ---------------------------------------------------------------------------------------------
+// WebSocket limits
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_oversized_message_closes_only_that_connection() {
+    let (server, addr) = start_engine(EngineConfig {
+        max_http_buffer_size: 1000,
+        ..EngineConfig::default()
+    })
+    .await;
+    let target = format!("{EIO}?EIO=4&transport=websocket");
+    let mut a = ws_connect(addr, &target).await;
+    parse_open(&ws_text(&mut a).await);
+    let mut b = ws_connect(addr, &target).await;
+    parse_open(&ws_text(&mut b).await);
+    let big = format!("4{}", "x".repeat(2000));
+    ws_send(&mut a, &big).await;
+    let seen = ws_expect_closed(&mut a).await;
+    assert!(seen.is_empty(), "oversized message not echoed: {seen:?}");
+    ws_send(&mut b, "4fine").await;
+    assert_eq!(ws_text(&mut b).await, "4fine");
+    within("one session left", async {
+        while server.clients_count() != 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Socket.IO
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_connect_reply_has_exactly_sid() {
+    let (_io, addr) = start_sio(ServerConfig::default()).await;
+    let mut ws = sio_ws(addr).await;
+    let sid = sio_connect(&mut ws).await;
+    assert!(!sid.is_empty());
+    ws_send(&mut ws, r#"42["echo",{"a":[1,2]}]"#).await;
+    assert_eq!(ws_text(&mut ws).await, r#"42["echo-back",{"a":[1,2]}]"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_connect_over_polling() {
+    let (_io, addr) = start_sio(ServerConfig::default()).await;
+    let sid = open_polling(addr, SIO).await;
+    assert_eq!(post(addr, &poll_url(SIO, &sid), b"40").await.text(), "ok");
+    let g = get(addr, &poll_url(SIO, &sid)).await;
+    let body = g.text();
+    let v: serde_json::Value =
+        serde_json::from_str(body.strip_prefix("40").expect("40 reply")).unwrap();
+    assert_eq!(v.as_object().unwrap().len(), 1);
+    assert!(v["sid"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_invalid_namespace() {
+    let (_io, addr) = start_sio(ServerConfig::default()).await;
+    let mut ws = sio_ws(addr).await;
+    ws_send(&mut ws, "40/nope,").await;
+    assert_eq!(
+        ws_text(&mut ws).await,
+        r#"44/nope,{"message":"Invalid namespace"}"#
+    );
+    // The connection stays up: `/` can still be joined on it.
+    sio_connect(&mut ws).await;
+    drop(ws);
+    assert_serves(addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_first_packet_not_connect_closes() {
+    sio_bad_packet_closes(&[r#"42["a"]"#], false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_event_with_object_payload_closes() {
+    sio_bad_packet_closes(&["42{}"], true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_event_with_empty_array_closes() {
+    sio_bad_packet_closes(&["42[]"], true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_event_with_numeric_name_is_accepted() {
+    // The reference parser accepts a number as the event name (`typeof payload[0] === "number"`).
+    let (_io, addr) = start_sio(ServerConfig::default()).await;
+    let mut ws = sio_ws(addr).await;
+    sio_connect(&mut ws).await;
+    ws_send(&mut ws, "42[1,2]").await;
+    ws_send(&mut ws, r#"42["echo","after"]"#).await;
+    assert_eq!(ws_text(&mut ws).await, r#"42["echo-back","after"]"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_event_with_object_name_closes() {
+    sio_bad_packet_closes(&[r#"42[{"a":1}]"#], true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_event_with_reserved_name_closes() {
+    // Reference: RESERVED_EVENTS (connect, connect_error, disconnect, disconnecting,
+    // newListener, removeListener) are refused by the parser.
+    sio_bad_packet_closes(&[r#"42["disconnect"]"#], true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_ack_with_object_payload_closes() {
+    sio_bad_packet_closes(&[r#"431{"a":1}"#], true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_connect_with_array_auth_closes() {
+    sio_bad_packet_closes(&["40[1]"], false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_huge_attachment_count_closes() {
+    sio_bad_packet_closes(
+        &[r#"451000000000-["a",{"_placeholder":true,"num":0}]"#],
+        true,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_garbage_packet_closes() {
+    sio_bad_packet_closes(&["4xyz"], true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_garbage_before_connect_closes() {
+    sio_bad_packet_closes(&["4xyz"], false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_middleware_refusal() {
+    let (io, addr) = start_sio(ServerConfig::default()).await;
+    io.of("/guarded").use_middleware(|_| {
+        Err(ConnectError::new("nope").with_data(Value::from(json!({"reason": "test", "n": 1}))))
+    });
+    io.of("/plain")
+        .use_middleware(|_| Err(ConnectError::new("plain refusal")));
+    let mut ws = sio_ws(addr).await;
+    ws_send(&mut ws, "40/guarded,").await;
+    assert_eq!(
+        ws_text(&mut ws).await,
+        r#"44/guarded,{"message":"nope","data":{"reason":"test","n":1}}"#
+    );
+    ws_send(&mut ws, "40/plain,").await;
+    assert_eq!(
+        ws_text(&mut ws).await,
+        r#"44/plain,{"message":"plain refusal"}"#
+    );
+    // `/` is unaffected.
+    sio_connect(&mut ws).await;
+    ws_send(&mut ws, r#"42["echo","x"]"#).await;
+    assert_eq!(ws_text(&mut ws).await, r#"42["echo-back","x"]"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_connect_timeout_closes_session() {
+    let (io, addr) = start_sio(ServerConfig {
+        connect_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    })
+    .await;
+    // Polling: the pending GET ends with a close packet, then the sid is unknown.
+    let sid = open_polling(addr, SIO).await;
+    let g = get(addr, &poll_url(SIO, &sid)).await;
+    assert_eq!(g.status, 200, "{g:?}");
+    assert_eq!(g.text(), "1");
+    wait_session_gone(addr, SIO, &sid).await;
+    // WebSocket: the server closes it.
+    let mut ws = sio_ws(addr).await;
+    ws_expect_closed(&mut ws).await;
+    assert_eq!(io.engine().clients_count(), 0);
+    // A client that connects in time stays.
+    let mut ws = sio_ws(addr).await;
+    sio_connect(&mut ws).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    ws_send(&mut ws, r#"42["echo","late"]"#).await;
+    assert_eq!(ws_text(&mut ws).await, r#"42["echo-back","late"]"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_binary_event_reaches_handler() {
+    let (io, addr) = start_sio(ServerConfig::default()).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Value>>();
+    io.on_connection(move |socket| {
+        let tx = tx.clone();
+        socket.on("bin", move |s, args, _| {
+            let _ = tx.send(args.clone());
+            let _ = s.emit("bin-back", args);
+        });
+    });
+    let mut ws = sio_ws(addr).await;
+    sio_connect(&mut ws).await;
+    ws_send(&mut ws, r#"451-["bin",{"_placeholder":true,"num":0},"t"]"#).await;
+    ws.send(WsMessage::binary(vec![0u8, 1, 2, 255]))
+        .await
+        .unwrap();
+    let args = within("handler called", rx.recv()).await.unwrap();
+    assert_eq!(
+        args,
+        vec![
+            Value::Bytes(bytes::Bytes::from_static(&[0, 1, 2, 255])),
+            Value::from("t")
+        ]
+    );
+    assert_eq!(
+        ws_text(&mut ws).await,
+        r#"451-["bin-back",{"_placeholder":true,"num":0},"t"]"#
+    );
+    assert_eq!(ws_binary(&mut ws).await, vec![0, 1, 2, 255]);
+}
