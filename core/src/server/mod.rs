@@ -230,7 +230,7 @@ impl Server {
     /// Disconnects every socket with `server shutting down`, closes every connection and stops
     /// accepting (the port is freed).
     pub async fn close(&self) {
-        let _ = self.inner.shutdown.send(true);
+        self.inner.shutdown.send_replace(true);
         let namespaces: Vec<Namespace> = self
             .inner
             .namespaces
