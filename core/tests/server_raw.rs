@@ -1453,6 +1453,103 @@ async fn sio_auth_reaches_handshake() {
     assert_eq!(ws_text(&mut ws).await, r#"42["auth",{}]"#);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_base64_post_closes_session() {
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    post(addr, &poll_url(EIO, &sid), b"b!!!not base64").await;
+    wait_session_gone(addr, EIO, &sid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_post_body_closes_session() {
+    // Reference: decodePayload("") yields an error packet, and an error packet closes the
+    // session ("parse error").
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    post(addr, &poll_url(EIO, &sid), b"").await;
+    wait_session_gone(addr, EIO, &sid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_upgrade_is_refused() {
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    let target = format!("{EIO}?EIO=4&transport=websocket&sid={sid}");
+    let mut first = ws_connect(addr, &target).await;
+    let url = format!("ws://{addr}{target}");
+    match within("second ws", tokio_tungstenite::connect_async(url)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 400)
+        }
+        Err(e) => panic!("unexpected error {e:?}"),
+        Ok((mut ws2, _)) => {
+            ws_send(&mut ws2, "2probe").await;
+            let seen = ws_expect_closed(&mut ws2).await;
+            assert!(
+                seen.is_empty(),
+                "second upgrade must not be served: {seen:?}"
+            );
+        }
+    }
+    // The first upgrade still completes.
+    ws_send(&mut first, "2probe").await;
+    assert_eq!(ws_text(&mut first).await, "3probe");
+    ws_send(&mut first, "5").await;
+    ws_send(&mut first, "4done").await;
+    assert_eq!(ws_text(&mut first).await, "4done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_client_connect_error_packet_closes() {
+    sio_bad_packet_closes(&[r#"44{"message":"x"}"#], true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_text_while_waiting_for_attachment_closes() {
+    sio_bad_packet_closes(
+        &[
+            r#"451-["echo",{"_placeholder":true,"num":0}]"#,
+            r#"42["echo","x"]"#,
+        ],
+        true,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_stray_binary_frame_closes() {
+    let (io, addr) = start_sio(ServerConfig::default()).await;
+    let mut ws = sio_ws(addr).await;
+    sio_connect(&mut ws).await;
+    ws.send(WsMessage::binary(vec![1u8, 2, 3])).await.unwrap();
+    ws_expect_closed(&mut ws).await;
+    within("engine session removed", async {
+        while io.engine().clients_count() != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_serves(addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_server_namespace_disconnect_sends_41() {
+    let (io, addr) = start_sio(ServerConfig::default()).await;
+    io.on_connection(|socket| {
+        socket.on("bye", |s, _, _| s.disconnect(false));
+    });
+    let mut ws = sio_ws(addr).await;
+    sio_connect(&mut ws).await;
+    ws_send(&mut ws, r#"42["bye"]"#).await;
+    assert_eq!(ws_text(&mut ws).await, "41");
+    // The Engine.IO session stays; the client may connect again.
+    assert_eq!(io.engine().clients_count(), 1);
+    sio_connect(&mut ws).await;
+    ws_send(&mut ws, r#"42["echo","again"]"#).await;
+    assert_eq!(ws_text(&mut ws).await, r#"42["echo-back","again"]"#);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Divergences from the reference (ignored until fixed)
 // ---------------------------------------------------------------------------------------------
