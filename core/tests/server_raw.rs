@@ -1550,6 +1550,59 @@ async fn sio_server_namespace_disconnect_sends_41() {
     assert_eq!(ws_text(&mut ws).await, r#"42["echo-back","again"]"#);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_binary_event_over_polling() {
+    let (io, addr) = start_sio(ServerConfig::default()).await;
+    io.on_connection(|socket| {
+        socket.on("bin", |s, args, _| {
+            let _ = s.emit("bin-back", args);
+        });
+    });
+    let sid = open_polling(addr, SIO).await;
+    let url = poll_url(SIO, &sid);
+    post(addr, &url, b"40").await;
+    assert!(get(addr, &url).await.text().starts_with("40{"));
+    let body = b"451-[\"bin\",{\"_placeholder\":true,\"num\":0}]\x1ebAAEC";
+    assert_eq!(post(addr, &url, body).await.text(), "ok");
+    let mut got = String::new();
+    within("binary echo", async {
+        while !got.contains("bAAEC") {
+            let t = get(addr, &url).await.text();
+            if !got.is_empty() {
+                got.push('\x1e');
+            }
+            got.push_str(&t);
+        }
+    })
+    .await;
+    assert_eq!(
+        got,
+        "451-[\"bin-back\",{\"_placeholder\":true,\"num\":0}]\x1ebAAEC"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_server_close_ends_connections() {
+    let (io, addr) = start_sio(ServerConfig::default()).await;
+    let mut ws = sio_ws(addr).await;
+    sio_connect(&mut ws).await;
+    let sid = open_polling(addr, SIO).await;
+    let mut pending = TcpStream::connect(addr).await.unwrap();
+    write_request(&mut pending, "GET", &poll_url(SIO, &sid), &[], b"").await;
+    // Most likely the GET is pending by now (not guaranteed: both answers are checked below).
+    assert!(session_alive(addr, SIO, &sid).await);
+    io.close().await;
+    ws_expect_closed(&mut ws).await;
+    let g = within("pending GET", read_response(&mut pending)).await;
+    if g.status == 200 {
+        assert!(g.text().ends_with('1'), "close packet: {:?}", g.text());
+    } else {
+        // The GET reached the server only after the close.
+        g.assert_error(400, 1, "Session ID unknown");
+    }
+    assert_eq!(io.engine().clients_count(), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Divergences from the reference (ignored until fixed)
 // ---------------------------------------------------------------------------------------------
