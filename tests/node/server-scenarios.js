@@ -112,8 +112,9 @@ const scenarios = {
     await s.emitWithAck("join", "green");
     const got = [];
     s.on("news", (m) => got.push(m));
+    const dropped = once(s, "disconnect"); // may fire synchronously inside close()
     s.io.engine.close(); // drop the transport: the server sees "transport close"
-    await once(s, "disconnect");
+    await dropped;
     await withTimeout(once(s, "connect"), 8000, "reconnect");
     assert.equal(s.recovered, true, "recovered");
     assert.equal(s.id, id, "same id");
