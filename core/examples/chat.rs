@@ -15,7 +15,10 @@ const PAGE: &str = include_str!("../../examples/chat/index.html");
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(3000);
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
     let client_js = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../tests/node/node_modules/socket.io/client-dist/socket.io.min.js"
@@ -24,17 +27,27 @@ async fn main() -> std::io::Result<()> {
     let io = Server::new(ServerConfig::default());
     io.set_fallback(Arc::new(move |req| {
         let (body, ctype) = match req.uri().path() {
-            "/" | "/index.html" => (Bytes::from_static(PAGE.as_bytes()), "text/html; charset=utf-8"),
+            "/" | "/index.html" => (
+                Bytes::from_static(PAGE.as_bytes()),
+                "text/html; charset=utf-8",
+            ),
             "/client/socket.io.min.js" => (client_js.clone(), "application/javascript"),
             _ => return None,
         };
         let mut r = Response::new(Full::new(body));
-        r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ctype));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(ctype),
+        );
         Some(r)
     }));
     io.on_connection(|socket| {
         socket.on("join", |s, args, ack| {
-            let room = args.first().and_then(Value::as_str).unwrap_or("lobby").to_owned();
+            let room = args
+                .first()
+                .and_then(Value::as_str)
+                .unwrap_or("lobby")
+                .to_owned();
             for r in s.rooms() {
                 if &*r != s.id() {
                     s.leave(&r);

@@ -27,8 +27,14 @@ async fn start(config: ServerConfig) -> (Server, String, Reasons) {
             r3.lock().unwrap().push(reason);
             if reason == DisconnectReason::TransportClose && s.nsp().socket(s.id()).is_none() {
                 // For the recovery scenario: broadcasts the client misses while away.
-                let _ = s.nsp().to("green").emit("news", vec![Value::from("missed-1")]);
-                let _ = s.nsp().to("green").emit("news", vec![Value::from("missed-2")]);
+                let _ = s
+                    .nsp()
+                    .to("green")
+                    .emit("news", vec![Value::from("missed-1")]);
+                let _ = s
+                    .nsp()
+                    .to("green")
+                    .emit("news", vec![Value::from("missed-2")]);
             }
         });
         socket.on("message", |s, args, _| {
@@ -48,18 +54,30 @@ async fn start(config: ServerConfig) -> (Server, String, Reasons) {
             });
         });
         socket.on("join", |s, args, ack| {
-            let room = args.first().and_then(Value::as_str).unwrap_or_default().to_owned();
+            let room = args
+                .first()
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             s.join(&[&room]);
             if let Some(ack) = ack {
                 let _ = ack.send(vec![Value::from(room)]);
             }
         });
         socket.on("bcast", |s, args, _| {
-            let room = args.first().and_then(Value::as_str).unwrap_or_default().to_owned();
+            let room = args
+                .first()
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             let _ = s.nsp().to(room).emit("news", args[1..].to_vec());
         });
         socket.on("bcast-except", |s, args, _| {
-            let room = args.first().and_then(Value::as_str).unwrap_or_default().to_owned();
+            let room = args
+                .first()
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             let _ = s.nsp().except(room).emit("news", args[1..].to_vec());
         });
         socket.on("disconnect-me", |s, _, _| s.disconnect(false));
@@ -98,7 +116,10 @@ async fn run_client(url: &str, scenario: &str, transports: &str) {
     .expect("node runs (run `npm ci` in tests/node)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{scenario} over {transports} failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "{scenario} over {transports} failed:\n{stdout}\n{stderr}"
+    );
 }
 
 const TRANSPORTS: [&str; 3] = ["polling", "websocket", "polling,websocket"];
@@ -157,7 +178,10 @@ async fn heartbeat_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_recovery_after_dropped_connection() {
-    let config = ServerConfig { connection_state_recovery: Some(RecoveryConfig::default()), ..Default::default() };
+    let config = ServerConfig {
+        connection_state_recovery: Some(RecoveryConfig::default()),
+        ..Default::default()
+    };
     let (io, url, reasons) = start(config).await;
     for t in TRANSPORTS {
         run_client(&url, "recovery", t).await;
