@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod engine;
 pub mod error;
 pub mod parser;
