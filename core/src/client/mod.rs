@@ -383,7 +383,13 @@ impl Emitter<'_> {
     }
 
     fn push(&self, event: &str, args: Vec<Value>, ack: Option<AckSink>) -> Result<()> {
-        self.reserve(event)?;
+        if self.volatile {
+            if RESERVED_EVENTS.contains(&event) {
+                return Err(Error::InvalidArgument(format!("\"{event}\" is a reserved event name")));
+            }
+        } else {
+            self.reserve(event)?;
+        }
         let timeout = self.timeout.or(self.socket.manager.opts.ack_timeout);
         let cmd = Cmd::Emit {
             nsp: self.socket.shared.nsp.clone(),
@@ -392,8 +398,11 @@ impl Emitter<'_> {
             volatile: self.volatile,
             ack: ack.map(|a| (a, timeout)),
         };
+        let volatile = self.volatile;
         self.socket.send(cmd).inspect_err(|_| {
-            self.socket.shared.queued.fetch_sub(1, Ordering::SeqCst);
+            if !volatile {
+                self.socket.shared.queued.fetch_sub(1, Ordering::SeqCst);
+            }
         })
     }
 

@@ -424,12 +424,15 @@ impl Task {
         });
         let connected = s.connected;
         let p = Packet { nsp, id, data: PacketData::Event(event, args) };
+        // Volatile emits are never buffered, so they are not counted in the bound.
         if connected && (writable || !volatile) {
-            s.dequeued(1);
+            if !volatile {
+                s.dequeued(1);
+            }
             let frames = p.encode();
             self.write(frames);
         } else if volatile {
-            s.dequeued(1);
+            tracing::trace!("volatile packet dropped");
         } else {
             s.send_buffer.push_back(p);
         }
