@@ -26,6 +26,9 @@ use crate::error::{Error, Result};
 use crate::parser::packet::{Decoder, Packet, PacketData};
 use crate::value::{Map, Value};
 
+/// Events kept while a CONNECT reply is awaited, at most.
+const MAX_RECEIVE_BUFFER: usize = 100_000;
+
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 type Opened = (Handshake, Vec<Incoming>, Transport);
 
@@ -81,6 +84,9 @@ struct SockState {
     handlers: HashMap<String, Vec<Handler>>,
     any: Vec<AnyHandler>,
     send_buffer: VecDeque<Packet>,
+    /// Events received before the CONNECT reply (a recovered session replays missed packets
+    /// first); delivered when it arrives.
+    receive_buffer: Vec<(String, Vec<Value>, Option<u64>)>,
     next_ack: u64,
     acks: HashMap<u64, PendingAck>,
 }
@@ -306,6 +312,7 @@ impl Task {
                     handlers: HashMap::new(),
                     any: Vec::new(),
                     send_buffer: VecDeque::new(),
+                    receive_buffer: Vec::new(),
                     next_ack: 0,
                     acks: HashMap::new(),
                 });
@@ -597,6 +604,7 @@ impl Task {
         self.decoder = Decoder::default();
         for s in self.sockets.values_mut() {
             s.connecting = false;
+            s.receive_buffer.clear();
         }
         if !was {
             return;
@@ -732,6 +740,23 @@ impl Task {
         }
     }
 
+    fn on_event(&mut self, nsp: &str, name: String, args: Vec<Value>, id: Option<u64>) {
+        let Some(s) = self.sockets.get_mut(nsp) else { return };
+        // With connection state recovery on, the server appends the offset as the last argument.
+        if s.pid.is_some() {
+            if let Some(Value::String(o)) = args.last() {
+                s.last_offset = Some(o.clone());
+            }
+        }
+        let ack = match (id, self.weak_cmd.upgrade()) {
+            (Some(id), Some(cmd)) => {
+                Some(AckResponder { cmd, nsp: nsp.to_owned(), id, sent: Arc::new(AtomicBool::new(false)) })
+            }
+            _ => None,
+        };
+        self.emit_socket(nsp, &name, args, ack, true);
+    }
+
     fn on_packet(&mut self, p: Packet) {
         let nsp = p.nsp;
         let Some(s) = self.sockets.get_mut(&nsp) else { return };
@@ -751,8 +776,12 @@ impl Task {
                 s.connected = true;
                 s.connecting = false;
                 s.sync_status(Some(sid), recovered);
+                let received = std::mem::take(&mut s.receive_buffer);
                 let buffered: Vec<Packet> = s.send_buffer.drain(..).collect();
                 s.dequeued(buffered.len());
+                for (name, args, id) in received {
+                    self.on_event(&nsp, name, args, id);
+                }
                 for b in buffered {
                     self.write(b.encode());
                 }
@@ -782,21 +811,11 @@ impl Task {
                 }
             }
             PacketData::Event(name, args) => {
-                if !s.connected {
-                    return;
+                if s.connected {
+                    self.on_event(&nsp, name, args, p.id);
+                } else if s.connecting && s.receive_buffer.len() < MAX_RECEIVE_BUFFER {
+                    s.receive_buffer.push((name, args, p.id));
                 }
-                if s.pid.is_some() {
-                    if let Some(Value::String(o)) = args.last() {
-                        s.last_offset = Some(o.clone());
-                    }
-                }
-                let ack = match (p.id, self.weak_cmd.upgrade()) {
-                    (Some(id), Some(cmd)) => {
-                        Some(AckResponder { cmd, nsp: nsp.clone(), id, sent: Arc::new(AtomicBool::new(false)) })
-                    }
-                    _ => None,
-                };
-                self.emit_socket(&nsp, &name, args, ack, true);
             }
             PacketData::Ack(args) => {
                 let Some(id) = p.id else { return };

@@ -121,7 +121,8 @@ impl Events {
                 return a;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("timed out waiting for {name:?}; seen: {:?}", self.seen.lock().unwrap());
+                let seen = format!("{:?}", self.seen.lock().unwrap());
+                panic!("timed out waiting for {name:?}; seen: {seen}");
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
