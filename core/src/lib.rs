@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod adapter;
+pub mod client;
 pub mod engine;
 pub mod error;
 pub mod parser;

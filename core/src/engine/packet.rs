@@ -129,9 +129,10 @@ pub fn decode_text(s: &str) -> Result<Packet<'_>> {
         .as_bytes()
         .first()
         .ok_or_else(|| Error::Parse("empty packet".into()))?;
-    let data = &s[1..];
     let kind = PacketType::from_byte(first)
         .ok_or_else(|| Error::Parse(format!("unknown packet type {:?}", first as char)))?;
+    // The type digit is ASCII, so index 1 is a char boundary (not so before the check: `é`).
+    let data = &s[1..];
     Ok(match kind {
         PacketType::Open => Packet::Open(data),
         PacketType::Close => Packet::Close,
@@ -218,6 +219,11 @@ mod tests {
         assert!(decode_payload("4a\x1e").is_err());
         assert!(decode_payload("b!!!").is_err());
         assert!(decode_text("9").is_err());
+        assert!(
+            decode_text("é").is_err(),
+            "a multi-byte first char is an error, not a panic"
+        );
+        assert!(decode_payload("4a\x1eé").is_err());
     }
 
     fn frame() -> impl Strategy<Value = Frame> {
