@@ -1608,7 +1608,6 @@ async fn sio_server_close_ends_connections() {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: engine/server.rs route() checks EIO before transport/sid; the reference checks transport, then sid, and EIO only on a handshake"]
 async fn error_precedence_matches_reference() {
     let addr = start_engine_default().await;
     // Reference verify(): transport first.
@@ -1625,7 +1624,6 @@ async fn error_precedence_matches_reference() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: engine/server.rs route() treats an empty `sid=` as a session id (code 1); the reference treats it as absent (handshake)"]
 async fn empty_sid_is_a_handshake() {
     let addr = start_engine_default().await;
     let r = get(addr, &format!("{EIO}?EIO=4&transport=polling&sid=")).await;

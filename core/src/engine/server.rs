@@ -343,9 +343,7 @@ impl EngineServer {
                 json_error(c, m)
             }
         };
-        if q("EIO") != Some("4") {
-            return err(HandshakeError::UnsupportedProtocolVersion, None);
-        }
+        // Checks in the reference's order: transport, session, method, then protocol version.
         let transport = match q("transport").and_then(TransportType::parse) {
             Some(t) if cfg.transports.contains(&t) => t,
             _ => return err(HandshakeError::UnknownTransport, None),
@@ -361,7 +359,7 @@ impl EngineServer {
             }
             return r;
         }
-        if let Some(sid) = q("sid") {
+        if let Some(sid) = q("sid").filter(|s| !s.is_empty()) {
             let session = self
                 .inner
                 .sessions
@@ -371,6 +369,9 @@ impl EngineServer {
             let Some(session) = session else {
                 return err(HandshakeError::UnknownSid, None);
             };
+            if q("EIO") != Some("4") {
+                return err(HandshakeError::BadRequest, None);
+            }
             if is_upgrade && transport == TransportType::Websocket {
                 return self.upgrade(&mut req, session);
             }
@@ -405,6 +406,9 @@ impl EngineServer {
                     json_error(HandshakeError::Forbidden, Some(&m))
                 };
             }
+        }
+        if q("EIO") != Some("4") {
+            return err(HandshakeError::UnsupportedProtocolVersion, None);
         }
         if transport == TransportType::Websocket {
             return self.websocket_handshake(&mut req, handshake);
