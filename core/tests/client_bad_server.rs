@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 struct Req {
     method: String,
     target: String,
+    #[allow(dead_code)] // kept for debugging output
     body: String,
 }
 

@@ -2,6 +2,8 @@
 //! handlers, and runs the heartbeat, upgrade and reconnection logic. Everything the handles do
 //! arrives as a [`Cmd`]; everything the transports see arrives as a [`TransportEvent`].
 
+#![allow(clippy::large_enum_variant)] // the big variants are short-lived futures and sockets
+
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::future::Future;

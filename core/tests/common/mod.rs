@@ -82,6 +82,7 @@ pub fn free_port() -> u16 {
 /// Records events in arrival order; tests wait for them by name.
 #[derive(Clone, Default)]
 pub struct Events {
+    #[allow(clippy::type_complexity)]
     seen: Arc<Mutex<VecDeque<(String, Vec<Value>)>>>,
 }
 
