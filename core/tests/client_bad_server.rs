@@ -70,7 +70,11 @@ async fn serve(mut sock: TcpStream, script: Script) {
         }
         let body = String::from_utf8_lossy(&buf[head_end..head_end + len]).to_string();
         buf.drain(..head_end + len);
-        match script(&Req { method, target, body }) {
+        match script(&Req {
+            method,
+            target,
+            body,
+        }) {
             Reply::Respond(status, body) => {
                 let resp = format!(
                     "HTTP/1.1 {status} X\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
@@ -112,13 +116,21 @@ async fn bad_handshakes() {
     assert!(m.contains("parse error"), "{m}");
     let m = handshake_error(|| Reply::Respond(200, r#"0{"sid":"x"}"#.into())).await;
     assert!(m.contains("pingInterval"), "{m}");
-    let m = handshake_error(|| Reply::Respond(200, r#"0{"pingInterval":1,"pingTimeout":1}"#.into())).await;
+    let m =
+        handshake_error(|| Reply::Respond(200, r#"0{"pingInterval":1,"pingTimeout":1}"#.into()))
+            .await;
     assert!(m.contains("sid"), "{m}");
     let m = handshake_error(|| Reply::Respond(200, "4hello".into())).await;
     assert!(m.contains("open packet"), "{m}");
     let m = handshake_error(|| Reply::Respond(200, "é".into())).await;
     assert!(m.contains("parse error"), "{m}");
-    let m = handshake_error(|| Reply::Respond(400, r#"{"code":5,"message":"Unsupported protocol version"}"#.into())).await;
+    let m = handshake_error(|| {
+        Reply::Respond(
+            400,
+            r#"{"code":5,"message":"Unsupported protocol version"}"#.into(),
+        )
+    })
+    .await;
     assert!(m.contains("Unsupported protocol version"), "{m}");
 }
 
@@ -126,9 +138,20 @@ async fn bad_handshakes() {
 async fn websocket_refused() {
     let url = bad_server(Arc::new(|_| Reply::Respond(200, "not a websocket".into()))).await;
     let ev = Events::new();
-    let s = client(polling(&url).transports([TransportKind::Websocket]), "/", &ev, &[]);
+    let s = client(
+        polling(&url).transports([TransportKind::Websocket]),
+        "/",
+        &ev,
+        &[],
+    );
     let e = ev.wait("connect_error").await;
-    assert!(e[0]["message"].as_str().unwrap().contains("websocket error"), "{e:?}");
+    assert!(
+        e[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("websocket error"),
+        "{e:?}"
+    );
     s.manager().shutdown().await;
 }
 
@@ -142,9 +165,15 @@ async fn silent_server_handshake_times_out_then_gives_up() {
         .reconnection_attempts(1)
         .reconnection_delay(Duration::from_millis(50));
     let s = client(b, "/", &ev, &[]);
-    assert_eq!(ev.wait("connect_error").await[0]["message"], Value::from("timeout"));
+    assert_eq!(
+        ev.wait("connect_error").await[0]["message"],
+        Value::from("timeout")
+    );
     ev.wait("manager:reconnect_attempt").await;
-    assert_eq!(ev.wait("manager:reconnect_error").await[0]["message"], Value::from("timeout"));
+    assert_eq!(
+        ev.wait("manager:reconnect_error").await[0]["message"],
+        Value::from("timeout")
+    );
     ev.wait("manager:reconnect_failed").await;
     s.manager().shutdown().await;
 }
@@ -155,7 +184,16 @@ async fn session_then(after: Option<&'static str>, ping_ms: u64) -> String {
     let polls = Arc::new(AtomicUsize::new(0));
     let script: Script = Arc::new(move |req: &Req| {
         if req.method == "POST" {
-            return Reply::Respond(200, "ok".into());
+            // Only well-formed payloads: the CONNECT `40`, pongs `3`, the close `1`.
+            let ok = req
+                .body
+                .split('\x1e')
+                .all(|p| p == "40" || p == "3" || p == "1");
+            return if ok {
+                Reply::Respond(200, "ok".into())
+            } else {
+                Reply::Respond(400, "bad".into())
+            };
         }
         if !req.target.contains("sid=") {
             return Reply::Respond(
@@ -180,7 +218,9 @@ async fn session_then(after: Option<&'static str>, ping_ms: u64) -> String {
 async fn disconnect_reason(after: Option<&'static str>, ping_ms: u64) -> Vec<Value> {
     let url = session_then(after, ping_ms).await;
     let ev = Events::new();
-    let b = polling(&url).reconnection(true).reconnection_delay(Duration::from_millis(50));
+    let b = polling(&url)
+        .reconnection(true)
+        .reconnection_delay(Duration::from_millis(50));
     let s = client(b, "/", &ev, &[]);
     ev.wait("connect").await;
     let reason = ev.wait("disconnect").await;
@@ -192,14 +232,32 @@ async fn disconnect_reason(after: Option<&'static str>, ping_ms: u64) -> Vec<Val
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_after_connect() {
-    assert_eq!(disconnect_reason(Some("4zzz"), 10000).await, vec![Value::from("parse error")]);
-    assert_eq!(disconnect_reason(Some(r#"42{"not":"an array"}"#), 10000).await, vec![Value::from("parse error")]);
-    assert_eq!(disconnect_reason(Some("9zzz"), 10000).await, vec![Value::from("transport error")]);
-    assert_eq!(disconnect_reason(Some("bnot base64!"), 10000).await, vec![Value::from("transport error")]);
-    assert_eq!(disconnect_reason(Some("1"), 10000).await, vec![Value::from("transport close")]);
+    assert_eq!(
+        disconnect_reason(Some("4zzz"), 10000).await,
+        vec![Value::from("parse error")]
+    );
+    assert_eq!(
+        disconnect_reason(Some(r#"42{"not":"an array"}"#), 10000).await,
+        vec![Value::from("parse error")]
+    );
+    assert_eq!(
+        disconnect_reason(Some("9zzz"), 10000).await,
+        vec![Value::from("transport error")]
+    );
+    assert_eq!(
+        disconnect_reason(Some("bnot base64!"), 10000).await,
+        vec![Value::from("transport error")]
+    );
+    assert_eq!(
+        disconnect_reason(Some("1"), 10000).await,
+        vec![Value::from("transport close")]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_stops_answering_is_a_ping_timeout() {
-    assert_eq!(disconnect_reason(None, 150).await, vec![Value::from("ping timeout")]);
+    assert_eq!(
+        disconnect_reason(None, 150).await,
+        vec![Value::from("ping timeout")]
+    );
 }

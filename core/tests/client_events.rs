@@ -17,7 +17,10 @@ fn nested_binary(tag: u8) -> Vec<Value> {
     vec![
         Value::from("args"),
         json(j!({"deep": {"list": [1, 2]}})),
-        Value::Array(vec![Value::Bytes(Bytes::from(vec![tag, 0, 255])), json(j!(null))]),
+        Value::Array(vec![
+            Value::Bytes(Bytes::from(vec![tag, 0, 255])),
+            json(j!(null)),
+        ]),
     ]
 }
 
@@ -53,12 +56,21 @@ async fn acks_both_ways_with_binary() {
     // Client -> server, callback.
     let args2 = nested_binary(2);
     let ev2 = ev.clone();
-    s.emit_with_ack_cb("ack", args2.clone(), move |r| ev2.push("cb", r.unwrap())).unwrap();
+    s.emit_with_ack_cb("ack", args2.clone(), move |r| ev2.push("cb", r.unwrap()))
+        .unwrap();
     assert_eq!(ev.wait("cb").await, args2);
 
     // Server -> client.
     let asked = nested_binary(3);
-    s.emit("ask", vec![Value::from("question"), Value::Array(asked.clone()), Value::from(5000)]).unwrap();
+    s.emit(
+        "ask",
+        vec![
+            Value::from("question"),
+            Value::Array(asked.clone()),
+            Value::from(5000),
+        ],
+    )
+    .unwrap();
     assert_eq!(ev.wait("question").await, asked);
     let mut expected = asked;
     expected.push(Value::from("answered"));
@@ -70,22 +82,39 @@ async fn acks_both_ways_with_binary() {
 async fn ack_timeouts() {
     let srv = RefServer::start(j!({}));
     let ev = Events::new();
-    let s = client(ClientBuilder::new(srv.url()).ack_timeout(Duration::from_millis(300)), "/", &ev, &["echo"]);
+    let s = client(
+        ClientBuilder::new(srv.url()).ack_timeout(Duration::from_millis(300)),
+        "/",
+        &ev,
+        &["echo"],
+    );
     ev.wait("connect").await;
     // "echo" never acknowledges.
     let r = s.emit_with_ack("echo", vec![]).await;
     assert!(matches!(r, Err(Error::Timeout(_))), "{r:?}");
-    let r = s.timeout(Duration::from_millis(100)).emit_with_ack("echo", vec![]).await;
+    let r = s
+        .timeout(Duration::from_millis(100))
+        .emit_with_ack("echo", vec![])
+        .await;
     assert_eq!(r, Err(Error::Timeout(Duration::from_millis(100))));
     let ev2 = ev.clone();
-    s.emit_with_ack_cb("echo", vec![], move |r| ev2.push("cb", vec![Value::from(matches!(r, Err(Error::Timeout(_))))]))
-        .unwrap();
+    s.emit_with_ack_cb("echo", vec![], move |r| {
+        ev2.push("cb", vec![Value::from(matches!(r, Err(Error::Timeout(_))))])
+    })
+    .unwrap();
     assert_eq!(ev.wait("cb").await, vec![Value::from(true)]);
     // A server that does not answer our own ack in time: the server reports its timeout.
     s.on("slow", |_, _ack| {});
-    s.emit("ask", vec![Value::from("slow"), Value::Array(vec![]), Value::from(100)]).unwrap();
+    s.emit(
+        "ask",
+        vec![Value::from("slow"), Value::Array(vec![]), Value::from(100)],
+    )
+    .unwrap();
     ev.listen(&s, &["answer"]);
-    assert_eq!(ev.wait("answer").await, vec![json(j!({"error": "operation has timed out"}))]);
+    assert_eq!(
+        ev.wait("answer").await,
+        vec![json(j!({"error": "operation has timed out"}))]
+    );
     s.manager().shutdown().await;
 }
 
@@ -101,10 +130,20 @@ async fn catch_all_and_reserved_names() {
     s.connect();
     ev.wait("connect").await;
     ev.wait("any:welcome").await;
-    s.emit("echo", vec![Value::from(1), Value::Bytes(Bytes::from_static(b"b"))]).unwrap();
-    assert_eq!(ev.wait("any:echo").await, vec![Value::from(1), Value::Bytes(Bytes::from_static(b"b"))]);
+    s.emit(
+        "echo",
+        vec![Value::from(1), Value::Bytes(Bytes::from_static(b"b"))],
+    )
+    .unwrap();
+    assert_eq!(
+        ev.wait("any:echo").await,
+        vec![Value::from(1), Value::Bytes(Bytes::from_static(b"b"))]
+    );
     for reserved in ["connect", "disconnect", "connect_error"] {
-        assert!(matches!(s.emit(reserved, vec![]), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            s.emit(reserved, vec![]),
+            Err(Error::InvalidArgument(_))
+        ));
     }
     manager.shutdown().await;
 }
@@ -138,7 +177,10 @@ async fn auth_value_and_callback() {
     ev.wait("connect").await;
     assert_eq!(info(&s).await["auth"], json(j!({"n": 1})));
     s.emit("close-transport", vec![]).unwrap();
-    assert_eq!(ev.wait("disconnect").await, vec![Value::from("transport close")]);
+    assert_eq!(
+        ev.wait("disconnect").await,
+        vec![Value::from("transport close")]
+    );
     ev.wait("connect").await;
     assert_eq!(info(&s).await["auth"], json(j!({"n": 2})));
     s.manager().shutdown().await;
@@ -148,15 +190,26 @@ async fn auth_value_and_callback() {
 async fn middleware_refusal() {
     let srv = RefServer::start(j!({}));
     let ev = Events::new();
-    let b = ClientBuilder::new(srv.url()).auth(json(j!({"refuse": "nope"}))).reconnection_delay(Duration::from_millis(100));
+    let b = ClientBuilder::new(srv.url())
+        .auth(json(j!({"refuse": "nope"})))
+        .reconnection_delay(Duration::from_millis(100));
     let s = client(b, "/", &ev, &[]);
     let e = ev.wait("connect_error").await;
-    assert_eq!(e[0], json(j!({"message": "refused by middleware", "data": {"reason": "nope", "code": 42}})));
+    assert_eq!(
+        e[0],
+        json(j!({"message": "refused by middleware", "data": {"reason": "nope", "code": 42}}))
+    );
     assert!(!s.active());
     assert!(!s.connected());
     // The refused socket was the only one: the connection closes without reconnecting.
-    assert_eq!(ev.wait("manager:close").await, vec![Value::from("forced close")]);
-    assert!(!ev.happens_within("manager:reconnect_attempt", Duration::from_millis(800)).await);
+    assert_eq!(
+        ev.wait("manager:close").await,
+        vec![Value::from("forced close")]
+    );
+    assert!(
+        !ev.happens_within("manager:reconnect_attempt", Duration::from_millis(800))
+            .await
+    );
     // A later connect() with a good auth works.
     s.set_auth(json(j!({"ok": true})));
     s.connect();
@@ -168,12 +221,23 @@ async fn middleware_refusal() {
 async fn server_disconnect_does_not_reconnect() {
     let srv = RefServer::start(j!({}));
     let ev = Events::new();
-    let s = client(ClientBuilder::new(srv.url()).reconnection_delay(Duration::from_millis(100)), "/", &ev, &[]);
+    let s = client(
+        ClientBuilder::new(srv.url()).reconnection_delay(Duration::from_millis(100)),
+        "/",
+        &ev,
+        &[],
+    );
     ev.wait("connect").await;
     s.emit("kick", vec![]).unwrap();
-    assert_eq!(ev.wait("disconnect").await, vec![Value::from("io server disconnect")]);
+    assert_eq!(
+        ev.wait("disconnect").await,
+        vec![Value::from("io server disconnect")]
+    );
     assert!(!s.active());
-    assert!(!ev.happens_within("manager:reconnect_attempt", Duration::from_millis(800)).await);
+    assert!(
+        !ev.happens_within("manager:reconnect_attempt", Duration::from_millis(800))
+            .await
+    );
     assert_eq!(ev.count("connect"), 0);
     s.manager().shutdown().await;
 }
@@ -184,19 +248,38 @@ async fn client_disconnect_and_drop_leave_nothing_behind() {
     let observer_ev = Events::new();
     let observer = client(ClientBuilder::new(srv.url()), "/", &observer_ev, &[]);
     observer_ev.wait("connect").await;
-    for transports in [vec![polysio::client::TransportKind::Polling], vec![polysio::client::TransportKind::Websocket]] {
+    for transports in [
+        vec![polysio::client::TransportKind::Polling],
+        vec![polysio::client::TransportKind::Websocket],
+    ] {
         // disconnect()
         let ev = Events::new();
-        let s = client(ClientBuilder::new(srv.url()).transports(transports.clone()), "/", &ev, &[]);
+        let s = client(
+            ClientBuilder::new(srv.url()).transports(transports.clone()),
+            "/",
+            &ev,
+            &[],
+        );
         ev.wait("connect").await;
         assert_eq!(info(&observer).await["clients"], Value::from(2));
         s.disconnect();
-        assert_eq!(ev.wait("disconnect").await, vec![Value::from("io client disconnect")]);
+        assert_eq!(
+            ev.wait("disconnect").await,
+            vec![Value::from("io client disconnect")]
+        );
         wait_clients(&observer, 1).await;
-        assert!(!ev.happens_within("manager:reconnect_attempt", Duration::from_millis(300)).await);
+        assert!(
+            !ev.happens_within("manager:reconnect_attempt", Duration::from_millis(300))
+                .await
+        );
         // drop of every handle
         let ev = Events::new();
-        let s = client(ClientBuilder::new(srv.url()).transports(transports), "/", &ev, &[]);
+        let s = client(
+            ClientBuilder::new(srv.url()).transports(transports),
+            "/",
+            &ev,
+            &[],
+        );
         ev.wait("connect").await;
         wait_clients(&observer, 2).await;
         drop(s);
@@ -213,7 +296,10 @@ async fn wait_clients(observer: &polysio::client::Socket, n: i64) {
         if info(observer).await["clients"] == Value::from(n) {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "server never got to {n} clients");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server never got to {n} clients"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -222,12 +308,17 @@ async fn wait_clients(observer: &polysio::client::Socket, n: i64) {
 async fn offline_buffer_volatile_and_bound() {
     let srv = RefServer::start(j!({}));
     let ev = Events::new();
-    let manager = ClientBuilder::new(srv.url()).send_buffer_max(4).manager().unwrap();
+    let manager = ClientBuilder::new(srv.url())
+        .send_buffer_max(4)
+        .manager()
+        .unwrap();
     let s = manager.socket("/");
     ev.listen(&s, &["connect", "echo"]);
     // Before the connection is up: buffered in order, volatile dropped, the bound enforced.
     s.emit("echo", vec![Value::from(1)]).unwrap();
-    s.volatile().emit("echo", vec![Value::from("volatile")]).unwrap();
+    s.volatile()
+        .emit("echo", vec![Value::from("volatile")])
+        .unwrap();
     s.emit("echo", vec![Value::from(2)]).unwrap();
     let ack = s.emit_with_ack("ack", vec![Value::from(3)]);
     s.emit("echo", vec![Value::from(4)]).unwrap();
@@ -242,6 +333,10 @@ async fn offline_buffer_volatile_and_bound() {
     // Connected: volatile goes through, and the buffer is free again.
     s.volatile().emit("echo", vec![Value::from("v")]).unwrap();
     assert_eq!(ev.wait("echo").await, vec![Value::from("v")]);
-    assert_eq!(ev.count("echo"), 0, "the volatile emit made while offline was dropped");
+    assert_eq!(
+        ev.count("echo"),
+        0,
+        "the volatile emit made while offline was dropped"
+    );
     manager.shutdown().await;
 }

@@ -27,7 +27,8 @@ async fn kill_restart(transports: Vec<TransportKind>) {
     srv.kill();
     let reason = ev.wait("disconnect").await;
     assert!(
-        reason == vec![Value::from("transport close")] || reason == vec![Value::from("transport error")],
+        reason == vec![Value::from("transport close")]
+            || reason == vec![Value::from("transport error")],
         "{reason:?}"
     );
     assert_eq!(ev.wait("manager:close").await, reason);
@@ -85,12 +86,21 @@ async fn attempts_exhausted() {
         .randomization_factor(0.0);
     let s = client(b, "/", &ev, &[]);
     ev.wait("manager:error").await;
-    assert_eq!(ev.wait("manager:reconnect_attempt").await, vec![Value::from(1)]);
+    assert_eq!(
+        ev.wait("manager:reconnect_attempt").await,
+        vec![Value::from(1)]
+    );
     ev.wait("manager:reconnect_error").await;
-    assert_eq!(ev.wait("manager:reconnect_attempt").await, vec![Value::from(2)]);
+    assert_eq!(
+        ev.wait("manager:reconnect_attempt").await,
+        vec![Value::from(2)]
+    );
     ev.wait("manager:reconnect_error").await;
     ev.wait("manager:reconnect_failed").await;
-    assert!(!ev.happens_within("manager:reconnect_attempt", Duration::from_millis(500)).await);
+    assert!(
+        !ev.happens_within("manager:reconnect_attempt", Duration::from_millis(500))
+            .await
+    );
     // As the reference: one connect_error for the first failure and one per failed attempt.
     assert_eq!(ev.count("connect_error"), 3);
     s.manager().shutdown().await;
@@ -103,8 +113,14 @@ async fn reconnection_disabled() {
     let s = client(fast(srv.url()).reconnection(false), "/", &ev, &[]);
     ev.wait("connect").await;
     s.emit("close-transport", vec![]).unwrap();
-    assert_eq!(ev.wait("disconnect").await, vec![Value::from("transport close")]);
-    assert!(!ev.happens_within("manager:reconnect_attempt", Duration::from_millis(600)).await);
+    assert_eq!(
+        ev.wait("disconnect").await,
+        vec![Value::from("transport close")]
+    );
+    assert!(
+        !ev.happens_within("manager:reconnect_attempt", Duration::from_millis(600))
+            .await
+    );
     // Still active: connect() again brings it back.
     s.connect();
     ev.wait("connect").await;
@@ -114,19 +130,26 @@ async fn reconnection_disabled() {
 async fn recovery(transports: Vec<TransportKind>) {
     let srv = RefServer::start(j!({"recovery": true}));
     let ev = Events::new();
-    let b = fast(srv.url()).transports(transports).randomization_factor(0.0).reconnection_delay(Duration::from_millis(500));
+    let b = fast(srv.url())
+        .transports(transports)
+        .randomization_factor(0.0)
+        .reconnection_delay(Duration::from_millis(500));
     let s = client(b, "/", &ev, &["missed", "seen"]);
     ev.wait("connect").await;
     assert!(!s.recovered());
     let id = s.id();
     // A broadcast received while connected carries an offset; it becomes the last offset.
-    s.emit("broadcast", vec![Value::from("seen"), Value::from(0)]).unwrap();
+    s.emit("broadcast", vec![Value::from("seen"), Value::from(0)])
+        .unwrap();
     let seen = ev.wait("seen").await;
     assert_eq!(seen[0], Value::from(0));
     assert!(seen[1].as_str().is_some(), "offset appended: {seen:?}");
     // The server drops the transport and broadcasts 3 events while the client is away.
     s.emit("drop-and-broadcast", vec![Value::from(3)]).unwrap();
-    assert_eq!(ev.wait("disconnect").await, vec![Value::from("transport close")]);
+    assert_eq!(
+        ev.wait("disconnect").await,
+        vec![Value::from("transport close")]
+    );
     ev.wait("connect").await;
     assert!(s.recovered(), "session recovered");
     assert_eq!(s.id(), id, "same id after recovery");

@@ -14,9 +14,22 @@ use serde_json::json as j;
 fn binary_args() -> Vec<Value> {
     let mut nested = polysio::Map::new();
     nested.insert("name".into(), Value::from("file"));
-    nested.insert("data".into(), Value::Bytes(Bytes::from_static(&[0, 1, 2, 255])));
-    nested.insert("list".into(), Value::Array(vec![Value::from(1), Value::Bytes(Bytes::from_static(b"xyz"))]));
-    vec![Value::from("text"), Value::Map(nested), Value::Bytes(Bytes::new())]
+    nested.insert(
+        "data".into(),
+        Value::Bytes(Bytes::from_static(&[0, 1, 2, 255])),
+    );
+    nested.insert(
+        "list".into(),
+        Value::Array(vec![
+            Value::from(1),
+            Value::Bytes(Bytes::from_static(b"xyz")),
+        ]),
+    );
+    vec![
+        Value::from("text"),
+        Value::Map(nested),
+        Value::Bytes(Bytes::new()),
+    ]
 }
 
 async fn echo_roundtrip(ev: &Events, socket: &polysio::client::Socket) {
@@ -29,7 +42,12 @@ async fn echo_roundtrip(ev: &Events, socket: &polysio::client::Socket) {
 async fn polling_only() {
     let srv = RefServer::start(j!({}));
     let ev = Events::new();
-    let s = client(ClientBuilder::new(srv.url()).transports([TransportKind::Polling]), "/", &ev, &["echo", "welcome"]);
+    let s = client(
+        ClientBuilder::new(srv.url()).transports([TransportKind::Polling]),
+        "/",
+        &ev,
+        &["echo", "welcome"],
+    );
     ev.wait("connect").await;
     assert!(s.connected());
     assert!(s.id().is_some());
@@ -38,7 +56,10 @@ async fn polling_only() {
     echo_roundtrip(&ev, &s).await;
     assert_eq!(info(&s).await["transport"], Value::from("polling"));
     s.disconnect();
-    assert_eq!(ev.wait("disconnect").await, vec![Value::from("io client disconnect")]);
+    assert_eq!(
+        ev.wait("disconnect").await,
+        vec![Value::from("io client disconnect")]
+    );
     s.manager().shutdown().await;
 }
 
@@ -46,7 +67,12 @@ async fn polling_only() {
 async fn websocket_only() {
     let srv = RefServer::start(j!({"transports": ["websocket"]}));
     let ev = Events::new();
-    let s = client(ClientBuilder::new(srv.url()).transports([TransportKind::Websocket]), "/", &ev, &["echo"]);
+    let s = client(
+        ClientBuilder::new(srv.url()).transports([TransportKind::Websocket]),
+        "/",
+        &ev,
+        &["echo"],
+    );
     ev.wait("connect").await;
     echo_roundtrip(&ev, &s).await;
     assert_eq!(info(&s).await["transport"], Value::from("websocket"));
@@ -64,7 +90,11 @@ async fn upgrade_keeps_order() {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         for _ in 0..5 {
-            s.emit("echo", vec![Value::from(n), Value::Bytes(Bytes::from(vec![n as u8]))]).unwrap();
+            s.emit(
+                "echo",
+                vec![Value::from(n), Value::Bytes(Bytes::from(vec![n as u8]))],
+            )
+            .unwrap();
             n += 1;
         }
         if info(&s).await["transport"] == Value::from("websocket") {
@@ -75,7 +105,10 @@ async fn upgrade_keeps_order() {
     }
     for i in 0..n {
         let a = ev.wait("echo").await;
-        assert_eq!(a, vec![Value::from(i), Value::Bytes(Bytes::from(vec![i as u8]))]);
+        assert_eq!(
+            a,
+            vec![Value::from(i), Value::Bytes(Bytes::from(vec![i as u8]))]
+        );
     }
     echo_roundtrip(&ev, &s).await;
     s.manager().shutdown().await;
@@ -112,9 +145,14 @@ async fn path_query_headers() {
     }
     // Nothing answers on the default path of this server: the handshake times out.
     let ev = Events::new();
-    let b = ClientBuilder::new(srv.url()).reconnection(false).timeout(Duration::from_millis(500));
+    let b = ClientBuilder::new(srv.url())
+        .reconnection(false)
+        .timeout(Duration::from_millis(500));
     let s = client(b, "/", &ev, &[]);
-    assert_eq!(ev.wait("connect_error").await[0]["message"], Value::from("timeout"));
+    assert_eq!(
+        ev.wait("connect_error").await[0]["message"],
+        Value::from("timeout")
+    );
     s.manager().shutdown().await;
 }
 
@@ -143,7 +181,10 @@ async fn namespaces_multiplexed() {
     assert_eq!(ev_main.wait("echo").await, vec![Value::from("m")]);
     // Leaving one namespace keeps the other one (and the connection) up.
     custom.disconnect();
-    assert_eq!(ev_custom.wait("disconnect").await, vec![Value::from("io client disconnect")]);
+    assert_eq!(
+        ev_custom.wait("disconnect").await,
+        vec![Value::from("io client disconnect")]
+    );
     assert!(!custom.connected());
     assert_eq!(info(&main).await["engineId"], a["engineId"]);
     // ... and it can come back on the same connection.
@@ -151,8 +192,14 @@ async fn namespaces_multiplexed() {
     ev_custom.wait("connect").await;
     assert_eq!(info(&custom).await["engineId"], a["engineId"]);
     manager.close();
-    assert_eq!(ev_main.wait("disconnect").await, vec![Value::from("io client disconnect")]);
-    assert_eq!(ev_custom.wait("disconnect").await, vec![Value::from("io client disconnect")]);
+    assert_eq!(
+        ev_main.wait("disconnect").await,
+        vec![Value::from("io client disconnect")]
+    );
+    assert_eq!(
+        ev_custom.wait("disconnect").await,
+        vec![Value::from("io client disconnect")]
+    );
     manager.shutdown().await;
 }
 
@@ -161,10 +208,18 @@ async fn heartbeat_is_answered() {
     let srv = RefServer::start(j!({"pingInterval": 100, "pingTimeout": 300}));
     for t in [TransportKind::Polling, TransportKind::Websocket] {
         let ev = Events::new();
-        let s = client(ClientBuilder::new(srv.url()).transports([t]), "/", &ev, &["echo"]);
+        let s = client(
+            ClientBuilder::new(srv.url()).transports([t]),
+            "/",
+            &ev,
+            &["echo"],
+        );
         ev.wait("connect").await;
         // Several ping periods go by without a disconnection on either side.
-        assert!(!ev.happens_within("disconnect", Duration::from_millis(1200)).await);
+        assert!(
+            !ev.happens_within("disconnect", Duration::from_millis(1200))
+                .await
+        );
         echo_roundtrip(&ev, &s).await;
         s.manager().shutdown().await;
     }
@@ -172,10 +227,16 @@ async fn heartbeat_is_answered() {
 
 #[test]
 fn works_from_a_non_tokio_thread_with_a_handle() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let srv = RefServer::start(j!({}));
     let ev = Events::new();
-    let manager = ClientBuilder::new(srv.url()).manager_on(rt.handle().clone()).unwrap();
+    let manager = ClientBuilder::new(srv.url())
+        .manager_on(rt.handle().clone())
+        .unwrap();
     let s = manager.socket("/");
     ev.listen(&s, &["connect", "echo"]);
     s.connect();
@@ -188,7 +249,10 @@ fn works_from_a_non_tokio_thread_with_a_handle() {
             assert_eq!(rt.handle().block_on(fut).unwrap(), vec![Value::from(7)]);
         });
     });
-    assert_eq!(rt.block_on(ev.wait("echo")), vec![Value::from("from a thread")]);
+    assert_eq!(
+        rt.block_on(ev.wait("echo")),
+        vec![Value::from("from a thread")]
+    );
     rt.block_on(manager.shutdown());
     drop(s);
 }

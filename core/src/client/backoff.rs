@@ -13,8 +13,17 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     pub fn new(min: Duration, max: Duration, jitter: f64) -> Self {
-        let jitter = if jitter > 0.0 && jitter <= 1.0 { jitter } else { 0.0 };
-        Backoff { min_ms: min.as_millis() as f64, max_ms: max.as_millis() as f64, jitter, attempts: 0 }
+        let jitter = if jitter > 0.0 && jitter <= 1.0 {
+            jitter
+        } else {
+            0.0
+        };
+        Backoff {
+            min_ms: min.as_millis() as f64,
+            max_ms: max.as_millis() as f64,
+            jitter,
+            attempts: 0,
+        }
     }
 
     /// The next delay; counts one attempt.
@@ -27,7 +36,11 @@ impl Backoff {
         self.attempts = self.attempts.saturating_add(1);
         if self.jitter > 0.0 {
             let deviation = (rand * self.jitter * ms).floor();
-            ms = if ((rand * 10.0).floor() as u64) & 1 == 0 { ms - deviation } else { ms + deviation };
+            ms = if ((rand * 10.0).floor() as u64) & 1 == 0 {
+                ms - deviation
+            } else {
+                ms + deviation
+            };
         }
         Duration::from_millis(ms.min(self.max_ms).max(0.0) as u64)
     }
@@ -43,7 +56,11 @@ mod tests {
 
     #[test]
     fn grows_and_caps() {
-        let mut b = Backoff::new(Duration::from_millis(1000), Duration::from_millis(5000), 0.0);
+        let mut b = Backoff::new(
+            Duration::from_millis(1000),
+            Duration::from_millis(5000),
+            0.0,
+        );
         let d: Vec<u64> = (0..5).map(|_| b.duration().as_millis() as u64).collect();
         assert_eq!(d, vec![1000, 2000, 4000, 5000, 5000]);
         assert_eq!(b.attempts, 5);
@@ -53,7 +70,11 @@ mod tests {
 
     #[test]
     fn jitter_bounds() {
-        let mut b = Backoff::new(Duration::from_millis(1000), Duration::from_millis(5000), 0.5);
+        let mut b = Backoff::new(
+            Duration::from_millis(1000),
+            Duration::from_millis(5000),
+            0.5,
+        );
         // rand 0.25: floor(2.5)=2 even -> minus 125
         assert_eq!(b.duration_with(0.25), Duration::from_millis(875));
         // rand 0.15: floor(1.5)=1 odd -> plus 150 of 2000

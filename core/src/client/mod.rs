@@ -64,16 +64,49 @@ pub type AnyHandler = Arc<dyn Fn(&str, Vec<Value>, Option<AckResponder>) + Send 
 pub(crate) type AckSink = Box<dyn FnOnce(Result<Vec<Value>>) + Send>;
 
 pub(crate) enum Cmd {
-    Register { shared: Arc<SocketShared>, auth: Auth },
-    On { nsp: String, event: String, handler: Handler },
-    OnAny { nsp: String, handler: AnyHandler },
-    Off { nsp: String, event: Option<String> },
-    ManagerOn { event: String, handler: Handler },
-    SetAuth { nsp: String, auth: Auth },
-    Connect { nsp: String },
-    Disconnect { nsp: String },
-    Emit { nsp: String, event: String, args: Vec<Value>, volatile: bool, ack: Option<(AckSink, Option<Duration>)> },
-    Ack { nsp: String, id: u64, args: Vec<Value> },
+    Register {
+        shared: Arc<SocketShared>,
+        auth: Auth,
+    },
+    On {
+        nsp: String,
+        event: String,
+        handler: Handler,
+    },
+    OnAny {
+        nsp: String,
+        handler: AnyHandler,
+    },
+    Off {
+        nsp: String,
+        event: Option<String>,
+    },
+    ManagerOn {
+        event: String,
+        handler: Handler,
+    },
+    SetAuth {
+        nsp: String,
+        auth: Auth,
+    },
+    Connect {
+        nsp: String,
+    },
+    Disconnect {
+        nsp: String,
+    },
+    Emit {
+        nsp: String,
+        event: String,
+        args: Vec<Value>,
+        volatile: bool,
+        ack: Option<(AckSink, Option<Duration>)>,
+    },
+    Ack {
+        nsp: String,
+        id: u64,
+        args: Vec<Value>,
+    },
     Open,
     Close,
     Shutdown,
@@ -156,7 +189,12 @@ impl Manager {
             let _ = done_tx.send(true);
         });
         Ok(Manager {
-            inner: Arc::new(ManagerInner { cmd: cmd_tx, opts, sockets: Mutex::new(HashMap::new()), done: done_rx }),
+            inner: Arc::new(ManagerInner {
+                cmd: cmd_tx,
+                opts,
+                sockets: Mutex::new(HashMap::new()),
+                done: done_rx,
+            }),
         })
     }
 
@@ -169,7 +207,11 @@ impl Manager {
     /// Like [`socket`](Self::socket), with an auth payload of its own (used when the socket is
     /// created by this call).
     pub fn socket_with_auth(&self, nsp: &str, auth: Option<Auth>) -> Socket {
-        let nsp = if nsp.starts_with('/') { nsp.to_owned() } else { format!("/{nsp}") };
+        let nsp = if nsp.starts_with('/') {
+            nsp.to_owned()
+        } else {
+            format!("/{nsp}")
+        };
         let mut map = match self.inner.sockets.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
@@ -183,18 +225,31 @@ impl Manager {
                     queued: AtomicUsize::new(0),
                 });
                 let auth = auth.unwrap_or_else(|| self.inner.opts.auth.clone());
-                let _ = self.inner.cmd.send(Cmd::Register { shared: shared.clone(), auth });
+                let _ = self.inner.cmd.send(Cmd::Register {
+                    shared: shared.clone(),
+                    auth,
+                });
                 shared
             })
             .clone();
-        Socket { manager: self.inner.clone(), shared }
+        Socket {
+            manager: self.inner.clone(),
+            shared,
+        }
     }
 
     /// Registers a manager event handler. Events (arguments): `open` (), `close` (reason),
     /// `error` ({message}), `reconnect_attempt` (attempt), `reconnect` (attempt),
     /// `reconnect_error` ({message}), `reconnect_failed` ().
-    pub fn on(&self, event: &str, handler: impl Fn(Vec<Value>, Option<AckResponder>) + Send + Sync + 'static) {
-        let _ = self.inner.cmd.send(Cmd::ManagerOn { event: event.to_owned(), handler: Arc::new(handler) });
+    pub fn on(
+        &self,
+        event: &str,
+        handler: impl Fn(Vec<Value>, Option<AckResponder>) + Send + Sync + 'static,
+    ) {
+        let _ = self.inner.cmd.send(Cmd::ManagerOn {
+            event: event.to_owned(),
+            handler: Arc::new(handler),
+        });
     }
 
     /// Opens the connection without connecting a namespace (sockets connect it as needed).
@@ -264,7 +319,9 @@ impl Socket {
     }
     /// The manager this socket belongs to.
     pub fn manager(&self) -> Manager {
-        Manager { inner: self.manager.clone() }
+        Manager {
+            inner: self.manager.clone(),
+        }
     }
 
     fn send(&self, cmd: Cmd) -> Result<()> {
@@ -272,56 +329,93 @@ impl Socket {
     }
 
     pub(crate) fn on_handler(&self, event: String, handler: Handler) {
-        let _ = self.send(Cmd::On { nsp: self.shared.nsp.clone(), event, handler });
+        let _ = self.send(Cmd::On {
+            nsp: self.shared.nsp.clone(),
+            event,
+            handler,
+        });
     }
 
     /// Registers a handler for `event`. Reserved events: `connect` (no arguments),
     /// `connect_error` (one map `{message, data?}`), `disconnect` (the reason string).
-    pub fn on(&self, event: &str, handler: impl Fn(Vec<Value>, Option<AckResponder>) + Send + Sync + 'static) {
+    pub fn on(
+        &self,
+        event: &str,
+        handler: impl Fn(Vec<Value>, Option<AckResponder>) + Send + Sync + 'static,
+    ) {
         self.on_handler(event.to_owned(), Arc::new(handler));
     }
 
     /// Registers a catch-all handler, called for every incoming event before its own handlers.
-    pub fn on_any(&self, handler: impl Fn(&str, Vec<Value>, Option<AckResponder>) + Send + Sync + 'static) {
-        let _ = self.send(Cmd::OnAny { nsp: self.shared.nsp.clone(), handler: Arc::new(handler) });
+    pub fn on_any(
+        &self,
+        handler: impl Fn(&str, Vec<Value>, Option<AckResponder>) + Send + Sync + 'static,
+    ) {
+        let _ = self.send(Cmd::OnAny {
+            nsp: self.shared.nsp.clone(),
+            handler: Arc::new(handler),
+        });
     }
 
     /// Removes the handlers of `event`, or all handlers (catch-all ones included) with `None`.
     pub fn off(&self, event: Option<&str>) {
-        let _ = self.send(Cmd::Off { nsp: self.shared.nsp.clone(), event: event.map(str::to_owned) });
+        let _ = self.send(Cmd::Off {
+            nsp: self.shared.nsp.clone(),
+            event: event.map(str::to_owned),
+        });
     }
 
     /// Replaces the auth payload used from the next (re)connection on.
     pub fn set_auth(&self, auth: impl Into<Auth>) {
-        let _ = self.send(Cmd::SetAuth { nsp: self.shared.nsp.clone(), auth: auth.into() });
+        let _ = self.send(Cmd::SetAuth {
+            nsp: self.shared.nsp.clone(),
+            auth: auth.into(),
+        });
     }
 
     /// Connects the namespace (opening the connection if needed).
     pub fn connect(&self) {
         self.shared.update(|s| s.active = true);
-        let _ = self.send(Cmd::Connect { nsp: self.shared.nsp.clone() });
+        let _ = self.send(Cmd::Connect {
+            nsp: self.shared.nsp.clone(),
+        });
     }
 
     /// Disconnects the namespace ("io client disconnect"); the connection closes when no other
     /// socket uses it. No reconnection follows.
     pub fn disconnect(&self) {
         self.shared.update(|s| s.active = false);
-        let _ = self.send(Cmd::Disconnect { nsp: self.shared.nsp.clone() });
+        let _ = self.send(Cmd::Disconnect {
+            nsp: self.shared.nsp.clone(),
+        });
     }
 
     /// Options for the next emit: dropped instead of buffered when not connected.
     pub fn volatile(&self) -> Emitter<'_> {
-        Emitter { socket: self, volatile: true, timeout: None }
+        Emitter {
+            socket: self,
+            volatile: true,
+            timeout: None,
+        }
     }
 
     /// Options for the next emit: acknowledgement timeout.
     pub fn timeout(&self, d: Duration) -> Emitter<'_> {
-        Emitter { socket: self, volatile: false, timeout: Some(d) }
+        Emitter {
+            socket: self,
+            volatile: false,
+            timeout: Some(d),
+        }
     }
 
     /// Emits an event. Buffered while disconnected (see [`ClientOptions::send_buffer_max`]).
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<()> {
-        Emitter { socket: self, volatile: false, timeout: None }.emit(event, args)
+        Emitter {
+            socket: self,
+            volatile: false,
+            timeout: None,
+        }
+        .emit(event, args)
     }
 
     /// Emits an event asking for an acknowledgement; `callback` gets the server's ack
@@ -333,13 +427,23 @@ impl Socket {
         args: Vec<Value>,
         callback: impl FnOnce(Result<Vec<Value>>) + Send + 'static,
     ) -> Result<()> {
-        Emitter { socket: self, volatile: false, timeout: None }.emit_with_ack_cb(event, args, callback)
+        Emitter {
+            socket: self,
+            volatile: false,
+            timeout: None,
+        }
+        .emit_with_ack_cb(event, args, callback)
     }
 
     /// Emits an event and waits for its acknowledgement (see [`emit_with_ack_cb`](Self::emit_with_ack_cb)).
     /// The event is queued when this is called, not when the future is first polled.
     pub fn emit_with_ack(&self, event: &str, args: Vec<Value>) -> AckFuture {
-        Emitter { socket: self, volatile: false, timeout: None }.emit_with_ack(event, args)
+        Emitter {
+            socket: self,
+            volatile: false,
+            timeout: None,
+        }
+        .emit_with_ack(event, args)
     }
 }
 
@@ -371,21 +475,29 @@ impl Emitter<'_> {
 
     fn reserve(&self, event: &str) -> Result<()> {
         if RESERVED_EVENTS.contains(&event) {
-            return Err(Error::InvalidArgument(format!("\"{event}\" is a reserved event name")));
+            return Err(Error::InvalidArgument(format!(
+                "\"{event}\" is a reserved event name"
+            )));
         }
         let max = self.socket.manager.opts.send_buffer_max;
         self.socket
             .shared
             .queued
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
             .map(|_| ())
-            .map_err(|n| Error::BufferFull(format!("{n} packets queued on {}", self.socket.shared.nsp)))
+            .map_err(|n| {
+                Error::BufferFull(format!("{n} packets queued on {}", self.socket.shared.nsp))
+            })
     }
 
     fn push(&self, event: &str, args: Vec<Value>, ack: Option<AckSink>) -> Result<()> {
         if self.volatile {
             if RESERVED_EVENTS.contains(&event) {
-                return Err(Error::InvalidArgument(format!("\"{event}\" is a reserved event name")));
+                return Err(Error::InvalidArgument(format!(
+                    "\"{event}\" is a reserved event name"
+                )));
             }
         } else {
             self.reserve(event)?;
@@ -428,8 +540,12 @@ impl Emitter<'_> {
             let _ = tx.send(r);
         });
         match self.push(event, args, Some(sink)) {
-            Ok(()) => AckFuture { state: AckState::Wait(rx) },
-            Err(e) => AckFuture { state: AckState::Failed(Some(e)) },
+            Ok(()) => AckFuture {
+                state: AckState::Wait(rx),
+            },
+            Err(e) => AckFuture {
+                state: AckState::Failed(Some(e)),
+            },
         }
     }
 }
@@ -450,7 +566,9 @@ impl Future for AckFuture {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.state {
             AckState::Failed(e) => Poll::Ready(Err(e.take().unwrap_or(Error::Closed))),
-            AckState::Wait(rx) => Pin::new(rx).poll(cx).map(|r| r.unwrap_or(Err(Error::Closed))),
+            AckState::Wait(rx) => Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or(Err(Error::Closed))),
         }
     }
 }
@@ -485,14 +603,26 @@ impl AckResponder {
     /// [`Error::InvalidArgument`].
     pub fn send(&self, args: Vec<Value>) -> Result<()> {
         if self.sent.swap(true, Ordering::SeqCst) {
-            return Err(Error::InvalidArgument(format!("ack {} already sent", self.id)));
+            return Err(Error::InvalidArgument(format!(
+                "ack {} already sent",
+                self.id
+            )));
         }
-        self.cmd.send(Cmd::Ack { nsp: self.nsp.clone(), id: self.id, args }).map_err(|_| Error::Closed)
+        self.cmd
+            .send(Cmd::Ack {
+                nsp: self.nsp.clone(),
+                id: self.id,
+                args,
+            })
+            .map_err(|_| Error::Closed)
     }
 }
 
 impl std::fmt::Debug for AckResponder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AckResponder").field("nsp", &self.nsp).field("id", &self.id).finish()
+        f.debug_struct("AckResponder")
+            .field("nsp", &self.nsp)
+            .field("id", &self.id)
+            .finish()
     }
 }

@@ -142,7 +142,10 @@ impl ClientOptions {
         if !path.ends_with('/') {
             path.push('/');
         }
-        if path.bytes().any(|b| b <= b' ' || b == b'?' || b == b'#' || b >= 0x7f) {
+        if path
+            .bytes()
+            .any(|b| b <= b' ' || b == b'?' || b == b'#' || b >= 0x7f)
+        {
             return Err(Error::InvalidArgument(format!("bad path {:?}", self.path)));
         }
         let mut query: Vec<String> = Vec::new();
@@ -160,7 +163,12 @@ impl ClientOptions {
                 .map_err(|e| Error::InvalidArgument(format!("bad header value for {k:?}: {e}")))?;
             headers.push((name, value));
         }
-        Ok(Endpoint { authority: authority.to_owned(), path, query: query.join("&"), headers })
+        Ok(Endpoint {
+            authority: authority.to_owned(),
+            path,
+            query: query.join("&"),
+            headers,
+        })
     }
 }
 
@@ -173,15 +181,24 @@ pub(crate) struct ServerUrl {
 }
 
 pub(crate) fn parse_url(url: &str) -> Result<ServerUrl> {
-    let uri = http::Uri::from_str(url).map_err(|e| Error::InvalidArgument(format!("bad url {url:?}: {e}")))?;
+    let uri = http::Uri::from_str(url)
+        .map_err(|e| Error::InvalidArgument(format!("bad url {url:?}: {e}")))?;
     match uri.scheme_str() {
         Some("http" | "ws") => {}
         Some("https" | "wss") => {
-            return Err(Error::InvalidArgument("TLS (https/wss) is not supported by this client yet".into()))
+            return Err(Error::InvalidArgument(
+                "TLS (https/wss) is not supported by this client yet".into(),
+            ))
         }
-        _ => return Err(Error::InvalidArgument(format!("bad url {url:?}: expected http:// or ws://"))),
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "bad url {url:?}: expected http:// or ws://"
+            )))
+        }
     }
-    let host = uri.host().ok_or_else(|| Error::InvalidArgument(format!("bad url {url:?}: no host")))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| Error::InvalidArgument(format!("bad url {url:?}: no host")))?;
     let port = uri.port_u16().unwrap_or(80);
     let authority = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
@@ -192,7 +209,11 @@ pub(crate) fn parse_url(url: &str) -> Result<ServerUrl> {
         "" | "/" => "/".to_owned(),
         p => p.trim_end_matches('/').to_owned(),
     };
-    Ok(ServerUrl { authority, namespace, query: uri.query().unwrap_or("").to_owned() })
+    Ok(ServerUrl {
+        authority,
+        namespace,
+        query: uri.query().unwrap_or("").to_owned(),
+    })
 }
 
 /// Builds a client: options named like socket.io-client's, then [`connect`](Self::connect)
@@ -219,7 +240,11 @@ pub struct ClientBuilder {
 impl ClientBuilder {
     /// A builder for the server at `url` (`http://host:port/namespace`).
     pub fn new(url: impl Into<String>) -> Self {
-        ClientBuilder { url: url.into(), opts: ClientOptions::default(), handlers: Vec::new() }
+        ClientBuilder {
+            url: url.into(),
+            opts: ClientOptions::default(),
+            handlers: Vec::new(),
+        }
     }
     /// Replaces all options at once.
     pub fn options(mut self, opts: ClientOptions) -> Self {
@@ -314,8 +339,9 @@ impl ClientBuilder {
 
     /// Builds the manager on the current tokio runtime, without connecting.
     pub fn manager(&self) -> Result<Manager> {
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::InvalidArgument("not inside a tokio runtime; use manager_on(handle)".into()))?;
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::InvalidArgument("not inside a tokio runtime; use manager_on(handle)".into())
+        })?;
         self.manager_on(handle)
     }
 

@@ -17,8 +17,8 @@ use tokio::time::Instant;
 
 use super::backoff::Backoff;
 use super::transport::{
-    close_frame, open_polling, open_websocket, probe_websocket, start_websocket, Endpoint, Handshake, Incoming,
-    Transport, TransportEvent, TransportKind, Ws,
+    close_frame, open_polling, open_websocket, probe_websocket, start_websocket, Endpoint,
+    Handshake, Incoming, Transport, TransportEvent, TransportKind, Ws,
 };
 use super::{AckResponder, AckSink, AnyHandler, Auth, ClientOptions, Cmd, Handler, SocketShared};
 use crate::engine::packet::{Frame, PacketType};
@@ -49,19 +49,19 @@ struct OpenEngine {
 
 enum Upgrade {
     Idle,
-    Probing(BoxFut<Result<Ws>>),
-    Pausing(BoxFut<()>, Option<Ws>),
+    Probing(BoxFut<Result<Box<Ws>>>),
+    Pausing(BoxFut<()>, Option<Box<Ws>>),
 }
 
 enum EngineEv {
     Opened(Result<Opened>),
     PingTimeout,
-    Probed(Result<Ws>),
-    Paused(Option<Ws>),
+    Probed(Result<Box<Ws>>),
+    Paused(Option<Box<Ws>>),
 }
 
 enum Ev {
-    Cmd(Option<Cmd>),
+    Cmd(Option<Box<Cmd>>),
     Transport(TransportEvent),
     Engine(EngineEv),
     ReconnectTimer,
@@ -102,7 +102,12 @@ impl SockState {
         });
     }
     fn dequeued(&self, n: usize) {
-        let _ = self.shared.queued.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| Some(q.saturating_sub(n)));
+        let _ = self
+            .shared
+            .queued
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| {
+                Some(q.saturating_sub(n))
+            });
     }
 }
 
@@ -137,7 +142,7 @@ async fn sleep_until_opt(t: Option<Instant>) {
 async fn engine_next(engine: &mut Engine) -> EngineEv {
     enum Up {
         Ping,
-        Probed(Result<Ws>),
+        Probed(Result<Box<Ws>>),
         Paused,
     }
     match engine {
@@ -211,7 +216,11 @@ impl Task {
         weak_cmd: mpsc::WeakUnboundedSender<Cmd>,
     ) -> Task {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-        let backoff = Backoff::new(opts.reconnection_delay, opts.reconnection_delay_max, opts.randomization_factor);
+        let backoff = Backoff::new(
+            opts.reconnection_delay,
+            opts.reconnection_delay_max,
+            opts.randomization_factor,
+        );
         Task {
             opts,
             ep,
@@ -242,13 +251,14 @@ impl Task {
                 biased;
                 e = engine_next(&mut self.engine) => Ev::Engine(e),
                 Some(e) = self.ev_rx.recv() => Ev::Transport(e),
-                c = self.cmd_rx.recv() => Ev::Cmd(c),
+                c = self.cmd_rx.recv() => Ev::Cmd(c.map(Box::new)),
                 _ = sleep_until_opt(self.reconnect_at) => Ev::ReconnectTimer,
                 _ = sleep_until_opt(ack_deadline) => Ev::AckTimer,
             };
             match ev {
-                Ev::Cmd(None) | Ev::Cmd(Some(Cmd::Shutdown)) => break,
-                Ev::Cmd(Some(c)) => self.on_cmd(c),
+                Ev::Cmd(None) => break,
+                Ev::Cmd(Some(c)) if matches!(*c, Cmd::Shutdown) => break,
+                Ev::Cmd(Some(c)) => self.on_cmd(*c),
                 Ev::Transport(e) => self.on_transport(e),
                 Ev::Engine(e) => self.on_engine(e),
                 Ev::ReconnectTimer => self.on_reconnect_timer(),
@@ -278,11 +288,23 @@ impl Task {
         }
     }
 
-    fn emit_socket(&self, nsp: &str, event: &str, args: Vec<Value>, ack: Option<AckResponder>, any: bool) {
-        let Some(s) = self.sockets.get(nsp) else { return };
+    fn emit_socket(
+        &self,
+        nsp: &str,
+        event: &str,
+        args: Vec<Value>,
+        ack: Option<AckResponder>,
+        any: bool,
+    ) {
+        let Some(s) = self.sockets.get(nsp) else {
+            return;
+        };
         if any {
             for h in s.any.clone() {
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(event, args.clone(), ack.clone()))).is_err()
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    h(event, args.clone(), ack.clone())
+                }))
+                .is_err()
                 {
                     tracing::error!("a client catch-all handler panicked");
                 }
@@ -317,7 +339,11 @@ impl Task {
                     acks: HashMap::new(),
                 });
             }
-            Cmd::On { nsp, event, handler } => {
+            Cmd::On {
+                nsp,
+                event,
+                handler,
+            } => {
                 if let Some(s) = self.sockets.get_mut(&nsp) {
                     s.handlers.entry(event).or_default().push(handler);
                 }
@@ -340,7 +366,11 @@ impl Task {
                     }
                 }
             }
-            Cmd::ManagerOn { event, handler } => self.manager_handlers.entry(event).or_default().push(handler),
+            Cmd::ManagerOn { event, handler } => self
+                .manager_handlers
+                .entry(event)
+                .or_default()
+                .push(handler),
             Cmd::SetAuth { nsp, auth } => {
                 if let Some(s) = self.sockets.get_mut(&nsp) {
                     s.auth = auth;
@@ -348,10 +378,20 @@ impl Task {
             }
             Cmd::Connect { nsp } => self.socket_connect(&nsp),
             Cmd::Disconnect { nsp } => self.socket_disconnect(&nsp),
-            Cmd::Emit { nsp, event, args, volatile, ack } => self.socket_emit(nsp, event, args, volatile, ack),
+            Cmd::Emit {
+                nsp,
+                event,
+                args,
+                volatile,
+                ack,
+            } => self.socket_emit(nsp, event, args, volatile, ack),
             Cmd::Ack { nsp, id, args } => {
                 if self.sockets.get(&nsp).is_some_and(|s| s.connected) {
-                    let p = Packet { nsp, id: Some(id), data: PacketData::Ack(args) };
+                    let p = Packet {
+                        nsp,
+                        id: Some(id),
+                        data: PacketData::Ack(args),
+                    };
                     self.write(p.encode());
                 }
             }
@@ -374,7 +414,9 @@ impl Task {
     }
 
     fn socket_connect(&mut self, nsp: &str) {
-        let Some(s) = self.sockets.get_mut(nsp) else { return };
+        let Some(s) = self.sockets.get_mut(nsp) else {
+            return;
+        };
         s.active = true;
         if s.connected || s.connecting {
             return;
@@ -394,12 +436,18 @@ impl Task {
     }
 
     fn socket_disconnect_inner(&mut self, nsp: &str) {
-        let Some(s) = self.sockets.get_mut(nsp) else { return };
+        let Some(s) = self.sockets.get_mut(nsp) else {
+            return;
+        };
         let was_connected = s.connected;
         s.active = false;
         s.connecting = false;
         if was_connected {
-            let p = Packet { nsp: nsp.to_owned(), id: None, data: PacketData::Disconnect };
+            let p = Packet {
+                nsp: nsp.to_owned(),
+                id: None,
+                data: PacketData::Disconnect,
+            };
             self.write(p.encode());
             self.socket_onclose(nsp, "io client disconnect");
         } else if let Some(s) = self.sockets.get(nsp) {
@@ -419,18 +467,25 @@ impl Task {
             Engine::Open(o) => !matches!(o.upgrade, Upgrade::Pausing(..)),
             _ => false,
         };
-        let Some(s) = self.sockets.get_mut(&nsp) else { return };
+        let Some(s) = self.sockets.get_mut(&nsp) else {
+            return;
+        };
         let id = ack.map(|(sink, timeout)| {
             let id = s.next_ack;
             s.next_ack += 1;
             s.acks.insert(id, PendingAck { sink, timeout });
             if let Some(t) = timeout {
-                self.ack_deadlines.push(Reverse((Instant::now() + t, nsp.clone(), id)));
+                self.ack_deadlines
+                    .push(Reverse((Instant::now() + t, nsp.clone(), id)));
             }
             id
         });
         let connected = s.connected;
-        let p = Packet { nsp, id, data: PacketData::Event(event, args) };
+        let p = Packet {
+            nsp,
+            id,
+            data: PacketData::Event(event, args),
+        };
         // Volatile emits are never buffered, so they are not counted in the bound.
         if connected && (writable || !volatile) {
             if !volatile {
@@ -446,7 +501,9 @@ impl Task {
     }
 
     fn send_connect(&mut self, nsp: &str) {
-        let Some(s) = self.sockets.get_mut(nsp) else { return };
+        let Some(s) = self.sockets.get_mut(nsp) else {
+            return;
+        };
         let auth = s.auth.evaluate();
         let data = match (&s.pid, auth) {
             (Some(pid), auth) => {
@@ -468,7 +525,11 @@ impl Task {
             }
         };
         s.connecting = true;
-        let p = Packet { nsp: nsp.to_owned(), id: None, data: PacketData::Connect(data) };
+        let p = Packet {
+            nsp: nsp.to_owned(),
+            id: None,
+            data: PacketData::Connect(data),
+        };
         self.write(p.encode());
     }
 
@@ -492,7 +553,12 @@ impl Task {
         self.session += 1;
         self.gen += 1;
         let (ep, session, gen, tx) = (self.ep.clone(), self.session, self.gen, self.ev_tx.clone());
-        let first = self.opts.transports.first().copied().unwrap_or(TransportKind::Polling);
+        let first = self
+            .opts
+            .transports
+            .first()
+            .copied()
+            .unwrap_or(TransportKind::Polling);
         let timeout = self.opts.timeout;
         let fut = async move {
             let open = async move {
@@ -552,10 +618,20 @@ impl Task {
         };
         let ping_deadline = Instant::now() + hs.ping_interval + hs.ping_timeout;
         self.decoder = Decoder::default();
-        self.engine = Engine::Open(Box::new(OpenEngine { hs, transport, ping_deadline, upgrade, held: Vec::new() }));
+        self.engine = Engine::Open(Box::new(OpenEngine {
+            hs,
+            transport,
+            ping_deadline,
+            upgrade,
+            held: Vec::new(),
+        }));
         self.emit_manager("open", vec![]);
-        let nsps: Vec<String> =
-            self.sockets.iter().filter(|(_, s)| s.active && !s.connected).map(|(n, _)| n.clone()).collect();
+        let nsps: Vec<String> = self
+            .sockets
+            .iter()
+            .filter(|(_, s)| s.active && !s.connected)
+            .map(|(n, _)| n.clone())
+            .collect();
         for nsp in nsps {
             self.send_connect(&nsp);
         }
@@ -572,8 +648,12 @@ impl Task {
         tracing::debug!("connection failed: {err}");
         let ev = error_value(&err);
         self.emit_manager("error", vec![ev.clone()]);
-        let nsps: Vec<String> =
-            self.sockets.iter().filter(|(_, s)| s.active && !s.connected).map(|(n, _)| n.clone()).collect();
+        let nsps: Vec<String> = self
+            .sockets
+            .iter()
+            .filter(|(_, s)| s.active && !s.connected)
+            .map(|(n, _)| n.clone())
+            .collect();
         for nsp in nsps {
             self.emit_socket(&nsp, "connect_error", vec![ev.clone()], None, false);
         }
@@ -612,7 +692,12 @@ impl Task {
         tracing::debug!("connection closed: {reason}");
         self.backoff.reset();
         self.emit_manager("close", vec![Value::from(reason)]);
-        let nsps: Vec<String> = self.sockets.iter().filter(|(_, s)| s.connected).map(|(n, _)| n.clone()).collect();
+        let nsps: Vec<String> = self
+            .sockets
+            .iter()
+            .filter(|(_, s)| s.connected)
+            .map(|(n, _)| n.clone())
+            .collect();
         for nsp in nsps {
             self.socket_onclose(&nsp, reason);
         }
@@ -630,14 +715,25 @@ impl Task {
     }
 
     fn socket_onclose(&mut self, nsp: &str, reason: &str) {
-        let Some(s) = self.sockets.get_mut(nsp) else { return };
+        let Some(s) = self.sockets.get_mut(nsp) else {
+            return;
+        };
         s.connected = false;
         s.connecting = false;
         s.sync_status(None, false);
         // Acks of packets already sent will never come; those still buffered may.
         let buffered: Vec<u64> = s.send_buffer.iter().filter_map(|p| p.id).collect();
-        let lost: Vec<u64> = s.acks.keys().copied().filter(|id| !buffered.contains(id)).collect();
-        let sinks: Vec<AckSink> = lost.into_iter().filter_map(|id| s.acks.remove(&id)).map(|a| a.sink).collect();
+        let lost: Vec<u64> = s
+            .acks
+            .keys()
+            .copied()
+            .filter(|id| !buffered.contains(id))
+            .collect();
+        let sinks: Vec<AckSink> = lost
+            .into_iter()
+            .filter_map(|id| s.acks.remove(&id))
+            .map(|a| a.sink)
+            .collect();
         self.emit_socket(nsp, "disconnect", vec![Value::from(reason)], None, false);
         for sink in sinks {
             sink(Err(Error::Closed));
@@ -665,7 +761,10 @@ impl Task {
         if self.skip_reconnect {
             return;
         }
-        self.emit_manager("reconnect_attempt", vec![Value::from(self.backoff.attempts)]);
+        self.emit_manager(
+            "reconnect_attempt",
+            vec![Value::from(self.backoff.attempts)],
+        );
         if self.skip_reconnect {
             return;
         }
@@ -678,9 +777,15 @@ impl Task {
             if *t > now {
                 break;
             }
-            let Some(Reverse((_, nsp, id))) = self.ack_deadlines.pop() else { break };
-            let Some(s) = self.sockets.get_mut(&nsp) else { continue };
-            let Some(a) = s.acks.remove(&id) else { continue };
+            let Some(Reverse((_, nsp, id))) = self.ack_deadlines.pop() else {
+                break;
+            };
+            let Some(s) = self.sockets.get_mut(&nsp) else {
+                continue;
+            };
+            let Some(a) = s.acks.remove(&id) else {
+                continue;
+            };
             let before = s.send_buffer.len();
             s.send_buffer.retain(|p| p.id != Some(id));
             s.dequeued(before - s.send_buffer.len());
@@ -701,7 +806,9 @@ impl Task {
                 tracing::debug!("transport error: {msg}");
                 self.on_close("transport error");
             }
-            TransportEvent::Closed(s, g) if s == self.session && g == current_gen => self.on_close("transport close"),
+            TransportEvent::Closed(s, g) if s == self.session && g == current_gen => {
+                self.on_close("transport close")
+            }
             _ => {}
         }
     }
@@ -741,7 +848,9 @@ impl Task {
     }
 
     fn on_event(&mut self, nsp: &str, name: String, args: Vec<Value>, id: Option<u64>) {
-        let Some(s) = self.sockets.get_mut(nsp) else { return };
+        let Some(s) = self.sockets.get_mut(nsp) else {
+            return;
+        };
         // With connection state recovery on, the server appends the offset as the last argument.
         if s.pid.is_some() {
             if let Some(Value::String(o)) = args.last() {
@@ -749,9 +858,12 @@ impl Task {
             }
         }
         let ack = match (id, self.weak_cmd.upgrade()) {
-            (Some(id), Some(cmd)) => {
-                Some(AckResponder { cmd, nsp: nsp.to_owned(), id, sent: Arc::new(AtomicBool::new(false)) })
-            }
+            (Some(id), Some(cmd)) => Some(AckResponder {
+                cmd,
+                nsp: nsp.to_owned(),
+                id,
+                sent: Arc::new(AtomicBool::new(false)),
+            }),
             _ => None,
         };
         self.emit_socket(nsp, &name, args, ack, true);
@@ -759,10 +871,16 @@ impl Task {
 
     fn on_packet(&mut self, p: Packet) {
         let nsp = p.nsp;
-        let Some(s) = self.sockets.get_mut(&nsp) else { return };
+        let Some(s) = self.sockets.get_mut(&nsp) else {
+            return;
+        };
         match p.data {
             PacketData::Connect(data) => {
-                let sid = data.as_ref().and_then(|d| d.get("sid")).and_then(Value::as_str).map(str::to_owned);
+                let sid = data
+                    .as_ref()
+                    .and_then(|d| d.get("sid"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 let Some(sid) = sid else {
                     let err = Error::Parse(
                         "It seems you are trying to reach a Socket.IO server in v2.x with a v3.x client, but they are not compatible".into(),
@@ -770,7 +888,11 @@ impl Task {
                     self.emit_socket(&nsp, "connect_error", vec![error_value(&err)], None, false);
                     return;
                 };
-                let pid = data.as_ref().and_then(|d| d.get("pid")).and_then(Value::as_str).map(str::to_owned);
+                let pid = data
+                    .as_ref()
+                    .and_then(|d| d.get("pid"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 let recovered = pid.is_some() && s.pid == pid;
                 s.pid = pid;
                 s.connected = true;
@@ -790,7 +912,13 @@ impl Task {
             PacketData::ConnectError(v) => {
                 let (message, data) = match &v {
                     Value::String(m) => (m.clone(), None),
-                    v => (v.get("message").and_then(Value::as_str).unwrap_or("").to_owned(), v.get("data").cloned()),
+                    v => (
+                        v.get("message")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned(),
+                        v.get("data").cloned(),
+                    ),
                 };
                 s.active = false;
                 s.connecting = false;

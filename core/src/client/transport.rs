@@ -22,7 +22,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::engine::packet::{decode_payload, decode_text, encode_payload, Frame, Packet, PacketType};
+use crate::engine::packet::{
+    decode_payload, decode_text, encode_payload, Frame, Packet, PacketType,
+};
 use crate::error::{Error, Result};
 use crate::value::Value;
 
@@ -108,7 +110,12 @@ impl Endpoint {
             TransportKind::Polling => "http",
             TransportKind::Websocket => "ws",
         };
-        let mut u = format!("{scheme}://{}{}?EIO=4&transport={}", self.authority, self.path, kind.as_str());
+        let mut u = format!(
+            "{scheme}://{}{}?EIO=4&transport={}",
+            self.authority,
+            self.path,
+            kind.as_str()
+        );
         if kind == TransportKind::Polling {
             // A cache buster, as the reference client adds.
             u.push_str(&format!("&t={:x}", rand::random::<u32>()));
@@ -152,7 +159,11 @@ pub(crate) fn parse_handshake(data: &str) -> Result<Handshake> {
     let v: Value =
         serde_json::from_str(data).map_err(|e| Error::Parse(format!("invalid handshake: {e}")))?;
     let missing = |f: &str| Error::Parse(format!("invalid handshake: missing or bad field `{f}`"));
-    let sid = v.get("sid").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| missing("sid"))?;
+    let sid = v
+        .get("sid")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| missing("sid"))?;
     let ms = |f: &str| {
         v.get(f)
             .and_then(Value::as_f64)
@@ -164,7 +175,10 @@ pub(crate) fn parse_handshake(data: &str) -> Result<Handshake> {
     let ping_timeout = ms("pingTimeout")?;
     let upgrades = match v.get("upgrades") {
         None => Vec::new(),
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
         Some(_) => return Err(missing("upgrades")),
     };
     let max_payload = v
@@ -173,7 +187,13 @@ pub(crate) fn parse_handshake(data: &str) -> Result<Handshake> {
         .filter(|x| *x > 0.0)
         .map(|x| x.min(usize::MAX as f64) as usize)
         .unwrap_or(1_000_000);
-    Ok(Handshake { sid: sid.to_owned(), upgrades, ping_interval, ping_timeout, max_payload })
+    Ok(Handshake {
+        sid: sid.to_owned(),
+        upgrades,
+        ping_interval,
+        ping_timeout,
+        max_payload,
+    })
 }
 
 /// An open transport: its tasks and the channel feeding its writer.
@@ -207,7 +227,10 @@ impl Transport {
     }
 
     /// Lets the writer flush what is queued (with `last` appended), then ends both tasks.
-    pub fn close(mut self, last: Option<Frame>) -> impl std::future::Future<Output = ()> + Send + 'static {
+    pub fn close(
+        mut self,
+        last: Option<Frame>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
         if let (Some(f), Some(tx)) = (last, self.tx.as_ref()) {
             let _ = tx.send(f);
         }
@@ -262,11 +285,19 @@ async fn http_request(
     if method == http::Method::POST {
         req = req.header(http::header::CONTENT_TYPE, "text/plain;charset=UTF-8");
     }
-    let req = req.body(Full::new(body)).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-    let resp = http
-        .request(req)
-        .await
-        .map_err(|e| Error::Transport(format!("xhr {} error: {e}", if method == http::Method::GET { "poll" } else { "post" })))?;
+    let req = req
+        .body(Full::new(body))
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let resp = http.request(req).await.map_err(|e| {
+        Error::Transport(format!(
+            "xhr {} error: {e}",
+            if method == http::Method::GET {
+                "poll"
+            } else {
+                "post"
+            }
+        ))
+    })?;
     let status = resp.status();
     let body = Limited::new(resp.into_body(), MAX_BODY)
         .collect()
@@ -285,8 +316,12 @@ fn status_error(status: http::StatusCode, body: &[u8]) -> Error {
 }
 
 fn decode_body(body: &Bytes) -> Result<Vec<Incoming>> {
-    let text = std::str::from_utf8(body).map_err(|_| Error::Parse("payload is not UTF-8".into()))?;
-    Ok(decode_payload(text)?.into_iter().map(Incoming::from).collect())
+    let text =
+        std::str::from_utf8(body).map_err(|_| Error::Parse("payload is not UTF-8".into()))?;
+    Ok(decode_payload(text)?
+        .into_iter()
+        .map(Incoming::from)
+        .collect())
 }
 
 /// Opens a session over HTTP long-polling: the handshake GET, then the polling tasks.
@@ -297,23 +332,58 @@ pub(crate) async fn open_polling(
     events: mpsc::UnboundedSender<TransportEvent>,
 ) -> Result<(Handshake, Vec<Incoming>, Transport)> {
     let http = http_client();
-    let (status, body) =
-        http_request(&http, &ep, http::Method::GET, &ep.url(TransportKind::Polling, None), Bytes::new()).await?;
+    let (status, body) = http_request(
+        &http,
+        &ep,
+        http::Method::GET,
+        &ep.url(TransportKind::Polling, None),
+        Bytes::new(),
+    )
+    .await?;
     if status != http::StatusCode::OK {
         return Err(status_error(status, &body));
     }
-    let text = std::str::from_utf8(&body).map_err(|_| Error::Parse("handshake is not UTF-8".into()))?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| Error::Parse("handshake is not UTF-8".into()))?;
     let mut packets = decode_payload(text)?.into_iter();
     let hs = match packets.next() {
         Some(Packet::Open(data)) => parse_handshake(data)?,
-        _ => return Err(Error::Parse("invalid handshake: expected an open packet".into())),
+        _ => {
+            return Err(Error::Parse(
+                "invalid handshake: expected an open packet".into(),
+            ))
+        }
     };
     let rest = packets.map(Incoming::from).collect();
     let pause = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::unbounded_channel();
-    let reader = tokio::spawn(poll_loop(http.clone(), ep.clone(), hs.sid.clone(), session, gen, events.clone(), pause.clone()));
-    let writer = tokio::spawn(post_loop(http, ep, hs.sid.clone(), hs.max_payload, session, gen, rx, events));
-    let t = Transport { kind: TransportKind::Polling, gen, tx: Some(tx), reader: Some(reader), writer: Some(writer), pause };
+    let reader = tokio::spawn(poll_loop(
+        http.clone(),
+        ep.clone(),
+        hs.sid.clone(),
+        session,
+        gen,
+        events.clone(),
+        pause.clone(),
+    ));
+    let writer = tokio::spawn(post_loop(
+        http,
+        ep,
+        hs.sid.clone(),
+        hs.max_payload,
+        session,
+        gen,
+        rx,
+        events,
+    ));
+    let t = Transport {
+        kind: TransportKind::Polling,
+        gen,
+        tx: Some(tx),
+        reader: Some(reader),
+        writer: Some(writer),
+        pause,
+    };
     Ok((hs, rest, t))
 }
 
@@ -385,7 +455,11 @@ async fn post_loop(
         match http_request(&http, &ep, http::Method::POST, &url, encode_payload(&batch)).await {
             Ok((status, _)) if status == http::StatusCode::OK => {}
             Ok((status, body)) => {
-                let _ = events.send(TransportEvent::Error(session, gen, status_error(status, &body).to_string()));
+                let _ = events.send(TransportEvent::Error(
+                    session,
+                    gen,
+                    status_error(status, &body).to_string(),
+                ));
                 return;
             }
             Err(e) => {
@@ -423,26 +497,40 @@ pub(crate) async fn open_websocket(
             Some(Ok(Message::Text(t))) => {
                 let hs = match decode_text(&t)? {
                     Packet::Open(data) => parse_handshake(data)?,
-                    _ => return Err(Error::Parse("invalid handshake: expected an open packet".into())),
+                    _ => {
+                        return Err(Error::Parse(
+                            "invalid handshake: expected an open packet".into(),
+                        ))
+                    }
                 };
-                let t = start_websocket(ws, Vec::new(), session, gen, events);
+                let t = start_websocket(Box::new(ws), Vec::new(), session, gen, events);
                 return Ok((hs, Vec::new(), t));
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(_)) => return Err(Error::Parse("invalid handshake: expected an open packet".into())),
+            Some(Ok(_)) => {
+                return Err(Error::Parse(
+                    "invalid handshake: expected an open packet".into(),
+                ))
+            }
             Some(Err(e)) => return Err(Error::Transport(format!("websocket error: {e}"))),
-            None => return Err(Error::Transport("websocket closed during the handshake".into())),
+            None => {
+                return Err(Error::Transport(
+                    "websocket closed during the handshake".into(),
+                ))
+            }
         }
     }
 }
 
 /// The upgrade probe: a WebSocket on the polling session, `2probe` answered by `3probe`.
-pub(crate) async fn probe_websocket(ep: Arc<Endpoint>, sid: String) -> Result<Ws> {
+pub(crate) async fn probe_websocket(ep: Arc<Endpoint>, sid: String) -> Result<Box<Ws>> {
     let mut ws = ws_connect(&ep, Some(&sid)).await?;
-    ws.send(Message::text("2probe")).await.map_err(|e| Error::Transport(format!("probe error: {e}")))?;
+    ws.send(Message::text("2probe"))
+        .await
+        .map_err(|e| Error::Transport(format!("probe error: {e}")))?;
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) if t.as_str() == "3probe" => return Ok(ws),
+            Some(Ok(Message::Text(t))) if t.as_str() == "3probe" => return Ok(Box::new(ws)),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(_)) => return Err(Error::Transport("probe error".into())),
             Some(Err(e)) => return Err(Error::Transport(format!("probe error: {e}"))),
@@ -454,13 +542,13 @@ pub(crate) async fn probe_websocket(ep: Arc<Endpoint>, sid: String) -> Result<Ws
 /// Starts the reader and writer tasks of a WebSocket transport; `first` is written before
 /// anything else (the upgrade packet and the frames held during the upgrade).
 pub(crate) fn start_websocket(
-    ws: Ws,
+    ws: Box<Ws>,
     first: Vec<Frame>,
     session: u64,
     gen: u64,
     events: mpsc::UnboundedSender<TransportEvent>,
 ) -> Transport {
-    let (mut sink, mut stream) = ws.split();
+    let (mut sink, mut stream) = (*ws).split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
     for f in first {
         let _ = tx.send(f);
@@ -483,12 +571,20 @@ pub(crate) fn start_websocket(
                     return;
                 }
                 Some(Err(e)) => {
-                    let _ = ev.send(TransportEvent::Error(session, gen, format!("websocket error: {e}")));
+                    let _ = ev.send(TransportEvent::Error(
+                        session,
+                        gen,
+                        format!("websocket error: {e}"),
+                    ));
                     return;
                 }
             };
             let closing = matches!(inc, Incoming::Close);
-            if ev.send(TransportEvent::Packets(session, vec![inc])).is_err() || closing {
+            if ev
+                .send(TransportEvent::Packets(session, vec![inc]))
+                .is_err()
+                || closing
+            {
                 return;
             }
         }
@@ -505,12 +601,20 @@ pub(crate) fn start_websocket(
                     Frame::Binary(b) => Message::Binary(b),
                 };
                 if let Err(e) = sink.feed(m).await {
-                    let _ = events.send(TransportEvent::Error(session, gen, format!("websocket error: {e}")));
+                    let _ = events.send(TransportEvent::Error(
+                        session,
+                        gen,
+                        format!("websocket error: {e}"),
+                    ));
                     return;
                 }
             }
             if let Err(e) = sink.flush().await {
-                let _ = events.send(TransportEvent::Error(session, gen, format!("websocket error: {e}")));
+                let _ = events.send(TransportEvent::Error(
+                    session,
+                    gen,
+                    format!("websocket error: {e}"),
+                ));
                 return;
             }
         }
@@ -541,7 +645,13 @@ mod tests {
         assert_eq!(hs.sid, "a");
         assert_eq!(hs.ping_interval, Duration::from_millis(25000));
         assert_eq!(hs.upgrades, vec!["websocket".to_string()]);
-        for bad in [r#"{"upgrades":[],"pingInterval":1,"pingTimeout":1}"#, r#"{"sid":"a","pingTimeout":1}"#, "[]", "x", r#"{"sid":"a","pingInterval":-1,"pingTimeout":1}"#] {
+        for bad in [
+            r#"{"upgrades":[],"pingInterval":1,"pingTimeout":1}"#,
+            r#"{"sid":"a","pingTimeout":1}"#,
+            "[]",
+            "x",
+            r#"{"sid":"a","pingInterval":-1,"pingTimeout":1}"#,
+        ] {
             assert!(parse_handshake(bad).is_err(), "{bad}");
         }
     }
@@ -549,7 +659,15 @@ mod tests {
     #[test]
     fn url_encoding() {
         assert_eq!(encode_component("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
-        let ep = Endpoint { authority: "h:1".into(), path: "/socket.io/".into(), query: "x=1".into(), headers: vec![] };
-        assert_eq!(ep.url(TransportKind::Websocket, Some("s")), "ws://h:1/socket.io/?EIO=4&transport=websocket&sid=s&x=1");
+        let ep = Endpoint {
+            authority: "h:1".into(),
+            path: "/socket.io/".into(),
+            query: "x=1".into(),
+            headers: vec![],
+        };
+        assert_eq!(
+            ep.url(TransportKind::Websocket, Some("s")),
+            "ws://h:1/socket.io/?EIO=4&transport=websocket&sid=s&x=1"
+        );
     }
 }

@@ -42,8 +42,13 @@ impl RefServer {
             // Keep draining so the child never blocks on a full pipe.
             for _ in lines {}
         });
-        let line = rx.recv_timeout(WAIT).expect("reference server did not start");
-        let port = line.strip_prefix("listening ").and_then(|p| p.trim().parse().ok()).expect("listening line");
+        let line = rx
+            .recv_timeout(WAIT)
+            .expect("reference server did not start");
+        let port = line
+            .strip_prefix("listening ")
+            .and_then(|p| p.trim().parse().ok())
+            .expect("listening line");
         RefServer { child, port }
     }
 
@@ -74,10 +79,12 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+type Seen = VecDeque<(String, Vec<Value>)>;
+
 /// Records events in arrival order; tests wait for them by name.
 #[derive(Clone, Default)]
 pub struct Events {
-    seen: Arc<Mutex<VecDeque<(String, Vec<Value>)>>>,
+    seen: Arc<Mutex<Seen>>,
 }
 
 impl Events {
@@ -89,7 +96,10 @@ impl Events {
         self.seen.lock().unwrap().push_back((name.to_owned(), args));
     }
 
-    pub fn handler(&self, name: &str) -> impl Fn(Vec<Value>, Option<polysio::client::AckResponder>) + Send + Sync + 'static {
+    pub fn handler(
+        &self,
+        name: &str,
+    ) -> impl Fn(Vec<Value>, Option<polysio::client::AckResponder>) + Send + Sync + 'static {
         let me = self.clone();
         let name = name.to_owned();
         move |args, _| me.push(&name, args)
@@ -141,14 +151,30 @@ impl Events {
     }
 
     pub fn count(&self, name: &str) -> usize {
-        self.seen.lock().unwrap().iter().filter(|(n, _)| n == name).count()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _)| n == name)
+            .count()
     }
 }
 
 /// Builds the manager, registers listeners for `names` on socket `nsp`, then connects it.
 pub fn client(builder: ClientBuilder, nsp: &str, ev: &Events, names: &[&str]) -> Socket {
     let m = builder.manager().expect("manager");
-    ev.listen_manager(&m, &["open", "close", "reconnect_attempt", "reconnect", "reconnect_error", "reconnect_failed", "error"]);
+    ev.listen_manager(
+        &m,
+        &[
+            "open",
+            "close",
+            "reconnect_attempt",
+            "reconnect",
+            "reconnect_error",
+            "reconnect_failed",
+            "error",
+        ],
+    );
     let s = m.socket(nsp);
     ev.listen(&s, &["connect", "connect_error", "disconnect"]);
     ev.listen(&s, names);
@@ -158,7 +184,11 @@ pub fn client(builder: ClientBuilder, nsp: &str, ev: &Events, names: &[&str]) ->
 
 /// What the server knows about this socket (the `info` event of ref-server.js).
 pub async fn info(socket: &Socket) -> Value {
-    let r = socket.timeout(WAIT).emit_with_ack("info", vec![]).await.expect("info ack");
+    let r = socket
+        .timeout(WAIT)
+        .emit_with_ack("info", vec![])
+        .await
+        .expect("info ack");
     r.into_iter().next().expect("info value")
 }
 
