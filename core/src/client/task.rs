@@ -132,6 +132,13 @@ pub(crate) struct Task {
     closing: Vec<JoinHandle<()>>,
 }
 
+/// Now + `d`, saturating far in the future (durations come from users and peers).
+fn after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86400))
+}
+
 async fn sleep_until_opt(t: Option<Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t).await,
@@ -476,7 +483,7 @@ impl Task {
             s.acks.insert(id, PendingAck { sink, timeout });
             if let Some(t) = timeout {
                 self.ack_deadlines
-                    .push(Reverse((Instant::now() + t, nsp.clone(), id)));
+                    .push(Reverse((after(t), nsp.clone(), id)));
             }
             id
         });
@@ -616,7 +623,7 @@ impl Task {
         } else {
             Upgrade::Idle
         };
-        let ping_deadline = Instant::now() + hs.ping_interval + hs.ping_timeout;
+        let ping_deadline = after(hs.ping_interval.saturating_add(hs.ping_timeout));
         self.decoder = Decoder::default();
         self.engine = Engine::Open(Box::new(OpenEngine {
             hs,
@@ -753,7 +760,7 @@ impl Task {
         let delay = self.backoff.duration();
         tracing::debug!("reconnecting in {delay:?}");
         self.reconnecting = true;
-        self.reconnect_at = Some(Instant::now() + delay);
+        self.reconnect_at = Some(after(delay));
     }
 
     fn on_reconnect_timer(&mut self) {
@@ -821,7 +828,8 @@ impl Task {
             match p {
                 Incoming::Ping(data) => {
                     if let Engine::Open(o) = &mut self.engine {
-                        o.ping_deadline = Instant::now() + o.hs.ping_interval + o.hs.ping_timeout;
+                        o.ping_deadline =
+                            after(o.hs.ping_interval.saturating_add(o.hs.ping_timeout));
                     }
                     self.write(vec![Frame::text(PacketType::Pong, &data)]);
                 }
