@@ -185,7 +185,16 @@ async fn session_then(after: Option<&'static str>, ping_ms: u64) -> String {
     let polls = Arc::new(AtomicUsize::new(0));
     let script: Script = Arc::new(move |req: &Req| {
         if req.method == "POST" {
-            return Reply::Respond(200, "ok".into());
+            // Only well-formed payloads: the CONNECT `40`, pongs `3`, the close `1`.
+            let ok = req
+                .body
+                .split('\x1e')
+                .all(|p| p == "40" || p == "3" || p == "1");
+            return if ok {
+                Reply::Respond(200, "ok".into())
+            } else {
+                Reply::Respond(400, "bad".into())
+            };
         }
         if !req.target.contains("sid=") {
             return Reply::Respond(

@@ -340,3 +340,28 @@ async fn offline_buffer_volatile_and_bound() {
     );
     manager.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_durations_do_not_panic() {
+    let srv = RefServer::start(j!({}));
+    let ev = Events::new();
+    let b = ClientBuilder::new(srv.url())
+        .ack_timeout(Duration::MAX)
+        .timeout(Duration::MAX)
+        .reconnection_delay(Duration::MAX)
+        .reconnection_delay_max(Duration::MAX);
+    let s = client(b, "/", &ev, &[]);
+    ev.wait("connect").await;
+    assert_eq!(
+        s.emit_with_ack("ack", vec![Value::from(1)]).await.unwrap(),
+        vec![Value::from(1)]
+    );
+    s.emit("close-transport", vec![]).unwrap();
+    ev.wait("disconnect").await;
+    // The reconnection is scheduled (very far away) without a panic; the task still answers.
+    assert!(
+        !ev.happens_within("manager:reconnect_attempt", Duration::from_millis(200))
+            .await
+    );
+    s.manager().shutdown().await;
+}

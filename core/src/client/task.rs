@@ -2,8 +2,6 @@
 //! handlers, and runs the heartbeat, upgrade and reconnection logic. Everything the handles do
 //! arrives as a [`Cmd`]; everything the transports see arrives as a [`TransportEvent`].
 
-#![allow(clippy::large_enum_variant)] // the big variants are short-lived futures and sockets
-
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::future::Future;
@@ -51,19 +49,19 @@ struct OpenEngine {
 
 enum Upgrade {
     Idle,
-    Probing(BoxFut<Result<Ws>>),
-    Pausing(BoxFut<()>, Option<Ws>),
+    Probing(BoxFut<Result<Box<Ws>>>),
+    Pausing(BoxFut<()>, Option<Box<Ws>>),
 }
 
 enum EngineEv {
     Opened(Result<Opened>),
     PingTimeout,
-    Probed(Result<Ws>),
-    Paused(Option<Ws>),
+    Probed(Result<Box<Ws>>),
+    Paused(Option<Box<Ws>>),
 }
 
 enum Ev {
-    Cmd(Option<Cmd>),
+    Cmd(Option<Box<Cmd>>),
     Transport(TransportEvent),
     Engine(EngineEv),
     ReconnectTimer,
@@ -134,6 +132,13 @@ pub(crate) struct Task {
     closing: Vec<JoinHandle<()>>,
 }
 
+/// Now + `d`, saturating far in the future (durations come from users and peers).
+fn after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86400))
+}
+
 async fn sleep_until_opt(t: Option<Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t).await,
@@ -144,7 +149,7 @@ async fn sleep_until_opt(t: Option<Instant>) {
 async fn engine_next(engine: &mut Engine) -> EngineEv {
     enum Up {
         Ping,
-        Probed(Result<Ws>),
+        Probed(Result<Box<Ws>>),
         Paused,
     }
     match engine {
@@ -253,13 +258,14 @@ impl Task {
                 biased;
                 e = engine_next(&mut self.engine) => Ev::Engine(e),
                 Some(e) = self.ev_rx.recv() => Ev::Transport(e),
-                c = self.cmd_rx.recv() => Ev::Cmd(c),
+                c = self.cmd_rx.recv() => Ev::Cmd(c.map(Box::new)),
                 _ = sleep_until_opt(self.reconnect_at) => Ev::ReconnectTimer,
                 _ = sleep_until_opt(ack_deadline) => Ev::AckTimer,
             };
             match ev {
-                Ev::Cmd(None) | Ev::Cmd(Some(Cmd::Shutdown)) => break,
-                Ev::Cmd(Some(c)) => self.on_cmd(c),
+                Ev::Cmd(None) => break,
+                Ev::Cmd(Some(c)) if matches!(*c, Cmd::Shutdown) => break,
+                Ev::Cmd(Some(c)) => self.on_cmd(*c),
                 Ev::Transport(e) => self.on_transport(e),
                 Ev::Engine(e) => self.on_engine(e),
                 Ev::ReconnectTimer => self.on_reconnect_timer(),
@@ -477,7 +483,7 @@ impl Task {
             s.acks.insert(id, PendingAck { sink, timeout });
             if let Some(t) = timeout {
                 self.ack_deadlines
-                    .push(Reverse((Instant::now() + t, nsp.clone(), id)));
+                    .push(Reverse((after(t), nsp.clone(), id)));
             }
             id
         });
@@ -617,7 +623,7 @@ impl Task {
         } else {
             Upgrade::Idle
         };
-        let ping_deadline = Instant::now() + hs.ping_interval + hs.ping_timeout;
+        let ping_deadline = after(hs.ping_interval.saturating_add(hs.ping_timeout));
         self.decoder = Decoder::default();
         self.engine = Engine::Open(Box::new(OpenEngine {
             hs,
@@ -754,7 +760,7 @@ impl Task {
         let delay = self.backoff.duration();
         tracing::debug!("reconnecting in {delay:?}");
         self.reconnecting = true;
-        self.reconnect_at = Some(Instant::now() + delay);
+        self.reconnect_at = Some(after(delay));
     }
 
     fn on_reconnect_timer(&mut self) {
@@ -822,7 +828,8 @@ impl Task {
             match p {
                 Incoming::Ping(data) => {
                     if let Engine::Open(o) = &mut self.engine {
-                        o.ping_deadline = Instant::now() + o.hs.ping_interval + o.hs.ping_timeout;
+                        o.ping_deadline =
+                            after(o.hs.ping_interval.saturating_add(o.hs.ping_timeout));
                     }
                     self.write(vec![Frame::text(PacketType::Pong, &data)]);
                 }

@@ -503,7 +503,7 @@ pub(crate) async fn open_websocket(
                         ))
                     }
                 };
-                let t = start_websocket(ws, Vec::new(), session, gen, events);
+                let t = start_websocket(Box::new(ws), Vec::new(), session, gen, events);
                 return Ok((hs, Vec::new(), t));
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -523,14 +523,14 @@ pub(crate) async fn open_websocket(
 }
 
 /// The upgrade probe: a WebSocket on the polling session, `2probe` answered by `3probe`.
-pub(crate) async fn probe_websocket(ep: Arc<Endpoint>, sid: String) -> Result<Ws> {
+pub(crate) async fn probe_websocket(ep: Arc<Endpoint>, sid: String) -> Result<Box<Ws>> {
     let mut ws = ws_connect(&ep, Some(&sid)).await?;
     ws.send(Message::text("2probe"))
         .await
         .map_err(|e| Error::Transport(format!("probe error: {e}")))?;
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) if t.as_str() == "3probe" => return Ok(ws),
+            Some(Ok(Message::Text(t))) if t.as_str() == "3probe" => return Ok(Box::new(ws)),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(_)) => return Err(Error::Transport("probe error".into())),
             Some(Err(e)) => return Err(Error::Transport(format!("probe error: {e}"))),
@@ -542,13 +542,13 @@ pub(crate) async fn probe_websocket(ep: Arc<Endpoint>, sid: String) -> Result<Ws
 /// Starts the reader and writer tasks of a WebSocket transport; `first` is written before
 /// anything else (the upgrade packet and the frames held during the upgrade).
 pub(crate) fn start_websocket(
-    ws: Ws,
+    ws: Box<Ws>,
     first: Vec<Frame>,
     session: u64,
     gen: u64,
     events: mpsc::UnboundedSender<TransportEvent>,
 ) -> Transport {
-    let (mut sink, mut stream) = ws.split();
+    let (mut sink, mut stream) = (*ws).split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
     for f in first {
         let _ = tx.send(f);

@@ -79,11 +79,12 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+type Seen = VecDeque<(String, Vec<Value>)>;
+
 /// Records events in arrival order; tests wait for them by name.
 #[derive(Clone, Default)]
 pub struct Events {
-    #[allow(clippy::type_complexity)]
-    seen: Arc<Mutex<VecDeque<(String, Vec<Value>)>>>,
+    seen: Arc<Mutex<Seen>>,
 }
 
 impl Events {
