@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::socket::guard;
-use super::{Namespace, ServerInner, ServerWeak, Socket};
+use super::{Namespace, ServerWeak, Socket};
 use crate::adapter::{RestoredSession, Room, Sid};
 use crate::engine::{CloseReason, ConnHandler, EngineHandler, EngineSocket, Message};
 use crate::parser::{Decoder, Packet, PacketData};
@@ -192,7 +192,7 @@ impl Conn {
             .unwrap_or_default();
         let skip = recovered && recovery.as_ref().is_some_and(|r| r.skip_middlewares);
         if middlewares.is_empty() || skip {
-            finish_connect(&server, &nsp, socket, restored);
+            finish_connect(&nsp, socket, restored);
             return;
         }
         let server = Arc::downgrade(&server);
@@ -209,8 +209,8 @@ impl Conn {
                     return;
                 }
             }
-            if let Some(server) = server.upgrade() {
-                finish_connect(&server, &nsp, socket, restored);
+            if server.upgrade().is_some() {
+                finish_connect(&nsp, socket, restored);
             }
         });
     }
@@ -227,12 +227,7 @@ fn deliver(s: &Arc<Socket>, p: Packet) {
     s.on_packet(p);
 }
 
-fn finish_connect(
-    server: &Arc<ServerInner>,
-    nsp: &Namespace,
-    socket: Arc<Socket>,
-    restored: Option<RestoredSession>,
-) {
+fn finish_connect(nsp: &Namespace, socket: Arc<Socket>, restored: Option<RestoredSession>) {
     let client = socket.client.clone();
     if client.engine.is_closed() {
         client.remove(nsp.name(), &socket);
@@ -279,7 +274,6 @@ fn finish_connect(
     for h in handlers {
         guard("connection", || h(socket.clone()));
     }
-    let _ = server;
     // Deliver what arrived while the handlers ran, in order, then go direct.
     loop {
         let batch = match socket.early.lock() {
