@@ -908,6 +908,26 @@ async fn upgrade_polling_to_websocket() {
     assert_eq!(ws_text(&mut ws).await, "4again");
 }
 
+/// A client may issue one more poll between the probe and pausing; the server keeps ending
+/// polls with noops until the upgrade packet arrives (the reference sends one every 100 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_issued_during_the_upgrade_are_ended_with_noops() {
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    let url = poll_url(EIO, &sid);
+    let mut ws = ws_connect(addr, &format!("{EIO}?EIO=4&transport=websocket&sid={sid}")).await;
+    ws_send(&mut ws, "2probe").await;
+    assert_eq!(ws_text(&mut ws).await, "3probe");
+    for _ in 0..2 {
+        let g = within("poll during the upgrade", get(addr, &url)).await;
+        assert_eq!(g.status, 200);
+        assert_eq!(g.text(), "6");
+    }
+    ws_send(&mut ws, "5").await;
+    ws_send(&mut ws, "4after").await;
+    assert_eq!(ws_text(&mut ws).await, "4after");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_refused_when_disabled() {
     let (_s, addr) = start_engine(EngineConfig {

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -632,14 +632,32 @@ impl EngineServer {
         let timeout = cfg.upgrade_timeout;
         self.accept_ws(req, move |mut ws| async move {
             let probed = tokio::time::timeout(timeout, async {
+                // Once probed, a noop every 100 ms ends whichever poll the client has pending,
+                // so it can pause polling and send the upgrade packet (as the reference does:
+                // a single noop may meet a poll the client issued just before it paused).
+                let mut flush: Option<tokio::time::Interval> = None;
                 loop {
-                    match ws.next().await {
+                    let tick = async {
+                        match flush.as_mut() {
+                            Some(i) => i.tick().await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    let msg = tokio::select! {
+                        m = ws.next() => m,
+                        _ = tick => {
+                            if session.poll_pending() {
+                                let _ = session.send(Frame::text(PacketType::Noop, ""));
+                            }
+                            continue;
+                        }
+                    };
+                    match msg {
                         Some(Ok(WsMessage::Text(t))) if t.as_str() == "2probe" => {
                             if ws.send(WsMessage::text("3probe")).await.is_err() {
                                 return false;
                             }
-                            // Ends a pending poll so the client can finish the upgrade.
-                            let _ = session.send(Frame::text(PacketType::Noop, ""));
+                            flush = Some(tokio::time::interval(Duration::from_millis(100)));
                         }
                         Some(Ok(WsMessage::Text(t))) if t.as_str() == "5" => return true,
                         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}

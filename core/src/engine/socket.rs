@@ -150,6 +150,11 @@ impl EngineSocket {
         self.0.closed.load(Ordering::Acquire)
     }
 
+    /// True while a long-polling GET holds the outgoing queue.
+    pub(crate) fn poll_pending(&self) -> bool {
+        self.0.rx.try_lock().is_err()
+    }
+
     /// Queues a frame; fails once the session is closed.
     pub fn send(&self, frame: Frame) -> Result<()> {
         if self.is_closed() {
