@@ -202,6 +202,15 @@ fn error_value(e: &Error) -> Value {
         Error::Timeout(_) => {
             m.insert("message".into(), Value::from("timeout"));
         }
+        // As the reference's TransportError: a short message ("xhr poll error", "websocket
+        // error") and the details as `description`.
+        Error::Transport(t) => {
+            let (message, description) = t.split_once(": ").unwrap_or((t.as_str(), ""));
+            m.insert("message".into(), Value::from(message));
+            if !description.is_empty() {
+                m.insert("description".into(), Value::from(description));
+            }
+        }
         other => {
             m.insert("message".into(), Value::from(other.to_string()));
         }
