@@ -54,6 +54,7 @@ async fn polling_only(peer: Peer) {
     assert_eq!(welcome[0]["id"], Value::from(s.id().unwrap()));
     echo_roundtrip(&ev, &s).await;
     assert_eq!(info(&s).await["transport"], Value::from("polling"));
+    assert_eq!(s.manager().transport(), Some(TransportKind::Polling));
     s.disconnect();
     assert_eq!(
         ev.wait("disconnect").await,
@@ -82,6 +83,7 @@ async fn upgrade_keeps_order(peer: Peer) {
     let ev = Events::new();
     let s = client(ClientBuilder::new(srv.url()), "/", &ev, &["echo"]);
     ev.wait("connect").await;
+    assert!(s.manager().transport().is_some());
     // Emits spread over the upgrade all arrive, in order.
     let mut n = 0;
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -99,6 +101,14 @@ async fn upgrade_keeps_order(peer: Peer) {
         }
         assert!(tokio::time::Instant::now() < deadline, "never upgraded");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The server saw the upgrade; the client reports it too (right after, at the latest).
+    while s.manager().transport() != Some(TransportKind::Websocket) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "client never upgraded"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     for i in 0..n {
         let a = ev.wait("echo").await;
