@@ -68,14 +68,15 @@ async fn main() -> std::io::Result<()> {
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
+    let defaults = ServerConfig::default();
     let config = ServerConfig {
         engine: EngineConfig {
             ping_interval: Duration::from_millis(300),
             ping_timeout: Duration::from_millis(200),
-            ..EngineConfig::default()
+            ..defaults.engine.clone()
         },
         connect_timeout: Duration::from_millis(1000),
-        ..ServerConfig::default()
+        ..defaults
     };
     let io = Server::new(config);
     scenario_namespace(io.of("/"));
