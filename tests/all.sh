@@ -18,6 +18,8 @@ install_node_peers() {
   fi
 }
 stage "install npm reference peers" install_node_peers
+stage "install Python reference peers" bash tests/python/setup.sh
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 stage "cargo test" cargo test --workspace
+stage "conformance matrix" python3 tests/matrix
