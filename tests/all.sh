@@ -19,7 +19,24 @@ install_node_peers() {
 }
 stage "install npm reference peers" install_node_peers
 stage "install Python reference peers" bash tests/python/setup.sh
+install_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+}
+stage "install Chromium (Debian)" install_chromium
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 stage "cargo test" cargo test --workspace
 stage "conformance matrix" python3 tests/matrix
+browser_tests() {
+  local lang rc
+  for lang in rust node python; do
+    rc=0
+    node tests/node/chat-browser.js "$lang" || rc=$?
+    if [ "$rc" = 77 ]; then echo "chat ($lang): not available in this checkout"; elif [ "$rc" != 0 ]; then return "$rc"; fi
+  done
+}
+stage "chat demo in Chromium" browser_tests
