@@ -631,6 +631,7 @@ impl EngineServer {
         }
         let timeout = cfg.upgrade_timeout;
         self.accept_ws(req, move |mut ws| async move {
+            let mut noops: Option<tokio::task::JoinHandle<()>> = None;
             let probed = tokio::time::timeout(timeout, async {
                 loop {
                     match ws.next().await {
@@ -640,6 +641,12 @@ impl EngineServer {
                             }
                             // Ends a pending poll so the client can finish the upgrade.
                             let _ = session.send(Frame::text(PacketType::Noop, ""));
+                            // Like the reference, answer later polls with a noop every 100 ms
+                            // until the upgrade ends: a poll sent just after the first noop
+                            // would otherwise hang and stall the client's pause.
+                            if noops.is_none() {
+                                noops = Some(tokio::spawn(wake_polls(session.clone())));
+                            }
                         }
                         Some(Ok(WsMessage::Text(t))) if t.as_str() == "5" => return true,
                         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
@@ -648,6 +655,9 @@ impl EngineServer {
                 }
             })
             .await;
+            if let Some(n) = noops {
+                n.abort();
+            }
             if probed != Ok(true) || session.is_closed() {
                 session.0.upgrading.store(false, Ordering::Release);
                 let _ = ws.close(None).await;
@@ -683,6 +693,19 @@ impl EngineServer {
             }
         })
         .await
+    }
+}
+
+/// Sends a noop every 100 ms while a poll is pending on `session` (during an upgrade).
+async fn wake_polls(session: EngineSocket) {
+    let period = std::time::Duration::from_millis(100);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    while !session.is_closed() {
+        tick.tick().await;
+        // The receiver is locked while a poll waits on it.
+        if session.0.rx.try_lock().is_err() {
+            let _ = session.send(Frame::text(PacketType::Noop, ""));
+        }
     }
 }
 
