@@ -95,6 +95,7 @@ pub struct SocketHandshake {
 
 type EventHandler = Arc<dyn Fn(&Arc<Socket>, Vec<Value>, Option<AckSender>) + Send + Sync>;
 type AnyHandler = Arc<dyn Fn(&Arc<Socket>, &str, &[Value]) + Send + Sync>;
+type FallbackHandler = Arc<dyn Fn(&Arc<Socket>, &str, Vec<Value>, Option<AckSender>) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(&Arc<Socket>, DisconnectReason) + Send + Sync>;
 pub(crate) type AckCallback = Box<dyn FnOnce(Vec<Value>) + Send>;
 
@@ -102,6 +103,7 @@ pub(crate) type AckCallback = Box<dyn FnOnce(Vec<Value>) + Send>;
 struct Listeners {
     events: HashMap<String, EventHandler>,
     any_in: Vec<AnyHandler>,
+    fallback: Option<FallbackHandler>,
     any_out: Vec<AnyHandler>,
     disconnecting: Vec<DisconnectHandler>,
     disconnect: Vec<DisconnectHandler>,
@@ -253,6 +255,17 @@ impl Socket {
     pub fn on_any(&self, f: impl Fn(&Arc<Socket>, &str, &[Value]) + Send + Sync + 'static) {
         if let Ok(mut l) = self.listeners.write() {
             l.any_in.push(Arc::new(f));
+        }
+    }
+    /// Called for each incoming event that has no handler of its own (see [`Socket::on`]), with
+    /// the event name and, when the client asked for one, the [`AckSender`]. Replaces the
+    /// previous fallback. Bindings use it to route every event through one table of their own.
+    pub fn on_fallback(
+        &self,
+        f: impl Fn(&Arc<Socket>, &str, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
+    ) {
+        if let Ok(mut l) = self.listeners.write() {
+            l.fallback = Some(Arc::new(f));
         }
     }
     /// Called with every outgoing event.
@@ -505,19 +518,25 @@ impl Socket {
     pub(crate) fn on_packet(self: &Arc<Self>, p: Packet) {
         match p.data {
             PacketData::Event(name, args) => {
-                let (handler, any) = match self.listeners.read() {
-                    Ok(l) => (l.events.get(&name).cloned(), l.any_in.clone()),
+                let (handler, any, fallback) = match self.listeners.read() {
+                    Ok(l) => (
+                        l.events.get(&name).cloned(),
+                        l.any_in.clone(),
+                        l.fallback.clone(),
+                    ),
                     Err(_) => return,
                 };
                 for h in any {
                     guard("onAny", || h(self, &name, &args));
                 }
+                let ack = p.id.map(|id| AckSender {
+                    socket: self.clone(),
+                    id,
+                });
                 if let Some(h) = handler {
-                    let ack = p.id.map(|id| AckSender {
-                        socket: self.clone(),
-                        id,
-                    });
                     guard(&name, || h(self, args, ack));
+                } else if let Some(h) = fallback {
+                    guard(&name, || h(self, &name, args, ack));
                 }
             }
             PacketData::Ack(args) => {
