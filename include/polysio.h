@@ -230,6 +230,75 @@ typedef uint32_t polysio_value_type;
 #endif // __cplusplus
 
 /**
+ * The pending answer to an event the peer emitted with an acknowledgement request. Passed
+ * (borrowed) to event callbacks; answer it with `polysio_ack_send`, during the callback or,
+ * after `polysio_ack_clone`, later from any thread.
+ */
+typedef struct polysio_ack polysio_ack;
+
+/**
+ * A selection of sockets to act on (rooms, exceptions, flags). Owned: free it with
+ * `polysio_broadcast_free`.
+ */
+typedef struct polysio_broadcast polysio_broadcast;
+
+/**
+ * A client: one connection to a server (socket.io-client's Manager), shared by its
+ * namespace sockets. Made by `polysio_client_new`, freed with `polysio_client_free`.
+ */
+typedef struct polysio_client polysio_client;
+
+/**
+ * Client options, made by `polysio_client_options_new`, read by `polysio_client_new`,
+ * freed with `polysio_client_options_free`. Defaults are socket.io-client's.
+ */
+typedef struct polysio_client_options polysio_client_options;
+
+/**
+ * A namespace socket of a client. Belongs to the client: valid until the client is freed
+ * (across disconnections and reconnections); never freed by the caller.
+ */
+typedef struct polysio_client_socket polysio_client_socket;
+
+/**
+ * A namespace of a server (`/`, `/admin`...). Belongs to the server: valid until the
+ * server is freed; never freed by the caller.
+ */
+typedef struct polysio_namespace polysio_namespace;
+
+/**
+ * The arguments of an event (a JSON array, binary parts included). Owned when made by
+ * `polysio_payload_new` / `_from_json` / `_clone` or returned by a function documented so
+ * (free it with `polysio_payload_free`); borrowed, read-only and valid until the callback
+ * returns when passed to a callback.
+ */
+typedef struct polysio_payload polysio_payload;
+
+/**
+ * Passed (borrowed) to a connect middleware; `polysio_refusal_set` refuses the connection.
+ */
+typedef struct polysio_refusal polysio_refusal;
+
+/**
+ * A Socket.IO server. Made by `polysio_server_new`, freed with `polysio_server_free`.
+ */
+typedef struct polysio_server polysio_server;
+
+/**
+ * Server options, made by `polysio_server_options_new`, read by `polysio_server_new`,
+ * freed with `polysio_server_options_free`. Defaults are the reference socket.io server's.
+ */
+typedef struct polysio_server_options polysio_server_options;
+
+/**
+ * One client connected to one namespace. Belongs to the library: valid from the
+ * connection callback until the disconnect callback returns (then every call with it
+ * returns `POLYSIO_ERR_CLOSED`); the socket given to a middleware is valid during that
+ * call only. Never freed by the caller.
+ */
+typedef struct polysio_socket polysio_socket;
+
+/**
  * An event of the connection itself: `"open"`, `"close"` (reason), `"error"` ({message}),
  * `"reconnect_attempt"` (attempt number), `"reconnect"` (attempts it took),
  * `"reconnect_error"` ({message}), `"reconnect_failed"`.
@@ -425,7 +494,7 @@ polysio_result polysio_client_options_set_dispatch(polysio_client_options *optio
 
 /**
  * Creates a client for the server at `url` (`http://host:port` or `ws://host:port`; a path in
- * the URL is ignored: namespaces come from `polysio_client_socket`) with `options` (NULL:
+ * the URL is ignored: namespaces come from `polysio_client_of`) with `options` (NULL:
  * defaults; copied). Nothing connects until a socket does (`polysio_client_socket_connect`)
  * or `polysio_client_open`.
  *
@@ -433,7 +502,7 @@ polysio_result polysio_client_options_set_dispatch(polysio_client_options *optio
  * polysio_client *c = NULL;
  * polysio_client_socket *s = NULL;
  * polysio_client_new("http://127.0.0.1:3000", NULL, &c);
- * polysio_client_socket(c, "/", &s);
+ * polysio_client_of(c, "/", &s);
  * polysio_client_socket_on(s, "connect", on_connect, NULL);
  * polysio_client_socket_on(s, "chat", on_chat, NULL);
  * polysio_client_socket_connect(s);
@@ -449,9 +518,9 @@ polysio_result polysio_client_new(const char *url,
  * The socket of namespace `nsp` (`"/"`, `"/admin"`), created on first use with the
  * options' auth; the same namespace gives the same handle. It belongs to the client.
  */
-polysio_result polysio_client_socket(polysio_client *client,
-                                     const char *nsp,
-                                     polysio_client_socket **out);
+polysio_result polysio_client_of(polysio_client *client,
+                                 const char *nsp,
+                                 polysio_client_socket **out);
 
 /**
  * Adds a callback for an event of the connection itself (see `polysio_client_manager_cb`).
@@ -697,6 +766,23 @@ polysio_result polysio_payload_push_binary(polysio_payload *payload,
  * `polysio_payload_set_binary`.
  */
 polysio_result polysio_payload_push_json(polysio_payload *payload, const char *json, size_t len);
+
+/**
+ * Appends a copy of the value at `pointer` in `src` (any payload, borrowed ones included;
+ * binary parts stay binary) as a new argument: forwards arguments without re-encoding them.
+ *
+ * ```c
+ * // forward every argument but the first
+ * size_t n; polysio_payload_count(args, &n);
+ * for (size_t i = 1; i < n; i++) {
+ *     char ptr[24]; snprintf(ptr, sizeof ptr, "/%zu", i);
+ *     polysio_payload_push_value(rest, args, ptr);
+ * }
+ * ```
+ */
+polysio_result polysio_payload_push_value(polysio_payload *payload,
+                                          const polysio_payload *src,
+                                          const char *pointer);
 
 /**
  * Puts `len` bytes at `data` (copied) as binary at `pointer`, an RFC 6901 JSON pointer into the

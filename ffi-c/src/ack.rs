@@ -8,15 +8,16 @@ use polysio::Value;
 
 use crate::dispatch::Dispatch;
 use crate::error::{check_out, code_of, ffi, polysio_result, polysio_result::*, write_out, Error};
-use crate::handle::{self, kind, opaque, Borrowed};
+use crate::handle::{self, kind, Borrowed};
 use crate::payload::{self, polysio_payload};
 
-opaque!(
-    /// The pending answer to an event the peer emitted with an acknowledgement request. Passed
-    /// (borrowed) to event callbacks; answer it with `polysio_ack_send`, during the callback or,
-    /// after `polysio_ack_clone`, later from any thread.
-    polysio_ack
-);
+/// The pending answer to an event the peer emitted with an acknowledgement request. Passed
+/// (borrowed) to event callbacks; answer it with `polysio_ack_send`, during the callback or,
+/// after `polysio_ack_clone`, later from any thread.
+#[allow(non_camel_case_types)]
+pub struct polysio_ack {
+    _private: [u8; 0],
+}
 kind!(polysio_ack, AckObj, Ack, "polysio_ack");
 
 /// Receives the answer to an emit with acknowledgement: `result` is `POLYSIO_OK` and `args` the

@@ -16,33 +16,36 @@ use crate::error::{
     check_out, copy_out, cstr, ffi, opt_cstr, polysio_result, polysio_result::*, text, write_out,
     Error, Result,
 };
-use crate::handle::{self, kind, opaque};
+use crate::handle::{self, kind};
 use crate::payload::{self, polysio_payload};
 use crate::runtime::{on_library_thread, RuntimeRef};
 use crate::{cstring_lossy, millis, transports, POLYSIO_TRANSPORT_POLLING};
 
-opaque!(
-    /// Client options, made by `polysio_client_options_new`, read by `polysio_client_new`,
-    /// freed with `polysio_client_options_free`. Defaults are socket.io-client's.
-    polysio_client_options
-);
+/// Client options, made by `polysio_client_options_new`, read by `polysio_client_new`,
+/// freed with `polysio_client_options_free`. Defaults are socket.io-client's.
+#[allow(non_camel_case_types)]
+pub struct polysio_client_options {
+    _private: [u8; 0],
+}
 kind!(
     polysio_client_options,
     ClientOptsObj,
     ClientOptions,
     "polysio_client_options"
 );
-opaque!(
-    /// A client: one connection to a server (socket.io-client's Manager), shared by its
-    /// namespace sockets. Made by `polysio_client_new`, freed with `polysio_client_free`.
-    polysio_client
-);
+/// A client: one connection to a server (socket.io-client's Manager), shared by its
+/// namespace sockets. Made by `polysio_client_new`, freed with `polysio_client_free`.
+#[allow(non_camel_case_types)]
+pub struct polysio_client {
+    _private: [u8; 0],
+}
 kind!(polysio_client, ClientObj, Client, "polysio_client");
-opaque!(
-    /// A namespace socket of a client. Belongs to the client: valid until the client is freed
-    /// (across disconnections and reconnections); never freed by the caller.
-    polysio_client_socket
-);
+/// A namespace socket of a client. Belongs to the client: valid until the client is freed
+/// (across disconnections and reconnections); never freed by the caller.
+#[allow(non_camel_case_types)]
+pub struct polysio_client_socket {
+    _private: [u8; 0],
+}
 kind!(
     polysio_client_socket,
     CSockObj,
@@ -380,7 +383,7 @@ impl CSockObj {
 }
 
 /// Creates a client for the server at `url` (`http://host:port` or `ws://host:port`; a path in
-/// the URL is ignored: namespaces come from `polysio_client_socket`) with `options` (NULL:
+/// the URL is ignored: namespaces come from `polysio_client_of`) with `options` (NULL:
 /// defaults; copied). Nothing connects until a socket does (`polysio_client_socket_connect`)
 /// or `polysio_client_open`.
 ///
@@ -388,7 +391,7 @@ impl CSockObj {
 /// polysio_client *c = NULL;
 /// polysio_client_socket *s = NULL;
 /// polysio_client_new("http://127.0.0.1:3000", NULL, &c);
-/// polysio_client_socket(c, "/", &s);
+/// polysio_client_of(c, "/", &s);
 /// polysio_client_socket_on(s, "connect", on_connect, NULL);
 /// polysio_client_socket_on(s, "chat", on_chat, NULL);
 /// polysio_client_socket_connect(s);
@@ -439,7 +442,7 @@ pub extern "C" fn polysio_client_new(
 /// The socket of namespace `nsp` (`"/"`, `"/admin"`), created on first use with the
 /// options' auth; the same namespace gives the same handle. It belongs to the client.
 #[no_mangle]
-pub extern "C" fn polysio_client_socket(
+pub extern "C" fn polysio_client_of(
     client: *mut polysio_client,
     nsp: *const c_char,
     out: *mut *mut polysio_client_socket,

@@ -70,18 +70,6 @@ macro_rules! kind {
 }
 pub(crate) use kind;
 
-/// Declares an opaque C type (cbindgen writes `typedef struct name name;`).
-macro_rules! opaque {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[allow(non_camel_case_types)]
-        pub struct $name {
-            _private: [u8; 0],
-        }
-    };
-}
-pub(crate) use opaque;
-
 struct Registry {
     map: RwLock<HashMap<u64, Obj>>,
     next: AtomicU64,
@@ -148,6 +136,14 @@ fn wrong<K: Kind>(o: &Obj) -> Error {
     )
 }
 
+/// Gives the table's memory back once no handle is left, so a program that freed everything
+/// holds no registry memory (and leak checkers see none).
+fn release_if_empty(m: &mut HashMap<u64, Obj>) {
+    if m.is_empty() && m.capacity() > 0 {
+        *m = HashMap::new();
+    }
+}
+
 /// The object behind handle `p`.
 pub(crate) fn get<K: Kind>(p: *const K) -> Result<Arc<K::Inner>> {
     let id = id_of(p);
@@ -166,6 +162,7 @@ pub(crate) fn remove<K: Kind>(p: *const K) -> Result<Arc<K::Inner>> {
         Some(o) => match K::unwrap(o) {
             Some(_) => {
                 let o = m.remove(&id);
+                release_if_empty(&mut m);
                 drop(m);
                 o.as_ref()
                     .and_then(K::unwrap)
@@ -183,7 +180,9 @@ pub(crate) fn remove<K: Kind>(p: *const K) -> Result<Arc<K::Inner>> {
 pub(crate) fn remove_ids(ids: impl IntoIterator<Item = u64>) {
     let removed: Vec<Obj> = {
         let mut m = REGISTRY.map.write().unwrap_or_else(|p| p.into_inner());
-        ids.into_iter().filter_map(|id| m.remove(&id)).collect()
+        let removed = ids.into_iter().filter_map(|id| m.remove(&id)).collect();
+        release_if_empty(&mut m);
+        removed
     };
     drop(removed);
 }

@@ -13,15 +13,16 @@ use polysio::{Map, Value};
 use crate::error::{
     bytes, check_out, cstr, ffi, polysio_result, polysio_result::*, text, write_out, Error, Result,
 };
-use crate::handle::{self, kind, opaque, Borrowed};
+use crate::handle::{self, kind, Borrowed};
 
-opaque!(
-    /// The arguments of an event (a JSON array, binary parts included). Owned when made by
-    /// `polysio_payload_new` / `_from_json` / `_clone` or returned by a function documented so
-    /// (free it with `polysio_payload_free`); borrowed, read-only and valid until the callback
-    /// returns when passed to a callback.
-    polysio_payload
-);
+/// The arguments of an event (a JSON array, binary parts included). Owned when made by
+/// `polysio_payload_new` / `_from_json` / `_clone` or returned by a function documented so
+/// (free it with `polysio_payload_free`); borrowed, read-only and valid until the callback
+/// returns when passed to a callback.
+#[allow(non_camel_case_types)]
+pub struct polysio_payload {
+    _private: [u8; 0],
+}
 kind!(polysio_payload, PayloadObj, Payload, "polysio_payload");
 
 /// A `(data, len)` byte buffer: one binary attachment.
@@ -457,6 +458,31 @@ pub extern "C" fn polysio_payload_push_json(
     ffi(|| {
         let p = handle::get(payload)?;
         let v = parse_json(text(json, len, "json")?)?;
+        p.push(v)
+    })
+}
+
+/// Appends a copy of the value at `pointer` in `src` (any payload, borrowed ones included;
+/// binary parts stay binary) as a new argument: forwards arguments without re-encoding them.
+///
+/// ```c
+/// // forward every argument but the first
+/// size_t n; polysio_payload_count(args, &n);
+/// for (size_t i = 1; i < n; i++) {
+///     char ptr[24]; snprintf(ptr, sizeof ptr, "/%zu", i);
+///     polysio_payload_push_value(rest, args, ptr);
+/// }
+/// ```
+#[no_mangle]
+pub extern "C" fn polysio_payload_push_value(
+    payload: *mut polysio_payload,
+    src: *const polysio_payload,
+    pointer: *const c_char,
+) -> polysio_result {
+    ffi(|| {
+        let p = handle::get(payload)?;
+        // Copied out before pushing: `src` may be `payload` itself.
+        let v = read(src, pointer, |_, v| Ok(v.clone()))?;
         p.push(v)
     })
 }

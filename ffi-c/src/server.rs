@@ -21,56 +21,62 @@ use crate::dispatch::{check_mode, Dispatch};
 use crate::error::{
     check_out, cstr, ffi, opt_cstr, polysio_result, polysio_result::*, write_out, Error, Result,
 };
-use crate::handle::{self, kind, opaque, Borrowed};
+use crate::handle::{self, kind, Borrowed};
 use crate::payload::{self, map, polysio_payload, PayloadObj};
 use crate::runtime::{on_library_thread, RuntimeRef};
 use crate::{cstring_lossy, millis, transports, POLYSIO_TRANSPORT_POLLING};
 
-opaque!(
-    /// Server options, made by `polysio_server_options_new`, read by `polysio_server_new`,
-    /// freed with `polysio_server_options_free`. Defaults are the reference socket.io server's.
-    polysio_server_options
-);
+/// Server options, made by `polysio_server_options_new`, read by `polysio_server_new`,
+/// freed with `polysio_server_options_free`. Defaults are the reference socket.io server's.
+#[allow(non_camel_case_types)]
+pub struct polysio_server_options {
+    _private: [u8; 0],
+}
 kind!(
     polysio_server_options,
     ServerOptsObj,
     ServerOptions,
     "polysio_server_options"
 );
-opaque!(
-    /// A Socket.IO server. Made by `polysio_server_new`, freed with `polysio_server_free`.
-    polysio_server
-);
+/// A Socket.IO server. Made by `polysio_server_new`, freed with `polysio_server_free`.
+#[allow(non_camel_case_types)]
+pub struct polysio_server {
+    _private: [u8; 0],
+}
 kind!(polysio_server, ServerObj, Server, "polysio_server");
-opaque!(
-    /// A namespace of a server (`/`, `/admin`...). Belongs to the server: valid until the
-    /// server is freed; never freed by the caller.
-    polysio_namespace
-);
+/// A namespace of a server (`/`, `/admin`...). Belongs to the server: valid until the
+/// server is freed; never freed by the caller.
+#[allow(non_camel_case_types)]
+pub struct polysio_namespace {
+    _private: [u8; 0],
+}
 kind!(polysio_namespace, NsObj, Namespace, "polysio_namespace");
-opaque!(
-    /// One client connected to one namespace. Belongs to the library: valid from the
-    /// connection callback until the disconnect callback returns (then every call with it
-    /// returns `POLYSIO_ERR_CLOSED`); the socket given to a middleware is valid during that
-    /// call only. Never freed by the caller.
-    polysio_socket
-);
+/// One client connected to one namespace. Belongs to the library: valid from the
+/// connection callback until the disconnect callback returns (then every call with it
+/// returns `POLYSIO_ERR_CLOSED`); the socket given to a middleware is valid during that
+/// call only. Never freed by the caller.
+#[allow(non_camel_case_types)]
+pub struct polysio_socket {
+    _private: [u8; 0],
+}
 kind!(polysio_socket, SockObj, Socket, "polysio_socket");
-opaque!(
-    /// A selection of sockets to act on (rooms, exceptions, flags). Owned: free it with
-    /// `polysio_broadcast_free`.
-    polysio_broadcast
-);
+/// A selection of sockets to act on (rooms, exceptions, flags). Owned: free it with
+/// `polysio_broadcast_free`.
+#[allow(non_camel_case_types)]
+pub struct polysio_broadcast {
+    _private: [u8; 0],
+}
 kind!(
     polysio_broadcast,
     BroadcastObj,
     Broadcast,
     "polysio_broadcast"
 );
-opaque!(
-    /// Passed (borrowed) to a connect middleware; `polysio_refusal_set` refuses the connection.
-    polysio_refusal
-);
+/// Passed (borrowed) to a connect middleware; `polysio_refusal_set` refuses the connection.
+#[allow(non_camel_case_types)]
+pub struct polysio_refusal {
+    _private: [u8; 0],
+}
 kind!(polysio_refusal, RefusalObj, Refusal, "polysio_refusal");
 
 /// CORS off (the default): no CORS headers.
