@@ -209,6 +209,14 @@ impl Drop for Borrowed {
 /// after every object has been freed (and no callback is running), it is 0.
 #[no_mangle]
 pub extern "C" fn polysio_handle_count() -> usize {
-    std::panic::catch_unwind(|| REGISTRY.map.read().unwrap_or_else(|p| p.into_inner()).len())
-        .unwrap_or(0)
+    std::panic::catch_unwind(|| {
+        let m = REGISTRY.map.read().unwrap_or_else(|p| p.into_inner());
+        if std::env::var_os("POLYSIO_DEBUG_HANDLES").is_some() {
+            for (id, o) in m.iter() {
+                eprintln!("live handle {id:#x}: {}", o.kind_name());
+            }
+        }
+        m.len()
+    })
+    .unwrap_or(0)
 }

@@ -59,15 +59,15 @@ static inline long now_ms(void) {
 }
 
 /* How tests wait: pump() runs queued callbacks (poll mode) or just sleeps (threads mode). */
-static polysio_server *pump_server;
+static polysio_server *pump_servers[4];
 static polysio_client *pump_clients[8];
 
 static inline void pump(int ms) {
-    struct pollfd fds[9];
+    struct pollfd fds[12];
     int n = 0;
-    if (pump_server) {
+    for (int i = 0; i < 4; i++) {
         int fd;
-        if (polysio_server_event_fd(pump_server, &fd) == POLYSIO_OK)
+        if (pump_servers[i] && polysio_server_event_fd(pump_servers[i], &fd) == POLYSIO_OK)
             fds[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
     }
     for (int i = 0; i < 8; i++) {
@@ -81,7 +81,8 @@ static inline void pump(int ms) {
         return;
     }
     poll(fds, n, ms);
-    if (pump_server) polysio_server_poll(pump_server, NULL);
+    for (int i = 0; i < 4; i++)
+        if (pump_servers[i]) polysio_server_poll(pump_servers[i], NULL);
     for (int i = 0; i < 8; i++)
         if (pump_clients[i]) polysio_client_poll(pump_clients[i], NULL);
 }
