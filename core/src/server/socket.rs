@@ -456,7 +456,9 @@ impl Socket {
     }
 
     fn server_disconnect(&self) {
-        if !self.connected() {
+        // Claim the close before the client hears of it: its answer (closing the transport)
+        // may be handled on another thread before this one goes on.
+        if !self.connected.swap(false, Ordering::AcqRel) {
             return;
         }
         let _ = self.send_packet(&Packet {
@@ -464,7 +466,7 @@ impl Socket {
             id: None,
             data: PacketData::Disconnect,
         });
-        self.on_close(DisconnectReason::ServerNamespaceDisconnect);
+        self.closed(DisconnectReason::ServerNamespaceDisconnect);
     }
 
     pub(crate) fn mark_connected(&self) {
@@ -473,9 +475,13 @@ impl Socket {
 
     /// Ends the socket: disconnecting handlers, leave rooms, disconnect handlers.
     pub(crate) fn on_close(&self, reason: DisconnectReason) {
-        if !self.connected.swap(false, Ordering::AcqRel) {
-            return;
+        if self.connected.swap(false, Ordering::AcqRel) {
+            self.closed(reason);
         }
+    }
+
+    /// The rest of [`Socket::on_close`], once the caller has marked the socket closed.
+    fn closed(&self, reason: DisconnectReason) {
         let Some(me) = self
             .nsp
             .socket(&self.id)
