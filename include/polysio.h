@@ -787,17 +787,55 @@ polysio_result polysio_payload_push_value(polysio_payload *payload,
 /**
  * Puts `len` bytes at `data` (copied) as binary at `pointer`, an RFC 6901 JSON pointer into the
  * argument array: `/1/avatar` sets key `avatar` of argument 1 (an object), `/0/list/-` appends
- * to an array, `/-` appends an argument. The parent must exist.
+ * to an array, `/-` appends an argument. The parent must exist. The other `_set_` functions
+ * work the same way.
  *
  * ```c
- * polysio_payload_push_json(p, "{\"name\":\"me.png\"}", 17);
- * polysio_payload_set_binary(p, "/0/data", png, png_len);  // ["{name, data: <bytes>}"]
+ * polysio_payload_push_json(p, "{}", 2);
+ * polysio_payload_set_string(p, "/0/name", name, strlen(name));  // escaped for you
+ * polysio_payload_set_binary(p, "/0/data", png, png_len);        // [{"name":..., "data":<bytes>}]
  * ```
  */
 polysio_result polysio_payload_set_binary(polysio_payload *payload,
                                           const char *pointer,
                                           const uint8_t *data,
                                           size_t len);
+
+/**
+ * Puts a string (`len` bytes of UTF-8, copied) at `pointer` (see `polysio_payload_set_binary`).
+ */
+polysio_result polysio_payload_set_string(polysio_payload *payload,
+                                          const char *pointer,
+                                          const char *data,
+                                          size_t len);
+
+/**
+ * Puts an integer at `pointer` (see `polysio_payload_set_binary`).
+ */
+polysio_result polysio_payload_set_int(polysio_payload *payload,
+                                       const char *pointer,
+                                       int64_t value);
+
+/**
+ * Puts a number at `pointer` (see `polysio_payload_set_binary`).
+ */
+polysio_result polysio_payload_set_double(polysio_payload *payload,
+                                          const char *pointer,
+                                          double value);
+
+/**
+ * Puts a boolean at `pointer` (see `polysio_payload_set_binary`).
+ */
+polysio_result polysio_payload_set_bool(polysio_payload *payload, const char *pointer, bool value);
+
+/**
+ * Puts the value of JSON text (`len` bytes; an object, array, `null`...) at `pointer` (see
+ * `polysio_payload_set_binary`).
+ */
+polysio_result polysio_payload_set_json(polysio_payload *payload,
+                                        const char *pointer,
+                                        const char *json,
+                                        size_t len);
 
 /**
  * The number of arguments.

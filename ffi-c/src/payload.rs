@@ -487,13 +487,31 @@ pub extern "C" fn polysio_payload_push_value(
     })
 }
 
+/// Sets `new` at `pointer` in `payload`.
+fn set(
+    payload: *mut polysio_payload,
+    pointer: *const c_char,
+    new: impl FnOnce() -> Result<Value>,
+) -> polysio_result {
+    ffi(|| {
+        let p = handle::get(payload)?;
+        let pointer = cstr(pointer, "pointer")?;
+        let mut v = new()?;
+        terminate_strings(&mut v);
+        let mut d = p.lock_mut()?;
+        set_at(&mut d.root, pointer, v)
+    })
+}
+
 /// Puts `len` bytes at `data` (copied) as binary at `pointer`, an RFC 6901 JSON pointer into the
 /// argument array: `/1/avatar` sets key `avatar` of argument 1 (an object), `/0/list/-` appends
-/// to an array, `/-` appends an argument. The parent must exist.
+/// to an array, `/-` appends an argument. The parent must exist. The other `_set_` functions
+/// work the same way.
 ///
 /// ```c
-/// polysio_payload_push_json(p, "{\"name\":\"me.png\"}", 17);
-/// polysio_payload_set_binary(p, "/0/data", png, png_len);  // ["{name, data: <bytes>}"]
+/// polysio_payload_push_json(p, "{}", 2);
+/// polysio_payload_set_string(p, "/0/name", name, strlen(name));  // escaped for you
+/// polysio_payload_set_binary(p, "/0/data", png, png_len);        // [{"name":..., "data":<bytes>}]
 /// ```
 #[no_mangle]
 pub extern "C" fn polysio_payload_set_binary(
@@ -502,13 +520,66 @@ pub extern "C" fn polysio_payload_set_binary(
     data: *const u8,
     len: usize,
 ) -> polysio_result {
-    ffi(|| {
-        let p = handle::get(payload)?;
-        let pointer = cstr(pointer, "pointer")?;
-        let b = Bytes::copy_from_slice(bytes(data, len, "data")?);
-        let mut d = p.lock_mut()?;
-        set_at(&mut d.root, pointer, Value::Bytes(b))
+    set(payload, pointer, || {
+        Ok(Value::Bytes(Bytes::copy_from_slice(bytes(
+            data, len, "data",
+        )?)))
     })
+}
+
+/// Puts a string (`len` bytes of UTF-8, copied) at `pointer` (see `polysio_payload_set_binary`).
+#[no_mangle]
+pub extern "C" fn polysio_payload_set_string(
+    payload: *mut polysio_payload,
+    pointer: *const c_char,
+    data: *const c_char,
+    len: usize,
+) -> polysio_result {
+    set(payload, pointer, || {
+        Ok(Value::String(text(data, len, "data")?.to_owned()))
+    })
+}
+
+/// Puts an integer at `pointer` (see `polysio_payload_set_binary`).
+#[no_mangle]
+pub extern "C" fn polysio_payload_set_int(
+    payload: *mut polysio_payload,
+    pointer: *const c_char,
+    value: i64,
+) -> polysio_result {
+    set(payload, pointer, || Ok(Value::Int(value)))
+}
+
+/// Puts a number at `pointer` (see `polysio_payload_set_binary`).
+#[no_mangle]
+pub extern "C" fn polysio_payload_set_double(
+    payload: *mut polysio_payload,
+    pointer: *const c_char,
+    value: c_double,
+) -> polysio_result {
+    set(payload, pointer, || Ok(Value::Float(value)))
+}
+
+/// Puts a boolean at `pointer` (see `polysio_payload_set_binary`).
+#[no_mangle]
+pub extern "C" fn polysio_payload_set_bool(
+    payload: *mut polysio_payload,
+    pointer: *const c_char,
+    value: bool,
+) -> polysio_result {
+    set(payload, pointer, || Ok(Value::Bool(value)))
+}
+
+/// Puts the value of JSON text (`len` bytes; an object, array, `null`...) at `pointer` (see
+/// `polysio_payload_set_binary`).
+#[no_mangle]
+pub extern "C" fn polysio_payload_set_json(
+    payload: *mut polysio_payload,
+    pointer: *const c_char,
+    json: *const c_char,
+    len: usize,
+) -> polysio_result {
+    set(payload, pointer, || parse_json(text(json, len, "json")?))
 }
 
 /// The number of arguments.

@@ -376,6 +376,8 @@ pub struct ServerObj {
     /// Connected sockets, by the address of their core `Socket`.
     sockets: Mutex<HashMap<usize, Arc<SockObj>>>,
     statics: Statics,
+    /// The accept loops started by `polysio_server_listen`, awaited on close (port freed).
+    listeners: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     closed: AtomicBool,
 }
 
@@ -675,6 +677,7 @@ pub extern "C" fn polysio_server_new(
             namespaces: Mutex::new(HashMap::new()),
             sockets: Mutex::new(HashMap::new()),
             statics,
+            listeners: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
         });
         write_out(out, handle::ptr_of(handle::insert::<polysio_server>(obj)));
@@ -695,8 +698,18 @@ pub extern "C" fn polysio_server_listen(
     ffi(|| {
         let s = handle::get(server)?;
         s.check_open()?;
-        let host = opt_cstr(host, "host")?.unwrap_or("0.0.0.0");
-        let addr = s.rt.block_on(s.io.listen((host, port)))?;
+        let host = opt_cstr(host, "host")?.unwrap_or("0.0.0.0").to_owned();
+        let io = s.io.clone();
+        let (addr, task) = s.rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
+            let addr = listener.local_addr()?;
+            let task = tokio::spawn(async move { io.serve(listener).await });
+            Ok::<_, std::io::Error>((addr, task))
+        })?;
+        s.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
         write_out(bound_port, addr.port());
         Ok(())
     })
@@ -768,6 +781,15 @@ pub extern "C" fn polysio_server_of(
 }
 
 impl ServerObj {
+    /// The core's graceful close, then waits for the accept loops to end (the ports are free).
+    async fn shutdown(&self) {
+        self.io.close().await;
+        let tasks = std::mem::take(&mut *self.listeners.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
     /// Stops callbacks and unregisters everything the server owns.
     fn detach(&self) {
         self.closed.store(true, Ordering::Release);
@@ -799,9 +821,9 @@ pub extern "C" fn polysio_server_close(server: *mut polysio_server) -> polysio_r
         let s = handle::get(server)?;
         if on_library_thread() {
             let s2 = s.clone();
-            drop(s.rt.handle().spawn(async move { s2.io.close().await }));
+            drop(s.rt.handle().spawn(async move { s2.shutdown().await }));
         } else {
-            s.rt.block_on(s.io.close());
+            s.rt.block_on(s.shutdown());
         }
         s.closed.store(true, Ordering::Release);
         Ok(())
@@ -821,11 +843,11 @@ pub extern "C" fn polysio_server_free(server: *mut polysio_server) -> polysio_re
         if on_library_thread() {
             let h = s.rt.handle().clone();
             drop(h.spawn(async move {
-                s.io.close().await;
+                s.shutdown().await;
                 s.rt.release();
             }));
         } else {
-            s.rt.block_on(s.io.close());
+            s.rt.block_on(s.shutdown());
             s.rt.release();
         }
         Ok(())
