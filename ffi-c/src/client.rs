@@ -584,12 +584,7 @@ pub extern "C" fn polysio_client_event_fd(
     client: *const polysio_client,
     fd: *mut c_int,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(fd, "fd")?;
-        let c = handle::get(client)?;
-        write_out(fd, c.dispatch.fd()?);
-        Ok(())
-    })
+    handle::query(client, fd, |o| o.dispatch.fd())
 }
 
 // ---- sockets ------------------------------------------------------------------------------
@@ -790,11 +785,7 @@ pub extern "C" fn polysio_client_socket_namespace(
     socket: *const polysio_client_socket,
     out: *mut *const c_char,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(out, "out")?;
-        write_out(out, handle::get(socket)?.nsp.as_ptr());
-        Ok(())
-    })
+    handle::query(socket, out, |o| Ok(o.nsp.as_ptr()))
 }
 
 /// Whether the namespace is connected.
@@ -803,11 +794,7 @@ pub extern "C" fn polysio_client_socket_connected(
     socket: *const polysio_client_socket,
     out: *mut bool,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(out, "out")?;
-        write_out(out, handle::get(socket)?.socket.connected());
-        Ok(())
-    })
+    handle::query(socket, out, |o| Ok(o.socket.connected()))
 }
 
 /// Whether the socket wants to be connected (after connect, until a disconnect or a refusal):
@@ -817,11 +804,7 @@ pub extern "C" fn polysio_client_socket_active(
     socket: *const polysio_client_socket,
     out: *mut bool,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(out, "out")?;
-        write_out(out, handle::get(socket)?.socket.active());
-        Ok(())
-    })
+    handle::query(socket, out, |o| Ok(o.socket.active()))
 }
 
 /// Whether the last connection restored the previous session (connection state recovery).
@@ -830,9 +813,5 @@ pub extern "C" fn polysio_client_socket_recovered(
     socket: *const polysio_client_socket,
     out: *mut bool,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(out, "out")?;
-        write_out(out, handle::get(socket)?.socket.recovered());
-        Ok(())
-    })
+    handle::query(socket, out, |o| Ok(o.socket.recovered()))
 }

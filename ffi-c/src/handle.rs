@@ -154,6 +154,20 @@ pub(crate) fn get<K: Kind>(p: *const K) -> Result<Arc<K::Inner>> {
     }
 }
 
+/// The body of a getter: writes `f(object behind h)` to the out-parameter `out`.
+pub(crate) fn query<K: Kind, T>(
+    h: *const K,
+    out: *mut T,
+    f: impl FnOnce(&K::Inner) -> Result<T>,
+) -> crate::error::polysio_result {
+    crate::error::ffi(|| {
+        crate::error::check_out(out, "out")?;
+        let o = get(h)?;
+        crate::error::write_out(out, f(&o)?);
+        Ok(())
+    })
+}
+
 /// Unregisters handle `p` (the `_free` of owned handles) and returns its object.
 pub(crate) fn remove<K: Kind>(p: *const K) -> Result<Arc<K::Inner>> {
     let id = id_of(p);

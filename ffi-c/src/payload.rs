@@ -285,6 +285,20 @@ fn read<T>(
     f(pointer, v)
 }
 
+/// The body of a getter with one out-parameter: the value at `pointer`, mapped by `f`.
+fn read_into<T>(
+    payload: *const polysio_payload,
+    pointer: *const c_char,
+    out: *mut T,
+    f: impl FnOnce(&str, &Value) -> Result<T>,
+) -> polysio_result {
+    ffi(|| {
+        check_out(out, "out")?;
+        write_out(out, read(payload, pointer, f)?);
+        Ok(())
+    })
+}
+
 /// Creates an empty payload (no arguments). Free it with `polysio_payload_free`.
 ///
 /// ```c
@@ -680,12 +694,7 @@ pub extern "C" fn polysio_payload_type(
     pointer: *const c_char,
     out: *mut polysio_value_type,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(out, "out")?;
-        let t = read(payload, pointer, |_, v| Ok(type_of(v)))?;
-        write_out(out, t);
-        Ok(())
-    })
+    read_into(payload, pointer, out, |_, v| Ok(type_of(v)))
 }
 
 /// The boolean at `pointer`.
@@ -695,13 +704,8 @@ pub extern "C" fn polysio_payload_get_bool(
     pointer: *const c_char,
     out: *mut bool,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(out, "out")?;
-        let b = read(payload, pointer, |ptr, v| {
-            v.as_bool().ok_or_else(|| wrong_type(ptr, "a boolean", v))
-        })?;
-        write_out(out, b);
-        Ok(())
+    read_into(payload, pointer, out, |ptr, v| {
+        v.as_bool().ok_or_else(|| wrong_type(ptr, "a boolean", v))
     })
 }
 
@@ -712,13 +716,8 @@ pub extern "C" fn polysio_payload_get_int(
     pointer: *const c_char,
     out: *mut i64,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(out, "out")?;
-        let i = read(payload, pointer, |ptr, v| {
-            v.as_i64().ok_or_else(|| wrong_type(ptr, "an integer", v))
-        })?;
-        write_out(out, i);
-        Ok(())
+    read_into(payload, pointer, out, |ptr, v| {
+        v.as_i64().ok_or_else(|| wrong_type(ptr, "an integer", v))
     })
 }
 
@@ -729,13 +728,8 @@ pub extern "C" fn polysio_payload_get_double(
     pointer: *const c_char,
     out: *mut c_double,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(out, "out")?;
-        let f = read(payload, pointer, |ptr, v| {
-            v.as_f64().ok_or_else(|| wrong_type(ptr, "a number", v))
-        })?;
-        write_out(out, f);
-        Ok(())
+    read_into(payload, pointer, out, |ptr, v| {
+        v.as_f64().ok_or_else(|| wrong_type(ptr, "a number", v))
     })
 }
 
@@ -794,17 +788,12 @@ pub extern "C" fn polysio_payload_get_length(
     pointer: *const c_char,
     out: *mut usize,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(out, "out")?;
-        let n = read(payload, pointer, |ptr, v| match v {
-            Value::Array(a) => Ok(a.len()),
-            Value::Map(m) => Ok(m.len()),
-            Value::String(s) => Ok(s.len()),
-            Value::Bytes(b) => Ok(b.len()),
-            _ => Err(wrong_type(ptr, "an array, object, string or binary", v)),
-        })?;
-        write_out(out, n);
-        Ok(())
+    read_into(payload, pointer, out, |ptr, v| match v {
+        Value::Array(a) => Ok(a.len()),
+        Value::Map(m) => Ok(m.len()),
+        Value::String(s) => Ok(s.len()),
+        Value::Bytes(b) => Ok(b.len()),
+        _ => Err(wrong_type(ptr, "an array, object, string or binary", v)),
     })
 }
 

@@ -880,12 +880,7 @@ pub extern "C" fn polysio_server_event_fd(
     server: *const polysio_server,
     fd: *mut c_int,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(fd, "fd")?;
-        let s = handle::get(server)?;
-        write_out(fd, s.dispatch.fd()?);
-        Ok(())
-    })
+    handle::query(server, fd, |o| o.dispatch.fd())
 }
 
 // ---- namespaces ---------------------------------------------------------------------------
@@ -1052,12 +1047,7 @@ pub extern "C" fn polysio_namespace_name(
     ns: *const polysio_namespace,
     out: *mut *const c_char,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(out, "out")?;
-        let ns = handle::get(ns)?;
-        write_out(out, ns.name.as_ptr());
-        Ok(())
-    })
+    handle::query(ns, out, |o| Ok(o.name.as_ptr()))
 }
 
 /// Emits `event` with `args` (nullable: no arguments) to every socket of the namespace.
@@ -1140,12 +1130,7 @@ pub extern "C" fn polysio_socket_id(
     socket: *const polysio_socket,
     out: *mut *const c_char,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(out, "out")?;
-        let so = handle::get(socket)?;
-        write_out(out, so.sid.as_ptr());
-        Ok(())
-    })
+    handle::query(socket, out, |o| Ok(o.sid.as_ptr()))
 }
 
 /// The socket's namespace.
@@ -1154,12 +1139,7 @@ pub extern "C" fn polysio_socket_namespace(
     socket: *const polysio_socket,
     out: *mut *mut polysio_namespace,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(out, "out")?;
-        let so = handle::get(socket)?;
-        write_out(out, so.ns.ptr());
-        Ok(())
-    })
+    handle::query(socket, out, |o| Ok(o.ns.ptr()))
 }
 
 /// The connection request, as a payload (borrowed, valid as long as the socket) with one
@@ -1194,11 +1174,7 @@ pub extern "C" fn polysio_socket_connected(
     socket: *const polysio_socket,
     out: *mut bool,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(out, "out")?;
-        write_out(out, handle::get(socket)?.socket.connected());
-        Ok(())
-    })
+    handle::query(socket, out, |o| Ok(o.socket.connected()))
 }
 
 /// Whether the socket was restored by connection state recovery (same id and rooms as before).
@@ -1207,11 +1183,7 @@ pub extern "C" fn polysio_socket_recovered(
     socket: *const polysio_socket,
     out: *mut bool,
 ) -> polysio_result {
-    ffi(|| {
-        check_out(out, "out")?;
-        write_out(out, handle::get(socket)?.socket.recovered());
-        Ok(())
-    })
+    handle::query(socket, out, |o| Ok(o.socket.recovered()))
 }
 
 /// Emits `event` with `args` (nullable: no arguments) to this socket. `POLYSIO_ERR_CLOSED`

@@ -359,21 +359,27 @@ static void expect_string(const polysio_payload *p, const char *pointer, const c
     if (strcmp(s, want) != 0) FAIL("%s is \"%s\", expected \"%s\"", pointer, s, want);
 }
 
+/* A server in the test's dispatch mode, pumped by the tests' waits; `ns` gets its "/". */
+static polysio_server *new_server(int slot, polysio_namespace **ns) {
+    polysio_server_options *o = NULL;
+    polysio_server *s = NULL;
+    OK(polysio_server_options_new(&o));
+    OK(polysio_server_options_set_dispatch(o, dispatch()));
+    OK(polysio_server_new(o, &s));
+    OK(polysio_server_options_free(o));
+    pump_servers[slot] = s;
+    OK(polysio_server_of(s, "/", ns));
+    return s;
+}
+
 int main(int argc, char **argv) {
     CHECK(argc == 2);
     poll_mode = strcmp(argv[1], "poll") == 0;
     main_thread = pthread_self();
 
     /* ---- the server */
-    polysio_server_options *so = NULL;
-    OK(polysio_server_options_new(&so));
-    OK(polysio_server_options_set_dispatch(so, dispatch()));
-    polysio_server *srv = NULL;
-    OK(polysio_server_new(so, &srv));
-    OK(polysio_server_options_free(so));
-    pump_servers[0] = srv;
     polysio_namespace *ns = NULL;
-    OK(polysio_server_of(srv, "/", &ns));
+    polysio_server *srv = new_server(0, &ns);
     OK(polysio_namespace_on_connection(ns, srv_on_connection, NULL));
     OK(polysio_namespace_on_disconnect(ns, srv_on_disconnect, NULL));
     OK(polysio_namespace_on(ns, "echo", srv_on_echo, NULL));
@@ -571,15 +577,8 @@ int main(int argc, char **argv) {
     ERR(polysio_client_free(d->c), POLYSIO_ERR_CLOSED);
     pump_clients[D] = NULL;
 
-    polysio_server_options *o2 = NULL;
-    OK(polysio_server_options_new(&o2));
-    OK(polysio_server_options_set_dispatch(o2, dispatch()));
-    polysio_server *srv2 = NULL;
-    OK(polysio_server_new(o2, &srv2));
-    OK(polysio_server_options_free(o2));
-    pump_servers[1] = srv2;
     polysio_namespace *ns2 = NULL;
-    OK(polysio_server_of(srv2, "/", &ns2));
+    polysio_server *srv2 = new_server(1, &ns2);
     OK(polysio_namespace_on_connection(ns2, srv2_on_connection, srv2));
     uint16_t port2 = 0;
     OK(polysio_server_listen(srv2, "127.0.0.1", 0, &port2));
