@@ -95,6 +95,7 @@ pub struct SocketHandshake {
 
 type EventHandler = Arc<dyn Fn(&Arc<Socket>, Vec<Value>, Option<AckSender>) + Send + Sync>;
 type AnyHandler = Arc<dyn Fn(&Arc<Socket>, &str, &[Value]) + Send + Sync>;
+type FallbackHandler = Arc<dyn Fn(&Arc<Socket>, &str, Vec<Value>, Option<AckSender>) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(&Arc<Socket>, DisconnectReason) + Send + Sync>;
 pub(crate) type AckCallback = Box<dyn FnOnce(Vec<Value>) + Send>;
 
@@ -102,6 +103,7 @@ pub(crate) type AckCallback = Box<dyn FnOnce(Vec<Value>) + Send>;
 struct Listeners {
     events: HashMap<String, EventHandler>,
     any_in: Vec<AnyHandler>,
+    fallback: Option<FallbackHandler>,
     any_out: Vec<AnyHandler>,
     disconnecting: Vec<DisconnectHandler>,
     disconnect: Vec<DisconnectHandler>,
@@ -253,6 +255,17 @@ impl Socket {
     pub fn on_any(&self, f: impl Fn(&Arc<Socket>, &str, &[Value]) + Send + Sync + 'static) {
         if let Ok(mut l) = self.listeners.write() {
             l.any_in.push(Arc::new(f));
+        }
+    }
+    /// Called for each incoming event that has no handler of its own (see [`Socket::on`]), with
+    /// the event name and, when the client asked for one, the [`AckSender`]. Replaces the
+    /// previous fallback. Bindings use it to route every event through one table of their own.
+    pub fn on_fallback(
+        &self,
+        f: impl Fn(&Arc<Socket>, &str, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
+    ) {
+        if let Ok(mut l) = self.listeners.write() {
+            l.fallback = Some(Arc::new(f));
         }
     }
     /// Called with every outgoing event.
@@ -443,7 +456,9 @@ impl Socket {
     }
 
     fn server_disconnect(&self) {
-        if !self.connected() {
+        // Claim the close before the client hears of it: its answer (closing the transport)
+        // may be handled on another thread before this one goes on.
+        if !self.connected.swap(false, Ordering::AcqRel) {
             return;
         }
         let _ = self.send_packet(&Packet {
@@ -451,7 +466,7 @@ impl Socket {
             id: None,
             data: PacketData::Disconnect,
         });
-        self.on_close(DisconnectReason::ServerNamespaceDisconnect);
+        self.closed(DisconnectReason::ServerNamespaceDisconnect);
     }
 
     pub(crate) fn mark_connected(&self) {
@@ -460,9 +475,13 @@ impl Socket {
 
     /// Ends the socket: disconnecting handlers, leave rooms, disconnect handlers.
     pub(crate) fn on_close(&self, reason: DisconnectReason) {
-        if !self.connected.swap(false, Ordering::AcqRel) {
-            return;
+        if self.connected.swap(false, Ordering::AcqRel) {
+            self.closed(reason);
         }
+    }
+
+    /// The rest of [`Socket::on_close`], once the caller has marked the socket closed.
+    fn closed(&self, reason: DisconnectReason) {
         let Some(me) = self
             .nsp
             .socket(&self.id)
@@ -505,19 +524,25 @@ impl Socket {
     pub(crate) fn on_packet(self: &Arc<Self>, p: Packet) {
         match p.data {
             PacketData::Event(name, args) => {
-                let (handler, any) = match self.listeners.read() {
-                    Ok(l) => (l.events.get(&name).cloned(), l.any_in.clone()),
+                let (handler, any, fallback) = match self.listeners.read() {
+                    Ok(l) => (
+                        l.events.get(&name).cloned(),
+                        l.any_in.clone(),
+                        l.fallback.clone(),
+                    ),
                     Err(_) => return,
                 };
                 for h in any {
                     guard("onAny", || h(self, &name, &args));
                 }
+                let ack = p.id.map(|id| AckSender {
+                    socket: self.clone(),
+                    id,
+                });
                 if let Some(h) = handler {
-                    let ack = p.id.map(|id| AckSender {
-                        socket: self.clone(),
-                        id,
-                    });
                     guard(&name, || h(self, args, ack));
+                } else if let Some(h) = fallback {
+                    guard(&name, || h(self, &name, args, ack));
                 }
             }
             PacketData::Ack(args) => {
