@@ -632,14 +632,26 @@ impl EngineServer {
         let timeout = cfg.upgrade_timeout;
         self.accept_ws(req, move |mut ws| async move {
             let probed = tokio::time::timeout(timeout, async {
+                let mut answered = false;
+                let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
                 loop {
-                    match ws.next().await {
+                    let msg = tokio::select! {
+                        m = ws.next() => m,
+                        // As the reference does: until the client sends "5", keep answering the
+                        // polls it may still start (one can race the probe), or it cannot pause.
+                        _ = tick.tick(), if answered => {
+                            let _ = session.send(Frame::text(PacketType::Noop, ""));
+                            continue;
+                        }
+                    };
+                    match msg {
                         Some(Ok(WsMessage::Text(t))) if t.as_str() == "2probe" => {
                             if ws.send(WsMessage::text("3probe")).await.is_err() {
                                 return false;
                             }
                             // Ends a pending poll so the client can finish the upgrade.
                             let _ = session.send(Frame::text(PacketType::Noop, ""));
+                            answered = true;
                         }
                         Some(Ok(WsMessage::Text(t))) if t.as_str() == "5" => return true,
                         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
