@@ -1,0 +1,55 @@
+"""polysio: Socket.IO (Engine.IO v4 + Socket.IO v5) servers and clients for Python, served by
+a Rust core.
+
+The API is python-socketio's: :class:`AsyncServer` and :class:`AsyncClient` for asyncio,
+:class:`Server` and :class:`Client` for code without asyncio. Values travel as they are: dict,
+list, tuple, str, int, float, bool, None and bytes (binary attachments, nested anywhere).
+
+>>> import polysio
+>>> sio = polysio.AsyncServer(ping_interval=10)
+>>> @sio.event
+... async def chat(sid, message):
+...     await sio.emit("chat", message, skip_sid=sid)
+>>> # asyncio.run(sio.serve("127.0.0.1", 5000))
+"""
+
+from __future__ import annotations
+
+from . import exceptions
+from ._polysio import __version__, set_worker_threads
+from .async_client import AsyncClient, ClientDisconnectReason
+from .async_server import AsyncServer, DisconnectReason
+from .client import Client
+from .exceptions import (
+    BadNamespaceError,
+    BufferFullError,
+    ConnectionError,
+    ConnectionRefusedError,
+    DisconnectedError,
+    InvalidArgumentError,
+    ShutdownError,
+    SocketIOError,
+    TimeoutError,
+)
+from .server import Server
+
+__all__ = [
+    "AsyncClient",
+    "AsyncServer",
+    "BadNamespaceError",
+    "BufferFullError",
+    "Client",
+    "ClientDisconnectReason",
+    "ConnectionError",
+    "ConnectionRefusedError",
+    "DisconnectReason",
+    "DisconnectedError",
+    "InvalidArgumentError",
+    "Server",
+    "ShutdownError",
+    "SocketIOError",
+    "TimeoutError",
+    "__version__",
+    "exceptions",
+    "set_worker_threads",
+]

@@ -1,0 +1,277 @@
+"""What the server and the client share: handler registration and lookup (python-socketio's
+rules), the calling conventions of data, returns and acks, and running handlers on the
+asyncio loop (or on worker threads for the synchronous classes)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import inspect
+import logging
+import time
+from typing import Any, Awaitable, Callable, Optional, TypeVar, Union
+
+default_logger = logging.getLogger("polysio")
+
+#: A plain (non-async) handler running longer than this, in seconds, is logged as blocking.
+SLOW_HANDLER_SECONDS = 1.0
+
+Handler = Callable[..., Any]
+H = TypeVar("H", bound=Handler)
+
+
+def data_args(data: Any) -> list[Any]:
+    """python-socketio's convention: a tuple is several arguments, None none, else one."""
+    if data is None:
+        return []
+    if isinstance(data, tuple):
+        return list(data)
+    return [data]
+
+
+def ack_result(args: list[Any]) -> Any:
+    """What ``call()`` returns: None, the only argument, or a tuple of them."""
+    if not args:
+        return None
+    if len(args) == 1:
+        return args[0]
+    return tuple(args)
+
+
+def is_async(handler: Handler) -> bool:
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)
+    )
+
+
+def fit(handler: Handler, args: tuple[Any, ...], optional: int) -> tuple[Any, ...]:
+    """Drops up to ``optional`` trailing arguments the handler does not accept (legacy
+    ``connect(sid, environ)`` and ``disconnect(sid)`` signatures)."""
+    try:
+        sig = inspect.signature(handler)
+    except (TypeError, ValueError):
+        return args
+    for drop in range(optional + 1):
+        candidate = args[: len(args) - drop]
+        try:
+            sig.bind(*candidate)
+            return candidate
+        except TypeError:
+            continue
+    return args
+
+
+def logger_for(logger: Union[bool, logging.Logger]) -> logging.Logger:
+    if isinstance(logger, logging.Logger):
+        return logger
+    if logger and default_logger.level == logging.NOTSET:
+        default_logger.setLevel(logging.INFO)
+    return default_logger
+
+
+class Handlers:
+    """Handlers by namespace and event name; ``'*'`` is a catch-all for either."""
+
+    def __init__(self, reserved: tuple[str, ...]) -> None:
+        self.reserved = reserved
+        self.by_namespace: dict[str, dict[str, Handler]] = {}
+        self.on_new_namespace: Optional[Callable[[str], None]] = None
+
+    def add(self, event: str, handler: Handler, namespace: Optional[str]) -> None:
+        if not isinstance(event, str):
+            raise TypeError(f"event must be a str, not {type(event).__name__}")
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, not {type(handler).__name__}")
+        namespace = namespace or "/"
+        new = namespace not in self.by_namespace
+        self.by_namespace.setdefault(namespace, {})[event] = handler
+        if new and self.on_new_namespace is not None:
+            self.on_new_namespace(namespace)
+
+    def namespaces(self) -> list[str]:
+        return [n for n in self.by_namespace if n != "*"]
+
+    def resolve(
+        self, event: str, namespace: str, args: tuple[Any, ...]
+    ) -> tuple[Optional[Handler], tuple[Any, ...]]:
+        """The handler for ``event`` on ``namespace`` and the arguments to call it with."""
+        own = self.by_namespace.get(namespace)
+        if own is not None:
+            if event in own:
+                return own[event], args
+            if event not in self.reserved and "*" in own:
+                return own["*"], (event, *args)
+        anyns = self.by_namespace.get("*")
+        if anyns is not None:
+            if event in anyns:
+                return anyns[event], (namespace, *args)
+            if event not in self.reserved and "*" in anyns:
+                return anyns["*"], (event, namespace, *args)
+        return None, args
+
+
+class Runner:
+    """Runs handlers for a server or client.
+
+    On the asyncio classes, ``async def`` handlers run as tasks on the loop and plain functions
+    are called on the loop directly (as python-socketio does). The synchronous classes set an
+    ``executor``: plain handlers then run on its threads, so one that blocks holds up no other.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self.executor: Optional[concurrent.futures.Executor] = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def inline(self, handler: Handler) -> bool:
+        """True when the handler is called right away on the loop."""
+        return self.executor is None and not is_async(handler)
+
+    def call_inline(self, what: str, handler: Handler, args: tuple[Any, ...]) -> Any:
+        start = time.monotonic()
+        try:
+            return handler(*args)
+        finally:
+            took = time.monotonic() - start
+            if took > SLOW_HANDLER_SECONDS:
+                self.logger.warning(
+                    "%s handler %s blocked the event loop for %.1f s; use an async def "
+                    "handler (or polysio.Server, which runs plain handlers on threads)",
+                    what,
+                    getattr(handler, "__qualname__", handler),
+                    took,
+                )
+
+    async def run(self, what: str, handler: Handler, args: tuple[Any, ...]) -> Any:
+        """Runs a handler to completion and returns its result (exceptions propagate)."""
+        if self.executor is not None and not is_async(handler):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, functools.partial(handler, *args))
+        result = self.call_inline(what, handler, args) if not is_async(handler) else handler(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def dispatch(
+        self,
+        what: str,
+        handler: Handler,
+        args: tuple[Any, ...],
+        then: Optional[Callable[[Any], None]] = None,
+        after: Optional[Callable[[], None]] = None,
+    ) -> None:
+        """Runs a handler without waiting for it: inline when it is a plain function on an
+        asyncio class, else as a task. ``then(result)`` follows success (errors are logged and
+        the connection goes on); ``after()`` follows either."""
+        if self.inline(handler):
+            try:
+                result = self.call_inline(what, handler, args)
+            except Exception as exc:
+                self.failed(what, handler, exc)
+                if after is not None:
+                    after()
+                return
+            if not inspect.isawaitable(result):
+                if then is not None:
+                    then(result)
+                if after is not None:
+                    after()
+                return
+            awaitable: Awaitable[Any] = result
+        else:
+            awaitable = self.run(what, handler, args)
+
+        async def finish() -> None:
+            try:
+                r = await awaitable
+            except Exception as exc:
+                self.failed(what, handler, exc)
+                return
+            finally:
+                if after is not None:
+                    after()
+            if then is not None:
+                then(r)
+
+        self.spawn(finish())
+
+    def ack_sender(self, ack: Any, event: str) -> Optional[Callable[[Any], None]]:
+        """``then`` for an event the peer wants acknowledged: sends the handler's result."""
+        if ack is None:
+            return None
+
+        def send(result: Any) -> None:
+            try:
+                ack.send(data_args(result))
+            except Exception as exc:
+                self.logger.error("cannot send the ack of %r", event, exc_info=exc)
+
+        return send
+
+    def ack_callback(self, callback: Callable[..., Any]) -> "Done":
+        """The native ``callback(args, exc)`` for a user's ``callback(*args)`` of an emit: called
+        with the peer's ack; not called if it never comes (logged)."""
+
+        def done(args: Optional[list[Any]], exc: Optional[BaseException]) -> None:
+            if exc is not None or args is None:
+                self.logger.info("ack callback %s not called: %s", callback, exc)
+                return
+            self.dispatch("ack callback", callback, tuple(args))
+
+        return done
+
+    def failed(self, what: str, handler: Handler, exc: BaseException) -> None:
+        self.logger.error(
+            "%s handler %s raised; the connection goes on",
+            what,
+            getattr(handler, "__qualname__", handler),
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+
+    async def drain_tasks(self, grace: float) -> None:
+        """Waits up to ``grace`` seconds for running handlers, then cancels what is left."""
+        me = asyncio.current_task()
+        tasks = [t for t in self.tasks if t is not me]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
+
+
+def running_loop(what: str) -> asyncio.AbstractEventLoop:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            f"{what} must be called with an asyncio event loop running (inside async code); "
+            "without asyncio, use the synchronous classes polysio.Server / polysio.Client"
+        ) from None
+
+
+Done = Callable[[Optional[list[Any]], Optional[BaseException]], None]
+
+
+def completer(fut: Union[asyncio.Future[Any], concurrent.futures.Future[Any]]) -> Done:
+    """The ``callback(args, exc)`` the native layer calls (on the loop) to complete ``fut``.
+    Once ``fut`` is done (or cancelled) later calls do nothing."""
+
+    def done(args: Optional[list[Any]], exc: Optional[BaseException]) -> None:
+        if fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(args)
+
+    return done

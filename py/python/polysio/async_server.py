@@ -1,0 +1,454 @@
+"""The asyncio Socket.IO server, shaped like python-socketio's ``AsyncServer``."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import functools
+import logging
+from typing import Any, Callable, Iterable, Optional, Union, overload
+
+from . import _base
+from ._base import H, Handler
+from ._polysio import ConnectReply, NativeServer
+from .exceptions import ConnectionRefusedError, DisconnectedError, ShutdownError
+
+Rooms = Union[str, Iterable[str]]
+
+#: How long ``shutdown()`` lets running handlers finish before cancelling them, in seconds.
+SHUTDOWN_GRACE = 2.0
+
+
+class DisconnectReason:
+    """The reasons a server-side ``disconnect`` handler receives (the reference server's)."""
+
+    #: The client disconnected the namespace.
+    CLIENT_DISCONNECT = "client namespace disconnect"
+    #: The server disconnected it (``disconnect(sid)``).
+    SERVER_DISCONNECT = "server namespace disconnect"
+    #: The connection was closed by the client.
+    TRANSPORT_CLOSE = "transport close"
+    #: The connection failed.
+    TRANSPORT_ERROR = "transport error"
+    #: The client stopped answering pings.
+    PING_TIMEOUT = "ping timeout"
+    #: The client sent something that could not be decoded.
+    PARSE_ERROR = "parse error"
+    #: The server is shutting down.
+    SERVER_SHUTTING_DOWN = "server shutting down"
+    #: The connection was closed by the server.
+    FORCED_CLOSE = "forced close"
+
+
+def _rooms(value: Optional[Rooms]) -> Optional[list[str]]:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+class AsyncServer:
+    """A Socket.IO server for asyncio, served by the polysio Rust core.
+
+    Handlers are registered as with python-socketio and may be ``async def`` or plain functions;
+    they run on the event loop that called :meth:`start` / :meth:`serve`. The core does all
+    networking on its own threads (heartbeats go on even while a handler blocks the loop).
+
+    Server options (all optional; durations in seconds; defaults are the reference server's):
+
+    - ``path`` (``"/socket.io/"``), ``ping_interval`` (25), ``ping_timeout`` (20),
+      ``upgrade_timeout`` (10), ``max_http_buffer_size`` (1e6 bytes),
+      ``transports`` (``["polling", "websocket"]``), ``allow_upgrades`` (True),
+      ``connect_timeout`` (45, for the client to join a namespace), ``max_attachments`` (1000).
+    - CORS (off unless ``cors_allowed_origins`` is set: ``"*"``, a str, a list of str, or
+      ``True`` to echo the request's origin): ``cors_credentials`` (False), ``cors_methods``,
+      ``cors_allowed_headers``, ``cors_exposed_headers``, ``cors_max_age``.
+    - ``cookie``: None (default), a cookie name, or a dict with ``name``, ``path``,
+      ``http_only``, ``same_site``, ``secure``, ``max_age``.
+    - ``allow_request``: ``f(environ)`` deciding on each new connection: True/None allows,
+      False refuses (403), a str refuses with that message. Runs on a core worker thread.
+    - ``connection_state_recovery``: False (default), True, or a dict with
+      ``max_disconnection_duration`` (120) and ``skip_middlewares`` (True).
+    - ``static_files``: files served outside the Socket.IO path, as python-engineio's
+      (``{"/": "index.html", "/static": "./public"}``; a value may be a dict with
+      ``filename`` and ``content_type``).
+    - ``namespaces``: namespaces accepted besides ``"/"`` and those with handlers; ``"*"``
+      accepts any namespace.
+    - ``logger``: True for INFO logs on the ``polysio`` logger, or a :class:`logging.Logger`.
+      Handler errors are always logged.
+
+    Example::
+
+        import asyncio, polysio
+
+        sio = polysio.AsyncServer()
+
+        @sio.event
+        async def chat(sid, message):
+            await sio.emit("chat", message, skip_sid=sid)
+            return "ok"  # the client's ack
+
+        asyncio.run(sio.serve("127.0.0.1", 5000))
+    """
+
+    reason = DisconnectReason
+
+    def __init__(
+        self,
+        *,
+        logger: Union[bool, logging.Logger] = False,
+        namespaces: Union[None, str, list[str]] = None,
+        **options: Any,
+    ) -> None:
+        self.logger = _base.logger_for(logger)
+        self._native = NativeServer(**options)
+        self._handlers = _base.Handlers(reserved=("connect", "disconnect"))
+        self._runner = _base.Runner(self.logger)
+        self._extra_namespaces: list[str] = (
+            ["*"] if namespaces == "*" else list(namespaces or [])
+        )
+        self._environ: dict[tuple[str, str], dict[str, Any]] = {}
+        self._sessions: dict[tuple[str, str], dict[str, Any]] = {}
+        self._started = False
+        self._stopped: Optional[asyncio.Event] = None
+
+    # ---- handlers ---------------------------------------------------------------------------
+
+    @overload
+    def on(self, event: str, handler: None = None, namespace: Optional[str] = None) -> Callable[[H], H]: ...
+    @overload
+    def on(self, event: str, handler: H, namespace: Optional[str] = None) -> H: ...
+
+    def on(
+        self, event: str, handler: Optional[Handler] = None, namespace: Optional[str] = None
+    ) -> Any:
+        """Registers ``handler`` for ``event`` on ``namespace`` (``"/"``); a decorator when
+        ``handler`` is omitted. ``"*"`` as the event (or namespace) is a catch-all: the handler
+        then gets the event name (namespace) first.
+
+        - ``connect(sid, environ, auth)``: return False or raise
+          :class:`polysio.ConnectionRefusedError` to refuse the connection.
+        - ``disconnect(sid, reason)``: see :class:`DisconnectReason`.
+        - any other event ``(sid, *args)``: the return value is the client's ack (a tuple for
+          several arguments).
+        """
+
+        def register(h: H) -> H:
+            self._check_handler(h)
+            self._handlers.add(event, h, namespace)
+            return h
+
+        if handler is None:
+            return register
+        return register(handler)
+
+    def event(self, handler: H) -> H:
+        """Registers a handler named after the function: ``@sio.event async def chat(...)``."""
+        return self.on(handler.__name__, handler)
+
+    def _check_handler(self, handler: Handler) -> None:
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, not {type(handler).__name__}")
+
+    # ---- running ----------------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 5000) -> tuple[str, int]:
+        """Starts serving on ``host:port`` (0: a free port) and returns the bound address.
+
+        Call it from async code: handlers run on the running event loop. Serving goes on in
+        the background until :meth:`shutdown`.
+        """
+        loop = _base.running_loop("AsyncServer.start()")
+        self._attach(loop)
+        return self._native.listen(host, port)
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 5000) -> None:
+        """Serves on ``host:port`` until :meth:`shutdown` or cancellation (Ctrl-C under
+        ``asyncio.run``), then shuts down cleanly."""
+        self.start(host, port)
+        assert self._stopped is not None
+        try:
+            await self._stopped.wait()
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Disconnects every client (reason ``server shutting down``), runs the disconnect
+        handlers, stops listening and frees the port. Running handlers get
+        ``SHUTDOWN_GRACE`` seconds to finish. Later calls do nothing; using the server
+        afterwards raises :class:`polysio.ShutdownError`."""
+        if self._native.closed:
+            return
+        self._native.close()
+        self._drain()
+        await self._runner.drain_tasks(SHUTDOWN_GRACE)
+        self._native.set_waker(None)
+        self._native.release()
+        if self._stopped is not None:
+            self._stopped.set()
+
+    def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._native.closed:
+            raise ShutdownError("the server is shut down")
+        if self._runner.loop is not None and self._runner.loop is not loop:
+            raise RuntimeError("this server already runs on another event loop")
+        if self._started:
+            return
+        self._started = True
+        self._runner.loop = loop
+        self._stopped = asyncio.Event()
+        for ns in ["/", *self._handlers.namespaces(), *self._extra_namespaces]:
+            self._native.add_namespace(ns)
+        self._handlers.on_new_namespace = self._native.add_namespace
+        self._native.set_waker(functools.partial(loop.call_soon_threadsafe, self._drain))
+
+    # ---- events from the core ---------------------------------------------------------------
+
+    def _drain(self) -> None:
+        try:
+            events = self._native.drain()
+        except Exception as exc:  # pragma: no cover - conversion failures are bugs
+            self.logger.error("cannot read events from the core", exc_info=exc)
+            return
+        for ev in events:
+            kind = ev[0]
+            try:
+                if kind == "event":
+                    self._on_event(*ev[1:])
+                elif kind == "connect":
+                    self._runner.spawn(self._on_connect(*ev[1:]))
+                elif kind == "disconnect":
+                    self._on_disconnect(*ev[1:])
+                elif kind == "done":
+                    ev[1](ev[2], ev[3])
+            except Exception as exc:
+                self.logger.error("error dispatching %s", kind, exc_info=exc)
+
+    def _on_event(self, ns: str, sid: str, event: str, args: list[Any], ack: Any) -> None:
+        handler, hargs = self._handlers.resolve(event, ns, (sid, *args))
+        if handler is None:
+            self.logger.info("no handler for event %r on %s (from %s)", event, ns, sid)
+            return
+        self._runner.dispatch(f"event {event!r}", handler, hargs, self._runner.ack_sender(ack, event))
+
+    async def _on_connect(
+        self, ns: str, sid: str, environ: dict[str, Any], auth: Any, reply: ConnectReply
+    ) -> None:
+        key = (ns, sid)
+        self._environ[key] = environ
+        refusal: Optional[dict[str, Any]] = None
+        handler, args = self._handlers.resolve("connect", ns, (sid, environ, auth))
+        if handler is not None:
+            args = _base.fit(handler, args, optional=1)
+            try:
+                if await self._runner.run("connect", handler, args) is False:
+                    refusal = ConnectionRefusedError().error_args
+            except ConnectionRefusedError as exc:
+                refusal = exc.error_args
+            except builtins.ConnectionRefusedError:
+                refusal = {"message": "Connection refused by server"}
+            except Exception as exc:
+                self._runner.failed("connect", handler, exc)
+                refusal = ConnectionRefusedError().error_args
+        if refusal is None:
+            reply.accept()
+        else:
+            self._forget(key)
+            reply.refuse(refusal["message"], refusal.get("data"))
+
+    def _on_disconnect(self, ns: str, sid: str, reason: str) -> None:
+        key = (ns, sid)
+        handler, args = self._handlers.resolve("disconnect", ns, (sid, reason))
+        if handler is None:
+            self._forget(key)
+            return
+        args = _base.fit(handler, args, optional=1)
+        self._runner.dispatch("disconnect", handler, args, after=lambda: self._forget(key))
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        self._environ.pop(key, None)
+        self._sessions.pop(key, None)
+
+    # ---- actions (synchronous internals, thread-safe) ----------------------------------------
+
+    def _emit(
+        self,
+        event: str,
+        data: Any,
+        to: Optional[Rooms],
+        skip_sid: Optional[Rooms],
+        namespace: Optional[str],
+        callback: Optional[Callable[..., Any]],
+    ) -> None:
+        ns = namespace or "/"
+        args = _base.data_args(data)
+        if callback is None:
+            self._native.emit(ns, event, args, _rooms(to), _rooms(skip_sid))
+            return
+        if not isinstance(to, str):
+            raise ValueError("a callback needs a single recipient: to=<sid>")
+        self._native.emit_with_ack(ns, to, event, args, self._runner.ack_callback(callback))
+
+    def _call_native(
+        self,
+        event: str,
+        data: Any,
+        sid: Optional[str],
+        namespace: Optional[str],
+        timeout: Optional[float],
+        done: _base.Done,
+    ) -> None:
+        if sid is None:
+            raise ValueError("Cannot use call() to broadcast: give to=<sid>")
+        self._native.emit_with_ack(
+            namespace or "/", sid, event, _base.data_args(data), done, timeout
+        )
+
+    def _known(self, sid: str, namespace: Optional[str]) -> tuple[str, str]:
+        key = (namespace or "/", sid)
+        if key not in self._environ:
+            raise DisconnectedError(f"{sid} is not connected to namespace {key[0]}")
+        return key
+
+    def _get_session(self, sid: str, namespace: Optional[str]) -> dict[str, Any]:
+        return self._sessions.setdefault(self._known(sid, namespace), {})
+
+    def _save_session(self, sid: str, session: dict[str, Any], namespace: Optional[str]) -> None:
+        self._sessions[self._known(sid, namespace)] = session
+
+    # ---- public API -------------------------------------------------------------------------
+
+    async def emit(
+        self,
+        event: str,
+        data: Any = None,
+        to: Optional[Rooms] = None,
+        room: Optional[Rooms] = None,
+        skip_sid: Optional[Rooms] = None,
+        namespace: Optional[str] = None,
+        callback: Optional[Callable[..., Any]] = None,
+        ignore_queue: bool = False,
+    ) -> None:
+        """Emits ``event`` with ``data`` (a tuple sends several arguments) to a sid, a room or
+        a list of rooms (``to`` / ``room``; everyone when omitted), except ``skip_sid`` (a sid
+        or a list). ``callback(*args)`` gets the client's ack; it needs ``to=<sid>``.
+
+        Emitting to a room nobody is in (or to an unknown sid) reaches nobody, as in Socket.IO.
+        """
+        self._emit(event, data, to if to is not None else room, skip_sid, namespace, callback)
+
+    async def send(
+        self,
+        data: Any,
+        to: Optional[Rooms] = None,
+        room: Optional[Rooms] = None,
+        skip_sid: Optional[Rooms] = None,
+        namespace: Optional[str] = None,
+        callback: Optional[Callable[..., Any]] = None,
+        ignore_queue: bool = False,
+    ) -> None:
+        """Emits a ``message`` event (see :meth:`emit`)."""
+        await self.emit("message", data, to, room, skip_sid, namespace, callback)
+
+    async def call(
+        self,
+        event: str,
+        data: Any = None,
+        to: Optional[str] = None,
+        sid: Optional[str] = None,
+        namespace: Optional[str] = None,
+        timeout: Optional[float] = 60,
+        ignore_queue: bool = False,
+    ) -> Any:
+        """Emits ``event`` to one client and returns its ack: None, the only argument, or a
+        tuple. Raises :class:`polysio.TimeoutError` after ``timeout`` seconds (None: no limit)
+        and :class:`polysio.DisconnectedError` if the client is unknown or leaves first."""
+        loop = _base.running_loop("AsyncServer.call()")
+        fut: asyncio.Future[Any] = loop.create_future()
+        try:
+            self._call_native(event, data, to or sid, namespace, timeout, _base.completer(fut))
+        except BaseException:
+            fut.cancel()
+            raise
+        return _base.ack_result(await fut)
+
+    async def enter_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:
+        """Puts client ``sid`` in ``room``."""
+        self._native.enter_room(namespace or "/", sid, room)
+
+    async def leave_room(self, sid: str, room: str, namespace: Optional[str] = None) -> None:
+        """Takes client ``sid`` out of ``room``."""
+        self._native.leave_room(namespace or "/", sid, room)
+
+    async def close_room(self, room: str, namespace: Optional[str] = None) -> None:
+        """Takes every client out of ``room``."""
+        self._native.close_room(namespace or "/", room)
+
+    def rooms(self, sid: str, namespace: Optional[str] = None) -> list[str]:
+        """The rooms client ``sid`` is in (its own sid included)."""
+        return self._native.rooms(namespace or "/", sid)
+
+    async def disconnect(
+        self, sid: str, namespace: Optional[str] = None, ignore_queue: bool = False
+    ) -> None:
+        """Disconnects client ``sid`` from ``namespace``; nothing happens if it is not
+        connected."""
+        self._native.disconnect(namespace or "/", sid)
+
+    async def get_session(self, sid: str, namespace: Optional[str] = None) -> dict[str, Any]:
+        """The session dict of client ``sid`` (kept in this process until it disconnects)."""
+        return self._get_session(sid, namespace)
+
+    async def save_session(
+        self, sid: str, session: dict[str, Any], namespace: Optional[str] = None
+    ) -> None:
+        """Replaces the session dict of client ``sid``."""
+        self._save_session(sid, session, namespace)
+
+    def session(self, sid: str, namespace: Optional[str] = None) -> "_SessionContext":
+        """``async with sio.session(sid) as session:`` reads the session and saves it back."""
+        return _SessionContext(self, sid, namespace)
+
+    def transport(self, sid: str, namespace: Optional[str] = None) -> str:
+        """``"polling"`` or ``"websocket"``."""
+        return self._native.transport(namespace or "/", sid)
+
+    def get_environ(self, sid: str, namespace: Optional[str] = None) -> Optional[dict[str, Any]]:
+        """The WSGI-style environ of client ``sid``'s connection request, if connected."""
+        return self._environ.get((namespace or "/", sid))
+
+    def start_background_task(
+        self, target: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> "asyncio.Task[Any]":
+        """Runs coroutine function ``target(*args, **kwargs)`` as a task."""
+        return self._runner.spawn(target(*args, **kwargs))
+
+    async def sleep(self, seconds: float = 0) -> None:
+        """``asyncio.sleep``."""
+        await asyncio.sleep(seconds)
+
+
+class _SessionContext:
+    def __init__(self, server: AsyncServer, sid: str, namespace: Optional[str]) -> None:
+        self.server = server
+        self.sid = sid
+        self.namespace = namespace
+        self.session: dict[str, Any] = {}
+
+    async def __aenter__(self) -> dict[str, Any]:
+        self.session = await self.server.get_session(self.sid, self.namespace)
+        return self.session
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.server.save_session(self.sid, self.session, self.namespace)
+
+    def __enter__(self) -> dict[str, Any]:
+        self.session = self.server._get_session(self.sid, self.namespace)
+        return self.session
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server._save_session(self.sid, self.session, self.namespace)
+
+
+__all__ = ["AsyncServer", "DisconnectReason"]

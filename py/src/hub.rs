@@ -1,0 +1,360 @@
+//! The one road from the core's threads to Python: a queue of events and a waker.
+//!
+//! Core handlers run on tokio worker threads; they only push an [`Event`] here. When the queue
+//! goes from empty to non-empty, the waker (`loop.call_soon_threadsafe(drain)` set by the Python
+//! layer) is called once, with the GIL; the Python side then drains the whole batch on its event
+//! loop and converts values there. So one GIL acquisition serves any number of events, and
+//! nothing in the core ever waits for Python.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use polysio::client::AckResponder;
+use polysio::engine::Handshake;
+use polysio::server::{AckSender, ConnectError};
+use polysio::Value;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use tokio::sync::oneshot;
+
+use crate::convert::{args_to_py, to_args, to_py, to_value};
+use crate::errors::{IntoPyErr, InvalidArgumentError, ResultExt};
+
+/// Something that happened in the core, for the Python side.
+pub(crate) enum Event {
+    /// Server: a client asks to join a namespace; answer with the [`ConnectReply`].
+    Connect {
+        nsp: String,
+        sid: String,
+        handshake: Arc<Handshake>,
+        auth: Value,
+        reply: oneshot::Sender<Result<(), ConnectError>>,
+    },
+    /// Server: an event from a client. Client: an event from the server (`sid` empty).
+    Message {
+        nsp: String,
+        sid: Option<String>,
+        event: String,
+        args: Vec<Value>,
+        ack: Option<AckKind>,
+    },
+    /// Server: a socket left. Client: a namespace disconnected.
+    Disconnect {
+        nsp: String,
+        sid: Option<String>,
+        reason: String,
+    },
+    /// Client: a namespace connected.
+    ClientConnect { nsp: String },
+    /// Client: a namespace failed to connect (`{message, data?}`).
+    ClientConnectError { nsp: String, data: Value },
+    /// Client: a connection-level event (`reconnect_failed`, `reconnect`, ...).
+    Manager { event: String, args: Vec<Value> },
+    /// An acknowledgement (or another completion) for a Python callback `f(args, exc)`.
+    Done {
+        callback: Py<PyAny>,
+        result: polysio::Result<Vec<Value>>,
+    },
+}
+
+#[derive(Default)]
+struct State {
+    queue: Vec<Event>,
+    scheduled: bool,
+    waker: Option<Arc<Py<PyAny>>>,
+    closed: bool,
+}
+
+/// The event queue of one server or client.
+#[derive(Default)]
+pub(crate) struct Hub {
+    state: Mutex<State>,
+}
+
+impl Hub {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `ev`, waking the Python side if it is not already due to drain.
+    pub(crate) fn push(&self, ev: Event) {
+        let mut st = self.lock();
+        if st.closed {
+            drop(st);
+            drop(ev);
+            return;
+        }
+        st.queue.push(ev);
+        if st.scheduled {
+            return;
+        }
+        let Some(waker) = st.waker.clone() else {
+            return;
+        };
+        st.scheduled = true;
+        drop(st);
+        self.wake(&waker);
+    }
+
+    fn wake(&self, waker: &Py<PyAny>) {
+        // `None` while the interpreter shuts down: nothing can run any more.
+        let failed = Python::try_attach(|py| match waker.call0(py) {
+            Ok(_) => false,
+            Err(e) => {
+                // Typically "Event loop is closed": the owner forgot shutdown().
+                e.write_unraisable(py, None);
+                true
+            }
+        })
+        .unwrap_or(true);
+        if failed {
+            self.close();
+        }
+    }
+
+    /// Installs (or removes) the waker; wakes at once if events are waiting.
+    pub(crate) fn set_waker(&self, waker: Option<Py<PyAny>>) {
+        let mut st = self.lock();
+        st.waker = waker.map(Arc::new);
+        let due = !st.queue.is_empty() && !st.scheduled && !st.closed;
+        let wake = st.waker.clone().filter(|_| due);
+        if wake.is_some() {
+            st.scheduled = true;
+        }
+        drop(st);
+        if let Some(w) = wake {
+            self.wake(&w);
+        }
+    }
+
+    /// Takes every queued event.
+    pub(crate) fn take(&self) -> Vec<Event> {
+        let mut st = self.lock();
+        st.scheduled = false;
+        std::mem::take(&mut st.queue)
+    }
+
+    /// Drops what is queued and refuses further events.
+    pub(crate) fn close(&self) {
+        let mut st = self.lock();
+        st.closed = true;
+        st.waker = None;
+        let dropped = std::mem::take(&mut st.queue);
+        drop(st);
+        drop(dropped);
+    }
+
+    /// Converts the queued events into tuples (see the Python layer's dispatch).
+    pub(crate) fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        self.take().into_iter().map(|e| e.into_tuple(py)).collect()
+    }
+}
+
+impl Event {
+    fn into_tuple<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        match self {
+            Event::Connect {
+                nsp,
+                sid,
+                handshake,
+                auth,
+                reply,
+            } => {
+                let environ = environ(py, &handshake)?;
+                let reply = ConnectReply {
+                    tx: Mutex::new(Some(reply)),
+                };
+                let auth = match auth {
+                    Value::Map(m) if m.is_empty() => py.None().into_bound(py),
+                    a => to_py(py, &a)?,
+                };
+                ("connect", nsp, sid, environ, auth, Bound::new(py, reply)?).into_pyobject(py)
+            }
+            Event::Message {
+                nsp,
+                sid,
+                event,
+                args,
+                ack,
+            } => {
+                let ack = ack
+                    .map(|a| {
+                        Bound::new(
+                            py,
+                            Ack {
+                                inner: Mutex::new(Some(a)),
+                            },
+                        )
+                    })
+                    .transpose()?;
+                ("event", nsp, sid, event, args_to_py(py, &args)?, ack).into_pyobject(py)
+            }
+            Event::Disconnect { nsp, sid, reason } => {
+                ("disconnect", nsp, sid, reason).into_pyobject(py)
+            }
+            Event::ClientConnect { nsp } => ("connect", nsp).into_pyobject(py),
+            Event::ClientConnectError { nsp, data } => {
+                ("connect_error", nsp, to_py(py, &data)?).into_pyobject(py)
+            }
+            Event::Manager { event, args } => {
+                ("manager", event, args_to_py(py, &args)?).into_pyobject(py)
+            }
+            Event::Done { callback, result } => match result {
+                Ok(args) => (
+                    "done",
+                    callback,
+                    args_to_py(py, &args)?.into_any(),
+                    py.None(),
+                )
+                    .into_pyobject(py),
+                Err(e) => {
+                    ("done", callback, py.None(), e.into_py_err().into_value(py)).into_pyobject(py)
+                }
+            },
+        }
+    }
+}
+
+/// A WSGI-style environ for the connect handler (what python-socketio passes).
+pub(crate) fn environ<'py>(py: Python<'py>, h: &Handshake) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let (path, query) = h.url.split_once('?').unwrap_or((h.url.as_str(), ""));
+    d.set_item("REQUEST_METHOD", "GET")?;
+    d.set_item("PATH_INFO", path)?;
+    d.set_item("QUERY_STRING", query)?;
+    d.set_item("RAW_URI", &h.url)?;
+    d.set_item("SERVER_PROTOCOL", "HTTP/1.1")?;
+    d.set_item("wsgi.url_scheme", if h.secure { "https" } else { "http" })?;
+    if let Some(a) = h.address {
+        d.set_item("REMOTE_ADDR", a.ip().to_string())?;
+        d.set_item("REMOTE_PORT", a.port().to_string())?;
+    }
+    for (name, value) in &h.headers {
+        let key = match name.as_str() {
+            "content-type" => "CONTENT_TYPE".to_owned(),
+            "content-length" => "CONTENT_LENGTH".to_owned(),
+            n => format!("HTTP_{}", n.to_ascii_uppercase().replace('-', "_")),
+        };
+        let value = String::from_utf8_lossy(value.as_bytes());
+        // Repeated headers are joined, as WSGI servers do.
+        let joined = match d.get_item(&key)? {
+            Some(prev) => format!("{},{value}", prev.extract::<String>()?),
+            None => value.into_owned(),
+        };
+        d.set_item(key, joined)?;
+    }
+    Ok(d)
+}
+
+/// Who answers an acknowledgement: a server socket or a client socket.
+pub(crate) enum AckKind {
+    Server(AckSender),
+    Client(AckResponder),
+}
+
+/// The acknowledgement a peer asked for with an event. `send` at most once; dropping it unsent
+/// sends nothing.
+#[pyclass(frozen, module = "polysio._polysio")]
+pub(crate) struct Ack {
+    inner: Mutex<Option<AckKind>>,
+}
+
+#[pymethods]
+impl Ack {
+    /// Sends the acknowledgement with `args` (a list or tuple).
+    fn send(&self, py: Python<'_>, args: &Bound<'_, PyAny>) -> PyResult<()> {
+        let args = to_args(args)?;
+        let ack = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| InvalidArgumentError::new_err("this ack was already sent"))?;
+        py.detach(|| match ack {
+            AckKind::Server(a) => a.send(args),
+            AckKind::Client(a) => a.send(args),
+        })
+        .py_err()
+    }
+
+    /// True until `send` is called.
+    #[getter]
+    fn pending(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+}
+
+/// The answer to a server-side connection request. Dropping it unanswered refuses the
+/// connection.
+#[pyclass(frozen, module = "polysio._polysio")]
+pub(crate) struct ConnectReply {
+    tx: Mutex<Option<oneshot::Sender<Result<(), ConnectError>>>>,
+}
+
+impl ConnectReply {
+    fn answer(&self, r: Result<(), ConnectError>) -> PyResult<()> {
+        let tx = self
+            .tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| InvalidArgumentError::new_err("this connection was already answered"))?;
+        // The client may be gone already; nothing to report then.
+        let _ = tx.send(r);
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl ConnectReply {
+    /// Accepts the connection.
+    fn accept(&self) -> PyResult<()> {
+        self.answer(Ok(()))
+    }
+
+    /// Refuses it with CONNECT_ERROR `{message, data?}`.
+    #[pyo3(signature = (message, data=None))]
+    fn refuse(&self, message: String, data: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let mut e = ConnectError::new(message);
+        if let Some(d) = data.filter(|d| !d.is_none()) {
+            e = e.with_data(to_value(d)?);
+        }
+        self.answer(Err(e))
+    }
+}
+
+/// Delivers the outcome of an emit-with-ack to a Python callback `f(args, exc)` through the
+/// hub, exactly once: if the core drops the ack unanswered (the socket went away), the
+/// callback gets `DisconnectedError`.
+pub(crate) struct AckGuard {
+    hub: Arc<Hub>,
+    callback: Option<Py<PyAny>>,
+}
+
+impl AckGuard {
+    pub(crate) fn new(hub: Arc<Hub>, callback: Py<PyAny>) -> Self {
+        AckGuard {
+            hub,
+            callback: Some(callback),
+        }
+    }
+
+    pub(crate) fn complete(mut self, result: polysio::Result<Vec<Value>>) {
+        if let Some(callback) = self.callback.take() {
+            self.hub.push(Event::Done { callback, result });
+        }
+    }
+}
+
+impl Drop for AckGuard {
+    fn drop(&mut self) {
+        if let Some(callback) = self.callback.take() {
+            self.hub.push(Event::Done {
+                callback,
+                result: Err(polysio::Error::Closed),
+            });
+        }
+    }
+}

@@ -1,0 +1,879 @@
+//! `NativeServer`: the core [`Server`] seen from Python. The pure-Python `AsyncServer` wraps it;
+//! everything here is synchronous and thread-safe, and releases the GIL while the core works.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response};
+use http_body_util::Full;
+use polysio::engine::{
+    CookieConfig, CorsConfig, CorsOrigin, EngineConfig, Handshake, TransportType,
+};
+use polysio::server::{
+    BroadcastOperator, ConnectError, Namespace, RecoveryConfig, Server, ServerConfig, Socket,
+};
+use polysio::Value;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
+
+use crate::convert::to_args;
+use crate::errors::{DisconnectedError, ResultExt, ShutdownError};
+use crate::hub::{environ, AckGuard, AckKind, Event, Hub};
+use crate::runtime;
+
+/// A duration option given in seconds.
+pub(crate) fn seconds(name: &str, s: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{name} must be a non-negative number of seconds, got {s}"
+        ))
+    })
+}
+
+/// What to do to a socket whose connect handler is still running, once it is connected.
+enum Op {
+    Emit {
+        event: String,
+        args: Vec<Value>,
+    },
+    EmitAck {
+        event: String,
+        args: Vec<Value>,
+        timeout: Option<Duration>,
+        guard: AckGuard,
+    },
+    Join(String),
+    Leave(String),
+    Disconnect,
+}
+
+impl Op {
+    fn run(self, socket: &Arc<Socket>) {
+        let r = match self {
+            Op::Emit { event, args } => socket.emit(&event, args),
+            Op::EmitAck {
+                event,
+                args,
+                timeout,
+                guard,
+            } => socket.emit_with_ack_cb(&event, args, timeout, move |r| guard.complete(r)),
+            Op::Join(room) => {
+                socket.join(&[&room]);
+                Ok(())
+            }
+            Op::Leave(room) => {
+                socket.leave(&room);
+                Ok(())
+            }
+            Op::Disconnect => {
+                socket.disconnect(false);
+                Ok(())
+            }
+        };
+        // The socket may already be gone again; an ack's guard reports that to its callback.
+        let _ = r;
+    }
+}
+
+/// A socket between CONNECT and the connect handler's answer.
+struct Pending {
+    socket: Arc<Socket>,
+    ops: Vec<Op>,
+}
+
+type Key = (String, String);
+
+struct State {
+    hub: Arc<Hub>,
+    /// Namespaces by name: the static ones, and dynamic children once a client reached them.
+    namespaces: RwLock<HashMap<String, Namespace>>,
+    pending: Mutex<HashMap<Key, Pending>>,
+}
+
+impl State {
+    fn namespace(&self, name: &str) -> Option<Namespace> {
+        self.namespaces
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Pending>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `op` on socket `sid` now, or queues it while its connect handler runs.
+    fn with_socket(
+        &self,
+        nsp: &str,
+        sid: &str,
+        op: Op,
+        now: impl FnOnce(&Arc<Socket>, Op) -> polysio::Result<()>,
+    ) -> PyResult<()> {
+        if let Some(p) = self.pending().get_mut(&(nsp.to_owned(), sid.to_owned())) {
+            p.ops.push(op);
+            return Ok(());
+        }
+        let socket = self.socket(nsp, sid)?;
+        now(&socket, op).py_err()
+    }
+
+    fn socket(&self, nsp: &str, sid: &str) -> PyResult<Arc<Socket>> {
+        self.namespace(nsp)
+            .and_then(|n| n.socket(sid))
+            .ok_or_else(|| {
+                DisconnectedError::new_err(format!("{sid} is not connected to namespace {nsp}"))
+            })
+    }
+
+    /// Wires a namespace (or the parent of dynamic ones) to the hub.
+    fn wire(self: &Arc<Self>, nsp: &Namespace) {
+        let st = self.clone();
+        nsp.use_async(move |socket: Arc<Socket>| {
+            let st = st.clone();
+            async move { st.on_connect_request(socket).await }
+        });
+        let st = self.clone();
+        nsp.on_connection(move |socket| st.on_connection(socket));
+    }
+
+    async fn on_connect_request(self: Arc<Self>, socket: Arc<Socket>) -> Result<(), ConnectError> {
+        let nsp = socket.nsp().name().to_owned();
+        let sid = socket.id().to_owned();
+        let key = (nsp.clone(), sid.clone());
+        self.pending().insert(
+            key.clone(),
+            Pending {
+                socket: socket.clone(),
+                ops: Vec::new(),
+            },
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.hub.push(Event::Connect {
+            nsp: nsp.clone(),
+            sid: sid.clone(),
+            handshake: socket.handshake().request.clone(),
+            auth: socket.handshake().auth.clone(),
+            reply: tx,
+        });
+        let answer = rx
+            .await
+            .unwrap_or_else(|_| Err(ConnectError::new("Connection rejected by server")));
+        if answer.is_err() {
+            self.pending().remove(&key);
+            return answer;
+        }
+        if socket.conn().is_closed() {
+            // Gone while the handler ran: it will never connect, so say goodbye now.
+            self.pending().remove(&key);
+            self.hub.push(Event::Disconnect {
+                nsp,
+                sid: Some(sid),
+                reason: "transport close".into(),
+            });
+            return Err(ConnectError::new("transport closed"));
+        }
+        Ok(())
+    }
+
+    fn on_connection(&self, socket: Arc<Socket>) {
+        let nsp = socket.nsp().name().to_owned();
+        let sid = socket.id().to_owned();
+        self.namespaces
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(nsp.clone())
+            .or_insert_with(|| socket.nsp().clone());
+        let hub = self.hub.clone();
+        let (n, s) = (nsp.clone(), sid.clone());
+        socket.on_fallback(move |_, event, args, ack| {
+            hub.push(Event::Message {
+                nsp: n.clone(),
+                sid: Some(s.clone()),
+                event: event.to_owned(),
+                args,
+                ack: ack.map(AckKind::Server),
+            })
+        });
+        let hub = self.hub.clone();
+        let (n, s) = (nsp.clone(), sid.clone());
+        socket.on_disconnect(move |_, reason| {
+            hub.push(Event::Disconnect {
+                nsp: n.clone(),
+                sid: Some(s.clone()),
+                reason: reason.as_str().to_owned(),
+            })
+        });
+        let ops = self
+            .pending()
+            .remove(&(nsp, sid))
+            .map(|p| p.ops)
+            .unwrap_or_default();
+        for op in ops {
+            op.run(&socket);
+        }
+    }
+
+    fn emit(
+        &self,
+        nsp: &str,
+        event: &str,
+        args: Vec<Value>,
+        to: Vec<String>,
+        skip: Vec<String>,
+    ) -> polysio::Result<()> {
+        let mut rooms = to;
+        if !rooms.is_empty() {
+            // Sockets still in their connect handler get it once connected.
+            let mut pending = self.pending();
+            let before = rooms.len();
+            rooms.retain(|r| {
+                if skip.contains(r) {
+                    return true;
+                }
+                match pending.get_mut(&(nsp.to_owned(), r.clone())) {
+                    Some(p) => {
+                        p.ops.push(Op::Emit {
+                            event: event.to_owned(),
+                            args: args.clone(),
+                        });
+                        false
+                    }
+                    None => true,
+                }
+            });
+            if rooms.is_empty() && before > 0 {
+                return Ok(());
+            }
+        }
+        let Some(ns) = self.namespace(nsp) else {
+            return Ok(());
+        };
+        let mut op: Option<BroadcastOperator> = None;
+        for r in rooms {
+            op = Some(match op {
+                None => ns.to(r),
+                Some(o) => o.to(r),
+            });
+        }
+        for s in skip {
+            op = Some(match op {
+                None => ns.except(s),
+                Some(o) => o.except(s),
+            });
+        }
+        match op {
+            Some(o) => o.emit(event, args),
+            None => ns.emit(event, args),
+        }
+    }
+}
+
+/// Serves files outside the Socket.IO path, with python-engineio's `static_files` rules.
+struct StaticFiles {
+    map: HashMap<String, (String, Option<String>)>,
+}
+
+const CONTENT_TYPES: &[(&str, &str)] = &[
+    ("css", "text/css"),
+    ("gif", "image/gif"),
+    ("html", "text/html"),
+    ("ico", "image/x-icon"),
+    ("jpg", "image/jpeg"),
+    ("js", "application/javascript"),
+    ("json", "application/json"),
+    ("mjs", "application/javascript"),
+    ("png", "image/png"),
+    ("svg", "image/svg+xml"),
+    ("txt", "text/plain"),
+    ("wasm", "application/wasm"),
+];
+
+impl StaticFiles {
+    fn from_py(d: &Bound<'_, PyDict>) -> PyResult<StaticFiles> {
+        let mut map = HashMap::new();
+        for (k, v) in d.iter() {
+            let url: String = k.extract()?;
+            let entry = if let Ok(s) = v.cast::<PyString>() {
+                (s.to_cow()?.into_owned(), None)
+            } else if let Ok(e) = v.cast::<PyDict>() {
+                let filename = e
+                    .get_item("filename")?
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!("static_files[{url:?}] has no 'filename'"))
+                    })?
+                    .extract::<String>()?;
+                let ctype = e
+                    .get_item("content_type")?
+                    .map(|c| c.extract::<String>())
+                    .transpose()?;
+                (filename, ctype)
+            } else {
+                return Err(PyTypeError::new_err(format!(
+                    "static_files[{url:?}] must be a str or a dict with 'filename'"
+                )));
+            };
+            map.insert(url, entry);
+        }
+        Ok(StaticFiles { map })
+    }
+
+    /// The file and content type for a request path.
+    fn resolve(&self, path: &str) -> Option<(String, String)> {
+        let mut extra = String::new();
+        let found = match self.map.get(path) {
+            Some(f) => Some(f.clone()),
+            None => {
+                let mut p = path.to_owned();
+                let mut f = None;
+                while !p.is_empty() {
+                    let (head, last) = match p.rsplit_once('/') {
+                        Some((h, l)) => (h.to_owned(), l.to_owned()),
+                        None => (String::new(), p.clone()),
+                    };
+                    extra = format!("/{last}{extra}");
+                    p = head;
+                    if let Some(x) = self.map.get(&p).or_else(|| self.map.get(&format!("{p}/"))) {
+                        f = Some(x.clone());
+                        break;
+                    }
+                }
+                f
+            }
+        };
+        if extra.contains("../") || extra.ends_with("/..") {
+            return None;
+        }
+        let (mut filename, mut ctype) = found?;
+        if filename.ends_with('/') && extra.starts_with('/') {
+            extra.remove(0);
+        }
+        filename.push_str(&extra);
+        if filename.ends_with('/') {
+            match self.map.get("") {
+                Some((f, c)) => {
+                    filename.push_str(f);
+                    if c.is_some() {
+                        ctype = c.clone();
+                    }
+                }
+                None => filename.push_str("index.html"),
+            }
+        }
+        let ctype = ctype.unwrap_or_else(|| {
+            let ext = Path::new(&filename)
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("");
+            CONTENT_TYPES
+                .iter()
+                .find(|(e, _)| *e == ext)
+                .map(|(_, c)| (*c).to_owned())
+                .unwrap_or_else(|| "application/octet-stream".into())
+        });
+        Some((filename, ctype))
+    }
+
+    fn respond(&self, path: &str) -> Option<Response<Full<Bytes>>> {
+        let (filename, ctype) = self.resolve(path)?;
+        let body = std::fs::read(&filename).ok()?;
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        if let Ok(v) = HeaderValue::from_str(&ctype) {
+            r.headers_mut().insert(header::CONTENT_TYPE, v);
+        }
+        Some(r)
+    }
+}
+
+fn transports(list: Option<Vec<String>>) -> PyResult<Vec<TransportType>> {
+    match list {
+        None => Ok(vec![TransportType::Polling, TransportType::Websocket]),
+        Some(l) => l
+            .iter()
+            .map(|t| {
+                TransportType::parse(t).ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "unknown transport {t:?} (expected 'polling' or 'websocket')"
+                    ))
+                })
+            })
+            .collect(),
+    }
+}
+
+fn cors(
+    origins: Option<&Bound<'_, PyAny>>,
+    credentials: bool,
+    methods: Option<Vec<String>>,
+    allowed_headers: Option<Vec<String>>,
+    exposed_headers: Option<Vec<String>>,
+    max_age: Option<u64>,
+) -> PyResult<Option<CorsConfig>> {
+    let Some(o) = origins.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    let origin = if let Ok(b) = o.cast::<PyBool>() {
+        if !b.is_true() {
+            return Ok(None);
+        }
+        CorsOrigin::Mirror
+    } else if let Ok(s) = o.cast::<PyString>() {
+        match &*s.to_cow()? {
+            "*" => CorsOrigin::Any,
+            one => CorsOrigin::List(vec![one.to_owned()]),
+        }
+    } else {
+        CorsOrigin::List(o.extract::<Vec<String>>().map_err(|_| {
+            PyTypeError::new_err(
+                "cors_allowed_origins must be None, True, '*', a str or a list of str",
+            )
+        })?)
+    };
+    let mut c = CorsConfig {
+        origin,
+        credentials,
+        ..CorsConfig::default()
+    };
+    if let Some(m) = methods {
+        c.methods = m;
+    }
+    c.allowed_headers = allowed_headers.unwrap_or_default();
+    c.exposed_headers = exposed_headers.unwrap_or_default();
+    c.max_age = max_age;
+    Ok(Some(c))
+}
+
+fn cookie(c: Option<&Bound<'_, PyAny>>) -> PyResult<Option<CookieConfig>> {
+    let Some(c) = c.filter(|c| !c.is_none()) else {
+        return Ok(None);
+    };
+    let mut out = CookieConfig::default();
+    if let Ok(s) = c.cast::<PyString>() {
+        out.name = s.to_cow()?.into_owned();
+        return Ok(Some(out));
+    }
+    let d = c
+        .cast::<PyDict>()
+        .map_err(|_| PyTypeError::new_err("cookie must be None, a str or a dict"))?;
+    for (k, v) in d.iter() {
+        let k: String = k.extract()?;
+        match k.as_str() {
+            "name" => out.name = v.extract()?,
+            "path" => out.path = v.extract()?,
+            "http_only" => out.http_only = v.extract()?,
+            "same_site" => out.same_site = v.extract()?,
+            "secure" => out.secure = v.extract()?,
+            "max_age" => out.max_age = v.extract()?,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown cookie option {other:?} (name, path, http_only, same_site, secure, max_age)"
+                )))
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+fn recovery(r: Option<&Bound<'_, PyAny>>) -> PyResult<Option<RecoveryConfig>> {
+    let Some(r) = r.filter(|r| !r.is_none()) else {
+        return Ok(None);
+    };
+    if let Ok(b) = r.cast::<PyBool>() {
+        return Ok(b.is_true().then(RecoveryConfig::default));
+    }
+    let d = r.cast::<PyDict>().map_err(|_| {
+        PyTypeError::new_err("connection_state_recovery must be None, a bool or a dict")
+    })?;
+    let mut out = RecoveryConfig::default();
+    for (k, v) in d.iter() {
+        let k: String = k.extract()?;
+        match k.as_str() {
+            "max_disconnection_duration" => {
+                out.max_disconnection_duration = seconds(&k, v.extract()?)?
+            }
+            "skip_middlewares" => out.skip_middlewares = v.extract()?,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown connection_state_recovery option {other:?} \
+                     (max_disconnection_duration, skip_middlewares)"
+                )))
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Calls the Python `allow_request(environ)` on the connection's worker thread.
+fn allow_request(f: Py<PyAny>) -> polysio::engine::config::AllowRequest {
+    Arc::new(move |h: &Handshake| {
+        Python::try_attach(|py| {
+            let r = environ(py, h).and_then(|env| f.call1(py, (env,)));
+            match r {
+                Ok(v) if v.is_none(py) => Ok(()),
+                Ok(v) => {
+                    let v = v.bind(py);
+                    if let Ok(s) = v.cast::<PyString>() {
+                        Err(s.to_string_lossy().into_owned())
+                    } else if v.is_truthy().unwrap_or(false) {
+                        Ok(())
+                    } else {
+                        Err(String::new())
+                    }
+                }
+                Err(e) => {
+                    e.write_unraisable(py, None);
+                    Err(String::new())
+                }
+            }
+        })
+        .unwrap_or_else(|| Err(String::new()))
+    })
+}
+
+/// The native half of `polysio.AsyncServer` (see there for the documentation).
+#[pyclass(frozen, module = "polysio._polysio")]
+pub(crate) struct NativeServer {
+    pid: u32,
+    runtime: tokio::runtime::Handle,
+    io: Server,
+    state: Arc<State>,
+    closed: AtomicBool,
+}
+
+impl NativeServer {
+    fn check(&self) -> PyResult<()> {
+        runtime::check_pid(self.pid, "server")?;
+        if self.closed.load(Ordering::Acquire) {
+            return Err(ShutdownError::new_err("the server is shut down"));
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl NativeServer {
+    #[new]
+    #[pyo3(signature = (
+        *,
+        path = "/socket.io/".to_owned(),
+        ping_interval = 25.0,
+        ping_timeout = 20.0,
+        upgrade_timeout = 10.0,
+        max_http_buffer_size = 1_000_000,
+        transports = None,
+        allow_upgrades = true,
+        cors_allowed_origins = None,
+        cors_credentials = false,
+        cors_methods = None,
+        cors_allowed_headers = None,
+        cors_exposed_headers = None,
+        cors_max_age = None,
+        cookie = None,
+        allow_request = None,
+        connect_timeout = 45.0,
+        connection_state_recovery = None,
+        max_attachments = 1000,
+        static_files = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        path: String,
+        ping_interval: f64,
+        ping_timeout: f64,
+        upgrade_timeout: f64,
+        max_http_buffer_size: usize,
+        transports: Option<Vec<String>>,
+        allow_upgrades: bool,
+        cors_allowed_origins: Option<&Bound<'_, PyAny>>,
+        cors_credentials: bool,
+        cors_methods: Option<Vec<String>>,
+        cors_allowed_headers: Option<Vec<String>>,
+        cors_exposed_headers: Option<Vec<String>>,
+        cors_max_age: Option<u64>,
+        cookie: Option<&Bound<'_, PyAny>>,
+        allow_request: Option<Py<PyAny>>,
+        connect_timeout: f64,
+        connection_state_recovery: Option<&Bound<'_, PyAny>>,
+        max_attachments: usize,
+        static_files: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let mut path = path;
+        if !path.starts_with('/') {
+            path.insert(0, '/');
+        }
+        if !path.ends_with('/') {
+            path.push('/');
+        }
+        let config = ServerConfig {
+            engine: EngineConfig {
+                path,
+                ping_interval: seconds("ping_interval", ping_interval)?,
+                ping_timeout: seconds("ping_timeout", ping_timeout)?,
+                upgrade_timeout: seconds("upgrade_timeout", upgrade_timeout)?,
+                max_http_buffer_size,
+                transports: self::transports(transports)?,
+                allow_upgrades,
+                cors: cors(
+                    cors_allowed_origins,
+                    cors_credentials,
+                    cors_methods,
+                    cors_allowed_headers,
+                    cors_exposed_headers,
+                    cors_max_age,
+                )?,
+                cookie: self::cookie(cookie)?,
+                allow_request: allow_request.map(self::allow_request),
+            },
+            connect_timeout: seconds("connect_timeout", connect_timeout)?,
+            connection_state_recovery: recovery(connection_state_recovery)?,
+            max_attachments,
+            adapter: None,
+        };
+        let statics = static_files.map(StaticFiles::from_py).transpose()?;
+        let handle = runtime::handle()?;
+        let io = {
+            let _guard = handle.enter();
+            Server::with_runtime(config, handle.clone())
+        };
+        if let Some(s) = statics {
+            io.set_fallback(Arc::new(move |req| s.respond(req.uri().path())));
+        }
+        Ok(NativeServer {
+            pid: std::process::id(),
+            runtime: handle,
+            io,
+            state: Arc::new(State {
+                hub: Arc::new(Hub::default()),
+                namespaces: RwLock::new(HashMap::new()),
+                pending: Mutex::new(HashMap::new()),
+            }),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Accepts connections to namespace `name` (`"*"`: any namespace) and routes its events.
+    fn add_namespace(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        self.check()?;
+        py.detach(|| {
+            let _guard = self.runtime.enter();
+            if name == "*" {
+                let parent = self.io.of_dynamic(|_, _| true);
+                self.state.wire(&parent);
+                return;
+            }
+            let nsp = self.io.of(name);
+            let mut map = self
+                .state
+                .namespaces
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            if !map.contains_key(nsp.name()) {
+                map.insert(nsp.name().to_owned(), nsp.clone());
+                drop(map);
+                self.state.wire(&nsp);
+            }
+        });
+        Ok(())
+    }
+
+    /// Sets the callable that schedules `drain()` on the owner's event loop (None: detach).
+    fn set_waker(&self, waker: Option<Py<PyAny>>) -> PyResult<()> {
+        runtime::check_pid(self.pid, "server")?;
+        self.state.hub.set_waker(waker);
+        Ok(())
+    }
+
+    /// Takes the queued events as tuples.
+    fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        runtime::check_pid(self.pid, "server")?;
+        self.state.hub.drain(py)
+    }
+
+    /// Binds `host:port` (0: any free port) and serves in the background.
+    fn listen(&self, py: Python<'_>, host: String, port: u16) -> PyResult<(String, u16)> {
+        self.check()?;
+        let addr = py
+            .detach(|| self.runtime.block_on(self.io.listen((host.as_str(), port))))
+            .map_err(PyErr::from)?;
+        Ok((addr.ip().to_string(), addr.port()))
+    }
+
+    /// Disconnects everyone (`server shutting down`), closes every connection and the listeners.
+    /// The disconnect events stay queued for a last `drain()`.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        runtime::check_pid(self.pid, "server")?;
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        py.detach(|| self.runtime.block_on(self.io.close()));
+        Ok(())
+    }
+
+    /// Stops delivering events (after `close()` and a last `drain()`).
+    fn release(&self) {
+        self.state.hub.close();
+    }
+
+    /// True once `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Emits to the sockets of `nsp` in any of `to` (all when empty), except those in `skip`.
+    #[pyo3(signature = (nsp, event, args, to=None, skip=None))]
+    fn emit(
+        &self,
+        py: Python<'_>,
+        nsp: &str,
+        event: &str,
+        args: &Bound<'_, PyAny>,
+        to: Option<Vec<String>>,
+        skip: Option<Vec<String>>,
+    ) -> PyResult<()> {
+        self.check()?;
+        let args = to_args(args)?;
+        py.detach(|| {
+            self.state.emit(
+                nsp,
+                event,
+                args,
+                to.unwrap_or_default(),
+                skip.unwrap_or_default(),
+            )
+        })
+        .py_err()
+    }
+
+    /// Emits to socket `sid` asking for an ack; `callback(args, exc)` gets the outcome once.
+    #[pyo3(signature = (nsp, sid, event, args, callback, timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn emit_with_ack(
+        &self,
+        py: Python<'_>,
+        nsp: &str,
+        sid: &str,
+        event: &str,
+        args: &Bound<'_, PyAny>,
+        callback: Py<PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        self.check()?;
+        let args = to_args(args)?;
+        let timeout = timeout.map(|t| seconds("timeout", t)).transpose()?;
+        let op = Op::EmitAck {
+            event: event.to_owned(),
+            args,
+            timeout,
+            guard: AckGuard::new(self.state.hub.clone(), callback),
+        };
+        py.detach(|| {
+            self.state.with_socket(nsp, sid, op, |s, op| match op {
+                Op::EmitAck {
+                    event,
+                    args,
+                    timeout,
+                    guard,
+                } => s.emit_with_ack_cb(&event, args, timeout, move |r| guard.complete(r)),
+                _ => Ok(()),
+            })
+        })
+    }
+
+    /// Puts socket `sid` in `room`.
+    fn enter_room(&self, py: Python<'_>, nsp: &str, sid: &str, room: String) -> PyResult<()> {
+        self.check()?;
+        py.detach(|| {
+            self.state
+                .with_socket(nsp, sid, Op::Join(room.clone()), |s, _| {
+                    s.join(&[&room]);
+                    Ok(())
+                })
+        })
+    }
+
+    /// Takes socket `sid` out of `room`.
+    fn leave_room(&self, py: Python<'_>, nsp: &str, sid: &str, room: String) -> PyResult<()> {
+        self.check()?;
+        py.detach(|| {
+            self.state
+                .with_socket(nsp, sid, Op::Leave(room.clone()), |s, _| {
+                    s.leave(&room);
+                    Ok(())
+                })
+        })
+    }
+
+    /// The rooms socket `sid` is in (its own id included).
+    fn rooms(&self, py: Python<'_>, nsp: &str, sid: &str) -> PyResult<Vec<String>> {
+        self.check()?;
+        py.detach(|| {
+            let key = (nsp.to_owned(), sid.to_owned());
+            if let Some(p) = self.state.pending().get(&key) {
+                let mut rooms = vec![p.socket.id().to_owned()];
+                for op in &p.ops {
+                    match op {
+                        Op::Join(r) if !rooms.contains(r) => rooms.push(r.clone()),
+                        Op::Leave(r) => rooms.retain(|x| x != r),
+                        _ => {}
+                    }
+                }
+                return Ok(rooms);
+            }
+            let s = self.state.socket(nsp, sid)?;
+            Ok(s.rooms().iter().map(|r| r.to_string()).collect())
+        })
+    }
+
+    /// Makes every socket of `nsp` leave `room`.
+    fn close_room(&self, py: Python<'_>, nsp: &str, room: &str) -> PyResult<()> {
+        self.check()?;
+        py.detach(|| {
+            if let Some(ns) = self.state.namespace(nsp) {
+                ns.in_(room).sockets_leave(&[room]);
+            }
+        });
+        Ok(())
+    }
+
+    /// Disconnects socket `sid` (`server namespace disconnect`); false if it is not connected.
+    fn disconnect(&self, py: Python<'_>, nsp: &str, sid: &str) -> PyResult<bool> {
+        self.check()?;
+        Ok(py.detach(|| {
+            self.state
+                .with_socket(nsp, sid, Op::Disconnect, |s, _| {
+                    s.disconnect(false);
+                    Ok(())
+                })
+                .is_ok()
+        }))
+    }
+
+    /// `"polling"` or `"websocket"`.
+    fn transport(&self, py: Python<'_>, nsp: &str, sid: &str) -> PyResult<&'static str> {
+        self.check()?;
+        py.detach(|| {
+            if let Some(p) = self.state.pending().get(&(nsp.to_owned(), sid.to_owned())) {
+                return Ok(p.socket.conn().transport().as_str());
+            }
+            Ok(self.state.socket(nsp, sid)?.conn().transport().as_str())
+        })
+    }
+
+    /// The ids of the sockets connected to `nsp`.
+    fn sockets(&self, py: Python<'_>, nsp: &str) -> PyResult<Vec<String>> {
+        self.check()?;
+        Ok(py.detach(|| {
+            self.state
+                .namespace(nsp)
+                .map(|n| n.sockets().iter().map(|s| s.id().to_owned()).collect())
+                .unwrap_or_default()
+        }))
+    }
+}
