@@ -632,18 +632,30 @@ impl EngineServer {
         let timeout = cfg.upgrade_timeout;
         self.accept_ws(req, move |mut ws| async move {
             let probed = tokio::time::timeout(timeout, async {
+                let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+                let mut probed = false;
                 loop {
-                    match ws.next().await {
-                        Some(Ok(WsMessage::Text(t))) if t.as_str() == "2probe" => {
-                            if ws.send(WsMessage::text("3probe")).await.is_err() {
-                                return false;
+                    tokio::select! {
+                        m = ws.next() => match m {
+                            Some(Ok(WsMessage::Text(t))) if t.as_str() == "2probe" => {
+                                if ws.send(WsMessage::text("3probe")).await.is_err() {
+                                    return false;
+                                }
+                                // Ends a pending poll so the client can finish the upgrade.
+                                let _ = session.send(Frame::text(PacketType::Noop, ""));
+                                probed = true;
                             }
-                            // Ends a pending poll so the client can finish the upgrade.
-                            let _ = session.send(Frame::text(PacketType::Noop, ""));
+                            Some(Ok(WsMessage::Text(t))) if t.as_str() == "5" => return true,
+                            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+                            _ => return false,
+                        },
+                        // As the reference: a poll sent after the probe (the client had not
+                        // seen `3probe` yet) is ended too, every 100 ms, so the client can pause.
+                        _ = tick.tick(), if probed => {
+                            if session.0.rx.try_lock().is_err() {
+                                let _ = session.send(Frame::text(PacketType::Noop, ""));
+                            }
                         }
-                        Some(Ok(WsMessage::Text(t))) if t.as_str() == "5" => return true,
-                        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
-                        _ => return false,
                     }
                 }
             })
