@@ -95,6 +95,8 @@ pub struct SocketHandshake {
 
 type EventHandler = Arc<dyn Fn(&Arc<Socket>, Vec<Value>, Option<AckSender>) + Send + Sync>;
 type AnyHandler = Arc<dyn Fn(&Arc<Socket>, &str, &[Value]) + Send + Sync>;
+type FallbackHandler =
+    Arc<dyn Fn(&Arc<Socket>, String, Vec<Value>, Option<AckSender>) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(&Arc<Socket>, DisconnectReason) + Send + Sync>;
 pub(crate) type AckCallback = Box<dyn FnOnce(Vec<Value>) + Send>;
 
@@ -103,6 +105,7 @@ struct Listeners {
     events: HashMap<String, EventHandler>,
     any_in: Vec<AnyHandler>,
     any_out: Vec<AnyHandler>,
+    fallback: Option<FallbackHandler>,
     disconnecting: Vec<DisconnectHandler>,
     disconnect: Vec<DisconnectHandler>,
 }
@@ -247,6 +250,28 @@ impl Socket {
     pub fn off(&self, event: &str) {
         if let Ok(mut l) = self.listeners.write() {
             l.events.remove(event);
+        }
+    }
+    /// Handles every event that has no handler of its own (see [`Socket::on`]): the handler gets
+    /// the event name, the arguments and the [`AckSender`] if the client asked for one. Bindings
+    /// use it to route all events to a foreign runtime with one call. A later call replaces it.
+    ///
+    /// ```no_run
+    /// # fn run(socket: std::sync::Arc<polysio::server::Socket>) {
+    /// socket.on_fallback(|_socket, event, args, ack| {
+    ///     println!("{event}: {args:?}");
+    ///     if let Some(ack) = ack {
+    ///         let _ = ack.send(args);
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn on_fallback(
+        &self,
+        f: impl Fn(&Arc<Socket>, String, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
+    ) {
+        if let Ok(mut l) = self.listeners.write() {
+            l.fallback = Some(Arc::new(f));
         }
     }
     /// Called with every incoming event (before its handler).
@@ -505,19 +530,25 @@ impl Socket {
     pub(crate) fn on_packet(self: &Arc<Self>, p: Packet) {
         match p.data {
             PacketData::Event(name, args) => {
-                let (handler, any) = match self.listeners.read() {
-                    Ok(l) => (l.events.get(&name).cloned(), l.any_in.clone()),
+                let (handler, any, fallback) = match self.listeners.read() {
+                    Ok(l) => (
+                        l.events.get(&name).cloned(),
+                        l.any_in.clone(),
+                        l.fallback.clone(),
+                    ),
                     Err(_) => return,
                 };
                 for h in any {
                     guard("onAny", || h(self, &name, &args));
                 }
+                let ack = p.id.map(|id| AckSender {
+                    socket: self.clone(),
+                    id,
+                });
                 if let Some(h) = handler {
-                    let ack = p.id.map(|id| AckSender {
-                        socket: self.clone(),
-                        id,
-                    });
                     guard(&name, || h(self, args, ack));
+                } else if let Some(f) = fallback {
+                    guard("fallback", || f(self, name, args, ack));
                 }
             }
             PacketData::Ack(args) => {
