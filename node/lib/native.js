@@ -1,0 +1,89 @@
+"use strict";
+// The bridge to the native addon: one dispatcher per JavaScript realm receives every event the
+// Rust side reports, in batches, and routes them to the server or client they belong to.
+
+const binding = require("../native.js");
+const { report } = require("./errors");
+
+/** Event kinds, as src/dispatch.rs numbers them. */
+const K = {
+  MIDDLEWARE: 1,
+  CONNECTION: 2,
+  EVENT: 3,
+  DISCONNECTING: 4,
+  DISCONNECT: 5,
+  OUTGOING: 6,
+  CLOSED: 7,
+  MATCH: 8,
+  ALLOW_REQUEST: 9,
+  DONE: 10,
+  CLIENT_EVENT: 20,
+  MANAGER_EVENT: 21,
+  AUTH: 22,
+};
+
+/** Servers and client managers by id; each has `_onNative(event)`. */
+const targets = new Map();
+/** Callbacks of asynchronous operations (acks, fetchSockets) by request id. */
+const pending = new Map();
+let nextId = 1;
+
+function dispatch(batch) {
+  for (const ev of batch) {
+    try {
+      if (ev[0] === K.DONE) {
+        const cb = pending.get(ev[1]);
+        if (cb) {
+          pending.delete(ev[1]);
+          cb(ev[2], ev[3]);
+        }
+        continue;
+      }
+      const t = targets.get(ev[1]);
+      if (t) t._onNative(ev);
+    } catch (e) {
+      // Handlers are already guarded; this is a bug in this layer. Report, never throw.
+      report(e);
+    }
+  }
+}
+
+const dispatcher = new binding.NativeDispatcher(dispatch);
+
+/** A fresh id for a server, a manager or a namespace. */
+function newId() {
+  return nextId++;
+}
+
+/** Registers `cb(error, value)` for an asynchronous operation; returns its request id. */
+function request(cb) {
+  const id = nextId++;
+  pending.set(id, cb);
+  return id;
+}
+
+/** Forgets a request whose native call threw (no completion will come). */
+function cancel(id) {
+  pending.delete(id);
+}
+
+/**
+ * A keep-alive token: while held, Node's event loop stays alive (a listening server, an active
+ * client). `set(true)` / `set(false)` are idempotent.
+ */
+class Hold {
+  constructor() {
+    this.held = false;
+  }
+  set(on) {
+    if (on && !this.held) {
+      dispatcher.hold();
+      this.held = true;
+    } else if (!on && this.held) {
+      dispatcher.release();
+      this.held = false;
+    }
+  }
+}
+
+module.exports = { binding, dispatcher, targets, newId, request, cancel, Hold, K };
