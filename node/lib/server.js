@@ -129,7 +129,8 @@ class BroadcastOperator {
   }
   _emitWithAck(event, args) {
     return new Promise((resolve, reject) => {
-      const req = request((err, value) => (err ? reject(err) : resolve(value)));
+      // Like socket.io, each socket's response is the first argument of its ack.
+      const req = request((err, value) => (err ? reject(err) : resolve(value.map((a) => a[0]))));
       try {
         const t = this._flags.timeout;
         this._native().emitWithAck(this._target(), t === undefined ? null : t, event, args, req);
