@@ -348,8 +348,8 @@ impl NativeClientSocket {
     ) -> Result<()> {
         let args = unsafe { args_from_js(env.raw(), args.raw())? };
         let timeout = timeout.map(|t| millis(t, "timeout")).transpose()?;
-        let d = self.dispatcher.clone();
-        let cb = move |r: polysio::Result<Vec<Value>>| d.done(req, r.map(Outcome::Args));
+        let done = self.dispatcher.completion(req);
+        let cb = move |r: polysio::Result<Vec<Value>>| done.finish(r.map(Outcome::Args));
         match (timeout, volatile) {
             (Some(t), true) => self
                 .socket

@@ -220,9 +220,43 @@ impl Dispatcher {
         crate::runtime::wait_for(rx, timeout)
     }
 
-    /// Reports the end of an asynchronous operation started by JavaScript.
-    pub fn done(&self, req: f64, result: std::result::Result<Outcome, polysio::Error>) {
-        self.push(Event::Done { req, result });
+    /// A completion handle for the asynchronous operation `req` started by JavaScript.
+    pub fn completion(self: &Arc<Self>, req: f64) -> Completion {
+        Completion {
+            dispatcher: Some(self.clone()),
+            req,
+        }
+    }
+}
+
+/// Reports the end of one asynchronous operation to JavaScript exactly once: with
+/// [`Completion::finish`], or, if it is dropped unfinished (the core dropped the callback
+/// because the socket went away), with a `socket closed` error.
+pub struct Completion {
+    dispatcher: Option<Arc<Dispatcher>>,
+    req: f64,
+}
+
+impl Completion {
+    /// Reports the result.
+    pub fn finish(mut self, result: std::result::Result<Outcome, polysio::Error>) {
+        if let Some(d) = self.dispatcher.take() {
+            d.push(Event::Done {
+                req: self.req,
+                result,
+            });
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if let Some(d) = self.dispatcher.take() {
+            d.push(Event::Done {
+                req: self.req,
+                result: Err(polysio::Error::Closed),
+            });
+        }
     }
 }
 

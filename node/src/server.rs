@@ -718,10 +718,10 @@ impl NativeNamespace {
         let args = unsafe { args_from_js(env.raw(), args.raw())? };
         let timeout = timeout.map(|t| millis(t, "timeout")).transpose()?;
         let op = Op::new(&self.nsp, &target, timeout).operator();
-        let d = self.dispatcher.clone();
+        let done = self.dispatcher.completion(req);
         crate::runtime::handle()?.spawn(async move {
             let r = op.emit_with_ack(&event, args).await;
-            d.done(req, r.map(Outcome::Acks));
+            done.finish(r.map(Outcome::Acks));
         });
         Ok(())
     }
@@ -730,13 +730,13 @@ impl NativeNamespace {
     #[napi]
     pub fn fetch_sockets(&self, target: Target, req: f64) -> Result<()> {
         let op = Op::new(&self.nsp, &target, None);
-        let d = self.dispatcher.clone();
+        let done = self.dispatcher.completion(req);
         crate::runtime::handle()?.spawn(async move {
             let r = match op {
                 Op::All(n) => n.fetch_sockets().await,
                 Op::Some(o) => o.fetch_sockets().await,
             };
-            d.done(req, r.map(Outcome::Sockets));
+            done.finish(r.map(Outcome::Sockets));
         });
         Ok(())
     }
@@ -875,10 +875,10 @@ impl NativeSocket {
     ) -> Result<()> {
         let args = unsafe { args_from_js(env.raw(), args.raw())? };
         let timeout = timeout.map(|t| millis(t, "timeout")).transpose()?;
-        let d = dispatcher.inner.clone();
+        let done = dispatcher.inner.completion(req);
         self.socket
             .emit_with_ack_cb(&event, args, timeout, move |r| {
-                d.done(req, r.map(Outcome::Args))
+                done.finish(r.map(Outcome::Args))
             })
             .js()
     }
