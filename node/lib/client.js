@@ -171,7 +171,6 @@ class Manager extends Emitter {
     let s = this.nsps[nsp];
     if (!s) {
       s = new Socket(this, nsp, opts);
-      this.nsps[nsp] = s;
     } else if (this._autoConnect && !s.active) {
       s.connect();
     }
@@ -258,6 +257,7 @@ class Socket extends Emitter {
     this._anyOut = [];
     this._withErr = io.opts.ackTimeout !== undefined;
     this._native = io._native.socket(nsp, typeof auth === "function" ? null : auth === undefined ? null : auth, typeof auth === "function");
+    io.nsps[nsp] = this;
     if (io._autoConnect) this.connect();
   }
   /** The session id while connected. */
