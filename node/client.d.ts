@@ -2,19 +2,9 @@
 // hand-written. The shapes follow socket.io-client 4.8's.
 /// <reference types="node" />
 
-import type { DefaultEventsMap, EventNames, EventParams, EventsMap } from "./index";
+import type { AllButLast, DefaultEventsMap, EventNames, EventParams, EventsMap, FirstArg, Last, WithTimeoutAck } from "./index";
 
 export type { DefaultEventsMap, EventNames, EventParams, EventsMap } from "./index";
-
-type Last<T extends any[]> = T extends [...infer _H, infer L] ? L : any;
-type AllButLast<T extends any[]> = T extends [...infer H, infer _L] ? H : any[];
-type FirstArg<T> = T extends (arg: infer A, ...args: any[]) => any ? A : any;
-type AckArgs<T> = T extends (...args: infer P) => any ? P : any[];
-type WithTimeoutAck<P extends any[]> = P extends [...infer H, infer L]
-  ? L extends (...args: any[]) => any
-    ? [...H, (err: Error | null, ...args: AckArgs<L>) => void]
-    : P
-  : P;
 
 /** Why a client socket disconnected (socket.io-client's strings). */
 export type DisconnectReason =

@@ -12,12 +12,15 @@ export interface DefaultEventsMap {
 }
 export type EventNames<Map extends EventsMap> = keyof Map & string;
 export type EventParams<Map extends EventsMap, Ev extends EventNames<Map>> = Parameters<Map[Ev]>;
-type Last<T extends any[]> = T extends [...infer _H, infer L] ? L : any;
-type AllButLast<T extends any[]> = T extends [...infer H, infer _L] ? H : any[];
-type FirstArg<T> = T extends (arg: infer A, ...args: any[]) => any ? A : any;
+/** The last element of a tuple (an ack callback). */
+export type Last<T extends any[]> = T extends [...infer _H, infer L] ? L : any;
+/** A tuple without its last element (the arguments before an ack callback). */
+export type AllButLast<T extends any[]> = T extends [...infer H, infer _L] ? H : any[];
+/** The type of a function's first parameter (what `emitWithAck` resolves with). */
+export type FirstArg<T> = T extends (arg: infer A, ...args: any[]) => any ? A : any;
 type AckArgs<T> = T extends (...args: infer P) => any ? P : any[];
 /** The parameters of an emit whose ack callback gets an error first (with `timeout()`). */
-type WithTimeoutAck<P extends any[]> = P extends [...infer H, infer L]
+export type WithTimeoutAck<P extends any[]> = P extends [...infer H, infer L]
   ? L extends (...args: any[]) => any
     ? [...H, (err: Error | null, ...args: AckArgs<L>) => void]
     : P

@@ -9,15 +9,12 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** Answers a client's ack request (the function given to a handler as last argument). */
+/** Answers an ack request: the function a handler gets as last argument calls `send`. */
 export declare class NativeAck {
-  /** Sends the ack with `args` (an array). Later calls do nothing and return false. */
-  send(args: unknown): boolean
-}
-
-/** Answers a server's ack request (the function given to a client handler as last argument). */
-export declare class NativeClientAck {
-  /** Sends the ack with `args` (an array). Later calls do nothing and return false. */
+  /**
+   * Sends the ack with `args` (an array). Later calls do nothing and return false; an ack
+   * for a peer that is gone is dropped silently (true).
+   */
   send(args: unknown): boolean
 }
 

@@ -836,7 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeAck = nativeBinding.NativeAck
-module.exports.NativeClientAck = nativeBinding.NativeClientAck
 module.exports.NativeClientSocket = nativeBinding.NativeClientSocket
 module.exports.NativeDispatcher = nativeBinding.NativeDispatcher
 module.exports.NativeManager = nativeBinding.NativeManager

@@ -2,9 +2,9 @@
 // The socket.io-client-shaped client: io(), Manager and Socket over the native classes of
 // src/client.rs. Listeners run on the JavaScript thread; whatever they throw is reported.
 
-const { EventEmitter } = require("node:events");
-const { binding, dispatcher, targets, newId, request, cancel, Hold, K } = require("./native");
+const { binding, dispatcher, targets, newId, callAsync, Hold, K } = require("./native");
 const { codedError, expect, checkNotReserved, report, safeCall } = require("./errors");
+const { Listeners, SocketBase } = require("./listeners");
 
 /** Options passed through to the core (socket.io-client's names). */
 const CORE_OPTIONS = [
@@ -39,56 +39,6 @@ function nativeOptions(opts) {
   return out;
 }
 
-/** Listener storage with socket.io-client's semantics: emitting never throws. */
-class Emitter {
-  constructor() {
-    this._ee = new EventEmitter();
-    this._ee.setMaxListeners(0);
-  }
-  on(ev, fn) {
-    expect(typeof fn === "function", "a listener must be a function", fn);
-    this._ee.on(ev, fn);
-    return this;
-  }
-  addEventListener(ev, fn) {
-    return this.on(ev, fn);
-  }
-  once(ev, fn) {
-    expect(typeof fn === "function", "a listener must be a function", fn);
-    this._ee.once(ev, fn);
-    return this;
-  }
-  off(ev, fn) {
-    if (ev === undefined) this._ee.removeAllListeners();
-    else if (fn === undefined) this._ee.removeAllListeners(ev);
-    else this._ee.off(ev, fn);
-    return this;
-  }
-  removeListener(ev, fn) {
-    return this.off(ev, fn);
-  }
-  removeAllListeners(ev) {
-    return this.off(ev);
-  }
-  removeEventListener(ev, fn) {
-    return this.off(ev, fn);
-  }
-  listeners(ev) {
-    return this._ee.listeners(ev);
-  }
-  hasListeners(ev) {
-    return this._ee.listenerCount(ev) > 0;
-  }
-  listenerCount(ev) {
-    return this._ee.listenerCount(ev);
-  }
-  /** Calls the listeners of `ev` locally; throws are reported, never propagated. */
-  emitReserved(ev, ...args) {
-    for (const l of this._ee.rawListeners(ev)) safeCall(l, this, args, ev === "error" ? null : this._ee);
-    return this;
-  }
-}
-
 function toError(v) {
   if (v instanceof Error) return v;
   const e = new Error(v && typeof v.message === "string" ? v.message : String(v));
@@ -101,7 +51,7 @@ function toError(v) {
  * Manager): reconnection with backoff, and the events `open`, `close`, `error`,
  * `reconnect_attempt`, `reconnect`, `reconnect_error`, `reconnect_failed`.
  */
-class Manager extends Emitter {
+class Manager extends Listeners {
   constructor(uri, opts) {
     super();
     if (uri !== null && typeof uri === "object") {
@@ -124,7 +74,13 @@ class Manager extends Emitter {
     this._hold = new Hold();
     this._gaveUp = false;
     targets.set(this._id, this);
-    if (this._autoConnect) this.open();
+    // socket.io-client opens at once; sockets created in the same tick open the connection
+    // themselves (after registering, so they see its first error), so only open when none was.
+    if (this._autoConnect) {
+      queueMicrotask(() => {
+        if (Object.keys(this.nsps).length === 0) this.open();
+      });
+    }
   }
   reconnection() {
     return this.opts.reconnection !== false;
@@ -233,7 +189,7 @@ class Manager extends Emitter {
 }
 
 /** A namespace socket (socket.io-client's Socket). */
-class Socket extends Emitter {
+class Socket extends SocketBase {
   constructor(io, nsp, opts = {}) {
     super();
     expect(typeof opts === "object" && opts !== null, "socket options must be an object", opts);
@@ -252,9 +208,6 @@ class Socket extends Emitter {
     /** True while connected. */
     this.connected = false;
     this._id = undefined;
-    this._flags = {};
-    this._any = [];
-    this._anyOut = [];
     this._withErr = io.opts.ackTimeout !== undefined;
     this._native = io._native.socket(nsp, typeof auth === "function" ? null : auth === undefined ? null : auth, typeof auth === "function");
     io.nsps[nsp] = this;
@@ -294,65 +247,36 @@ class Socket extends Emitter {
   close() {
     return this.disconnect();
   }
-  /** Sets an ack timeout for the next emit (the callback then gets `(err, ...args)`). */
-  timeout(ms) {
-    expect(typeof ms === "number" && ms >= 0, "timeout must be a non-negative number of milliseconds", ms);
-    this._flags.timeout = ms;
-    return this;
-  }
-  /** The next emit is dropped rather than buffered when not connected. */
-  get volatile() {
-    this._flags.volatile = true;
-    return this;
-  }
-  /** Accepted for compatibility; compression is not applied. */
-  compress() {
-    return this;
-  }
   /**
    * Emits an event (buffered while disconnected). A function as last argument receives the ack:
    * `(...args)`, or `(err, ...args)` with a timeout.
    */
   emit(event, ...args) {
     checkNotReserved(event);
-    const flags = this._flags;
-    this._flags = {};
-    for (const l of this._anyOut.slice()) safeCall(l, this, [event, ...args], this._ee);
+    const flags = this._takeFlags();
+    this._fireAny(this._anyOut, event, args, this._ee);
     if (typeof args[args.length - 1] === "function") {
       const cb = args.pop();
-      const withErr = flags.timeout !== undefined || this._withErr;
-      this._emitWithAck(event, args, flags).then(
-        (r) => safeCall(cb, this, withErr ? [null, ...r] : r, this._ee),
-        (e) => {
-          if (withErr) safeCall(cb, this, [e], this._ee);
-        },
-      );
+      this._ackCallback(this._emitWithAck(event, args, flags), cb, flags.timeout !== undefined || this._withErr, this._ee);
       return this;
     }
     this._native.emit(event, args, !!flags.volatile);
     return this;
   }
   _emitWithAck(event, args, flags) {
-    return new Promise((resolve, reject) => {
-      const req = request((err, value) => (err ? reject(err) : resolve(value)));
-      try {
-        this._native.emitWithAck(event, args, flags.timeout === undefined ? null : flags.timeout, !!flags.volatile, req);
-      } catch (e) {
-        cancel(req);
-        reject(e);
-      }
-    });
+    return callAsync((req) =>
+      this._native.emitWithAck(event, args, flags.timeout === undefined ? null : flags.timeout, !!flags.volatile, req),
+    );
   }
   /** Emits and resolves with the server's first ack argument (rejects on timeout). */
   emitWithAck(event, ...args) {
-    const flags = this._flags;
-    this._flags = {};
+    const flags = this._takeFlags();
     try {
       checkNotReserved(event);
     } catch (e) {
       return Promise.reject(e);
     }
-    for (const l of this._anyOut.slice()) safeCall(l, this, [event, ...args], this._ee);
+    this._fireAny(this._anyOut, event, args, this._ee);
     return this._emitWithAck(event, args, flags).then((r) => r[0]);
   }
   /** Emits a `message` event. */
@@ -362,41 +286,6 @@ class Socket extends Emitter {
   write(...args) {
     return this.send(...args);
   }
-  onAny(fn) {
-    expect(typeof fn === "function", "a listener must be a function", fn);
-    this._any.push(fn);
-    return this;
-  }
-  prependAny(fn) {
-    expect(typeof fn === "function", "a listener must be a function", fn);
-    this._any.unshift(fn);
-    return this;
-  }
-  offAny(fn) {
-    this._any = fn ? this._any.filter((f) => f !== fn) : [];
-    return this;
-  }
-  listenersAny() {
-    return this._any.slice();
-  }
-  onAnyOutgoing(fn) {
-    expect(typeof fn === "function", "a listener must be a function", fn);
-    this._anyOut.push(fn);
-    return this;
-  }
-  prependAnyOutgoing(fn) {
-    expect(typeof fn === "function", "a listener must be a function", fn);
-    this._anyOut.unshift(fn);
-    return this;
-  }
-  offAnyOutgoing(fn) {
-    this._anyOut = fn ? this._anyOut.filter((f) => f !== fn) : [];
-    return this;
-  }
-  listenersAnyOutgoing() {
-    return this._anyOut.slice();
-  }
-
   _onNative(name, args, ack) {
     switch (name) {
       case "connect":
@@ -417,7 +306,7 @@ class Socket extends Emitter {
         ack.send(reply);
       });
     }
-    for (const l of this._any.slice()) safeCall(l, this, [name, ...args], this._ee);
+    this._fireAny(this._any, name, args, this._ee);
     this.emitReserved(name, ...args);
   }
 }

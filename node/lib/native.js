@@ -68,6 +68,22 @@ function cancel(id) {
 }
 
 /**
+ * Starts a native asynchronous operation (`start(req)` calls the addon with the request id) and
+ * settles with its completion; a synchronous throw rejects.
+ */
+function callAsync(start) {
+  return new Promise((resolve, reject) => {
+    const req = request((err, value) => (err ? reject(err) : resolve(value)));
+    try {
+      start(req);
+    } catch (e) {
+      cancel(req);
+      reject(e);
+    }
+  });
+}
+
+/**
  * A keep-alive token: while held, Node's event loop stays alive (a listening server, an active
  * client). `set(true)` / `set(false)` are idempotent.
  */
@@ -86,4 +102,4 @@ class Hold {
   }
 }
 
-module.exports = { binding, dispatcher, targets, newId, request, cancel, Hold, K };
+module.exports = { binding, dispatcher, targets, newId, callAsync, Hold, K };

@@ -3,11 +3,11 @@
 // classes of src/server.rs. Handlers run on the JavaScript thread; whatever they throw (or
 // reject with) is reported, never propagated into the native layer.
 
-const { EventEmitter } = require("node:events");
 const fs = require("node:fs");
 const pathMod = require("node:path");
-const { binding, dispatcher, targets, newId, request, cancel, Hold, K } = require("./native");
+const { binding, dispatcher, targets, newId, callAsync, Hold, K } = require("./native");
 const { codedError, expect, checkNotReserved, report, safeCall } = require("./errors");
+const { Listeners, SocketBase } = require("./listeners");
 
 /** Server options passed through to the core (socket.io's names). */
 const CORE_OPTIONS = [
@@ -128,17 +128,11 @@ class BroadcastOperator {
     return true;
   }
   _emitWithAck(event, args) {
-    return new Promise((resolve, reject) => {
+    const t = this._flags.timeout;
+    return callAsync((req) => this._native().emitWithAck(this._target(), t === undefined ? null : t, event, args, req)).then(
       // Like socket.io, each socket's response is the first argument of its ack.
-      const req = request((err, value) => (err ? reject(err) : resolve(value.map((a) => a[0]))));
-      try {
-        const t = this._flags.timeout;
-        this._native().emitWithAck(this._target(), t === undefined ? null : t, event, args, req);
-      } catch (e) {
-        cancel(req);
-        reject(e);
-      }
-    });
+      (acks) => acks.map((a) => a[0]),
+    );
   }
   /** Emits and resolves with every selected socket's ack (rejects on timeout). */
   emitWithAck(event, ...args) {
@@ -151,18 +145,9 @@ class BroadcastOperator {
   }
   /** The selected sockets (the `Socket` objects of this server). */
   fetchSockets() {
-    return new Promise((resolve, reject) => {
-      const req = request((err, infos) => {
-        if (err) return reject(err);
-        resolve(infos.map((i) => this._nsp._server._findSocket(i.id) || remoteSocket(this._nsp, i)));
-      });
-      try {
-        this._native().fetchSockets(this._target(), req);
-      } catch (e) {
-        cancel(req);
-        reject(e);
-      }
-    });
+    return callAsync((req) => this._native().fetchSockets(this._target(), req)).then((infos) =>
+      infos.map((i) => this._nsp._server._findSocket(i.id) || remoteSocket(this._nsp, i)),
+    );
   }
   /** The ids of the selected sockets (deprecated in socket.io; use fetchSockets). */
   async allSockets() {
@@ -187,8 +172,9 @@ function remoteSocket(nsp, info) {
 }
 
 /** A namespace: its sockets, connection listeners, middlewares; emits broadcast to it. */
-class Namespace {
+class Namespace extends Listeners {
   constructor(server, name, native, id) {
+    super();
     /** The namespace name, e.g. `/` or `/admin`. */
     this.name = name;
     /** Connected sockets by id. */
@@ -197,7 +183,6 @@ class Namespace {
     this._native = native;
     this._id = id;
     this._fns = [];
-    this._ee = new EventEmitter();
     this._pending = new Map();
   }
   /** The server. */
@@ -206,39 +191,6 @@ class Namespace {
   }
   _checkOpen() {
     if (this._server._closing) throw codedError("ERR_CLOSED", "the server is closed");
-  }
-  on(ev, fn) {
-    this._ee.on(ev, fn);
-    return this;
-  }
-  addListener(ev, fn) {
-    return this.on(ev, fn);
-  }
-  once(ev, fn) {
-    this._ee.once(ev, fn);
-    return this;
-  }
-  prependListener(ev, fn) {
-    this._ee.prependListener(ev, fn);
-    return this;
-  }
-  off(ev, fn) {
-    this._ee.off(ev, fn);
-    return this;
-  }
-  removeListener(ev, fn) {
-    return this.off(ev, fn);
-  }
-  removeAllListeners(ev) {
-    if (ev === undefined) this._ee.removeAllListeners();
-    else this._ee.removeAllListeners(ev);
-    return this;
-  }
-  listeners(ev) {
-    return this._ee.listeners(ev);
-  }
-  listenerCount(ev) {
-    return this._ee.listenerCount(ev);
   }
   /** Adds a connection middleware `(socket, next) => next(err?)`; an error refuses the socket. */
   use(fn) {
@@ -376,9 +328,7 @@ class Namespace {
     this._pending.delete(socket.id);
     this.sockets.set(socket.id, socket);
     socket._syncData();
-    for (const ev of ["connect", "connection"]) {
-      for (const l of this._ee.rawListeners(ev)) safeCall(l, this, [socket], socket._ee, this._ee);
-    }
+    for (const ev of ["connect", "connection"]) this._fire(ev, [socket], socket._ee, this._ee);
     socket._syncData();
   }
 }
@@ -426,17 +376,14 @@ class ParentNamespace extends Namespace {
 }
 
 /** One client connected to one namespace. */
-class Socket {
+class Socket extends SocketBase {
   constructor(nsp, native) {
+    super();
     this.nsp = nsp;
     /** The socket id (also the name of its own room). */
     this.id = native.id;
     this._native = native;
-    this._ee = new EventEmitter();
-    this._any = [];
-    this._anyOut = [];
     this._fns = [];
-    this._flags = {};
     this._connected = false;
     this._roomsSnapshot = null;
     this._handshake = null;
@@ -500,98 +447,21 @@ class Socket {
     if (this._roomsSnapshot) return new Set(this._roomsSnapshot);
     return new Set(this._native.rooms());
   }
-  on(ev, fn) {
-    expect(typeof fn === "function", "a listener must be a function", fn);
-    this._ee.on(ev, fn);
-    return this;
-  }
-  addListener(ev, fn) {
-    return this.on(ev, fn);
-  }
-  once(ev, fn) {
-    expect(typeof fn === "function", "a listener must be a function", fn);
-    this._ee.once(ev, fn);
-    return this;
-  }
-  prependListener(ev, fn) {
-    this._ee.prependListener(ev, fn);
-    return this;
-  }
-  off(ev, fn) {
-    this._ee.off(ev, fn);
-    return this;
-  }
-  removeListener(ev, fn) {
-    return this.off(ev, fn);
-  }
-  removeAllListeners(ev) {
-    if (ev === undefined) this._ee.removeAllListeners();
-    else this._ee.removeAllListeners(ev);
-    return this;
-  }
-  listeners(ev) {
-    return this._ee.listeners(ev);
-  }
-  listenerCount(ev) {
-    return this._ee.listenerCount(ev);
-  }
-  /** Catch-all listener for incoming events: `(event, ...args)`. */
-  onAny(fn) {
-    expect(typeof fn === "function", "a listener must be a function", fn);
-    this._any.push(fn);
-    return this;
-  }
-  prependAny(fn) {
-    expect(typeof fn === "function", "a listener must be a function", fn);
-    this._any.unshift(fn);
-    return this;
-  }
-  offAny(fn) {
-    this._any = fn ? this._any.filter((f) => f !== fn) : [];
-    return this;
-  }
-  listenersAny() {
-    return this._any.slice();
-  }
-  /** Catch-all listener for outgoing events (emits and broadcasts reaching this socket). */
+  /** Catch-all for outgoing events (emits and broadcasts reaching this socket, just after). */
   onAnyOutgoing(fn) {
-    expect(typeof fn === "function", "a listener must be a function", fn);
-    this._anyOut.push(fn);
+    super.onAnyOutgoing(fn);
     this._native.watchOutgoing(this.nsp._server._id, dispatcher);
     return this;
   }
   prependAnyOutgoing(fn) {
-    expect(typeof fn === "function", "a listener must be a function", fn);
-    this._anyOut.unshift(fn);
+    super.prependAnyOutgoing(fn);
     this._native.watchOutgoing(this.nsp._server._id, dispatcher);
     return this;
-  }
-  offAnyOutgoing(fn) {
-    this._anyOut = fn ? this._anyOut.filter((f) => f !== fn) : [];
-    return this;
-  }
-  listenersAnyOutgoing() {
-    return this._anyOut.slice();
   }
   /** Adds a middleware run on every incoming event: `([event, ...args], next) => next(err?)`. */
   use(fn) {
     expect(typeof fn === "function", "a middleware must be a function", fn);
     this._fns.push(fn);
-    return this;
-  }
-  /** Sets an ack timeout for the next `emit` (callback gets `(err, ...args)`) or `emitWithAck`. */
-  timeout(ms) {
-    expect(typeof ms === "number" && ms >= 0, "timeout must be a non-negative number of milliseconds", ms);
-    this._flags.timeout = ms;
-    return this;
-  }
-  /** The next emit may be dropped (accepted for compatibility; sent normally when connected). */
-  get volatile() {
-    this._flags.volatile = true;
-    return this;
-  }
-  /** Accepted for compatibility; compression is not applied. */
-  compress() {
     return this;
   }
   /**
@@ -600,37 +470,21 @@ class Socket {
    */
   emit(event, ...args) {
     checkNotReserved(event);
-    const flags = this._flags;
-    this._flags = {};
+    const flags = this._takeFlags();
     if (typeof args[args.length - 1] === "function") {
       const cb = args.pop();
-      const withTimeout = flags.timeout !== undefined;
-      this._emitWithAck(event, args, flags.timeout).then(
-        (r) => safeCall(cb, this, withTimeout ? [null, ...r] : r, this._ee, this.nsp._ee),
-        (e) => {
-          if (withTimeout) safeCall(cb, this, [e], this._ee, this.nsp._ee);
-        },
-      );
+      this._ackCallback(this._emitWithAck(event, args, flags.timeout), cb, flags.timeout !== undefined, this._ee, this.nsp._ee);
       return true;
     }
     this._native.emit(event, args);
     return true;
   }
   _emitWithAck(event, args, timeout) {
-    return new Promise((resolve, reject) => {
-      const req = request((err, value) => (err ? reject(err) : resolve(value)));
-      try {
-        this._native.emitWithAck(event, args, timeout === undefined ? null : timeout, req, dispatcher);
-      } catch (e) {
-        cancel(req);
-        reject(e);
-      }
-    });
+    return callAsync((req) => this._native.emitWithAck(event, args, timeout === undefined ? null : timeout, req, dispatcher));
   }
   /** Emits and resolves with the client's first ack argument (rejects on timeout or close). */
   emitWithAck(event, ...args) {
-    const flags = this._flags;
-    this._flags = {};
+    const flags = this._takeFlags();
     try {
       checkNotReserved(event);
     } catch (e) {
@@ -687,8 +541,8 @@ class Socket {
   _dispatch(event, args) {
     const fns = this._fns;
     const run = () => {
-      for (const l of this._any.slice()) safeCall(l, this, [event, ...args], this._ee, this.nsp._ee);
-      for (const l of this._ee.rawListeners(event)) safeCall(l, this, args, this._ee, this.nsp._ee);
+      this._fireAny(this._any, event, args, this._ee, this.nsp._ee);
+      this._fire(event, args, this._ee, this.nsp._ee);
       this._syncData();
     };
     if (fns.length === 0) return run();
@@ -715,19 +569,19 @@ class Socket {
     this._dispatch(event, args);
   }
   _onOutgoing(event, args) {
-    for (const l of this._anyOut.slice()) safeCall(l, this, [event, ...args], this._ee, this.nsp._ee);
+    this._fireAny(this._anyOut, event, args, this._ee, this.nsp._ee);
   }
   _onDisconnecting(reason, rooms) {
     this._roomsSnapshot = rooms;
     try {
-      for (const l of this._ee.rawListeners("disconnecting")) safeCall(l, this, [reason], this._ee, this.nsp._ee);
+      this._fire("disconnecting", [reason], this._ee, this.nsp._ee);
     } finally {
       this._roomsSnapshot = null;
     }
   }
   _onDisconnect(reason) {
     this._connected = false;
-    for (const l of this._ee.rawListeners("disconnect")) safeCall(l, this, [reason, undefined], this._ee, this.nsp._ee);
+    this._fire("disconnect", [reason, undefined], this._ee, this.nsp._ee);
   }
 }
 
@@ -866,7 +720,7 @@ class Server {
     this._nsps.set(nsp.name, nsp);
     this._byId.set(nsp._id, nsp);
     if (this.sockets) {
-      for (const l of this.sockets._ee.rawListeners("new_namespace")) safeCall(l, this, [nsp], this.sockets._ee);
+      this.sockets._fire("new_namespace", [nsp], this.sockets._ee);
     }
   }
   _findSocket(id) {

@@ -1,16 +1,14 @@
 //! The native side of the client's `Manager` and `Socket` (lib/client.js builds the
 //! socket.io-client API on top of these).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::Unknown;
 use napi::Env;
 use napi::JsValue;
 use napi_derive::napi;
-use polysio::client::{
-    AckResponder, Auth, ClientBuilder, ClientOptions, Manager, Socket, TransportKind,
-};
+use polysio::client::{Auth, ClientBuilder, ClientOptions, Manager, Socket, TransportKind};
 use polysio::Value;
 
 use crate::convert::{args_from_js, from_js};
@@ -371,35 +369,5 @@ impl NativeClientSocket {
             _ => return Err(err(Code::InvalidArgType, "auth must be an object")),
         }
         Ok(())
-    }
-}
-
-/// Answers a server's ack request (the function given to a client handler as last argument).
-#[napi]
-pub struct NativeClientAck {
-    ack: Mutex<Option<AckResponder>>,
-}
-
-impl NativeClientAck {
-    pub(crate) fn new(ack: AckResponder) -> Self {
-        NativeClientAck {
-            ack: Mutex::new(Some(ack)),
-        }
-    }
-}
-
-#[napi]
-impl NativeClientAck {
-    /// Sends the ack with `args` (an array). Later calls do nothing and return false.
-    #[napi]
-    pub fn send(&self, env: Env, args: Unknown<'_>) -> Result<bool> {
-        let args = unsafe { args_from_js(env.raw(), args.raw())? };
-        match self.ack.lock().ok().and_then(|mut a| a.take()) {
-            Some(a) => match a.send(args) {
-                Ok(()) | Err(polysio::Error::Closed) => Ok(true),
-                Err(e) => Err(crate::error::core_error(e)),
-            },
-            None => Ok(false),
-        }
     }
 }

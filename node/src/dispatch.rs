@@ -23,10 +23,10 @@ use polysio::adapter::{Room, SocketInfo};
 use polysio::server::{AckSender, ConnectError, Socket};
 use polysio::{Map, Value};
 
-use crate::client::NativeClientAck;
+use crate::ack::{Asker, NativeAck};
 use crate::convert::{js_array, js_null, js_number, js_string, to_js};
 use crate::error::{core_error, err, Code, Result};
-use crate::server::{NativeAck, NativeMiddlewareReply, NativeSocket};
+use crate::server::{NativeMiddlewareReply, NativeSocket};
 
 /// What a finished asynchronous operation hands back.
 pub enum Outcome {
@@ -329,7 +329,7 @@ unsafe fn event_to_js(env: sys::napi_env, ev: Event) -> Result<sys::napi_value> 
             s(&name)?,
             unsafe { values(env, &args)? },
             match ack {
-                Some(a) => unsafe { class(env, NativeAck::new(a))? },
+                Some(a) => unsafe { class(env, NativeAck::new(Asker::Client(a)))? },
                 None => unsafe { js_null(env)? },
             },
         ],
@@ -424,7 +424,7 @@ unsafe fn event_to_js(env: sys::napi_env, ev: Event) -> Result<sys::napi_value> 
             s(&name)?,
             unsafe { values(env, &args)? },
             match ack {
-                Some(a) => unsafe { class(env, NativeClientAck::new(a))? },
+                Some(a) => unsafe { class(env, NativeAck::new(Asker::Server(a)))? },
                 None => unsafe { js_null(env)? },
             },
         ],

@@ -12,6 +12,7 @@
 
 #![deny(clippy::all)]
 
+pub mod ack;
 pub mod client;
 pub mod convert;
 pub mod dispatch;

@@ -17,8 +17,7 @@ use polysio::engine::{
     CookieConfig, CorsConfig, CorsOrigin, EngineConfig, Handshake, TransportType,
 };
 use polysio::server::{
-    AckSender, BroadcastOperator, ConnectError, Namespace, RecoveryConfig, Server, ServerConfig,
-    Socket,
+    BroadcastOperator, ConnectError, Namespace, RecoveryConfig, Server, ServerConfig, Socket,
 };
 use polysio::{Map, Value};
 
@@ -454,13 +453,7 @@ impl NativeServer {
         if first && nsp.parent().is_none() {
             self.register(&nsp, ns);
         }
-        NativeNamespace {
-            nsp,
-            server: self.id,
-            ns,
-            dispatcher: self.dispatcher.clone(),
-            middleware: AtomicBool::new(false),
-        }
+        self.namespace(nsp, ns)
     }
 
     /// A dynamic namespace: JavaScript's matcher decides (a `Match` event, answered
@@ -484,6 +477,10 @@ impl NativeServer {
             .unwrap_or(false)
         });
         self.register(&nsp, ns);
+        self.namespace(nsp, ns)
+    }
+
+    fn namespace(&self, nsp: Namespace, ns: u32) -> NativeNamespace {
         NativeNamespace {
             nsp,
             server: self.id,
@@ -927,36 +924,6 @@ impl NativeSocket {
                 args: args.to_vec(),
             })
         });
-    }
-}
-
-/// Answers a client's ack request (the function given to a handler as last argument).
-#[napi]
-pub struct NativeAck {
-    ack: Mutex<Option<AckSender>>,
-}
-
-impl NativeAck {
-    pub(crate) fn new(ack: AckSender) -> Self {
-        NativeAck {
-            ack: Mutex::new(Some(ack)),
-        }
-    }
-}
-
-#[napi]
-impl NativeAck {
-    /// Sends the ack with `args` (an array). Later calls do nothing and return false.
-    #[napi]
-    pub fn send(&self, env: Env, args: Unknown<'_>) -> Result<bool> {
-        let args = unsafe { args_from_js(env.raw(), args.raw())? };
-        match self.ack.lock().ok().and_then(|mut a| a.take()) {
-            Some(a) => match a.send(args) {
-                Ok(()) | Err(polysio::Error::Closed) => Ok(true),
-                Err(e) => Err(crate::error::core_error(e)),
-            },
-            None => Ok(false),
-        }
     }
 }
 

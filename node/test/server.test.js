@@ -293,9 +293,9 @@ test("disconnect: reasons on both sides, disconnecting sees the rooms, disconnec
   assert.equal(reasons[1][1], "server namespace disconnect");
   reasons.length = 0;
   // disconnect(true): every namespace of the connection goes
+  io.of("/other");
   const c3 = await connected(url);
   const other = c3.io.socket("/other");
-  io.of("/other");
   await once(other, "connect");
   const both = Promise.all([once(c3, "disconnect"), once(other, "disconnect")]);
   c3.emit("kick-all");
