@@ -2,7 +2,7 @@
 // hand-written. The shapes follow socket.io-client 4.8's.
 /// <reference types="node" />
 
-import type { AllButLast, DefaultEventsMap, EventNames, EventParams, EventsMap, FirstArg, Last, WithTimeoutAck } from "./index";
+import type { AllButLast, CatchAllListeners, DefaultEventsMap, EventNames, EventParams, EventsMap, FirstArg, Last, WithTimeoutAck } from "./index";
 
 export type { DefaultEventsMap, EventNames, EventParams, EventsMap } from "./index";
 
@@ -109,6 +109,7 @@ export declare class Manager<ListenEvents extends EventsMap = DefaultEventsMap, 
 }
 
 /** A namespace socket. */
+export interface Socket<ListenEvents extends EventsMap = DefaultEventsMap, EmitEvents extends EventsMap = ListenEvents> extends CatchAllListeners {}
 export declare class Socket<ListenEvents extends EventsMap = DefaultEventsMap, EmitEvents extends EventsMap = ListenEvents> {
   private constructor();
   /** The manager. */
@@ -154,14 +155,6 @@ export declare class Socket<ListenEvents extends EventsMap = DefaultEventsMap, E
   /** Emits a `message` event. */
   send(...args: any[]): this;
   write(...args: any[]): this;
-  onAny(listener: (event: string, ...args: any[]) => void): this;
-  prependAny(listener: (event: string, ...args: any[]) => void): this;
-  offAny(listener?: (event: string, ...args: any[]) => void): this;
-  listenersAny(): Array<(event: string, ...args: any[]) => void>;
-  onAnyOutgoing(listener: (event: string, ...args: any[]) => void): this;
-  prependAnyOutgoing(listener: (event: string, ...args: any[]) => void): this;
-  offAnyOutgoing(listener?: (event: string, ...args: any[]) => void): this;
-  listenersAnyOutgoing(): Array<(event: string, ...args: any[]) => void>;
 }
 
 /**

@@ -176,6 +176,65 @@ export interface SocketReservedEvents {
   error: (err: unknown) => void;
 }
 
+/** socket.io's catch-all listener methods (sockets, both sides). */
+export interface CatchAllListeners {
+  /** Catch-all for incoming events. */
+  onAny(listener: (event: string, ...args: any[]) => void): this;
+  prependAny(listener: (event: string, ...args: any[]) => void): this;
+  offAny(listener?: (event: string, ...args: any[]) => void): this;
+  listenersAny(): Array<(event: string, ...args: any[]) => void>;
+  /** Catch-all for outgoing events (on the server: emits and broadcasts reaching the socket, just after they left). */
+  onAnyOutgoing(listener: (event: string, ...args: any[]) => void): this;
+  prependAnyOutgoing(listener: (event: string, ...args: any[]) => void): this;
+  offAnyOutgoing(listener?: (event: string, ...args: any[]) => void): this;
+  listenersAnyOutgoing(): Array<(event: string, ...args: any[]) => void>;
+}
+
+/** What `io` and a namespace share: listeners, middlewares and broadcasts to the namespace. */
+export interface NamespaceMethods<
+  ListenEvents extends EventsMap,
+  EmitEvents extends EventsMap,
+  ServerSideEvents extends EventsMap,
+  SocketData,
+> {
+  on<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
+  addListener<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
+  once<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
+  prependListener<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
+  off<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev?: Ev, listener?: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
+  removeListener<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
+  removeAllListeners(ev?: EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>): this;
+  listeners<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev): Array<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]>;
+  listenerCount(ev: EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>): number;
+  /** A connection middleware: `next()` lets the socket in, `next(err)` refuses it (`err.data` is sent too). */
+  use(fn: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, next: (err?: Error & { data?: any }) => void) => void): this;
+  to(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  in(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  except(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  timeout(ms: number): BroadcastOperator<EmitEvents, SocketData>;
+  readonly local: BroadcastOperator<EmitEvents, SocketData>;
+  readonly volatile: BroadcastOperator<EmitEvents, SocketData>;
+  compress(compress: boolean): BroadcastOperator<EmitEvents, SocketData>;
+  /** Emits to every socket of the namespace (encoded once, fanned out in Rust); a last callback gets `(err, responses)`. */
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev> | WithMultipleAcks<EventParams<EmitEvents, Ev>>): boolean;
+  /** Emits and resolves with every socket's response (rejects on timeout). */
+  emitWithAck<Ev extends EventNames<EmitEvents>>(
+    ev: Ev,
+    ...args: AllButLast<EventParams<EmitEvents, Ev>>
+  ): Promise<Array<FirstArg<Last<EventParams<EmitEvents, Ev>>>>>;
+  /** Emits a `message` event. */
+  send(...args: any[]): this;
+  write(...args: any[]): this;
+  fetchSockets(): Promise<Array<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>;
+  allSockets(): Promise<Set<string>>;
+  socketsJoin(room: Room | Room[]): void;
+  socketsLeave(room: Room | Room[]): void;
+  disconnectSockets(close?: boolean): void;
+  /** No other servers with the in-memory adapter: a callback gets `(null, [])`. */
+  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: any[]): boolean;
+  serverSideEmitWithAck<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: any[]): Promise<any[]>;
+}
+
 /** Selects sockets (rooms, exceptions, flags) and acts on them. Immutable. */
 export declare class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap, SocketData = any> {
   private constructor();
@@ -209,6 +268,12 @@ export declare class BroadcastOperator<EmitEvents extends EventsMap = DefaultEve
 }
 
 /** A namespace: its sockets, connection listeners and middlewares. */
+export interface Namespace<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends NamespaceMethods<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {}
 export declare class Namespace<
   ListenEvents extends EventsMap = DefaultEventsMap,
   EmitEvents extends EventsMap = ListenEvents,
@@ -221,41 +286,6 @@ export declare class Namespace<
   /** Connected sockets by id. */
   readonly sockets: Map<string, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>;
   readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
-  on<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
-  addListener<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
-  once<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
-  prependListener<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
-  off<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
-  removeListener<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
-  removeAllListeners(ev?: EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>): this;
-  listeners<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev): Array<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]>;
-  listenerCount(ev: EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>): number;
-  /** A connection middleware: `next()` lets the socket in, `next(err)` refuses it (`err.data` is sent too). */
-  use(fn: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, next: (err?: Error & { data?: any }) => void) => void): this;
-  to(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
-  in(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
-  except(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
-  timeout(ms: number): BroadcastOperator<EmitEvents, SocketData>;
-  get local(): BroadcastOperator<EmitEvents, SocketData>;
-  get volatile(): BroadcastOperator<EmitEvents, SocketData>;
-  compress(compress: boolean): BroadcastOperator<EmitEvents, SocketData>;
-  /** Emits to every socket of the namespace (encoded once, fanned out in Rust). */
-  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev> | WithMultipleAcks<EventParams<EmitEvents, Ev>>): boolean;
-  emitWithAck<Ev extends EventNames<EmitEvents>>(
-    ev: Ev,
-    ...args: AllButLast<EventParams<EmitEvents, Ev>>
-  ): Promise<Array<FirstArg<Last<EventParams<EmitEvents, Ev>>>>>;
-  /** Emits a `message` event. */
-  send(...args: any[]): this;
-  write(...args: any[]): this;
-  fetchSockets(): Promise<Array<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>;
-  allSockets(): Promise<Set<string>>;
-  socketsJoin(room: Room | Room[]): void;
-  socketsLeave(room: Room | Room[]): void;
-  disconnectSockets(close?: boolean): void;
-  /** No other servers with the in-memory adapter: a callback gets `(null, [])`. */
-  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: any[]): boolean;
-  serverSideEmitWithAck<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: any[]): Promise<any[]>;
 }
 
 /** The namespace of `io.of(regexp or function)`; its children are created on demand. */
@@ -272,6 +302,12 @@ export declare class ParentNamespace<
 export type ParentNspNameMatchFn = (name: string, auth: { [key: string]: any }, next: (err: Error | null, success: boolean) => void) => void;
 
 /** One client connected to one namespace. */
+export interface Socket<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends CatchAllListeners {}
 export declare class Socket<
   ListenEvents extends EventsMap = DefaultEventsMap,
   EmitEvents extends EventsMap = ListenEvents,
@@ -316,16 +352,6 @@ export declare class Socket<
   removeAllListeners(ev?: string): this;
   listeners(ev: string): Array<(...args: any[]) => void>;
   listenerCount(ev: string): number;
-  /** Catch-all for incoming events. */
-  onAny(listener: (event: string, ...args: any[]) => void): this;
-  prependAny(listener: (event: string, ...args: any[]) => void): this;
-  offAny(listener?: (event: string, ...args: any[]) => void): this;
-  listenersAny(): Array<(event: string, ...args: any[]) => void>;
-  /** Catch-all for outgoing events (emits and broadcasts reaching this socket; called asynchronously). */
-  onAnyOutgoing(listener: (event: string, ...args: any[]) => void): this;
-  prependAnyOutgoing(listener: (event: string, ...args: any[]) => void): this;
-  offAnyOutgoing(listener?: (event: string, ...args: any[]) => void): this;
-  listenersAnyOutgoing(): Array<(event: string, ...args: any[]) => void>;
   /** A middleware on every incoming event: `next(err)` drops it and reports `err` as `error`. */
   use(fn: (event: [string, ...any[]], next: (err?: Error) => void) => void): this;
   /** Sends an event; a last callback receives the client's ack. Throws `ERR_CLOSED` once disconnected. */
@@ -363,6 +389,12 @@ export declare class Socket<
  * io.listen(3000);
  * ```
  */
+export interface Server<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends NamespaceMethods<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {}
 export declare class Server<
   ListenEvents extends EventsMap = DefaultEventsMap,
   EmitEvents extends EventsMap = ListenEvents,
@@ -386,37 +418,6 @@ export declare class Server<
   serveStatic(urlPath: string, content: string | Buffer | Uint8Array, contentType?: string): this;
   of(name: string, fn?: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void): Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
   of(name: RegExp | ParentNspNameMatchFn, fn?: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void): ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
-  use(fn: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, next: (err?: Error & { data?: any }) => void) => void): this;
-  on<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
-  addListener<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
-  once<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
-  prependListener<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
-  off<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
-  removeListener<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
-  removeAllListeners(ev?: EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>): this;
-  listeners<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev): Array<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]>;
-  listenerCount(ev: EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>): number;
-  to(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
-  in(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
-  except(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
-  timeout(ms: number): BroadcastOperator<EmitEvents, SocketData>;
-  get local(): BroadcastOperator<EmitEvents, SocketData>;
-  get volatile(): BroadcastOperator<EmitEvents, SocketData>;
-  compress(compress: boolean): BroadcastOperator<EmitEvents, SocketData>;
-  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev> | WithMultipleAcks<EventParams<EmitEvents, Ev>>): boolean;
-  emitWithAck<Ev extends EventNames<EmitEvents>>(
-    ev: Ev,
-    ...args: AllButLast<EventParams<EmitEvents, Ev>>
-  ): Promise<Array<FirstArg<Last<EventParams<EmitEvents, Ev>>>>>;
-  send(...args: any[]): this;
-  write(...args: any[]): this;
-  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: any[]): boolean;
-  serverSideEmitWithAck<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: any[]): Promise<any[]>;
-  fetchSockets(): Promise<Array<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>;
-  allSockets(): Promise<Set<string>>;
-  socketsJoin(room: Room | Room[]): void;
-  socketsLeave(room: Room | Room[]): void;
-  disconnectSockets(close?: boolean): void;
   /** Disconnects everyone, closes every connection, frees the port. */
   close(fn?: () => void): Promise<void>;
 }
