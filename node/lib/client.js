@@ -2,7 +2,7 @@
 // The socket.io-client-shaped client: io(), Manager and Socket over the native classes of
 // src/client.rs. Listeners run on the JavaScript thread; whatever they throw is reported.
 
-const { binding, dispatcher, targets, newId, callAsync, Hold, K } = require("./native");
+const { binding, dispatcher, targets, register, newId, callAsync, Hold, K } = require("./native");
 const { codedError, expect, checkNotReserved, report, safeCall } = require("./errors");
 const { Listeners, SocketBase } = require("./listeners");
 
@@ -71,9 +71,9 @@ class Manager extends Listeners {
     this._autoConnect = opts.autoConnect !== false;
     this._id = newId();
     this._native = new binding.NativeManager(dispatcher, this._id, u.source, nativeOptions(opts));
-    this._hold = new Hold();
+    this._hold = new Hold(this);
     this._gaveUp = false;
-    targets.set(this._id, this);
+    register(this._id, this);
     // socket.io-client opens at once; sockets created in the same tick open the connection
     // themselves (after registering, so they see its first error), so only open when none was.
     if (this._autoConnect) {

@@ -22,8 +22,13 @@ const K = {
   AUTH: 22,
 };
 
-/** Servers and client managers by id; each has `_onNative(event)`. */
+/**
+ * Servers and client managers by id (each has `_onNative(event)`), held weakly: an object that
+ * is neither listening nor active can be garbage-collected with its native half.
+ */
 const targets = new Map();
+/** Objects that hold the event loop; kept alive while they do. */
+const held = new Set();
 /** Callbacks of asynchronous operations (acks, fetchSockets) by request id. */
 const pending = new Map();
 let nextId = 1;
@@ -40,7 +45,9 @@ function dispatch(batch) {
         continue;
       }
       const t = targets.get(ev[1]);
-      if (t) t._onNative(ev);
+      const target = t && t.deref();
+      if (target) target._onNative(ev);
+      else if (t) targets.delete(ev[1]);
     } catch (e) {
       // Handlers are already guarded; this is a bug in this layer. Report, never throw.
       report(e);
@@ -49,6 +56,11 @@ function dispatch(batch) {
 }
 
 const dispatcher = new binding.NativeDispatcher(dispatch);
+
+/** Registers a server or a manager under `id`. */
+function register(id, target) {
+  targets.set(id, new WeakRef(target));
+}
 
 /** A fresh id for a server, a manager or a namespace. */
 function newId() {
@@ -84,22 +96,25 @@ function callAsync(start) {
 }
 
 /**
- * A keep-alive token: while held, Node's event loop stays alive (a listening server, an active
- * client). `set(true)` / `set(false)` are idempotent.
+ * A keep-alive token of `owner`: while held, Node's event loop stays alive (a listening server,
+ * an active client) and so does `owner`. `set(true)` / `set(false)` are idempotent.
  */
 class Hold {
-  constructor() {
+  constructor(owner) {
+    this.owner = owner;
     this.held = false;
   }
   set(on) {
     if (on && !this.held) {
       dispatcher.hold();
+      held.add(this);
       this.held = true;
     } else if (!on && this.held) {
       dispatcher.release();
+      held.delete(this);
       this.held = false;
     }
   }
 }
 
-module.exports = { binding, dispatcher, targets, newId, callAsync, Hold, K };
+module.exports = { binding, dispatcher, targets, register, newId, callAsync, Hold, K };

@@ -5,7 +5,7 @@
 
 const fs = require("node:fs");
 const pathMod = require("node:path");
-const { binding, dispatcher, targets, newId, callAsync, Hold, K } = require("./native");
+const { binding, dispatcher, targets, register, newId, callAsync, Hold, K } = require("./native");
 const { codedError, expect, checkNotReserved, report, safeCall } = require("./errors");
 const { Listeners, SocketBase } = require("./listeners");
 
@@ -622,11 +622,11 @@ class Server {
     this._allowRequest = opts.allowRequest;
     this._nsps = new Map();
     this._byId = new Map();
-    this._hold = new Hold();
-    this._closeHold = new Hold();
+    this._hold = new Hold(this);
+    this._closeHold = new Hold(this);
     this._closing = null;
     this._port = null;
-    targets.set(this._id, this);
+    register(this._id, this);
     /** The main namespace `/`. */
     this.sockets = this.of("/");
     if (srv !== undefined && srv !== null) this.listen(srv, opts);
