@@ -2,7 +2,7 @@
 // The socket.io-client-shaped client: io(), Manager and Socket over the native classes of
 // src/client.rs. Listeners run on the JavaScript thread; whatever they throw is reported.
 
-const { binding, dispatcher, targets, register, newId, callAsync, Hold, K } = require("./native");
+const { binding, dispatcher, register, newId, callAsync, Hold, K } = require("./native");
 const { codedError, expect, checkNotReserved, report, safeCall } = require("./errors");
 const { Listeners, SocketBase } = require("./listeners");
 

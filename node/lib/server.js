@@ -874,9 +874,8 @@ class Server {
         const nsp = this._nspFor(ev[2], ev[3]);
         if (!nsp) return;
         const native = ev[4];
-        let socket = nsp._pending.get(native.id);
-        if (socket) socket._native = native;
-        else socket = new Socket(nsp, native);
+        // The wrapper made for the middlewares (same core socket) carries on.
+        const socket = nsp._pending.get(native.id) || new Socket(nsp, native);
         socket._connected = true;
         nsp._connected(socket);
         return;

@@ -8,7 +8,8 @@ const path = require("node:path");
 
 const root = path.resolve(__dirname, "..");
 const args = ["build", "--platform", "--js", "native.js", "--dts", "native.d.ts"];
-if (process.env.POLYSIO_BUILD_PROFILE !== "debug") args.push("--release");
+// Release builds are stripped: the tarball ships the binary.
+if (process.env.POLYSIO_BUILD_PROFILE !== "debug") args.push("--release", "--strip");
 const pkg = require.resolve("@napi-rs/cli/package.json", { paths: [root] });
 const cli = path.join(path.dirname(pkg), require(pkg).bin.napi);
 const t0 = Date.now();
