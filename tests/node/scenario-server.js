@@ -1,13 +1,14 @@
-// The scenario server of tests/SCENARIOS.md on the npm `socket.io` package (the reference).
-//   node scenario-server.js PORT
+#!/usr/bin/env node
+// The scenario server of tests/SCENARIOS.md in Node, on either implementation of the same API
+// (the handlers below are shared):
+//   node tests/node/scenario-server.js polysio PORT    polysio's Node binding (tests/run-server node)
+//   node tests/node/scenario-server.js socketio PORT   the npm socket.io package (tests/run-server socketio)
+// Prints `listening PORT` (PORT 0 picks a free port), serves on 127.0.0.1 until killed.
 "use strict";
 
-const http = require("http");
-const { Server } = require("socket.io");
-
-const port = Number(process.argv[2] || 3000);
-const httpServer = http.createServer();
-const io = new Server(httpServer, { pingInterval: 300, pingTimeout: 200, connectTimeout: 1000 });
+const impl = process.argv[2];
+const port = Number(process.argv[3] || 3000);
+const opts = { pingInterval: 300, pingTimeout: 200, connectTimeout: 1000 };
 
 function setup(nsp) {
   nsp.use((socket, next) => {
@@ -39,9 +40,22 @@ function setup(nsp) {
   });
 }
 
-setup(io.of("/"));
-setup(io.of("/custom"));
-
-httpServer.listen(port, "127.0.0.1", () => {
-  console.log(`listening ${httpServer.address().port}`);
-});
+if (impl === "polysio") {
+  const { Server } = require("../../node");
+  const io = new Server(opts);
+  setup(io.of("/"));
+  setup(io.of("/custom"));
+  io.listen(port, { host: "127.0.0.1" });
+  console.log(`listening ${io.address().port}`);
+} else if (impl === "socketio") {
+  const http = require("node:http");
+  const { Server } = require("socket.io");
+  const httpServer = http.createServer();
+  const io = new Server(httpServer, opts);
+  setup(io.of("/"));
+  setup(io.of("/custom"));
+  httpServer.listen(port, "127.0.0.1", () => console.log(`listening ${httpServer.address().port}`));
+} else {
+  console.error("usage: scenario-server.js polysio|socketio PORT");
+  process.exit(2);
+}
