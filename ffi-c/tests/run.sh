@@ -111,6 +111,8 @@ client_vs_reference_server() {
   start_ref_server
   "$bin/test_client_ref" "$port" threads
   "$bin/test_client_ref" "$port" poll
+  "$bin/test_client_ref" "$port" threads polling
+  "$bin/test_client_ref" "$port" poll websocket
   stop_server || true
 }
 
