@@ -67,6 +67,7 @@ native() {
   "$bin/test_payload"
   "$bin/test_misuse"
   "$bin/test_misuse_static"
+  "$bin/test_options"
   "$bin/test_cpp"
   "$bin/test_loopback" threads
   "$bin/test_loopback" poll
@@ -175,6 +176,7 @@ vg() { "${vg[@]}" "$@"; }
 under_valgrind() {
   vg "$bin/test_payload"
   vg "$bin/test_misuse"
+  vg "$bin/test_options"
   vg "$bin/test_cpp"
   vg "$bin/test_loopback" threads
   vg "$bin/test_loopback" poll
