@@ -2,7 +2,7 @@
  * handshake (auth, query, headers), binary both ways, acks both ways, a second namespace,
  * middleware refusal, reconnection with its events and the offline buffer, server disconnect.
  *
- * Usage: test_client_ref PORT threads|poll */
+ * Usage: test_client_ref PORT threads|poll [polling|websocket|both] */
 #include <stdatomic.h>
 
 #include "check.h"
@@ -104,8 +104,12 @@ static void free_state(state *st) {
 }
 
 int main(int argc, char **argv) {
-    CHECK(argc == 3);
+    CHECK(argc == 3 || argc == 4);
     bool poll_mode = strcmp(argv[2], "poll") == 0;
+    const char *transport = argc == 4 ? argv[3] : "both";
+    uint32_t mask = strcmp(transport, "polling") == 0     ? POLYSIO_TRANSPORT_POLLING
+                    : strcmp(transport, "websocket") == 0 ? POLYSIO_TRANSPORT_WEBSOCKET
+                                                          : POLYSIO_TRANSPORT_POLLING | POLYSIO_TRANSPORT_WEBSOCKET;
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%s", argv[1]);
 
@@ -116,6 +120,7 @@ int main(int argc, char **argv) {
     OK(polysio_client_options_add_query(o, "x", "1"));
     OK(polysio_client_options_add_header(o, "x-test", "yes"));
     OK(polysio_client_options_set_reconnection_delay(o, 100, 200, 0.2));
+    OK(polysio_client_options_set_transports(o, mask, true));
     OK(polysio_client_options_set_dispatch(o, poll_mode ? POLYSIO_DISPATCH_POLL : POLYSIO_DISPATCH_THREADS));
     polysio_client *c = NULL;
     OK(polysio_client_new(url, o, &c));
@@ -133,6 +138,8 @@ int main(int argc, char **argv) {
     expect_string(st.welcome, "/0/query/x", "1");
     expect_string(st.welcome, "/0/headers/x-test", "yes");
     expect_string(st.welcome, "/0/nsp", "/");
+    if (mask != (POLYSIO_TRANSPORT_POLLING | POLYSIO_TRANSPORT_WEBSOCKET))
+        expect_string(st.welcome, "/0/transport", transport);
     char id[64];
     OK(polysio_client_socket_id(st.s, id, sizeof id, NULL));
     expect_string(st.welcome, "/0/id", id);
@@ -233,6 +240,6 @@ int main(int argc, char **argv) {
     free_state(&refused);
     OK(polysio_payload_free(ack_args));
     if (polysio_handle_count() != 0) FAIL("%zu handles left", polysio_handle_count());
-    printf("test_client_ref %s: ok\n", argv[2]);
+    printf("test_client_ref %s %s: ok\n", argv[2], transport);
     return 0;
 }
