@@ -147,3 +147,20 @@ test("many servers and clients in worker threads and the main thread, all closed
   exitedCleanly(r);
   assert.equal(r.stdout, "workers: pong\n");
 });
+
+test("without reconnection: a failed connect, or a lost connection, keeps nothing alive", async () => {
+  const r = await program(`
+    const dead = client.io("http://127.0.0.1:1", { reconnection: false });
+    dead.on("connect_error", () => log("connect_error"));
+    const io = new polysio.Server();
+    io.on("connection", (s) => s.conn.close());
+    io.listen(0, { host: "127.0.0.1" });
+    const c = client.io("http://127.0.0.1:" + io.address().port, { reconnection: false });
+    c.on("disconnect", (reason) => {
+      log(reason);
+      io.close();
+    });
+  `);
+  exitedCleanly(r);
+  assert.deepEqual(r.stdout.trim().split("\n").sort(), ["connect_error", "transport close"]);
+});
