@@ -214,7 +214,8 @@ class Socket extends SocketBase {
     this.io = io;
     /** The namespace. */
     this.nsp = nsp;
-    const auth = opts.auth !== undefined ? opts.auth : io.opts.auth;
+    // As socket.io-client: only the socket's own options carry auth (io() passes its options).
+    const auth = opts.auth;
     expect(
       auth === undefined || auth === null || typeof auth === "function" || (typeof auth === "object" && !Array.isArray(auth)),
       "auth must be an object or a function",
