@@ -72,6 +72,9 @@ class Manager extends Listeners {
     this._id = newId();
     this._native = new binding.NativeManager(dispatcher, this._id, u.source, nativeOptions(opts));
     this._hold = new Hold(this);
+    // What the connection is doing, as its events tell (for the keep-alive decision).
+    this._open = false;
+    this._opening = false;
     this._gaveUp = false;
     register(this._id, this);
     // socket.io-client opens at once; sockets created in the same tick open the connection
@@ -114,6 +117,7 @@ class Manager extends Listeners {
       this.once("open", onOpen);
       this.once("error", onError);
     }
+    this._starting();
     this._native.open();
     return this;
   }
@@ -142,16 +146,29 @@ class Manager extends Listeners {
     return this.close();
   }
 
+  /** A connection attempt starts (unless the connection is already open). */
+  _starting() {
+    this._gaveUp = false;
+    if (!this._open) this._opening = true;
+  }
+  /**
+   * Keeps the process alive while a socket is active and the connection is open, being opened,
+   * or waiting to reconnect (reconnection on and attempts left) — as socket.io-client does.
+   */
   _updateHold() {
     const active = Object.values(this.nsps).some((s) => s.active);
-    this._hold.set(active && !this._gaveUp);
+    const busy = this._open || this._opening || (this.reconnection() && !this._gaveUp);
+    this._hold.set(active && busy);
   }
   _onNative(ev) {
     switch (ev[0]) {
       case K.MANAGER_EVENT: {
         const [, , name, args] = ev;
-        if (name === "reconnect_failed") this._gaveUp = true;
-        else if (name === "reconnect_attempt" || name === "open") this._gaveUp = false;
+        if (name === "open") [this._open, this._opening, this._gaveUp] = [true, false, false];
+        else if (name === "close") [this._open, this._opening] = [false, false];
+        else if (name === "error") this._opening = false;
+        else if (name === "reconnect_attempt") this._starting();
+        else if (name === "reconnect_failed") this._gaveUp = true;
         const out = name === "error" || name === "reconnect_error" ? args.map(toError) : args;
         this.emitReserved(name, ...out);
         break;
@@ -197,7 +214,8 @@ class Socket extends SocketBase {
     this.io = io;
     /** The namespace. */
     this.nsp = nsp;
-    const auth = opts.auth !== undefined ? opts.auth : io.opts.auth;
+    // As socket.io-client: only the socket's own options carry auth (io() passes its options).
+    const auth = opts.auth;
     expect(
       auth === undefined || auth === null || typeof auth === "function" || (typeof auth === "object" && !Array.isArray(auth)),
       "auth must be an object or a function",
@@ -230,7 +248,7 @@ class Socket extends SocketBase {
   }
   /** Connects (again) the namespace. */
   connect() {
-    this.io._gaveUp = false;
+    this.io._starting();
     this._native.connect();
     this.io._updateHold();
     return this;

@@ -38,7 +38,10 @@ pub enum Outcome {
     Sockets(Vec<SocketInfo>),
 }
 
-/// Something JavaScript must hear about.
+/// Something JavaScript must hear about. Fields say what they hold: `server` and `manager` are
+/// JavaScript's ids of the server or client, `ns` a namespace id, `nsp`/`sid` the namespace name
+/// and socket id, `reply` where JavaScript's answer goes.
+#[allow(missing_docs)]
 pub enum Event {
     /// A middleware must decide on a socket (`io.use`).
     Middleware {

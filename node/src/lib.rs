@@ -11,6 +11,7 @@
 //! stable `code` ([`error::Code`]).
 
 #![deny(clippy::all)]
+#![warn(missing_docs)]
 
 pub mod ack;
 pub mod client;

@@ -564,6 +564,20 @@ impl NativeServer {
     }
 }
 
+impl Drop for NativeServer {
+    /// A server whose JavaScript object goes away (its worker thread ends, or it was collected
+    /// without `close()`) stops serving and frees its port.
+    fn drop(&mut self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(h) = crate::runtime::handle() {
+            let server = self.server.clone();
+            h.spawn(async move { server.close().await });
+        }
+    }
+}
+
 /// Whom a broadcast reaches (built by lib/server.js's BroadcastOperator).
 #[napi(object)]
 pub struct Target {

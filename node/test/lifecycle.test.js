@@ -147,3 +147,48 @@ test("many servers and clients in worker threads and the main thread, all closed
   exitedCleanly(r);
   assert.equal(r.stdout, "workers: pong\n");
 });
+
+test("without reconnection: a failed connect, or a lost connection, keeps nothing alive", async () => {
+  const r = await program(`
+    const dead = client.io("http://127.0.0.1:1", { reconnection: false });
+    dead.on("connect_error", () => log("connect_error"));
+    const io = new polysio.Server();
+    io.on("connection", (s) => s.conn.close());
+    io.listen(0, { host: "127.0.0.1" });
+    const c = client.io("http://127.0.0.1:" + io.address().port, { reconnection: false });
+    c.on("disconnect", (reason) => {
+      log(reason);
+      io.close();
+    });
+  `);
+  exitedCleanly(r);
+  assert.deepEqual(r.stdout.trim().split("\n").sort(), ["connect_error", "transport close"]);
+});
+
+test("a worker terminated while its server listens: the server stops and frees the port", async () => {
+  const r = await program(`
+    const net = require("node:net");
+    const { Worker } = require("node:worker_threads");
+    const w = new Worker(\`
+      const polysio = require(${pkg});
+      const io = new polysio.Server();
+      io.listen(0, { host: "127.0.0.1" });
+      require("node:worker_threads").parentPort.postMessage(io.address().port);
+    \`, { eval: true });
+    w.on("message", async (port) => {
+      await w.terminate();
+      const refused = () => new Promise((resolve) => {
+        const s = net.connect(port, "127.0.0.1");
+        s.on("connect", () => { s.destroy(); resolve(false); });
+        s.on("error", () => resolve(true));
+      });
+      for (let i = 0; i < 100; i++) {
+        if (await refused()) { log("port freed"); return; }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      log("still listening");
+    });
+  `);
+  exitedCleanly(r);
+  assert.equal(r.stdout, "port freed\n");
+});
