@@ -29,7 +29,8 @@ function command(port) {
     case "node":
       return [process.execPath, [path.join(root, "examples", "chat", "chat.js"), String(port)]];
     case "python":
-      return [path.join(root, "py", ".venv", "bin", "python"), [path.join(root, "examples", "chat", "chat.py"), String(port)]];
+      // py/tests/setup-env.sh builds the wheel into its venv (incremental) and sets PY_VENV.
+      return ["bash", ["-c", `source py/tests/setup-env.sh && exec "$PY_VENV/bin/python" examples/chat/chat.py ${port}`]];
     default:
       throw new Error(`unknown LANG ${lang}`);
   }
@@ -53,16 +54,15 @@ async function main() {
   if (!fs.existsSync(chromium)) skip(`${chromium} not installed (apt-get install chromium)`);
   const port = await freePort();
   const [cmd, args] = command(port);
-  if (!fs.existsSync(cmd) || (args[0].endsWith(".js") || args[0].endsWith(".py")) && !fs.existsSync(args[0])) {
-    skip(`no ${lang} chat server here (${cmd} ${args[0]})`);
-  }
-  const server = spawn(cmd, args, { stdio: ["ignore", "inherit", "inherit"], cwd: root });
+  const file = { rust: cmd, node: args[0], python: path.join(root, "examples", "chat", "chat.py") }[lang];
+  if (!fs.existsSync(file)) skip(`no ${lang} chat server here (${file})`);
+  const server = spawn(cmd, args, { stdio: ["ignore", "inherit", "inherit"], cwd: root, detached: true });
   let browser;
   try {
-    const deadline = Date.now() + 60000;
+    const deadline = Date.now() + 300000;
     while (!(await portOpen(port))) {
       if (server.exitCode !== null) throw new Error(`chat server exited with ${server.exitCode}`);
-      if (Date.now() > deadline) throw new Error("chat server did not listen within 60 s");
+      if (Date.now() > deadline) throw new Error("chat server did not listen within 300 s");
       await new Promise((r) => setTimeout(r, 50));
     }
     const { chromium: pw } = require("playwright-core");
@@ -103,7 +103,7 @@ async function main() {
     console.log(`chat (${lang}) works in Chromium; screenshot ${shot}`);
   } finally {
     if (browser) await browser.close();
-    server.kill("SIGKILL");
+    try { process.kill(-server.pid, "SIGKILL"); } catch { server.kill("SIGKILL"); }
   }
 }
 
