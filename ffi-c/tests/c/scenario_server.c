@@ -1,12 +1,13 @@
 /* The scenario server of the cross-language tests, in C through polysio.h
- * (`tests/run-server c PORT`): the behaviour of core/examples/test_server.rs.
+ * (`tests/run-server c PORT`): the behaviour tests/SCENARIOS.md describes (as
+ * core/examples/test_server.rs).
  *
  *   scenario_server PORT [--full] [--recovery] [--ping INTERVAL,TIMEOUT] [--poll]
  *
  * Default: pingInterval 300 ms, pingTimeout 200 ms, connectTimeout 1000 ms; namespaces `/` and
- * `/custom` emit `auth` with the handshake's auth on connect; on `/`, `message` is answered
- * with `message-back` (same arguments) and `message-with-ack` is acked with the same
- * arguments.
+ * `/custom`, each with a middleware refusing `auth.refuse`, `auth` emitted on connect, and the
+ * handlers `message`, `message-with-ack`, `ask`, `join`, `to-room`, `broadcast` and
+ * `disconnect-me`.
  * --full adds what tests/node/server-scenarios.js expects (as core/tests/server_node.rs):
  * ask-client, join, bcast, bcast-except, disconnect-me, a `/secret` namespace behind a
  * middleware, and broadcasts to room `green` when a socket's transport closes; it prints
@@ -170,6 +171,68 @@ static void secret_middleware(void *ud, polysio_socket *s, polysio_refusal *refu
     if (strcmp(token, "ok") != 0) check(polysio_refusal_set(refusal, "not authorized", "{\"code\":42}"), "refuse");
 }
 
+/* ---- the scenarios of tests/SCENARIOS.md ------------------------------------------------ */
+
+static void refuse_middleware(void *ud, polysio_socket *s, polysio_refusal *refusal) {
+    (void)ud;
+    const polysio_payload *hs = NULL;
+    polysio_value_type t;
+    check(polysio_socket_handshake(s, &hs), "handshake");
+    if (polysio_payload_type(hs, "/0/auth/refuse", &t) != POLYSIO_OK) return;
+    /* data {"reason": auth.refuse}: the value's JSON is the one-element array's text unwrapped */
+    polysio_payload *p = NULL;
+    const char *json = NULL;
+    size_t len = 0;
+    check(polysio_payload_new(&p), "payload");
+    check(polysio_payload_push_value(p, hs, "/0/auth/refuse"), "push");
+    check(polysio_payload_to_json(p, &json, &len), "to json");
+    char *data = malloc(len + 16);
+    if (data && len >= 2) {
+        snprintf(data, len + 16, "{\"reason\":%.*s}", (int)(len - 2), json + 1);
+        check(polysio_refusal_set(refusal, "refused", data), "refuse");
+    }
+    free(data);
+    polysio_payload_free(p);
+}
+
+static void on_ask(void *ud, polysio_socket *s, const char *ev, const polysio_payload *args, polysio_ack *ack) {
+    (void)ud; (void)ev; (void)ack;
+    check(polysio_socket_emit_with_ack(s, "question", args, 0, got_answer, s), "question");
+}
+
+static void on_to_room(void *ud, polysio_socket *s, const char *ev, const polysio_payload *args, polysio_ack *ack) {
+    (void)ud; (void)ev; (void)ack;
+    polysio_namespace *ns = NULL;
+    polysio_broadcast *b = NULL;
+    check(polysio_socket_namespace(s, &ns), "namespace");
+    check(polysio_namespace_broadcast(ns, &b), "broadcast");
+    check(polysio_broadcast_to(b, first_string(args)), "to");
+    polysio_payload *p = rest(args, 1);
+    check(polysio_broadcast_emit(b, "room-message", p), "emit room-message");
+    polysio_payload_free(p);
+    polysio_broadcast_free(b);
+}
+
+static void on_broadcast(void *ud, polysio_socket *s, const char *ev, const polysio_payload *args, polysio_ack *ack) {
+    (void)ud; (void)ev; (void)ack;
+    polysio_broadcast *b = NULL;
+    check(polysio_socket_broadcast(s, &b), "broadcast");
+    check(polysio_broadcast_emit(b, "broadcast", args), "emit broadcast");
+    polysio_broadcast_free(b);
+}
+
+static void scenario_namespace(polysio_namespace *ns) {
+    check(polysio_namespace_use(ns, refuse_middleware, NULL), "use");
+    check(polysio_namespace_on_connection(ns, emit_auth, NULL), "on connection");
+    check(polysio_namespace_on(ns, "message", on_message, NULL), "on");
+    check(polysio_namespace_on(ns, "message-with-ack", on_message_with_ack, NULL), "on");
+    check(polysio_namespace_on(ns, "ask", on_ask, NULL), "on");
+    check(polysio_namespace_on(ns, "join", on_join, NULL), "on");
+    check(polysio_namespace_on(ns, "to-room", on_to_room, NULL), "on");
+    check(polysio_namespace_on(ns, "broadcast", on_broadcast, NULL), "on");
+    check(polysio_namespace_on(ns, "disconnect-me", on_disconnect_me, NULL), "on");
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: scenario_server PORT [--full] [--recovery] [--ping I,T] [--poll]\n");
@@ -210,16 +273,12 @@ int main(int argc, char **argv) {
     polysio_namespace *custom = NULL;
     check(polysio_server_of(srv, "/", &root), "of /");
     check(polysio_server_of(srv, "/custom", &custom), "of /custom");
-    check(polysio_namespace_on_connection(root, emit_auth, NULL), "on connection");
-    check(polysio_namespace_on_connection(custom, emit_auth, NULL), "on connection");
-    check(polysio_namespace_on(root, "message", on_message, NULL), "on");
-    check(polysio_namespace_on(root, "message-with-ack", on_message_with_ack, NULL), "on");
+    scenario_namespace(root);
+    scenario_namespace(custom);
     if (full) {
         check(polysio_namespace_on(root, "ask-client", on_ask_client, NULL), "on");
-        check(polysio_namespace_on(root, "join", on_join, NULL), "on");
         check(polysio_namespace_on(root, "bcast", on_bcast, NULL), "on");
         check(polysio_namespace_on(root, "bcast-except", on_bcast_except, NULL), "on");
-        check(polysio_namespace_on(root, "disconnect-me", on_disconnect_me, NULL), "on");
         check(polysio_namespace_on_disconnect(root, on_disconnect, NULL), "on disconnect");
         polysio_namespace *secret = NULL;
         check(polysio_server_of(srv, "/secret", &secret), "of /secret");
