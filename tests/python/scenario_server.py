@@ -1,24 +1,23 @@
-"""The scenario server of tests/SCENARIOS.md on PyPI python-socketio, served by uvicorn.
+"""The scenario server of tests/SCENARIOS.md in Python, on either implementation of the same
+API (the handlers below are shared):
 
-    python scenario_server.py PORT
+    python scenario_server.py polysio PORT          polysio's AsyncServer (tests/run-server python)
+    python scenario_server.py python-socketio PORT  PyPI python-socketio under uvicorn
+                                                    (tests/run-server python-socketio)
+
+Prints ``listening PORT`` once serving on 127.0.0.1; runs until SIGINT/SIGTERM.
 """
+import asyncio
+import signal
 import sys
 
-import socketio
-import uvicorn
 
-# pingTimeout 2 s rather than the scenarios' 200 ms: python-socketio's heartbeat drops healthy
-# clients at 200 ms (seen in the rooms-broadcast scenario); no scenario depends on it.
-sio = socketio.AsyncServer(async_mode="asgi", ping_interval=0.3, ping_timeout=2,
-                           cors_allowed_origins="*")
-
-
-def setup(nsp):
+def setup(sio, module, nsp):
     @sio.on("connect", namespace=nsp)
     async def connect(sid, environ, auth):
         auth = auth if auth is not None else {}
         if isinstance(auth, dict) and "refuse" in auth:
-            raise socketio.exceptions.ConnectionRefusedError("refused", {"reason": auth["refuse"]})
+            raise module.exceptions.ConnectionRefusedError("refused", {"reason": auth["refuse"]})
         await sio.emit("auth", auth, to=sid, namespace=nsp)
 
     @sio.on("message", namespace=nsp)
@@ -53,9 +52,38 @@ def setup(nsp):
         await sio.disconnect(sid, namespace=nsp)
 
 
-setup("/")
-setup("/custom")
+async def serve_polysio(port):
+    import polysio
+    sio = polysio.AsyncServer(ping_interval=0.3, ping_timeout=0.2, connect_timeout=1.0)
+    for nsp in ("/", "/custom"):
+        setup(sio, polysio, nsp)
+    _, bound = sio.start("127.0.0.1", port)
+    print("listening %d" % bound, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for s in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(s, stop.set)
+    await stop.wait()
+    await sio.shutdown()
+
+
+def serve_python_socketio(port):
+    import socketio
+    import uvicorn
+    # pingTimeout 2 s rather than the scenarios' 200 ms: python-socketio's heartbeat drops
+    # healthy clients at 200 ms (seen in the rooms-broadcast scenario); no scenario depends on it.
+    sio = socketio.AsyncServer(async_mode="asgi", ping_interval=0.3, ping_timeout=2,
+                               cors_allowed_origins="*")
+    for nsp in ("/", "/custom"):
+        setup(sio, socketio, nsp)
+    uvicorn.run(socketio.ASGIApp(sio), host="127.0.0.1", port=port, log_level="warning")
+
 
 if __name__ == "__main__":
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
-    uvicorn.run(socketio.ASGIApp(sio), host="127.0.0.1", port=port, log_level="warning")
+    impl, port = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 3000
+    if impl == "polysio":
+        asyncio.run(serve_polysio(port))
+    elif impl == "python-socketio":
+        serve_python_socketio(port)
+    else:
+        sys.exit("usage: scenario_server.py polysio|python-socketio PORT")
