@@ -92,6 +92,8 @@ export declare class Manager<ListenEvents extends EventsMap = DefaultEventsMap, 
   socket(nsp: string, opts?: SocketOptions): Socket<ListenEvents, EmitEvents>;
   open(fn?: (err?: Error) => void): this;
   connect(fn?: (err?: Error) => void): this;
+  /** The open connection (`engine.transport.name`: `"polling"` or `"websocket"`); null while not open. */
+  readonly engine: { readonly transport: { readonly name: "polling" | "websocket" } } | null;
   /** Disconnects every socket and closes the connection; no reconnection follows. */
   close(): this;
   disconnect(): this;

@@ -69,6 +69,8 @@ export declare class NativeManager {
   open(): void
   /** Disconnects every socket and closes the connection, without reconnecting. */
   close(): void
+  /** The transport in use (`"polling"` or `"websocket"`), null while not open. */
+  get transport(): string | null
 }
 
 /**

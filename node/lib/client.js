@@ -136,6 +136,14 @@ class Manager extends Listeners {
     }
     return s;
   }
+  /**
+   * The open connection as socket.io-client's `engine` shows it: `engine.transport.name` is
+   * `"polling"` or `"websocket"`; null while the connection is not open.
+   */
+  get engine() {
+    const name = this._native.transport;
+    return name ? { transport: { name } } : null;
+  }
   /** Disconnects every socket and closes the connection (no reconnection). */
   close() {
     this._native.close();

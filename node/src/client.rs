@@ -277,6 +277,12 @@ impl NativeManager {
     pub fn close(&self) {
         self.manager.close();
     }
+
+    /// The transport in use (`"polling"` or `"websocket"`), null while not open.
+    #[napi(getter)]
+    pub fn transport(&self) -> Option<String> {
+        self.manager.transport().map(|t| t.as_str().to_owned())
+    }
 }
 
 fn options_from(env: Env, value: Unknown<'_>) -> Result<ClientOptions> {
