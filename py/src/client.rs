@@ -67,7 +67,7 @@ fn auth(a: Option<&Bound<'_, PyAny>>) -> PyResult<Auth> {
         // Evaluated on the connection's task at each (re)connection.
         let f: Py<PyAny> = a.clone().unbind();
         return Ok(Auth::callback(move || {
-            Python::try_attach(|py| match f.call0(py).and_then(|v| to_value(v.bind(py))) {
+            crate::runtime::with_python(|py| match f.call0(py).and_then(|v| to_value(v.bind(py))) {
                 Ok(v) => v,
                 Err(e) => {
                     e.write_unraisable(py, None);

@@ -29,6 +29,12 @@ pub(crate) enum Event {
         auth: Value,
         reply: oneshot::Sender<Result<(), ConnectError>>,
     },
+    /// Server: a socket restored by connection state recovery (no connect handler runs).
+    Recovered {
+        nsp: String,
+        sid: String,
+        handshake: Arc<Handshake>,
+    },
     /// Server: an event from a client. Client: an event from the server (`sid` empty).
     Message {
         nsp: String,
@@ -97,11 +103,12 @@ impl Hub {
 
     fn wake(&self, waker: &Py<PyAny>) {
         // `None` while the interpreter shuts down: nothing can run any more.
-        let failed = Python::try_attach(|py| match waker.call0(py) {
+        let failed = crate::runtime::with_python(|py| match waker.call0(py) {
             Ok(_) => false,
             Err(e) => {
-                // Typically "Event loop is closed": the owner forgot shutdown().
-                e.write_unraisable(py, None);
+                // Typically "Event loop is closed": the owner forgot shutdown(). The waker
+                // names the server or client in the report.
+                e.write_unraisable(py, Some(waker.bind(py)));
                 true
             }
         })
@@ -169,6 +176,11 @@ impl Event {
                 };
                 ("connect", nsp, sid, environ, auth, Bound::new(py, reply)?).into_pyobject(py)
             }
+            Event::Recovered {
+                nsp,
+                sid,
+                handshake,
+            } => ("recovered", nsp, sid, environ(py, &handshake)?).into_pyobject(py),
             Event::Message {
                 nsp,
                 sid,

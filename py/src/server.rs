@@ -190,6 +190,13 @@ impl State {
             .unwrap_or_else(|p| p.into_inner())
             .entry(nsp.clone())
             .or_insert_with(|| socket.nsp().clone());
+        if socket.recovered() {
+            self.hub.push(Event::Recovered {
+                nsp: nsp.clone(),
+                sid: sid.clone(),
+                handshake: socket.handshake().request.clone(),
+            });
+        }
         let hub = self.hub.clone();
         let (n, s) = (nsp.clone(), sid.clone());
         socket.on_fallback(move |_, event, args, ack| {
@@ -512,7 +519,7 @@ fn recovery(r: Option<&Bound<'_, PyAny>>) -> PyResult<Option<RecoveryConfig>> {
 /// Calls the Python `allow_request(environ)` on the connection's worker thread.
 fn allow_request(f: Py<PyAny>) -> polysio::engine::config::AllowRequest {
     Arc::new(move |h: &Handshake| {
-        Python::try_attach(|py| {
+        crate::runtime::with_python(|py| {
             let r = environ(py, h).and_then(|env| f.call1(py, (env,)));
             match r {
                 Ok(v) if v.is_none(py) => Ok(()),

@@ -11,7 +11,7 @@ import socketio
 
 import polysio
 
-from conftest import eventually, url_of
+from conftest import url_of
 
 
 def reference_server(events: list) -> socketio.AsyncServer:
@@ -241,4 +241,3 @@ async def test_disconnect_runs_handlers_before_returning(make_server, make_clien
     await c.connect(url)
     await c.disconnect()
     assert reasons == [c.reason.CLIENT_DISCONNECT]
-    await eventually(lambda: sio._native.sockets("/") == [])

@@ -354,6 +354,8 @@ class AsyncClient:
 
     def _live(self, namespace: Optional[str]) -> tuple[NativeClient, str]:
         ns = namespace or "/"
+        if not isinstance(ns, str):
+            raise TypeError(f"namespace must be a str, not {type(ns).__name__}")
         native = self._native
         if native is None or ns not in self._wanted:
             raise BadNamespaceError(f"{ns} is not a connected namespace.")

@@ -220,6 +220,8 @@ class AsyncServer:
                     self._runner.spawn(self._on_connect(*ev[1:]))
                 elif kind == "disconnect":
                     self._on_disconnect(*ev[1:])
+                elif kind == "recovered":
+                    self._environ[(ev[1], ev[2])] = ev[3]
                 elif kind == "done":
                     ev[1](ev[2], ev[3])
             except Exception as exc:
