@@ -87,7 +87,7 @@ impl NativeClient {
         url,
         *,
         transports = None,
-        path = "/socket.io/".to_owned(),
+        path = "/socket.io/",
         headers = None,
         reconnection = true,
         reconnection_attempts = None,
@@ -103,7 +103,7 @@ impl NativeClient {
     fn new(
         url: &str,
         transports: Option<Vec<String>>,
-        path: String,
+        path: &str,
         headers: Option<HashMap<String, String>>,
         reconnection: bool,
         reconnection_attempts: Option<u32>,
@@ -136,7 +136,7 @@ impl NativeClient {
         let opts = ClientOptions {
             transports,
             upgrade,
-            path,
+            path: path.to_owned(),
             query: Vec::new(),
             extra_headers: headers.unwrap_or_default().into_iter().collect(),
             auth: Auth::None,

@@ -568,7 +568,7 @@ impl NativeServer {
     #[new]
     #[pyo3(signature = (
         *,
-        path = "/socket.io/".to_owned(),
+        path = "/socket.io/",
         ping_interval = 25.0,
         ping_timeout = 20.0,
         upgrade_timeout = 10.0,
@@ -590,7 +590,7 @@ impl NativeServer {
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        path: String,
+        path: &str,
         ping_interval: f64,
         ping_timeout: f64,
         upgrade_timeout: f64,
@@ -610,7 +610,7 @@ impl NativeServer {
         max_attachments: usize,
         static_files: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let mut path = path;
+        let mut path = path.to_owned();
         if !path.starts_with('/') {
             path.insert(0, '/');
         }

@@ -252,17 +252,21 @@ class AsyncClient:
         if native is None:
             return
         loop = _base.running_loop("AsyncClient.disconnect()")
-        native.disconnect()
-        fut: asyncio.Future[Any] = loop.create_future()
-        native.shutdown(_base.completer(fut))
         try:
-            await asyncio.wait_for(fut, SHUTDOWN_TIMEOUT)
-        except asyncio.TimeoutError:
-            self.logger.warning("the client connection did not close within %s s", SHUTDOWN_TIMEOUT)
-        self._drain()
-        native.set_waker(None)
-        native.release()
-        self._native = None
+            native.disconnect()
+            fut: asyncio.Future[Any] = loop.create_future()
+            native.shutdown(_base.completer(fut))
+            try:
+                await asyncio.wait_for(fut, SHUTDOWN_TIMEOUT)
+            except asyncio.TimeoutError:
+                self.logger.warning(
+                    "the client connection did not close within %s s", SHUTDOWN_TIMEOUT
+                )
+            self._drain()
+        finally:
+            native.set_waker(None)
+            native.release()
+            self._native = None
         self.namespaces = {}
         for f in self._outcome.values():
             if not f.done():

@@ -181,12 +181,14 @@ class AsyncServer:
         if self._native.closed:
             return
         self._native.close()
-        self._drain()
-        await self._runner.drain_tasks(SHUTDOWN_GRACE)
-        self._native.set_waker(None)
-        self._native.release()
-        if self._stopped is not None:
-            self._stopped.set()
+        try:
+            self._drain()
+            await self._runner.drain_tasks(SHUTDOWN_GRACE)
+        finally:
+            self._native.set_waker(None)
+            self._native.release()
+            if self._stopped is not None:
+                self._stopped.set()
 
     def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._native.closed:
