@@ -639,8 +639,11 @@ impl EngineServer {
                         m = ws.next() => m,
                         // As the reference does: until the client sends "5", keep answering the
                         // polls it may still start (one can race the probe), or it cannot pause.
+                        // A pending poll holds the queue; without one, nothing is sent.
                         _ = tick.tick(), if answered => {
-                            let _ = session.send(Frame::text(PacketType::Noop, ""));
+                            if session.0.rx.try_lock().is_err() {
+                                let _ = session.send(Frame::text(PacketType::Noop, ""));
+                            }
                             continue;
                         }
                     };
