@@ -467,15 +467,15 @@ impl Socket {
     }
 
     fn server_disconnect(&self) {
-        if !self.connected() {
-            return;
-        }
-        let _ = self.send_packet(&Packet {
+        let farewell = Packet {
             nsp: self.nsp.name().to_owned(),
             id: None,
             data: PacketData::Disconnect,
-        });
-        self.on_close(DisconnectReason::ServerNamespaceDisconnect);
+        };
+        self.close_with(
+            DisconnectReason::ServerNamespaceDisconnect,
+            Some(&farewell.encode()),
+        );
     }
 
     pub(crate) fn mark_connected(&self) {
@@ -484,8 +484,18 @@ impl Socket {
 
     /// Ends the socket: disconnecting handlers, leave rooms, disconnect handlers.
     pub(crate) fn on_close(&self, reason: DisconnectReason) {
+        self.close_with(reason, None)
+    }
+
+    /// Like [`Socket::on_close`], sending `farewell` once this call has claimed the close: the
+    /// client may close its transport as soon as it reads it, and that close (on another
+    /// thread) must find the socket already closing, or it would report `transport close`.
+    fn close_with(&self, reason: DisconnectReason, farewell: Option<&[Frame]>) {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return;
+        }
+        if let Some(frames) = farewell {
+            let _ = self.send_frames(frames);
         }
         let Some(me) = self
             .nsp
