@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::convert::{to_args, to_value};
-use crate::errors::{BadNamespaceError, ResultExt, ShutdownError};
+use crate::errors::{BadNamespaceError, ResultExt};
 use crate::hub::{AckGuard, AckKind, Event, Hub};
 use crate::runtime;
 use crate::server::seconds;
@@ -40,11 +40,7 @@ pub(crate) struct NativeClient {
 
 impl NativeClient {
     fn check(&self) -> PyResult<()> {
-        runtime::check_pid(self.pid, "client")?;
-        if self.closed.load(Ordering::Acquire) {
-            return Err(ShutdownError::new_err("the client is shut down"));
-        }
-        Ok(())
+        runtime::check_open(self.pid, &self.closed, "client")
     }
 
     fn socket(&self, nsp: &str) -> PyResult<Socket> {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 use tokio::runtime::{Builder, Handle, Runtime};
 
-use crate::errors::{InvalidArgumentError, SocketIOError};
+use crate::errors::{InvalidArgumentError, ShutdownError, SocketIOError};
 
 struct Current {
     pid: u32,
@@ -72,6 +72,15 @@ pub(crate) fn check_pid(pid: u32, what: &str) -> PyResult<()> {
             std::process::id()
         )))
     }
+}
+
+/// Fails for an object created before `fork()` (see [`check_pid`]) or already shut down.
+pub(crate) fn check_open(pid: u32, closed: &AtomicBool, what: &str) -> PyResult<()> {
+    check_pid(pid, what)?;
+    if closed.load(Ordering::Acquire) {
+        return Err(ShutdownError::new_err(format!("the {what} is shut down")));
+    }
+    Ok(())
 }
 
 /// Sets how many worker threads the runtime gets (default: one per CPU, or

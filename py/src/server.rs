@@ -22,7 +22,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
 
 use crate::convert::to_args;
-use crate::errors::{DisconnectedError, ResultExt, ShutdownError};
+use crate::errors::{DisconnectedError, ResultExt};
 use crate::hub::{environ, AckGuard, AckKind, Event, Hub};
 use crate::runtime;
 
@@ -555,11 +555,7 @@ pub(crate) struct NativeServer {
 
 impl NativeServer {
     fn check(&self) -> PyResult<()> {
-        runtime::check_pid(self.pid, "server")?;
-        if self.closed.load(Ordering::Acquire) {
-            return Err(ShutdownError::new_err("the server is shut down"));
-        }
-        Ok(())
+        runtime::check_open(self.pid, &self.closed, "server")
     }
 }
 

@@ -10,7 +10,7 @@ import functools
 import inspect
 import logging
 import time
-from typing import Any, Awaitable, Callable, Optional, TypeVar, Union
+from typing import Any, Awaitable, Callable, Optional, TypeVar, Union, overload
 
 default_logger = logging.getLogger("polysio")
 
@@ -109,6 +109,47 @@ class Handlers:
             if event not in self.reserved and "*" in anyns:
                 return anyns["*"], (event, namespace, *args)
         return None, args
+
+
+class Registry:
+    """``on`` and ``event``, python-socketio's ways to register handlers."""
+
+    _handlers: Handlers
+    #: The synchronous classes take plain functions only: (this class, the async one).
+    _plain_only: Optional[tuple[str, str]] = None
+
+    @overload
+    def on(
+        self, event: str, handler: None = None, namespace: Optional[str] = None
+    ) -> Callable[[H], H]: ...
+    @overload
+    def on(self, event: str, handler: H, namespace: Optional[str] = None) -> H: ...
+
+    def on(
+        self, event: str, handler: Optional[Handler] = None, namespace: Optional[str] = None
+    ) -> Any:
+        """Registers ``handler`` for ``event`` on ``namespace`` (``"/"``); a decorator when
+        ``handler`` is omitted. ``"*"`` as the event (or the namespace) is a catch-all: the
+        handler then gets the event name (namespace) first. The class documentation lists the
+        arguments each handler gets."""
+
+        def register(h: H) -> H:
+            if self._plain_only is not None and is_async(h):
+                cls, other = self._plain_only
+                raise TypeError(
+                    f"{cls} handlers must be plain functions; {h!r} is async "
+                    f"(use {other} for async def handlers)"
+                )
+            self._handlers.add(event, h, namespace)
+            return h
+
+        if handler is None:
+            return register
+        return register(handler)
+
+    def event(self, handler: H) -> H:
+        """Registers a handler named after the function: ``@sio.event def chat(...)``."""
+        return self.on(handler.__name__, handler)
 
 
 class Runner:

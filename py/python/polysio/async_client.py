@@ -6,10 +6,9 @@ import asyncio
 import functools
 import logging
 import urllib.parse
-from typing import Any, Callable, Optional, Union, overload
+from typing import Any, Callable, Optional, Union
 
 from . import _base
-from ._base import H, Handler
 from ._polysio import NativeClient
 from .exceptions import BadNamespaceError, ConnectionError
 
@@ -34,7 +33,7 @@ class ClientDisconnectReason:
     PARSE_ERROR = "parse error"
 
 
-class AsyncClient:
+class AsyncClient(_base.Registry):
     """A Socket.IO client for asyncio, served by the polysio Rust core.
 
     Options (python-socketio's names; durations in seconds):
@@ -101,36 +100,6 @@ class AsyncClient:
         self._outcome: dict[str, asyncio.Future[Any]] = {}
         self._retry = False
         self._done: Optional[asyncio.Event] = None
-
-    # ---- handlers ---------------------------------------------------------------------------
-
-    @overload
-    def on(self, event: str, handler: None = None, namespace: Optional[str] = None) -> Callable[[H], H]: ...
-    @overload
-    def on(self, event: str, handler: H, namespace: Optional[str] = None) -> H: ...
-
-    def on(
-        self, event: str, handler: Optional[Handler] = None, namespace: Optional[str] = None
-    ) -> Any:
-        """Registers ``handler`` for ``event`` on ``namespace`` (``"/"``); a decorator when
-        ``handler`` is omitted."""
-
-        def register(h: H) -> H:
-            self._check_handler(h)
-            self._handlers.add(event, h, namespace)
-            return h
-
-        if handler is None:
-            return register
-        return register(handler)
-
-    def event(self, handler: H) -> H:
-        """Registers a handler named after the function."""
-        return self.on(handler.__name__, handler)
-
-    def _check_handler(self, handler: Handler) -> None:
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, not {type(handler).__name__}")
 
     # ---- connection -------------------------------------------------------------------------
 
@@ -208,27 +177,26 @@ class AsyncClient:
         self._done = asyncio.Event()
         self._outcome = {ns: loop.create_future() for ns in wanted}
         native.set_waker(functools.partial(loop.call_soon_threadsafe, self._drain))
-        for ns in wanted:
-            native.connect_namespace(ns, auth)
+        try:
+            for ns in wanted:
+                native.connect_namespace(ns, auth)
+        except BaseException:
+            await self._close_native()
+            raise
         if not wait:
             return
         limit = None if retry else self.request_timeout + wait_timeout
-        try:
-            done = await asyncio.wait_for(asyncio.gather(*self._outcome.values()), limit)
-        except asyncio.TimeoutError:
-            done = None
-        failed = (
-            [ns for ns, r in zip(wanted, done) if r is not True]
-            if done is not None
-            else [ns for ns in wanted if ns not in self.namespaces]
-        )
-        if failed:
-            reasons = {ns: self._outcome[ns].result() for ns in failed if self._outcome[ns].done()}
+        await asyncio.wait(list(self._outcome.values()), timeout=limit)
+        failures = {}
+        for ns, fut in self._outcome.items():
+            if not fut.done():
+                failures[ns] = "timed out"
+            elif fut.result() is not True:
+                r = fut.result()
+                failures[ns] = str(r.get("message", r) if isinstance(r, dict) else r)
+        if failures:
             await self._close_native()
-            detail = ", ".join(
-                f"{ns} ({reasons[ns].get('message', reasons[ns]) if isinstance(reasons.get(ns), dict) else 'timed out'})"
-                for ns in failed
-            )
+            detail = ", ".join(f"{ns} ({why})" for ns, why in failures.items())
             raise ConnectionError(f"One or more namespaces failed to connect: {detail}")
 
     async def wait(self) -> None:
