@@ -9,6 +9,7 @@ import concurrent.futures
 import functools
 import inspect
 import logging
+import threading
 import time
 from typing import Any, Awaitable, Callable, Optional, TypeVar, Union, overload
 
@@ -257,6 +258,28 @@ class Runner:
 
         return send
 
+    def drain(
+        self,
+        take: Callable[[], list[tuple[Any, ...]]],
+        dispatch: Callable[[tuple[Any, ...]], None],
+    ) -> None:
+        """Takes the queued core events and handles each: ``("done", callback, args, exc)``
+        completes a native call; the others go to ``dispatch``. One failing event does not
+        stop the others."""
+        try:
+            events = take()
+        except Exception as exc:  # pragma: no cover - conversion failures are bugs
+            self.logger.error("cannot read events from the core", exc_info=exc)
+            return
+        for ev in events:
+            try:
+                if ev[0] == "done":
+                    ev[1](ev[2], ev[3])
+                else:
+                    dispatch(ev)
+            except Exception as exc:
+                self.logger.error("error dispatching %s", ev[0], exc_info=exc)
+
     def ack_callback(self, callback: Callable[..., Any]) -> "Done":
         """The native ``callback(args, exc)`` for a user's ``callback(*args)`` of an emit: called
         with the peer's ack; not called if it never comes (logged)."""
@@ -288,6 +311,22 @@ class Runner:
             t.cancel()
         if pending:
             await asyncio.wait(pending, timeout=grace)
+
+
+class Threads:
+    """Helpers of the synchronous classes (python-socketio's names)."""
+
+    def start_background_task(
+        self, target: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> threading.Thread:
+        """Runs ``target(*args, **kwargs)`` on a daemon thread."""
+        t = threading.Thread(target=target, args=args, kwargs=kwargs, daemon=True)
+        t.start()
+        return t
+
+    def sleep(self, seconds: float = 0) -> None:
+        """``time.sleep``."""
+        time.sleep(seconds)
 
 
 def running_loop(what: str) -> asyncio.AbstractEventLoop:

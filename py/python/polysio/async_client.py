@@ -248,28 +248,21 @@ class AsyncClient(_base.Registry):
         native = self._native
         if native is None:
             return
-        try:
-            events = native.drain()
-        except Exception as exc:  # pragma: no cover - conversion failures are bugs
-            self.logger.error("cannot read events from the core", exc_info=exc)
-            return
-        for ev in events:
+
+        def dispatch(ev: tuple[Any, ...]) -> None:
             kind = ev[0]
-            try:
-                if kind == "event":
-                    self._on_event(ev[1], ev[3], ev[4], ev[5])
-                elif kind == "connect":
-                    self._on_connect(native, ev[1])
-                elif kind == "connect_error":
-                    self._on_connect_error(ev[1], ev[2])
-                elif kind == "disconnect":
-                    self._on_disconnect(ev[1], ev[3])
-                elif kind == "manager":
-                    self._on_manager(ev[1])
-                elif kind == "done":
-                    ev[1](ev[2], ev[3])
-            except Exception as exc:
-                self.logger.error("error dispatching %s", kind, exc_info=exc)
+            if kind == "event":
+                self._on_event(ev[1], ev[3], ev[4], ev[5])
+            elif kind == "connect":
+                self._on_connect(native, ev[1])
+            elif kind == "connect_error":
+                self._on_connect_error(ev[1], ev[2])
+            elif kind == "disconnect":
+                self._on_disconnect(ev[1], ev[3])
+            elif kind == "manager":
+                self._on_manager(ev[1])
+
+        self._runner.drain(native.drain, dispatch)
 
     def _dispatch(
         self, what: str, ns: str, args: tuple[Any, ...], ack: Any = None, optional: int = 0

@@ -176,26 +176,18 @@ class AsyncServer(_base.Registry):
     # ---- events from the core ---------------------------------------------------------------
 
     def _drain(self) -> None:
-        try:
-            events = self._native.drain()
-        except Exception as exc:  # pragma: no cover - conversion failures are bugs
-            self.logger.error("cannot read events from the core", exc_info=exc)
-            return
-        for ev in events:
-            kind = ev[0]
-            try:
-                if kind == "event":
-                    self._on_event(*ev[1:])
-                elif kind == "connect":
-                    self._runner.spawn(self._on_connect(*ev[1:]))
-                elif kind == "disconnect":
-                    self._on_disconnect(*ev[1:])
-                elif kind == "recovered":
-                    self._environ[(ev[1], ev[2])] = ev[3]
-                elif kind == "done":
-                    ev[1](ev[2], ev[3])
-            except Exception as exc:
-                self.logger.error("error dispatching %s", kind, exc_info=exc)
+        self._runner.drain(self._native.drain, self._dispatch)
+
+    def _dispatch(self, ev: tuple[Any, ...]) -> None:
+        kind = ev[0]
+        if kind == "event":
+            self._on_event(*ev[1:])
+        elif kind == "connect":
+            self._runner.spawn(self._on_connect(*ev[1:]))
+        elif kind == "disconnect":
+            self._on_disconnect(*ev[1:])
+        elif kind == "recovered":
+            self._environ[(ev[1], ev[2])] = ev[3]
 
     def _on_event(self, ns: str, sid: str, event: str, args: list[Any], ack: Any) -> None:
         handler, hargs = self._handlers.resolve(event, ns, (sid, *args))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-import time
 from typing import Any, Callable, Optional, Union
 
 from . import _base
@@ -15,7 +14,7 @@ from .async_client import AsyncClient, ClientDisconnectReason
 from .exceptions import ShutdownError
 
 
-class Client(_base.Registry):
+class Client(_base.Registry, _base.Threads):
     """A Socket.IO client for code without asyncio, served by the polysio Rust core.
 
     It takes the options of :class:`polysio.AsyncClient`. Handlers are plain functions, run
@@ -157,16 +156,6 @@ class Client(_base.Registry):
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._client._call_native(event, data, namespace, timeout, _base.completer(fut))
         return _base.ack_result(fut.result())
-
-    def start_background_task(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> threading.Thread:
-        """Runs ``target(*args, **kwargs)`` on a daemon thread."""
-        t = threading.Thread(target=target, args=args, kwargs=kwargs, daemon=True)
-        t.start()
-        return t
-
-    def sleep(self, seconds: float = 0) -> None:
-        """``time.sleep``."""
-        time.sleep(seconds)
 
 
 __all__ = ["Client"]

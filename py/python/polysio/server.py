@@ -6,7 +6,6 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-import time
 from typing import Any, Callable, Optional, Union
 
 from . import _base
@@ -14,7 +13,7 @@ from ._thread import LoopThread
 from .async_server import AsyncServer, DisconnectReason, Rooms, _SessionContext
 
 
-class Server(_base.Registry):
+class Server(_base.Registry, _base.Threads):
     """A Socket.IO server for code without asyncio, served by the polysio Rust core.
 
     It takes the options of :class:`polysio.AsyncServer`. Handlers are plain functions; each
@@ -184,16 +183,6 @@ class Server(_base.Registry):
     def get_environ(self, sid: str, namespace: Optional[str] = None) -> Optional[dict[str, Any]]:
         """The environ of client ``sid``'s connection request, if connected."""
         return self._server.get_environ(sid, namespace)
-
-    def start_background_task(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> threading.Thread:
-        """Runs ``target(*args, **kwargs)`` on a daemon thread."""
-        t = threading.Thread(target=target, args=args, kwargs=kwargs, daemon=True)
-        t.start()
-        return t
-
-    def sleep(self, seconds: float = 0) -> None:
-        """``time.sleep``."""
-        time.sleep(seconds)
 
 
 __all__ = ["Server"]
