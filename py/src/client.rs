@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::convert::{to_args, to_value};
-use crate::errors::{BadNamespaceError, ResultExt, ShutdownError};
+use crate::errors::{BadNamespaceError, ResultExt};
 use crate::hub::{AckGuard, AckKind, Event, Hub};
 use crate::runtime;
 use crate::server::seconds;
@@ -40,11 +40,7 @@ pub(crate) struct NativeClient {
 
 impl NativeClient {
     fn check(&self) -> PyResult<()> {
-        runtime::check_pid(self.pid, "client")?;
-        if self.closed.load(Ordering::Acquire) {
-            return Err(ShutdownError::new_err("the client is shut down"));
-        }
-        Ok(())
+        runtime::check_open(self.pid, &self.closed, "client")
     }
 
     fn socket(&self, nsp: &str) -> PyResult<Socket> {
@@ -67,7 +63,7 @@ fn auth(a: Option<&Bound<'_, PyAny>>) -> PyResult<Auth> {
         // Evaluated on the connection's task at each (re)connection.
         let f: Py<PyAny> = a.clone().unbind();
         return Ok(Auth::callback(move || {
-            Python::try_attach(|py| match f.call0(py).and_then(|v| to_value(v.bind(py))) {
+            crate::runtime::with_python(|py| match f.call0(py).and_then(|v| to_value(v.bind(py))) {
                 Ok(v) => v,
                 Err(e) => {
                     e.write_unraisable(py, None);
@@ -87,7 +83,7 @@ impl NativeClient {
         url,
         *,
         transports = None,
-        path = "/socket.io/".to_owned(),
+        path = "/socket.io/",
         headers = None,
         reconnection = true,
         reconnection_attempts = None,
@@ -103,7 +99,7 @@ impl NativeClient {
     fn new(
         url: &str,
         transports: Option<Vec<String>>,
-        path: String,
+        path: &str,
         headers: Option<HashMap<String, String>>,
         reconnection: bool,
         reconnection_attempts: Option<u32>,
@@ -136,7 +132,7 @@ impl NativeClient {
         let opts = ClientOptions {
             transports,
             upgrade,
-            path,
+            path: path.to_owned(),
             query: Vec::new(),
             extra_headers: headers.unwrap_or_default().into_iter().collect(),
             auth: Auth::None,

@@ -29,6 +29,12 @@ pub(crate) enum Event {
         auth: Value,
         reply: oneshot::Sender<Result<(), ConnectError>>,
     },
+    /// Server: a socket restored by connection state recovery (no connect handler runs).
+    Recovered {
+        nsp: String,
+        sid: String,
+        handshake: Arc<Handshake>,
+    },
     /// Server: an event from a client. Client: an event from the server (`sid` empty).
     Message {
         nsp: String,
@@ -92,17 +98,38 @@ impl Hub {
         };
         st.scheduled = true;
         drop(st);
-        self.wake(&waker);
+        self.wake(waker);
     }
 
-    fn wake(&self, waker: &Py<PyAny>) {
+    fn wake(&self, waker: Arc<Py<PyAny>>) {
+        let mut waker = waker;
         // `None` while the interpreter shuts down: nothing can run any more.
-        let failed = Python::try_attach(|py| match waker.call0(py) {
-            Ok(_) => false,
-            Err(e) => {
-                // Typically "Event loop is closed": the owner forgot shutdown().
-                e.write_unraisable(py, None);
-                true
+        let failed = crate::runtime::with_python(|py| {
+            // The owner removes its waker (shutdown) while holding the GIL, as we do now: so
+            // the waker is either still installed, or gone for good and must not be called
+            // (its event loop may be closed by now).
+            {
+                let mut st = self.lock();
+                match &st.waker {
+                    Some(w) if !st.closed => {
+                        if !Arc::ptr_eq(w, &waker) {
+                            waker = w.clone();
+                        }
+                    }
+                    _ => {
+                        st.scheduled = false;
+                        return false;
+                    }
+                }
+            }
+            match waker.call0(py) {
+                Ok(_) => false,
+                Err(e) => {
+                    // Typically "Event loop is closed": the owner forgot shutdown(). The waker
+                    // names the server or client in the report.
+                    e.write_unraisable(py, Some(waker.bind(py)));
+                    true
+                }
             }
         })
         .unwrap_or(true);
@@ -122,7 +149,7 @@ impl Hub {
         }
         drop(st);
         if let Some(w) = wake {
-            self.wake(&w);
+            self.wake(w);
         }
     }
 
@@ -169,6 +196,11 @@ impl Event {
                 };
                 ("connect", nsp, sid, environ, auth, Bound::new(py, reply)?).into_pyobject(py)
             }
+            Event::Recovered {
+                nsp,
+                sid,
+                handshake,
+            } => ("recovered", nsp, sid, environ(py, &handshake)?).into_pyobject(py),
             Event::Message {
                 nsp,
                 sid,

@@ -22,7 +22,7 @@ mod polysio_native {
     #[pymodule_export]
     use super::hub::{Ack, ConnectReply};
     #[pymodule_export]
-    use super::runtime::set_worker_threads;
+    use super::runtime::{before_exit, set_worker_threads};
     #[pymodule_export]
     use super::server::NativeServer;
 

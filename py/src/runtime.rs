@@ -5,12 +5,14 @@
 //! there. It is leaked rather than dropped (dropping would wait for threads that do not exist),
 //! and objects built before the fork refuse to work in the child ([`check_pid`]).
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use tokio::runtime::{Builder, Handle, Runtime};
 
-use crate::errors::{InvalidArgumentError, SocketIOError};
+use crate::errors::{InvalidArgumentError, ShutdownError, SocketIOError};
 
 struct Current {
     pid: u32,
@@ -18,6 +20,10 @@ struct Current {
 }
 
 static CURRENT: Mutex<Option<Current>> = Mutex::new(None);
+/// Set by [`before_exit`]: the interpreter is about to finalize.
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// Core threads currently inside [`with_python`].
+static ATTACHED: AtomicUsize = AtomicUsize::new(0);
 static WORKER_THREADS: Mutex<Option<usize>> = Mutex::new(None);
 
 fn worker_threads() -> PyResult<Option<usize>> {
@@ -68,6 +74,15 @@ pub(crate) fn check_pid(pid: u32, what: &str) -> PyResult<()> {
     }
 }
 
+/// Fails for an object created before `fork()` (see [`check_pid`]) or already shut down.
+pub(crate) fn check_open(pid: u32, closed: &AtomicBool, what: &str) -> PyResult<()> {
+    check_pid(pid, what)?;
+    if closed.load(Ordering::Acquire) {
+        return Err(ShutdownError::new_err(format!("the {what} is shut down")));
+    }
+    Ok(())
+}
+
 /// Sets how many worker threads the runtime gets (default: one per CPU, or
 /// `POLYSIO_WORKER_THREADS`). Only before the first server or client of the process is created.
 #[pyfunction]
@@ -89,4 +104,32 @@ pub(crate) fn set_worker_threads(n: usize) -> PyResult<()> {
     }
     *WORKER_THREADS.lock().unwrap_or_else(|p| p.into_inner()) = Some(n);
     Ok(())
+}
+
+/// Runs `f` attached to the interpreter from a core thread; `None` once Python is exiting.
+///
+/// A thread that waits for the GIL while the interpreter finalizes is killed by CPython in the
+/// middle of our frames (and aborts the process), so [`before_exit`], run by `atexit`, stops new
+/// attachments and waits for those under way.
+pub(crate) fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    ATTACHED.fetch_add(1, Ordering::SeqCst);
+    let r = if EXITING.load(Ordering::SeqCst) {
+        None
+    } else {
+        Python::try_attach(f)
+    };
+    ATTACHED.fetch_sub(1, Ordering::SeqCst);
+    r
+}
+
+/// Called by `atexit`: core threads stop calling into Python (see [`with_python`]).
+#[pyfunction]
+pub(crate) fn before_exit(py: Python<'_>) {
+    EXITING.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while ATTACHED.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
 }

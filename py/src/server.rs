@@ -22,7 +22,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
 
 use crate::convert::to_args;
-use crate::errors::{DisconnectedError, ResultExt, ShutdownError};
+use crate::errors::{DisconnectedError, ResultExt};
 use crate::hub::{environ, AckGuard, AckKind, Event, Hub};
 use crate::runtime;
 
@@ -190,6 +190,13 @@ impl State {
             .unwrap_or_else(|p| p.into_inner())
             .entry(nsp.clone())
             .or_insert_with(|| socket.nsp().clone());
+        if socket.recovered() {
+            self.hub.push(Event::Recovered {
+                nsp: nsp.clone(),
+                sid: sid.clone(),
+                handshake: socket.handshake().request.clone(),
+            });
+        }
         let hub = self.hub.clone();
         let (n, s) = (nsp.clone(), sid.clone());
         socket.on_fallback(move |_, event, args, ack| {
@@ -512,7 +519,7 @@ fn recovery(r: Option<&Bound<'_, PyAny>>) -> PyResult<Option<RecoveryConfig>> {
 /// Calls the Python `allow_request(environ)` on the connection's worker thread.
 fn allow_request(f: Py<PyAny>) -> polysio::engine::config::AllowRequest {
     Arc::new(move |h: &Handshake| {
-        Python::try_attach(|py| {
+        crate::runtime::with_python(|py| {
             let r = environ(py, h).and_then(|env| f.call1(py, (env,)));
             match r {
                 Ok(v) if v.is_none(py) => Ok(()),
@@ -548,11 +555,7 @@ pub(crate) struct NativeServer {
 
 impl NativeServer {
     fn check(&self) -> PyResult<()> {
-        runtime::check_pid(self.pid, "server")?;
-        if self.closed.load(Ordering::Acquire) {
-            return Err(ShutdownError::new_err("the server is shut down"));
-        }
-        Ok(())
+        runtime::check_open(self.pid, &self.closed, "server")
     }
 }
 
@@ -561,7 +564,7 @@ impl NativeServer {
     #[new]
     #[pyo3(signature = (
         *,
-        path = "/socket.io/".to_owned(),
+        path = "/socket.io/",
         ping_interval = 25.0,
         ping_timeout = 20.0,
         upgrade_timeout = 10.0,
@@ -583,7 +586,7 @@ impl NativeServer {
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        path: String,
+        path: &str,
         ping_interval: f64,
         ping_timeout: f64,
         upgrade_timeout: f64,
@@ -603,7 +606,7 @@ impl NativeServer {
         max_attachments: usize,
         static_files: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let mut path = path;
+        let mut path = path.to_owned();
         if !path.starts_with('/') {
             path.insert(0, '/');
         }

@@ -23,13 +23,13 @@ def url_of(address: tuple[str, int]) -> str:
     return f"http://127.0.0.1:{address[1]}"
 
 
-async def eventually(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
+async def eventually(predicate: Callable[[], Any], timeout: float = 10.0, what: Any = "condition") -> None:
     """Waits until ``predicate()`` is true (polling the loop, never blocking it)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not predicate():
         if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
         await asyncio.sleep(0.01)
 
 

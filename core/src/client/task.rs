@@ -711,8 +711,30 @@ impl Task {
             Engine::Open(o) => {
                 let o = *o;
                 if reason == "forced close" {
-                    let last = close_frame(o.transport.kind);
-                    self.closing.push(tokio::spawn(o.transport.close(last)));
+                    match o.upgrade {
+                        // As the reference: a transport pausing for the upgrade cannot send, so
+                        // finish the upgrade and close on the WebSocket, with what was held for
+                        // it (a DISCONNECT, typically); else the server keeps the session until
+                        // its ping times out.
+                        Upgrade::Pausing(pause, Some(ws)) => {
+                            self.gen += 1;
+                            let (session, gen, tx) = (self.session, self.gen, self.ev_tx.clone());
+                            let mut first = vec![Frame::text(PacketType::Upgrade, "")];
+                            first.extend(o.held);
+                            let polling = o.transport;
+                            self.closing.push(tokio::spawn(async move {
+                                pause.await;
+                                drop(polling);
+                                start_websocket(ws, first, session, gen, tx)
+                                    .close(None)
+                                    .await;
+                            }));
+                        }
+                        _ => {
+                            let last = close_frame(o.transport.kind);
+                            self.closing.push(tokio::spawn(o.transport.close(last)));
+                        }
+                    }
                 }
                 true
             }

@@ -15,8 +15,10 @@ list, tuple, str, int, float, bool, None and bytes (binary attachments, nested a
 
 from __future__ import annotations
 
+import atexit
+
 from . import exceptions
-from ._polysio import __version__, set_worker_threads
+from ._polysio import __version__, before_exit, set_worker_threads
 from .async_client import AsyncClient, ClientDisconnectReason
 from .async_server import AsyncServer, DisconnectReason
 from .client import Client
@@ -32,6 +34,9 @@ from .exceptions import (
     TimeoutError,
 )
 from .server import Server
+
+# Core threads must stop calling into Python before the interpreter finalizes.
+atexit.register(before_exit)
 
 __all__ = [
     "AsyncClient",

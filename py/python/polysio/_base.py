@@ -9,8 +9,9 @@ import concurrent.futures
 import functools
 import inspect
 import logging
+import threading
 import time
-from typing import Any, Awaitable, Callable, Optional, TypeVar, Union
+from typing import Any, Awaitable, Callable, Optional, TypeVar, Union, overload
 
 default_logger = logging.getLogger("polysio")
 
@@ -109,6 +110,47 @@ class Handlers:
             if event not in self.reserved and "*" in anyns:
                 return anyns["*"], (event, namespace, *args)
         return None, args
+
+
+class Registry:
+    """``on`` and ``event``, python-socketio's ways to register handlers."""
+
+    _handlers: Handlers
+    #: The synchronous classes take plain functions only: (this class, the async one).
+    _plain_only: Optional[tuple[str, str]] = None
+
+    @overload
+    def on(
+        self, event: str, handler: None = None, namespace: Optional[str] = None
+    ) -> Callable[[H], H]: ...
+    @overload
+    def on(self, event: str, handler: H, namespace: Optional[str] = None) -> H: ...
+
+    def on(
+        self, event: str, handler: Optional[Handler] = None, namespace: Optional[str] = None
+    ) -> Any:
+        """Registers ``handler`` for ``event`` on ``namespace`` (``"/"``); a decorator when
+        ``handler`` is omitted. ``"*"`` as the event (or the namespace) is a catch-all: the
+        handler then gets the event name (namespace) first. The class documentation lists the
+        arguments each handler gets."""
+
+        def register(h: H) -> H:
+            if self._plain_only is not None and is_async(h):
+                cls, other = self._plain_only
+                raise TypeError(
+                    f"{cls} handlers must be plain functions; {h!r} is async "
+                    f"(use {other} for async def handlers)"
+                )
+            self._handlers.add(event, h, namespace)
+            return h
+
+        if handler is None:
+            return register
+        return register(handler)
+
+    def event(self, handler: H) -> H:
+        """Registers a handler named after the function: ``@sio.event def chat(...)``."""
+        return self.on(handler.__name__, handler)
 
 
 class Runner:
@@ -216,6 +258,28 @@ class Runner:
 
         return send
 
+    def drain(
+        self,
+        take: Callable[[], list[tuple[Any, ...]]],
+        dispatch: Callable[[tuple[Any, ...]], None],
+    ) -> None:
+        """Takes the queued core events and handles each: ``("done", callback, args, exc)``
+        completes a native call; the others go to ``dispatch``. One failing event does not
+        stop the others."""
+        try:
+            events = take()
+        except Exception as exc:  # pragma: no cover - conversion failures are bugs
+            self.logger.error("cannot read events from the core", exc_info=exc)
+            return
+        for ev in events:
+            try:
+                if ev[0] == "done":
+                    ev[1](ev[2], ev[3])
+                else:
+                    dispatch(ev)
+            except Exception as exc:
+                self.logger.error("error dispatching %s", ev[0], exc_info=exc)
+
     def ack_callback(self, callback: Callable[..., Any]) -> "Done":
         """The native ``callback(args, exc)`` for a user's ``callback(*args)`` of an emit: called
         with the peer's ack; not called if it never comes (logged)."""
@@ -247,6 +311,22 @@ class Runner:
             t.cancel()
         if pending:
             await asyncio.wait(pending, timeout=grace)
+
+
+class Threads:
+    """Helpers of the synchronous classes (python-socketio's names)."""
+
+    def start_background_task(
+        self, target: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> threading.Thread:
+        """Runs ``target(*args, **kwargs)`` on a daemon thread."""
+        t = threading.Thread(target=target, args=args, kwargs=kwargs, daemon=True)
+        t.start()
+        return t
+
+    def sleep(self, seconds: float = 0) -> None:
+        """``time.sleep``."""
+        time.sleep(seconds)
 
 
 def running_loop(what: str) -> asyncio.AbstractEventLoop:

@@ -1,6 +1,17 @@
 """Native core of the polysio package (use the `polysio` package, not this module)."""
 
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Union, final
+
+__all__ = [
+    "Ack",
+    "ConnectReply",
+    "NativeClient",
+    "NativeServer",
+    "before_exit",
+    "roundtrip",
+    "set_worker_threads",
+    "__version__",
+]
 
 __version__: str
 
@@ -8,17 +19,21 @@ _Done = Callable[[Optional[list[Any]], Optional[BaseException]], None]
 _Args = Union[list[Any], tuple[Any, ...]]
 
 def set_worker_threads(n: int) -> None: ...
+def before_exit() -> None: ...
 def roundtrip(obj: Any) -> Any: ...
 
+@final
 class Ack:
     def send(self, args: _Args) -> None: ...
     @property
     def pending(self) -> bool: ...
 
+@final
 class ConnectReply:
     def accept(self) -> None: ...
     def refuse(self, message: str, data: Any = None) -> None: ...
 
+@final
 class NativeServer:
     def __new__(
         cls,
@@ -76,6 +91,7 @@ class NativeServer:
     def transport(self, nsp: str, sid: str) -> str: ...
     def sockets(self, nsp: str) -> list[str]: ...
 
+@final
 class NativeClient:
     def __new__(
         cls,

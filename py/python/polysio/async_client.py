@@ -6,10 +6,9 @@ import asyncio
 import functools
 import logging
 import urllib.parse
-from typing import Any, Callable, Optional, Union, overload
+from typing import Any, Callable, Optional, Union
 
 from . import _base
-from ._base import H, Handler
 from ._polysio import NativeClient
 from .exceptions import BadNamespaceError, ConnectionError
 
@@ -34,7 +33,7 @@ class ClientDisconnectReason:
     PARSE_ERROR = "parse error"
 
 
-class AsyncClient:
+class AsyncClient(_base.Registry):
     """A Socket.IO client for asyncio, served by the polysio Rust core.
 
     Options (python-socketio's names; durations in seconds):
@@ -101,36 +100,6 @@ class AsyncClient:
         self._outcome: dict[str, asyncio.Future[Any]] = {}
         self._retry = False
         self._done: Optional[asyncio.Event] = None
-
-    # ---- handlers ---------------------------------------------------------------------------
-
-    @overload
-    def on(self, event: str, handler: None = None, namespace: Optional[str] = None) -> Callable[[H], H]: ...
-    @overload
-    def on(self, event: str, handler: H, namespace: Optional[str] = None) -> H: ...
-
-    def on(
-        self, event: str, handler: Optional[Handler] = None, namespace: Optional[str] = None
-    ) -> Any:
-        """Registers ``handler`` for ``event`` on ``namespace`` (``"/"``); a decorator when
-        ``handler`` is omitted."""
-
-        def register(h: H) -> H:
-            self._check_handler(h)
-            self._handlers.add(event, h, namespace)
-            return h
-
-        if handler is None:
-            return register
-        return register(handler)
-
-    def event(self, handler: H) -> H:
-        """Registers a handler named after the function."""
-        return self.on(handler.__name__, handler)
-
-    def _check_handler(self, handler: Handler) -> None:
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, not {type(handler).__name__}")
 
     # ---- connection -------------------------------------------------------------------------
 
@@ -214,27 +183,26 @@ class AsyncClient:
         self._done = asyncio.Event()
         self._outcome = {ns: loop.create_future() for ns in wanted}
         native.set_waker(functools.partial(loop.call_soon_threadsafe, self._drain))
-        for ns in wanted:
-            native.connect_namespace(ns, auth)
+        try:
+            for ns in wanted:
+                native.connect_namespace(ns, auth)
+        except BaseException:
+            await self._close_native()
+            raise
         if not wait:
             return
         limit = None if retry else self.request_timeout + wait_timeout
-        try:
-            done = await asyncio.wait_for(asyncio.gather(*self._outcome.values()), limit)
-        except asyncio.TimeoutError:
-            done = None
-        failed = (
-            [ns for ns, r in zip(wanted, done) if r is not True]
-            if done is not None
-            else [ns for ns in wanted if ns not in self.namespaces]
-        )
-        if failed:
-            reasons = {ns: self._outcome[ns].result() for ns in failed if self._outcome[ns].done()}
+        await asyncio.wait(list(self._outcome.values()), timeout=limit)
+        failures = {}
+        for ns, fut in self._outcome.items():
+            if not fut.done():
+                failures[ns] = "timed out"
+            elif fut.result() is not True:
+                r = fut.result()
+                failures[ns] = str(r.get("message", r) if isinstance(r, dict) else r)
+        if failures:
             await self._close_native()
-            detail = ", ".join(
-                f"{ns} ({reasons[ns].get('message', reasons[ns]) if isinstance(reasons.get(ns), dict) else 'timed out'})"
-                for ns in failed
-            )
+            detail = ", ".join(f"{ns} ({why})" for ns, why in failures.items())
             raise ConnectionError(f"One or more namespaces failed to connect: {detail}")
 
     async def wait(self) -> None:
@@ -258,17 +226,21 @@ class AsyncClient:
         if native is None:
             return
         loop = _base.running_loop("AsyncClient.disconnect()")
-        native.disconnect()
-        fut: asyncio.Future[Any] = loop.create_future()
-        native.shutdown(_base.completer(fut))
         try:
-            await asyncio.wait_for(fut, SHUTDOWN_TIMEOUT)
-        except asyncio.TimeoutError:
-            self.logger.warning("the client connection did not close within %s s", SHUTDOWN_TIMEOUT)
-        self._drain()
-        native.set_waker(None)
-        native.release()
-        self._native = None
+            native.disconnect()
+            fut: asyncio.Future[Any] = loop.create_future()
+            native.shutdown(_base.completer(fut))
+            try:
+                await asyncio.wait_for(fut, SHUTDOWN_TIMEOUT)
+            except asyncio.TimeoutError:
+                self.logger.warning(
+                    "the client connection did not close within %s s", SHUTDOWN_TIMEOUT
+                )
+            self._drain()
+        finally:
+            native.set_waker(None)
+            native.release()
+            self._native = None
         self.namespaces = {}
         for f in self._outcome.values():
             if not f.done():
@@ -282,28 +254,21 @@ class AsyncClient:
         native = self._native
         if native is None:
             return
-        try:
-            events = native.drain()
-        except Exception as exc:  # pragma: no cover - conversion failures are bugs
-            self.logger.error("cannot read events from the core", exc_info=exc)
-            return
-        for ev in events:
+
+        def dispatch(ev: tuple[Any, ...]) -> None:
             kind = ev[0]
-            try:
-                if kind == "event":
-                    self._on_event(ev[1], ev[3], ev[4], ev[5])
-                elif kind == "connect":
-                    self._on_connect(native, ev[1])
-                elif kind == "connect_error":
-                    self._on_connect_error(ev[1], ev[2])
-                elif kind == "disconnect":
-                    self._on_disconnect(ev[1], ev[3])
-                elif kind == "manager":
-                    self._on_manager(ev[1])
-                elif kind == "done":
-                    ev[1](ev[2], ev[3])
-            except Exception as exc:
-                self.logger.error("error dispatching %s", kind, exc_info=exc)
+            if kind == "event":
+                self._on_event(ev[1], ev[3], ev[4], ev[5])
+            elif kind == "connect":
+                self._on_connect(native, ev[1])
+            elif kind == "connect_error":
+                self._on_connect_error(ev[1], ev[2])
+            elif kind == "disconnect":
+                self._on_disconnect(ev[1], ev[3])
+            elif kind == "manager":
+                self._on_manager(ev[1])
+
+        self._runner.drain(native.drain, dispatch)
 
     def _dispatch(
         self, what: str, ns: str, args: tuple[Any, ...], ack: Any = None, optional: int = 0
@@ -360,6 +325,8 @@ class AsyncClient:
 
     def _live(self, namespace: Optional[str]) -> tuple[NativeClient, str]:
         ns = namespace or "/"
+        if not isinstance(ns, str):
+            raise TypeError(f"namespace must be a str, not {type(ns).__name__}")
         native = self._native
         if native is None or ns not in self._wanted:
             raise BadNamespaceError(f"{ns} is not a connected namespace.")

@@ -6,10 +6,9 @@ import asyncio
 import builtins
 import functools
 import logging
-from typing import Any, Callable, Iterable, Optional, Union, overload
+from typing import Any, Callable, Iterable, Optional, Union
 
 from . import _base
-from ._base import H, Handler
 from ._polysio import ConnectReply, NativeServer
 from .exceptions import ConnectionRefusedError, DisconnectedError, ShutdownError
 
@@ -48,11 +47,18 @@ def _rooms(value: Optional[Rooms]) -> Optional[list[str]]:
     return list(value)
 
 
-class AsyncServer:
+class AsyncServer(_base.Registry):
     """A Socket.IO server for asyncio, served by the polysio Rust core.
 
-    Handlers are registered as with python-socketio and may be ``async def`` or plain functions;
-    they run on the event loop that called :meth:`start` / :meth:`serve`. The core does all
+    Handlers are registered as with python-socketio (:meth:`on`, :meth:`event`) and may be
+    ``async def`` or plain functions; they run on the event loop that called :meth:`start` /
+    :meth:`serve`:
+
+    - ``connect(sid, environ, auth)``: return False or raise
+      :class:`polysio.ConnectionRefusedError` to refuse the connection.
+    - ``disconnect(sid, reason)``: see :class:`DisconnectReason`.
+    - any other event ``(sid, *args)``: the return value is the client's ack (a tuple for
+      several arguments). ``"*"`` catches the events without a handler: ``(event, sid, *args)``. The core does all
     networking on its own threads (heartbeats go on even while a handler blocks the loop).
 
     Server options (all optional; durations in seconds; defaults are the reference server's):
@@ -113,44 +119,6 @@ class AsyncServer:
         self._started = False
         self._stopped: Optional[asyncio.Event] = None
 
-    # ---- handlers ---------------------------------------------------------------------------
-
-    @overload
-    def on(self, event: str, handler: None = None, namespace: Optional[str] = None) -> Callable[[H], H]: ...
-    @overload
-    def on(self, event: str, handler: H, namespace: Optional[str] = None) -> H: ...
-
-    def on(
-        self, event: str, handler: Optional[Handler] = None, namespace: Optional[str] = None
-    ) -> Any:
-        """Registers ``handler`` for ``event`` on ``namespace`` (``"/"``); a decorator when
-        ``handler`` is omitted. ``"*"`` as the event (or namespace) is a catch-all: the handler
-        then gets the event name (namespace) first.
-
-        - ``connect(sid, environ, auth)``: return False or raise
-          :class:`polysio.ConnectionRefusedError` to refuse the connection.
-        - ``disconnect(sid, reason)``: see :class:`DisconnectReason`.
-        - any other event ``(sid, *args)``: the return value is the client's ack (a tuple for
-          several arguments).
-        """
-
-        def register(h: H) -> H:
-            self._check_handler(h)
-            self._handlers.add(event, h, namespace)
-            return h
-
-        if handler is None:
-            return register
-        return register(handler)
-
-    def event(self, handler: H) -> H:
-        """Registers a handler named after the function: ``@sio.event async def chat(...)``."""
-        return self.on(handler.__name__, handler)
-
-    def _check_handler(self, handler: Handler) -> None:
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, not {type(handler).__name__}")
-
     # ---- running ----------------------------------------------------------------------------
 
     def start(self, host: str = "127.0.0.1", port: int = 5000) -> tuple[str, int]:
@@ -181,12 +149,14 @@ class AsyncServer:
         if self._native.closed:
             return
         self._native.close()
-        self._drain()
-        await self._runner.drain_tasks(SHUTDOWN_GRACE)
-        self._native.set_waker(None)
-        self._native.release()
-        if self._stopped is not None:
-            self._stopped.set()
+        try:
+            self._drain()
+            await self._runner.drain_tasks(SHUTDOWN_GRACE)
+        finally:
+            self._native.set_waker(None)
+            self._native.release()
+            if self._stopped is not None:
+                self._stopped.set()
 
     def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._native.closed:
@@ -206,24 +176,18 @@ class AsyncServer:
     # ---- events from the core ---------------------------------------------------------------
 
     def _drain(self) -> None:
-        try:
-            events = self._native.drain()
-        except Exception as exc:  # pragma: no cover - conversion failures are bugs
-            self.logger.error("cannot read events from the core", exc_info=exc)
-            return
-        for ev in events:
-            kind = ev[0]
-            try:
-                if kind == "event":
-                    self._on_event(*ev[1:])
-                elif kind == "connect":
-                    self._runner.spawn(self._on_connect(*ev[1:]))
-                elif kind == "disconnect":
-                    self._on_disconnect(*ev[1:])
-                elif kind == "done":
-                    ev[1](ev[2], ev[3])
-            except Exception as exc:
-                self.logger.error("error dispatching %s", kind, exc_info=exc)
+        self._runner.drain(self._native.drain, self._dispatch)
+
+    def _dispatch(self, ev: tuple[Any, ...]) -> None:
+        kind = ev[0]
+        if kind == "event":
+            self._on_event(*ev[1:])
+        elif kind == "connect":
+            self._runner.spawn(self._on_connect(*ev[1:]))
+        elif kind == "disconnect":
+            self._on_disconnect(*ev[1:])
+        elif kind == "recovered":
+            self._environ[(ev[1], ev[2])] = ev[3]
 
     def _on_event(self, ns: str, sid: str, event: str, args: list[Any], ack: Any) -> None:
         handler, hargs = self._handlers.resolve(event, ns, (sid, *args))

@@ -6,17 +6,15 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-import time
-from typing import Any, Callable, Optional, Union, overload
+from typing import Any, Callable, Optional, Union
 
 from . import _base
-from ._base import H, Handler
 from ._thread import LoopThread
 from .async_client import AsyncClient, ClientDisconnectReason
 from .exceptions import ShutdownError
 
 
-class Client:
+class Client(_base.Registry, _base.Threads):
     """A Socket.IO client for code without asyncio, served by the polysio Rust core.
 
     It takes the options of :class:`polysio.AsyncClient`. Handlers are plain functions, run
@@ -44,6 +42,8 @@ class Client:
             max_workers=1, thread_name_prefix="polysio-client-handler"
         )
         self._client._runner.executor = self._executor
+        self._handlers = self._client._handlers
+        self._plain_only = ("polysio.Client", "polysio.AsyncClient")
         self._thread = LoopThread("polysio-client")
         self._closed = False
 
@@ -51,33 +51,6 @@ class Client:
     def logger(self) -> logging.Logger:
         """The logger handler errors go to."""
         return self._client.logger
-
-    @overload
-    def on(self, event: str, handler: None = None, namespace: Optional[str] = None) -> Callable[[H], H]: ...
-    @overload
-    def on(self, event: str, handler: H, namespace: Optional[str] = None) -> H: ...
-
-    def on(
-        self, event: str, handler: Optional[Handler] = None, namespace: Optional[str] = None
-    ) -> Any:
-        """Registers a handler (see :meth:`polysio.AsyncClient.on`); handlers must be plain
-        functions."""
-
-        def register(h: H) -> H:
-            if _base.is_async(h):
-                raise TypeError(
-                    f"polysio.Client handlers must be plain functions; {h!r} is async "
-                    "(use polysio.AsyncClient for async def handlers)"
-                )
-            return self._client.on(event, h, namespace)
-
-        if handler is None:
-            return register
-        return register(handler)
-
-    def event(self, handler: H) -> H:
-        """Registers a handler named after the function."""
-        return self.on(handler.__name__, handler)
 
     @property
     def connected(self) -> bool:
@@ -188,16 +161,6 @@ class Client:
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._client._call_native(event, data, namespace, timeout, _base.completer(fut))
         return _base.ack_result(fut.result())
-
-    def start_background_task(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> threading.Thread:
-        """Runs ``target(*args, **kwargs)`` on a daemon thread."""
-        t = threading.Thread(target=target, args=args, kwargs=kwargs, daemon=True)
-        t.start()
-        return t
-
-    def sleep(self, seconds: float = 0) -> None:
-        """``time.sleep``."""
-        time.sleep(seconds)
 
 
 __all__ = ["Client"]

@@ -6,16 +6,14 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-import time
-from typing import Any, Callable, Optional, Union, overload
+from typing import Any, Callable, Optional, Union
 
 from . import _base
-from ._base import H, Handler
 from ._thread import LoopThread
 from .async_server import AsyncServer, DisconnectReason, Rooms, _SessionContext
 
 
-class Server:
+class Server(_base.Registry, _base.Threads):
     """A Socket.IO server for code without asyncio, served by the polysio Rust core.
 
     It takes the options of :class:`polysio.AsyncServer`. Handlers are plain functions; each
@@ -48,6 +46,8 @@ class Server:
         self._server = AsyncServer(logger=logger, namespaces=namespaces, **options)
         self._executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="polysio-handler")
         self._server._runner.executor = self._executor
+        self._handlers = self._server._handlers
+        self._plain_only = ("polysio.Server", "polysio.AsyncServer")
         self._thread: Optional[LoopThread] = None
         self._stopped = threading.Event()
         self._lock = threading.Lock()
@@ -56,33 +56,6 @@ class Server:
     def logger(self) -> logging.Logger:
         """The logger handler errors go to."""
         return self._server.logger
-
-    @overload
-    def on(self, event: str, handler: None = None, namespace: Optional[str] = None) -> Callable[[H], H]: ...
-    @overload
-    def on(self, event: str, handler: H, namespace: Optional[str] = None) -> H: ...
-
-    def on(
-        self, event: str, handler: Optional[Handler] = None, namespace: Optional[str] = None
-    ) -> Any:
-        """Registers a handler (see :meth:`polysio.AsyncServer.on`); handlers must be plain
-        functions."""
-
-        def register(h: H) -> H:
-            if _base.is_async(h):
-                raise TypeError(
-                    f"polysio.Server handlers must be plain functions; {h!r} is async "
-                    "(use polysio.AsyncServer for async def handlers)"
-                )
-            return self._server.on(event, h, namespace)
-
-        if handler is None:
-            return register
-        return register(handler)
-
-    def event(self, handler: H) -> H:
-        """Registers a handler named after the function."""
-        return self.on(handler.__name__, handler)
 
     def start(self, host: str = "127.0.0.1", port: int = 5000) -> tuple[str, int]:
         """Starts serving on ``host:port`` (0: a free port) in the background and returns the
@@ -210,16 +183,6 @@ class Server:
     def get_environ(self, sid: str, namespace: Optional[str] = None) -> Optional[dict[str, Any]]:
         """The environ of client ``sid``'s connection request, if connected."""
         return self._server.get_environ(sid, namespace)
-
-    def start_background_task(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> threading.Thread:
-        """Runs ``target(*args, **kwargs)`` on a daemon thread."""
-        t = threading.Thread(target=target, args=args, kwargs=kwargs, daemon=True)
-        t.start()
-        return t
-
-    def sleep(self, seconds: float = 0) -> None:
-        """``time.sleep``."""
-        time.sleep(seconds)
 
 
 __all__ = ["Server"]
