@@ -24,6 +24,9 @@ use super::packet::{self, encode_payload, Frame, PacketType};
 use super::socket::{CloseReason, EngineHandler, EngineSocket, T_WEBSOCKET};
 use super::Handshake;
 
+/// Initial size of a WebSocket connection's read buffer (it grows for larger messages).
+const WS_READ_BUFFER: usize = 4096;
+
 /// The response body type of the server.
 pub type Body = Full<Bytes>;
 
@@ -535,7 +538,11 @@ impl EngineServer {
 
     fn ws_config(&self) -> WebSocketConfig {
         let max = self.inner.config.max_http_buffer_size;
+        // tungstenite zero-fills the free part of its read buffer each time the stream is polled
+        // for reading, which every wake-up of the connection task does: its 128 KiB default made
+        // each broadcast delivery write 128 KiB of zeros and every connection keep them resident.
         WebSocketConfig::default()
+            .read_buffer_size(WS_READ_BUFFER)
             .max_message_size(Some(max))
             .max_frame_size(Some(max))
     }
