@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -759,29 +759,40 @@ where
         }
     }
     let mut rx = session.0.rx.lock().await;
+    // Created once: `notify_waiters` completes every `Notified` made before it.
+    let closed = session.0.close_notify.notified();
+    tokio::pin!(closed);
     loop {
-        let closed = session.0.close_notify.notified();
         if session.is_closed() {
             break;
         }
         tokio::select! {
-            m = ws.next() => match m {
-                Some(Ok(WsMessage::Text(t))) => match packet::decode_text(&t) {
-                    Ok(p) => session.on_packet(p),
-                    Err(_) => session.close_with(CloseReason::ParseError),
-                },
-                Some(Ok(WsMessage::Binary(b))) => session.on_packet(packet::Packet::Binary(b)),
-                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
-                Some(Ok(WsMessage::Close(_))) | None => session.close_with(CloseReason::TransportClose),
-                Some(Err(_)) => session.close_with(CloseReason::TransportError),
-            },
-            f = rx.recv() => {
-                let Some(f) = f else { break };
-                if write_batch(&mut ws, f, &mut rx).await.is_err() {
+            biased;
+            _ = &mut closed => {}
+            m = ws.next() => {
+                on_ws_message(&session, m);
+                // Handle what has already arrived, then send every reply in one write.
+                for _ in 1..READ_BATCH {
+                    if session.is_closed() {
+                        break;
+                    }
+                    match ws.next().now_or_never() {
+                        Some(m) => on_ws_message(&session, m),
+                        None => break,
+                    }
+                }
+                if write_queued(&mut ws, &mut rx).await.is_err() {
                     session.close_with(CloseReason::TransportError);
                 }
             }
-            _ = closed => {}
+            f = rx.recv() => {
+                let Some(f) = f else { break };
+                if !is_noop(&f) && ws.feed(to_ws(f)).await.is_err()
+                    || write_queued(&mut ws, &mut rx).await.is_err()
+                {
+                    session.close_with(CloseReason::TransportError);
+                }
+            }
         }
     }
     // Flush what was queued before the close, then close the WebSocket.
@@ -804,17 +815,30 @@ fn to_ws(f: Frame) -> WsMessage {
     }
 }
 
-async fn write_batch<S>(
+/// Messages read from a WebSocket before the replies they caused are written.
+const READ_BATCH: usize = 64;
+
+fn on_ws_message(session: &EngineSocket, m: Option<Result<WsMessage, tungstenite::Error>>) {
+    match m {
+        Some(Ok(WsMessage::Text(t))) => match packet::decode_text(&t) {
+            Ok(p) => session.on_packet(p),
+            Err(_) => session.close_with(CloseReason::ParseError),
+        },
+        Some(Ok(WsMessage::Binary(b))) => session.on_packet(packet::Packet::Binary(b)),
+        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
+        Some(Ok(WsMessage::Close(_))) | None => session.close_with(CloseReason::TransportClose),
+        Some(Err(_)) => session.close_with(CloseReason::TransportError),
+    }
+}
+
+/// Writes every queued frame, then flushes (one write for the lot).
+async fn write_queued<S>(
     ws: &mut WebSocketStream<S>,
-    first: Frame,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<Frame>,
 ) -> Result<(), tungstenite::Error>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    if !is_noop(&first) {
-        ws.feed(to_ws(first)).await?;
-    }
     while let Ok(f) = rx.try_recv() {
         if !is_noop(&f) {
             ws.feed(to_ws(f)).await?;
