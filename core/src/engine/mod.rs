@@ -4,6 +4,7 @@ pub mod config;
 pub mod packet;
 pub mod server;
 pub mod socket;
+mod ws_io;
 
 use std::net::SocketAddr;
 

@@ -22,6 +22,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::config::{CorsConfig, CorsOrigin, EngineConfig, TransportType};
 use super::packet::{self, encode_payload, Frame, PacketType};
 use super::socket::{CloseReason, EngineHandler, EngineSocket, T_WEBSOCKET};
+use super::ws_io::WsIo;
 use super::Handshake;
 
 /// Initial size of a WebSocket connection's read buffer (it grows for larger messages).
@@ -550,7 +551,7 @@ impl EngineServer {
     /// Answers a WebSocket upgrade request with 101 and runs `f` on the WebSocket once upgraded.
     fn accept_ws<F, Fut>(&self, req: &mut Request<Incoming>, f: F) -> Response<Body>
     where
-        F: FnOnce(WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>) -> Fut + Send + 'static,
+        F: FnOnce(WebSocketStream<WsIo>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY) else {
@@ -561,12 +562,12 @@ impl EngineServer {
         let config = self.ws_config();
         self.inner.runtime.spawn(async move {
             if let Ok(upgraded) = on_upgrade.await {
-                let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(config),
-                )
-                .await;
+                let (io, read) = WsIo::new(upgraded);
+                let ws = if read.is_empty() {
+                    WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await
+                } else {
+                    WebSocketStream::from_partially_read(io, read, Role::Server, Some(config)).await
+                };
                 f(ws).await;
             }
         });
@@ -748,10 +749,7 @@ pub async fn serve_with<F, Fut>(
 }
 
 /// Runs a WebSocket session: reads packets inline, writes queued frames, closes on errors.
-async fn run_websocket<S>(session: EngineSocket, mut ws: WebSocketStream<S>, first: Option<Frame>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
+async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, first: Option<Frame>) {
     if let Some(f) = first {
         if ws.send(to_ws(f)).await.is_err() {
             session.close_with(CloseReason::TransportError);
@@ -759,21 +757,28 @@ where
         }
     }
     let mut rx = session.0.rx.lock().await;
-    // Created once: `notify_waiters` completes every `Notified` made before it.
-    let closed = session.0.close_notify.notified();
-    tokio::pin!(closed);
-    loop {
-        if session.is_closed() {
-            break;
-        }
+    // Whether the WebSocket reader may hold messages already: at first (the upgrade probe or
+    // hyper may have read past what they handled), and when the last batch was cut short.
+    let mut more = true;
+    // `close_with` wakes this loop with a noop frame.
+    while !session.is_closed() {
         tokio::select! {
             biased;
-            _ = &mut closed => {}
-            m = ws.next() => {
+            m = async {
+                if !more {
+                    ws.get_ref().read_ready().await;
+                }
+                ws.next().await
+            } => {
                 on_ws_message(&session, m);
                 // Handle what has already arrived, then send every reply in one write.
-                for _ in 1..READ_BATCH {
+                more = false;
+                for i in 1.. {
                     if session.is_closed() {
+                        break;
+                    }
+                    if i == READ_BATCH {
+                        more = true;
                         break;
                     }
                     match ws.next().now_or_never() {
@@ -832,13 +837,10 @@ fn on_ws_message(session: &EngineSocket, m: Option<Result<WsMessage, tungstenite
 }
 
 /// Writes every queued frame, then flushes (one write for the lot).
-async fn write_queued<S>(
-    ws: &mut WebSocketStream<S>,
+async fn write_queued(
+    ws: &mut WebSocketStream<WsIo>,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<Frame>,
-) -> Result<(), tungstenite::Error>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
+) -> Result<(), tungstenite::Error> {
     while let Ok(f) = rx.try_recv() {
         if !is_noop(&f) {
             ws.feed(to_ws(f)).await?;

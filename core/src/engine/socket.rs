@@ -197,6 +197,10 @@ impl EngineSocket {
             *r = Some(reason);
         }
         self.0.close_notify.notify_waiters();
+        if self.transport() == TransportType::Websocket {
+            // Wakes the WebSocket loop, which skips noops (a poll would answer with it).
+            let _ = self.0.tx.send(Frame::text(PacketType::Noop, ""));
+        }
         let server = self.0.server.upgrade();
         if let Some(server) = &server {
             server.remove_session(self);
