@@ -99,6 +99,7 @@ pub fn report(meter: &Meter, base: &Sample, start: &Mark, end: &Mark, conns: usi
         .as_secs_f64()
         .max(1e-9);
     let server_cpu = end.server.cpu_us.saturating_sub(start.server.cpu_us);
+    let server_sys = end.server.sys_us.saturating_sub(start.server.sys_us);
     let self_cpu = end.self_cpu_us.saturating_sub(start.self_cpu_us);
     let per_op = |us: u64| {
         if ops == 0 {
@@ -117,6 +118,7 @@ pub fn report(meter: &Meter, base: &Sample, start: &Mark, end: &Mark, conns: usi
         "p99_us": meter.quantile_us(0.99),
         "server_cpu_us": server_cpu,
         "cpu_us_per_op": per_op(server_cpu),
+        "sys_us_per_op": per_op(server_sys),
         "loadgen_cpu_us_per_op": per_op(self_cpu),
         "rss_base_kb": base.rss_kb,
         "rss_kb": end.server.rss_kb,

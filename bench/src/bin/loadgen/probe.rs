@@ -10,6 +10,8 @@ pub struct Sample {
     pub at: Instant,
     /// User + system CPU time of every live process of the tree, in µs.
     pub cpu_us: u64,
+    /// The system (kernel) part of `cpu_us`.
+    pub sys_us: u64,
     /// Sum of the processes' VmRSS, in KiB.
     pub rss_kb: u64,
 }
@@ -38,15 +40,17 @@ impl Probe {
             return Ok(Sample {
                 at,
                 cpu_us: 0,
+                sys_us: 0,
                 rss_kb: 0,
             });
         };
-        let mut cpu_ticks = 0;
+        let (mut cpu_ticks, mut sys_ticks) = (0, 0);
         let mut rss_kb = 0;
         for pid in tree(root) {
             // A descendant may exit between the listing and the reading.
             if let Some(st) = read_stat(pid) {
                 cpu_ticks += st.ticks;
+                sys_ticks += st.sys_ticks;
                 rss_kb += vm_rss_kb(pid).unwrap_or(0);
             } else if pid == root {
                 return Err(format!("server process {root} is gone"));
@@ -55,6 +59,7 @@ impl Probe {
         Ok(Sample {
             at,
             cpu_us: cpu_ticks * self.us_per_tick,
+            sys_us: sys_ticks * self.us_per_tick,
             rss_kb,
         })
     }
@@ -67,7 +72,9 @@ impl Probe {
 
 struct Stat {
     ppid: u32,
+    /// utime + stime.
     ticks: u64,
+    sys_ticks: u64,
 }
 
 fn read_stat(pid: u32) -> Option<Stat> {
@@ -76,9 +83,11 @@ fn read_stat(pid: u32) -> Option<Stat> {
     let rest = &s[s.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     // After the name: state(0) ppid(1) ... utime(11) stime(12).
+    let sys_ticks = f.get(12)?.parse::<u64>().ok()?;
     Some(Stat {
         ppid: f.get(1)?.parse().ok()?,
-        ticks: f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
+        ticks: f.get(11)?.parse::<u64>().ok()? + sys_ticks,
+        sys_ticks,
     })
 }
 
