@@ -1,6 +1,6 @@
 //! The Engine.IO server over hyper: handshake, long-polling, WebSocket and the upgrade.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -446,22 +446,20 @@ impl EngineServer {
     }
 
     async fn poll(&self, session: EngineSocket) -> Response<Body> {
-        let Ok(mut rx) = session.0.rx.try_lock() else {
+        let Ok(mut queued) = session.0.reader.try_lock() else {
             session.close_with(CloseReason::TransportError);
             return status_only(StatusCode::BAD_REQUEST);
         };
         let guard = AbortGuard(Some(&session));
-        let mut frames = Vec::new();
         let closed = session.0.close_notify.notified();
-        if !session.is_closed() {
+        if !session.is_closed() && !session.0.outbox.take(&mut queued) {
             tokio::select! {
-                f = rx.recv() => frames.extend(f),
+                _ = session.0.outbox.take_wait(&mut queued) => {}
                 _ = closed => {}
             }
         }
-        while let Ok(f) = rx.try_recv() {
-            frames.push(f);
-        }
+        session.0.outbox.take(&mut queued);
+        let mut frames: Vec<Frame> = queued.drain(..).collect();
         if session.is_closed() {
             let kind = if session.close_reason() == Some(CloseReason::TransportClose) {
                 PacketType::Noop
@@ -471,7 +469,7 @@ impl EngineServer {
             frames.push(Frame::text(kind, ""));
         }
         std::mem::forget(guard);
-        drop(rx);
+        drop(queued);
         text_response(encode_payload(&frames))
     }
 
@@ -756,11 +754,11 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
             return;
         }
     }
-    let mut rx = session.0.rx.lock().await;
+    let mut queued = session.0.reader.lock().await;
     // Whether the WebSocket reader may hold messages already: at first (the upgrade probe or
     // hyper may have read past what they handled), and when the last batch was cut short.
     let mut more = true;
-    // `close_with` wakes this loop with a noop frame.
+    // `close_with` wakes this loop through the outbox.
     while !session.is_closed() {
         tokio::select! {
             biased;
@@ -786,22 +784,20 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
                         None => break,
                     }
                 }
-                if write_queued(&mut ws, &mut rx).await.is_err() {
+                if write_queued(&mut ws, &session, &mut queued).await.is_err() {
                     session.close_with(CloseReason::TransportError);
                 }
             }
-            f = rx.recv() => {
-                let Some(f) = f else { break };
-                if !is_noop(&f) && ws.feed(to_ws(f)).await.is_err()
-                    || write_queued(&mut ws, &mut rx).await.is_err()
-                {
+            _ = session.0.outbox.take_wait(&mut queued) => {
+                if write_queued(&mut ws, &session, &mut queued).await.is_err() {
                     session.close_with(CloseReason::TransportError);
                 }
             }
         }
     }
     // Flush what was queued before the close, then close the WebSocket.
-    while let Ok(f) = rx.try_recv() {
+    session.0.outbox.take(&mut queued);
+    for f in queued.drain(..) {
         if !is_noop(&f) && ws.feed(to_ws(f)).await.is_err() {
             break;
         }
@@ -839,9 +835,11 @@ fn on_ws_message(session: &EngineSocket, m: Option<Result<WsMessage, tungstenite
 /// Writes every queued frame, then flushes (one write for the lot).
 async fn write_queued(
     ws: &mut WebSocketStream<WsIo>,
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Frame>,
+    session: &EngineSocket,
+    queued: &mut VecDeque<Frame>,
 ) -> Result<(), tungstenite::Error> {
-    while let Ok(f) = rx.try_recv() {
+    session.0.outbox.take(queued);
+    while let Some(f) = queued.pop_front() {
         if !is_noop(&f) {
             ws.feed(to_ws(f)).await?;
         }
