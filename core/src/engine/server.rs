@@ -22,7 +22,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::config::{CorsConfig, CorsOrigin, EngineConfig, TransportType};
 use super::packet::{self, encode_payload, Frame, PacketType};
 use super::socket::{CloseReason, EngineHandler, EngineSocket, T_WEBSOCKET};
-use super::ws_io::WsIo;
+use super::ws_io::{is_noop, WsIo};
 use super::Handshake;
 
 /// Initial size of a WebSocket connection's read buffer (it grows for larger messages).
@@ -758,6 +758,8 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
     // Whether the WebSocket reader may hold messages already: at first (the upgrade probe or
     // hyper may have read past what they handled), and when the last batch was cut short.
     let mut more = true;
+    // tungstenite has a reply of its own to send (a pong).
+    let mut pong = false;
     // `close_with` wakes this loop through the outbox.
     while !session.is_closed() {
         tokio::select! {
@@ -768,7 +770,7 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
                 }
                 ws.next().await
             } => {
-                on_ws_message(&session, m);
+                pong |= on_ws_message(&session, m);
                 // Handle what has already arrived, then send every reply in one write.
                 more = false;
                 for i in 1.. {
@@ -780,16 +782,16 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
                         break;
                     }
                     match ws.next().now_or_never() {
-                        Some(m) => on_ws_message(&session, m),
+                        Some(m) => pong |= on_ws_message(&session, m),
                         None => break,
                     }
                 }
-                if write_queued(&mut ws, &session, &mut queued).await.is_err() {
+                if write_queued(&mut ws, &session, &mut queued, &mut pong).await.is_err() {
                     session.close_with(CloseReason::TransportError);
                 }
             }
             _ = session.0.outbox.take_wait(&mut queued) => {
-                if write_queued(&mut ws, &session, &mut queued).await.is_err() {
+                if write_queued(&mut ws, &session, &mut queued, &mut pong).await.is_err() {
                     session.close_with(CloseReason::TransportError);
                 }
             }
@@ -805,10 +807,6 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
     let _ = ws.close(None).await;
 }
 
-fn is_noop(f: &Frame) -> bool {
-    matches!(f, Frame::Text(t) if t.as_str() == "6")
-}
-
 fn to_ws(f: Frame) -> WsMessage {
     match f {
         Frame::Text(t) => WsMessage::Text(t),
@@ -819,30 +817,44 @@ fn to_ws(f: Frame) -> WsMessage {
 /// Messages read from a WebSocket before the replies they caused are written.
 const READ_BATCH: usize = 64;
 
-fn on_ws_message(session: &EngineSocket, m: Option<Result<WsMessage, tungstenite::Error>>) {
+/// Handles one WebSocket read; true for a ping (tungstenite queued the pong).
+fn on_ws_message(session: &EngineSocket, m: Option<Result<WsMessage, tungstenite::Error>>) -> bool {
     match m {
         Some(Ok(WsMessage::Text(t))) => match packet::decode_text(&t) {
             Ok(p) => session.on_packet(p),
             Err(_) => session.close_with(CloseReason::ParseError),
         },
         Some(Ok(WsMessage::Binary(b))) => session.on_packet(packet::Packet::Binary(b)),
-        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
+        Some(Ok(WsMessage::Ping(_))) => return true,
+        Some(Ok(WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
         Some(Ok(WsMessage::Close(_))) | None => session.close_with(CloseReason::TransportClose),
         Some(Err(_)) => session.close_with(CloseReason::TransportError),
     }
+    false
 }
 
-/// Writes every queued frame, then flushes (one write for the lot).
+/// Writes every queued frame: tungstenite's own output first (a pong), then the frames in
+/// vectored writes straight from their buffers.
 async fn write_queued(
     ws: &mut WebSocketStream<WsIo>,
     session: &EngineSocket,
     queued: &mut VecDeque<Frame>,
+    pong: &mut bool,
 ) -> Result<(), tungstenite::Error> {
     session.0.outbox.take(queued);
-    while let Some(f) = queued.pop_front() {
-        if !is_noop(&f) {
-            ws.feed(to_ws(f)).await?;
-        }
+    if std::mem::take(pong) {
+        ws.flush().await?;
     }
-    ws.flush().await
+    if !tokio::io::AsyncWrite::is_write_vectored(ws.get_ref()) {
+        while let Some(f) = queued.pop_front() {
+            if !is_noop(&f) {
+                ws.feed(to_ws(f)).await?;
+            }
+        }
+        return ws.flush().await;
+    }
+    let io = ws.get_mut();
+    let mut offset = 0;
+    std::future::poll_fn(|cx| io.poll_write_frames(cx, queued, &mut offset)).await?;
+    Ok(())
 }
