@@ -866,6 +866,66 @@ async fn client_ping_gets_pong() {
 // Upgrade
 // ---------------------------------------------------------------------------------------------
 
+/// A message in the same TCP segment as the upgrade packet `5` is handled at once (not when the
+/// next bytes arrive).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_packet_and_message_in_one_write() {
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    let mut ws = ws_connect(addr, &format!("{EIO}?EIO=4&transport=websocket&sid={sid}")).await;
+    ws_send(&mut ws, "2probe").await;
+    assert_eq!(ws_text(&mut ws).await, "3probe");
+    ws.feed(WsMessage::text("5")).await.unwrap();
+    ws.feed(WsMessage::text("4together")).await.unwrap();
+    ws.flush().await.unwrap();
+    assert_eq!(ws_text(&mut ws).await, "4together");
+}
+
+/// A WebSocket frame sent right behind the upgrade request (before the 101) is not left unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_frame_pipelined_after_the_upgrade_request() {
+    let addr = start_engine_default().await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut bytes = format!(
+        "GET {EIO}?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes();
+    // A masked text frame "4early".
+    let mask = [1u8, 2, 3, 4];
+    let payload = b"4early";
+    bytes.extend_from_slice(&[0x81, 0x80 | payload.len() as u8]);
+    bytes.extend_from_slice(&mask);
+    bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    stream.write_all(&bytes).await.unwrap();
+    // The 101 head; whatever follows it is WebSocket data.
+    let mut buf = Vec::new();
+    let end = within("101 response", async {
+        loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 1024];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed before the 101");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    assert!(buf.starts_with(b"HTTP/1.1 101"), "{buf:?}");
+    let rest = buf.split_off(end);
+    let mut ws: Ws = WebSocketStream::from_partially_read(
+        MaybeTlsStream::Plain(stream),
+        rest,
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        None,
+    )
+    .await;
+    assert!(ws_text(&mut ws).await.starts_with('0'), "open packet first");
+    assert_eq!(ws_text(&mut ws).await, "4early");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_polling_to_websocket() {
     let addr = start_engine_default().await;

@@ -1,9 +1,11 @@
 //! Engine.IO v4: packet codecs, and the server transports (long-polling, WebSocket, upgrade).
 
 pub mod config;
+mod outbox;
 pub mod packet;
 pub mod server;
 pub mod socket;
+mod ws_io;
 
 use std::net::SocketAddr;
 

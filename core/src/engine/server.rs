@@ -1,6 +1,6 @@
 //! The Engine.IO server over hyper: handshake, long-polling, WebSocket and the upgrade.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -22,7 +22,11 @@ use tokio_tungstenite::WebSocketStream;
 use super::config::{CorsConfig, CorsOrigin, EngineConfig, TransportType};
 use super::packet::{self, encode_payload, Frame, PacketType};
 use super::socket::{CloseReason, EngineHandler, EngineSocket, T_WEBSOCKET};
+use super::ws_io::{is_noop, WsIo};
 use super::Handshake;
+
+/// Initial size of a WebSocket connection's read buffer (it grows for larger messages).
+const WS_READ_BUFFER: usize = 4096;
 
 /// The response body type of the server.
 pub type Body = Full<Bytes>;
@@ -442,22 +446,20 @@ impl EngineServer {
     }
 
     async fn poll(&self, session: EngineSocket) -> Response<Body> {
-        let Ok(mut rx) = session.0.rx.try_lock() else {
+        let Ok(mut queued) = session.0.reader.try_lock() else {
             session.close_with(CloseReason::TransportError);
             return status_only(StatusCode::BAD_REQUEST);
         };
         let guard = AbortGuard(Some(&session));
-        let mut frames = Vec::new();
         let closed = session.0.close_notify.notified();
-        if !session.is_closed() {
+        if !session.is_closed() && !session.0.outbox.take(&mut queued) {
             tokio::select! {
-                f = rx.recv() => frames.extend(f),
+                _ = session.0.outbox.take_wait(&mut queued) => {}
                 _ = closed => {}
             }
         }
-        while let Ok(f) = rx.try_recv() {
-            frames.push(f);
-        }
+        session.0.outbox.take(&mut queued);
+        let mut frames: Vec<Frame> = queued.drain(..).collect();
         if session.is_closed() {
             let kind = if session.close_reason() == Some(CloseReason::TransportClose) {
                 PacketType::Noop
@@ -467,7 +469,7 @@ impl EngineServer {
             frames.push(Frame::text(kind, ""));
         }
         std::mem::forget(guard);
-        drop(rx);
+        drop(queued);
         text_response(encode_payload(&frames))
     }
 
@@ -535,7 +537,11 @@ impl EngineServer {
 
     fn ws_config(&self) -> WebSocketConfig {
         let max = self.inner.config.max_http_buffer_size;
+        // tungstenite zero-fills the free part of its read buffer each time the stream is polled
+        // for reading, which every wake-up of the connection task does: its 128 KiB default made
+        // each broadcast delivery write 128 KiB of zeros and every connection keep them resident.
         WebSocketConfig::default()
+            .read_buffer_size(WS_READ_BUFFER)
             .max_message_size(Some(max))
             .max_frame_size(Some(max))
     }
@@ -543,7 +549,7 @@ impl EngineServer {
     /// Answers a WebSocket upgrade request with 101 and runs `f` on the WebSocket once upgraded.
     fn accept_ws<F, Fut>(&self, req: &mut Request<Incoming>, f: F) -> Response<Body>
     where
-        F: FnOnce(WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>) -> Fut + Send + 'static,
+        F: FnOnce(WebSocketStream<WsIo>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY) else {
@@ -554,12 +560,12 @@ impl EngineServer {
         let config = self.ws_config();
         self.inner.runtime.spawn(async move {
             if let Ok(upgraded) = on_upgrade.await {
-                let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(config),
-                )
-                .await;
+                let (io, read) = WsIo::new(upgraded);
+                let ws = if read.is_empty() {
+                    WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await
+                } else {
+                    WebSocketStream::from_partially_read(io, read, Role::Server, Some(config)).await
+                };
                 f(ws).await;
             }
         });
@@ -741,53 +747,64 @@ pub async fn serve_with<F, Fut>(
 }
 
 /// Runs a WebSocket session: reads packets inline, writes queued frames, closes on errors.
-async fn run_websocket<S>(session: EngineSocket, mut ws: WebSocketStream<S>, first: Option<Frame>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
+async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, first: Option<Frame>) {
     if let Some(f) = first {
         if ws.send(to_ws(f)).await.is_err() {
             session.close_with(CloseReason::TransportError);
             return;
         }
     }
-    let mut rx = session.0.rx.lock().await;
-    loop {
-        let closed = session.0.close_notify.notified();
-        if session.is_closed() {
-            break;
-        }
+    let mut queued = session.0.reader.lock().await;
+    // Whether the WebSocket reader may hold messages already: at first (the upgrade probe or
+    // hyper may have read past what they handled), and when the last batch was cut short.
+    let mut more = true;
+    // tungstenite has a reply of its own to send (a pong).
+    let mut pong = false;
+    // `close_with` wakes this loop through the outbox.
+    while !session.is_closed() {
         tokio::select! {
-            m = ws.next() => match m {
-                Some(Ok(WsMessage::Text(t))) => match packet::decode_text(&t) {
-                    Ok(p) => session.on_packet(p),
-                    Err(_) => session.close_with(CloseReason::ParseError),
-                },
-                Some(Ok(WsMessage::Binary(b))) => session.on_packet(packet::Packet::Binary(b)),
-                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
-                Some(Ok(WsMessage::Close(_))) | None => session.close_with(CloseReason::TransportClose),
-                Some(Err(_)) => session.close_with(CloseReason::TransportError),
-            },
-            f = rx.recv() => {
-                let Some(f) = f else { break };
-                if write_batch(&mut ws, f, &mut rx).await.is_err() {
+            biased;
+            m = async {
+                if !more {
+                    ws.get_ref().read_ready().await;
+                }
+                ws.next().await
+            } => {
+                pong |= on_ws_message(&session, m);
+                // Handle what has already arrived, then send every reply in one write.
+                more = false;
+                for i in 1.. {
+                    if session.is_closed() {
+                        break;
+                    }
+                    if i == READ_BATCH {
+                        more = true;
+                        break;
+                    }
+                    match ws.next().now_or_never() {
+                        Some(m) => pong |= on_ws_message(&session, m),
+                        None => break,
+                    }
+                }
+                if write_queued(&mut ws, &session, &mut queued, &mut pong).await.is_err() {
                     session.close_with(CloseReason::TransportError);
                 }
             }
-            _ = closed => {}
+            _ = session.0.outbox.take_wait(&mut queued) => {
+                if write_queued(&mut ws, &session, &mut queued, &mut pong).await.is_err() {
+                    session.close_with(CloseReason::TransportError);
+                }
+            }
         }
     }
     // Flush what was queued before the close, then close the WebSocket.
-    while let Ok(f) = rx.try_recv() {
+    session.0.outbox.take(&mut queued);
+    for f in queued.drain(..) {
         if !is_noop(&f) && ws.feed(to_ws(f)).await.is_err() {
             break;
         }
     }
     let _ = ws.close(None).await;
-}
-
-fn is_noop(f: &Frame) -> bool {
-    matches!(f, Frame::Text(t) if t.as_str() == "6")
 }
 
 fn to_ws(f: Frame) -> WsMessage {
@@ -797,21 +814,47 @@ fn to_ws(f: Frame) -> WsMessage {
     }
 }
 
-async fn write_batch<S>(
-    ws: &mut WebSocketStream<S>,
-    first: Frame,
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Frame>,
-) -> Result<(), tungstenite::Error>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    if !is_noop(&first) {
-        ws.feed(to_ws(first)).await?;
+/// Messages read from a WebSocket before the replies they caused are written.
+const READ_BATCH: usize = 64;
+
+/// Handles one WebSocket read; true for a ping (tungstenite queued the pong).
+fn on_ws_message(session: &EngineSocket, m: Option<Result<WsMessage, tungstenite::Error>>) -> bool {
+    match m {
+        Some(Ok(WsMessage::Text(t))) => match packet::decode_text(&t) {
+            Ok(p) => session.on_packet(p),
+            Err(_) => session.close_with(CloseReason::ParseError),
+        },
+        Some(Ok(WsMessage::Binary(b))) => session.on_packet(packet::Packet::Binary(b)),
+        Some(Ok(WsMessage::Ping(_))) => return true,
+        Some(Ok(WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
+        Some(Ok(WsMessage::Close(_))) | None => session.close_with(CloseReason::TransportClose),
+        Some(Err(_)) => session.close_with(CloseReason::TransportError),
     }
-    while let Ok(f) = rx.try_recv() {
-        if !is_noop(&f) {
-            ws.feed(to_ws(f)).await?;
+    false
+}
+
+/// Writes every queued frame: tungstenite's own output first (a pong), then the frames in
+/// vectored writes straight from their buffers.
+async fn write_queued(
+    ws: &mut WebSocketStream<WsIo>,
+    session: &EngineSocket,
+    queued: &mut VecDeque<Frame>,
+    pong: &mut bool,
+) -> Result<(), tungstenite::Error> {
+    session.0.outbox.take(queued);
+    if std::mem::take(pong) {
+        ws.flush().await?;
+    }
+    if !tokio::io::AsyncWrite::is_write_vectored(ws.get_ref()) {
+        while let Some(f) = queued.pop_front() {
+            if !is_noop(&f) {
+                ws.feed(to_ws(f)).await?;
+            }
         }
+        return ws.flush().await;
     }
-    ws.flush().await
+    let io = ws.get_mut();
+    let mut offset = 0;
+    std::future::poll_fn(|cx| io.poll_write_frames(cx, queued, &mut offset)).await?;
+    Ok(())
 }

@@ -1,12 +1,14 @@
 //! One Engine.IO session: its outgoing queue, state flags, heartbeat and close.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 use super::config::TransportType;
+use super::outbox::Outbox;
 use super::packet::{Frame, PacketType};
 use super::server::ServerInner;
 use super::Handshake;
@@ -73,8 +75,11 @@ pub(crate) const T_WEBSOCKET: u8 = 1;
 pub(crate) struct Shared {
     pub(crate) sid: Arc<str>,
     pub(crate) handshake: Arc<Handshake>,
-    tx: mpsc::UnboundedSender<Frame>,
-    pub(crate) rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Frame>>,
+    /// Frames waiting to be sent.
+    pub(crate) outbox: Outbox,
+    /// The buffer of the transport task sending them (a pending poll or the WebSocket); held
+    /// while it does.
+    pub(crate) reader: tokio::sync::Mutex<VecDeque<Frame>>,
     pub(crate) transport: AtomicU8,
     pub(crate) upgrading: AtomicBool,
     pub(crate) post_busy: AtomicBool,
@@ -121,12 +126,11 @@ impl EngineSocket {
         transport: TransportType,
         server: Weak<ServerInner>,
     ) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
         EngineSocket(Arc::new(Shared {
             sid,
             handshake,
-            tx,
-            rx: tokio::sync::Mutex::new(rx),
+            outbox: Outbox::default(),
+            reader: tokio::sync::Mutex::new(VecDeque::new()),
             transport: AtomicU8::new(match transport {
                 TransportType::Polling => T_POLLING,
                 TransportType::Websocket => T_WEBSOCKET,
@@ -168,7 +172,7 @@ impl EngineSocket {
 
     /// True while a long-polling GET holds the outgoing queue.
     pub(crate) fn poll_pending(&self) -> bool {
-        self.0.rx.try_lock().is_err()
+        self.0.reader.try_lock().is_err()
     }
 
     /// Queues a frame; fails once the session is closed.
@@ -176,7 +180,8 @@ impl EngineSocket {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        self.0.tx.send(frame).map_err(|_| Error::Closed)
+        self.0.outbox.push([frame]);
+        Ok(())
     }
 
     /// Queues several frames in order (a packet and its attachments).
@@ -184,9 +189,7 @@ impl EngineSocket {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        for f in frames {
-            self.0.tx.send(f.clone()).map_err(|_| Error::Closed)?;
-        }
+        self.0.outbox.push(frames.into_iter().cloned());
         Ok(())
     }
 
@@ -213,6 +216,8 @@ impl EngineSocket {
             *r = Some(reason);
         }
         self.0.close_notify.notify_waiters();
+        // The WebSocket task waits on the outbox, not on the notification.
+        self.0.outbox.wake();
         let server = self.0.server.upgrade();
         if let Some(server) = &server {
             server.remove_session(self);
