@@ -1,33 +1,26 @@
-//! The reference scenario server of the cross-language tests (`tests/run-server rust PORT`).
-//!
-//! pingInterval 300 ms, pingTimeout 200 ms, connectTimeout 1000 ms; namespaces `/` and
-//! `/custom`; on connect it emits `auth` with the handshake's auth; on `/`, `message` is
-//! answered with `message-back` (same arguments) and `message-with-ack` is acked with the same
-//! arguments. Usage: `test_server PORT`.
+//! The scenario server of the cross-language tests (`tests/run-server rust PORT`), as
+//! tests/SCENARIOS.md describes it: pingInterval 300 ms, pingTimeout 200 ms, connectTimeout
+//! 1000 ms; namespaces `/` and `/custom`; a middleware refusing `auth.refuse`; `auth` emitted on
+//! connection; `message`, `message-with-ack`, `ask`, `join`, `to-room`, `broadcast` and
+//! `disconnect-me` handlers. Usage: `test_server PORT`.
 
 use std::time::Duration;
 
 use polysio::engine::EngineConfig;
-use polysio::server::{Server, ServerConfig};
+use polysio::server::{ConnectError, Namespace, Server, ServerConfig};
+use polysio::{Map, Value};
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::args()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
-    let config = ServerConfig {
-        engine: EngineConfig {
-            path: "/socket.io/".into(),
-            ping_interval: Duration::from_millis(300),
-            ping_timeout: Duration::from_millis(200),
-            ..EngineConfig::default()
-        },
-        connect_timeout: Duration::from_millis(1000),
-        ..ServerConfig::default()
-    };
-    let io = Server::new(config);
-    io.of("/").on_connection(|socket| {
+fn scenario_namespace(nsp: Namespace) {
+    nsp.use_middleware(|socket| {
+        let refuse = &socket.handshake().auth["refuse"];
+        if refuse.is_null() {
+            return Ok(());
+        }
+        let mut data = Map::new();
+        data.insert("reason".into(), refuse.clone());
+        Err(ConnectError::new("refused").with_data(Value::Map(data)))
+    });
+    nsp.on_connection(|socket| {
         let _ = socket.emit("auth", vec![socket.handshake().auth.clone()]);
         socket.on("message", |s, args, _| {
             let _ = s.emit("message-back", args);
@@ -37,10 +30,57 @@ async fn main() -> std::io::Result<()> {
                 let _ = ack.send(args);
             }
         });
+        socket.on("ask", |s, args, _| {
+            let me = s.clone();
+            let _ = s.emit_with_ack_cb("question", args, None, move |reply| {
+                if let Ok(reply) = reply {
+                    let _ = me.emit("answer", reply);
+                }
+            });
+        });
+        socket.on("join", |s, args, ack| {
+            let Some(room) = args.first().and_then(Value::as_str) else {
+                return;
+            };
+            s.join(&[room]);
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![Value::from(room)]);
+            }
+        });
+        socket.on("to-room", |s, mut args, _| {
+            if args.is_empty() {
+                return;
+            }
+            if let Value::String(room) = args.remove(0) {
+                let _ = s.nsp().to(room).emit("room-message", args);
+            }
+        });
+        socket.on("broadcast", |s, args, _| {
+            let _ = s.broadcast().emit("broadcast", args);
+        });
+        socket.on("disconnect-me", |s, _, _| s.disconnect(false));
     });
-    io.of("/custom").on_connection(|socket| {
-        let _ = socket.emit("auth", vec![socket.handshake().auth.clone()]);
-    });
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let defaults = ServerConfig::default();
+    let config = ServerConfig {
+        engine: EngineConfig {
+            ping_interval: Duration::from_millis(300),
+            ping_timeout: Duration::from_millis(200),
+            ..defaults.engine.clone()
+        },
+        connect_timeout: Duration::from_millis(1000),
+        ..defaults
+    };
+    let io = Server::new(config);
+    scenario_namespace(io.of("/"));
+    scenario_namespace(io.of("/custom"));
     let addr = io.listen(("127.0.0.1", port)).await?;
     println!("listening {}", addr.port());
     tokio::signal::ctrl_c().await?;

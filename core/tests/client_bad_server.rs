@@ -108,7 +108,11 @@ async fn handshake_error(reply: impl Fn() -> Reply + Send + Sync + 'static) -> S
     ev.wait("manager:error").await;
     assert!(!s.connected());
     s.manager().shutdown().await;
-    e[0]["message"].as_str().unwrap().to_owned()
+    format!(
+        "{}: {}",
+        e[0]["message"].as_str().unwrap(),
+        e[0]["description"].as_str().unwrap_or_default()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
 //! Reconnection (server killed and restarted on the same port, first connection retried,
-//! attempts exhausted) and connection state recovery, against the reference server.
+//! attempts exhausted) and connection state recovery, against the reference server and our own.
 
 mod common;
 
@@ -17,9 +17,9 @@ fn fast(url: String) -> ClientBuilder {
         .timeout(Duration::from_secs(5))
 }
 
-async fn kill_restart(transports: Vec<TransportKind>) {
+async fn kill_restart(peer: Peer, transports: Vec<TransportKind>) {
     let port = free_port();
-    let mut srv = RefServer::start_on(port, j!({}));
+    let mut srv = RefServer::start_on(peer, port, j!({}));
     let ev = Events::new();
     let s = client(fast(srv.url()).transports(transports), "/", &ev, &["echo"]);
     ev.wait("connect").await;
@@ -40,7 +40,7 @@ async fn kill_restart(transports: Vec<TransportKind>) {
     // At least one attempt fails while the server is down.
     ev.wait("manager:reconnect_attempt").await;
     ev.wait("manager:reconnect_error").await;
-    let _srv2 = RefServer::start_on(port, j!({}));
+    let _srv2 = RefServer::start_on(peer, port, j!({}));
     ev.wait("connect").await;
     let attempt = ev.wait("manager:reconnect").await;
     assert!(attempt[0].as_i64().unwrap() >= 1, "{attempt:?}");
@@ -52,25 +52,22 @@ async fn kill_restart(transports: Vec<TransportKind>) {
     s.manager().shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_and_restart_polling_upgrade() {
-    kill_restart(vec![TransportKind::Polling, TransportKind::Websocket]).await;
+async fn kill_and_restart_polling_upgrade(peer: Peer) {
+    kill_restart(peer, vec![TransportKind::Polling, TransportKind::Websocket]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_and_restart_websocket() {
-    kill_restart(vec![TransportKind::Websocket]).await;
+async fn kill_and_restart_websocket(peer: Peer) {
+    kill_restart(peer, vec![TransportKind::Websocket]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn first_connection_is_retried() {
+async fn first_connection_is_retried(peer: Peer) {
     let port = free_port();
     let ev = Events::new();
     let s = client(fast(format!("http://127.0.0.1:{port}")), "/", &ev, &[]);
     let e = ev.wait("connect_error").await;
     assert!(e[0]["message"].as_str().unwrap().contains("error"), "{e:?}");
     ev.wait("manager:reconnect_attempt").await;
-    let _srv = RefServer::start_on(port, j!({}));
+    let _srv = RefServer::start_on(peer, port, j!({}));
     ev.wait("connect").await;
     assert!(s.connected());
     s.manager().shutdown().await;
@@ -106,9 +103,8 @@ async fn attempts_exhausted() {
     s.manager().shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconnection_disabled() {
-    let srv = RefServer::start(j!({}));
+async fn reconnection_disabled(peer: Peer) {
+    let srv = RefServer::start(peer, j!({}));
     let ev = Events::new();
     let s = client(fast(srv.url()).reconnection(false), "/", &ev, &[]);
     ev.wait("connect").await;
@@ -127,8 +123,8 @@ async fn reconnection_disabled() {
     s.manager().shutdown().await;
 }
 
-async fn recovery(transports: Vec<TransportKind>) {
-    let srv = RefServer::start(j!({"recovery": true}));
+async fn recovery(peer: Peer, transports: Vec<TransportKind>) {
+    let srv = RefServer::start(peer, j!({"recovery": true}));
     let ev = Events::new();
     let b = fast(srv.url())
         .transports(transports)
@@ -161,12 +157,19 @@ async fn recovery(transports: Vec<TransportKind>) {
     s.manager().shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn state_recovery_polling() {
-    recovery(vec![TransportKind::Polling]).await;
+async fn state_recovery_polling(peer: Peer) {
+    recovery(peer, vec![TransportKind::Polling]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn state_recovery_websocket() {
-    recovery(vec![TransportKind::Websocket]).await;
+async fn state_recovery_websocket(peer: Peer) {
+    recovery(peer, vec![TransportKind::Websocket]).await;
 }
+
+against_both!(
+    kill_and_restart_polling_upgrade,
+    kill_and_restart_websocket,
+    first_connection_is_retried,
+    reconnection_disabled,
+    state_recovery_polling,
+    state_recovery_websocket,
+);

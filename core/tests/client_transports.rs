@@ -1,4 +1,4 @@
-//! Client transports against the reference server: polling only, WebSocket only, the upgrade,
+//! Client transports against the reference server and our own: polling only, WebSocket only, the upgrade,
 //! path / query / headers, namespaces multiplexed over one connection, heartbeat.
 
 mod common;
@@ -38,9 +38,8 @@ async fn echo_roundtrip(ev: &Events, socket: &polysio::client::Socket) {
     assert_eq!(ev.wait("echo").await, args);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn polling_only() {
-    let srv = RefServer::start(j!({}));
+async fn polling_only(peer: Peer) {
+    let srv = RefServer::start(peer, j!({}));
     let ev = Events::new();
     let s = client(
         ClientBuilder::new(srv.url()).transports([TransportKind::Polling]),
@@ -55,6 +54,7 @@ async fn polling_only() {
     assert_eq!(welcome[0]["id"], Value::from(s.id().unwrap()));
     echo_roundtrip(&ev, &s).await;
     assert_eq!(info(&s).await["transport"], Value::from("polling"));
+    assert_eq!(s.manager().transport(), Some(TransportKind::Polling));
     s.disconnect();
     assert_eq!(
         ev.wait("disconnect").await,
@@ -63,9 +63,8 @@ async fn polling_only() {
     s.manager().shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn websocket_only() {
-    let srv = RefServer::start(j!({"transports": ["websocket"]}));
+async fn websocket_only(peer: Peer) {
+    let srv = RefServer::start(peer, j!({"transports": ["websocket"]}));
     let ev = Events::new();
     let s = client(
         ClientBuilder::new(srv.url()).transports([TransportKind::Websocket]),
@@ -79,12 +78,12 @@ async fn websocket_only() {
     s.manager().shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upgrade_keeps_order() {
-    let srv = RefServer::start(j!({}));
+async fn upgrade_keeps_order(peer: Peer) {
+    let srv = RefServer::start(peer, j!({}));
     let ev = Events::new();
     let s = client(ClientBuilder::new(srv.url()), "/", &ev, &["echo"]);
     ev.wait("connect").await;
+    assert!(s.manager().transport().is_some());
     // Emits spread over the upgrade all arrive, in order.
     let mut n = 0;
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -103,6 +102,14 @@ async fn upgrade_keeps_order() {
         assert!(tokio::time::Instant::now() < deadline, "never upgraded");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The server saw the upgrade; the client reports it too (right after, at the latest).
+    while s.manager().transport() != Some(TransportKind::Websocket) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "client never upgraded"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     for i in 0..n {
         let a = ev.wait("echo").await;
         assert_eq!(
@@ -114,9 +121,8 @@ async fn upgrade_keeps_order() {
     s.manager().shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_upgrade_when_disabled() {
-    let srv = RefServer::start(j!({"pingInterval": 300, "pingTimeout": 300}));
+async fn no_upgrade_when_disabled(peer: Peer) {
+    let srv = RefServer::start(peer, j!({"pingInterval": 300, "pingTimeout": 300}));
     let ev = Events::new();
     let s = client(ClientBuilder::new(srv.url()).upgrade(false), "/", &ev, &[]);
     ev.wait("connect").await;
@@ -125,9 +131,8 @@ async fn no_upgrade_when_disabled() {
     s.manager().shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn path_query_headers() {
-    let srv = RefServer::start(j!({"path": "/custom-path/"}));
+async fn path_query_headers(peer: Peer) {
+    let srv = RefServer::start(peer, j!({"path": "/custom-path/"}));
     for t in [TransportKind::Polling, TransportKind::Websocket] {
         let ev = Events::new();
         let b = ClientBuilder::new(format!("{}/?fromurl=yes", srv.url()))
@@ -143,22 +148,27 @@ async fn path_query_headers() {
         assert_eq!(i["headers"]["x-test"], Value::from("hello"));
         s.manager().shutdown().await;
     }
-    // Nothing answers on the default path of this server: the handshake times out.
+    // Nothing serves the default path of this server: the Node http server never answers (the
+    // handshake times out), ours answers 404 (a transport error, shaped as the reference's).
     let ev = Events::new();
     let b = ClientBuilder::new(srv.url())
         .reconnection(false)
         .timeout(Duration::from_millis(500));
     let s = client(b, "/", &ev, &[]);
-    assert_eq!(
-        ev.wait("connect_error").await[0]["message"],
-        Value::from("timeout")
-    );
+    let err = ev.wait("connect_error").await;
+    match peer {
+        Peer::Node => assert_eq!(err[0]["message"], Value::from("timeout")),
+        Peer::Rust => {
+            assert_eq!(err[0]["message"], Value::from("xhr poll error"));
+            let description = err[0]["description"].as_str().unwrap_or_default();
+            assert!(description.contains("404"), "{err:?}");
+        }
+    }
     s.manager().shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn namespaces_multiplexed() {
-    let srv = RefServer::start(j!({}));
+async fn namespaces_multiplexed(peer: Peer) {
+    let srv = RefServer::start(peer, j!({}));
     let ev_main = Events::new();
     let ev_custom = Events::new();
     let manager = ClientBuilder::new(srv.url()).manager().unwrap();
@@ -203,9 +213,8 @@ async fn namespaces_multiplexed() {
     manager.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heartbeat_is_answered() {
-    let srv = RefServer::start(j!({"pingInterval": 100, "pingTimeout": 300}));
+async fn heartbeat_is_answered(peer: Peer) {
+    let srv = RefServer::start(peer, j!({"pingInterval": 100, "pingTimeout": 300}));
     for t in [TransportKind::Polling, TransportKind::Websocket] {
         let ev = Events::new();
         let s = client(
@@ -225,14 +234,13 @@ async fn heartbeat_is_answered() {
     }
 }
 
-#[test]
-fn works_from_a_non_tokio_thread_with_a_handle() {
+fn from_a_non_tokio_thread_with_a_handle(peer: Peer) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let srv = RefServer::start(j!({}));
+    let srv = RefServer::start(peer, j!({}));
     let ev = Events::new();
     let manager = ClientBuilder::new(srv.url())
         .manager_on(rt.handle().clone())
@@ -256,3 +264,23 @@ fn works_from_a_non_tokio_thread_with_a_handle() {
     rt.block_on(manager.shutdown());
     drop(s);
 }
+
+#[test]
+fn works_from_a_non_tokio_thread_with_a_handle_node() {
+    from_a_non_tokio_thread_with_a_handle(Peer::Node);
+}
+
+#[test]
+fn works_from_a_non_tokio_thread_with_a_handle_rust() {
+    from_a_non_tokio_thread_with_a_handle(Peer::Rust);
+}
+
+against_both!(
+    polling_only,
+    websocket_only,
+    upgrade_keeps_order,
+    no_upgrade_when_disabled,
+    path_query_headers,
+    namespaces_multiplexed,
+    heartbeat_is_answered,
+);

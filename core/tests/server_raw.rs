@@ -908,6 +908,51 @@ async fn upgrade_polling_to_websocket() {
     assert_eq!(ws_text(&mut ws).await, "4again");
 }
 
+/// A client may issue one more poll between the probe and pausing; the server keeps ending
+/// polls with noops until the upgrade packet arrives (the reference sends one every 100 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_issued_during_the_upgrade_are_ended_with_noops() {
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    let url = poll_url(EIO, &sid);
+    let mut ws = ws_connect(addr, &format!("{EIO}?EIO=4&transport=websocket&sid={sid}")).await;
+    ws_send(&mut ws, "2probe").await;
+    assert_eq!(ws_text(&mut ws).await, "3probe");
+    for _ in 0..2 {
+        let g = within("poll during the upgrade", get(addr, &url)).await;
+        assert_eq!(g.status, 200);
+        assert_eq!(g.text(), "6");
+    }
+    ws_send(&mut ws, "5").await;
+    ws_send(&mut ws, "4after").await;
+    assert_eq!(ws_text(&mut ws).await, "4after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_ends_a_poll_sent_after_the_probe() {
+    // The client may send one more GET before it reads `3probe`; the reference answers it with
+    // a noop within ~100 ms (not at the upgrade timeout), so the client can pause polling.
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    let url = poll_url(EIO, &sid);
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    write_request(&mut a, "GET", &url, &[], b"").await;
+    let mut ws = ws_connect(addr, &format!("{EIO}?EIO=4&transport=websocket&sid={sid}")).await;
+    ws_send(&mut ws, "2probe").await;
+    assert_eq!(ws_text(&mut ws).await, "3probe");
+    assert_eq!(within("first GET", read_response(&mut a)).await.text(), "6");
+    let mut b = TcpStream::connect(addr).await.unwrap();
+    write_request(&mut b, "GET", &url, &[], b"").await;
+    let g = tokio::time::timeout(Duration::from_secs(3), read_response(&mut b))
+        .await
+        .expect("a poll sent after the probe must be ended quickly");
+    assert_eq!(g.status, 200);
+    assert_eq!(g.text(), "6");
+    ws_send(&mut ws, "5").await;
+    ws_send(&mut ws, "4over ws").await;
+    assert_eq!(ws_text(&mut ws).await, "4over ws");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_refused_when_disabled() {
     let (_s, addr) = start_engine(EngineConfig {

@@ -291,6 +291,12 @@ impl NativeClient {
         self.socket(nsp).ok().and_then(|s| s.id())
     }
 
+    /// The transport the connection uses now (`"polling"` or `"websocket"`), `None` while it
+    /// is not open.
+    fn transport(&self) -> Option<&'static str> {
+        self.manager.transport().map(|t| t.as_str())
+    }
+
     /// True while namespace `nsp` is connected.
     fn connected(&self, nsp: &str) -> bool {
         self.socket(nsp).is_ok_and(|s| s.connected())

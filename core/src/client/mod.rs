@@ -143,6 +143,7 @@ struct ManagerInner {
     opts: Arc<ClientOptions>,
     sockets: Mutex<HashMap<String, Arc<SocketShared>>>,
     done: watch::Receiver<bool>,
+    transport: Arc<std::sync::atomic::AtomicU8>,
 }
 
 impl Drop for ManagerInner {
@@ -183,7 +184,14 @@ impl Manager {
         let opts = Arc::new(opts);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = watch::channel(false);
-        let task = task::Task::new(opts.clone(), ep, cmd_rx, cmd_tx.downgrade());
+        let transport = Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let task = task::Task::new(
+            opts.clone(),
+            ep,
+            cmd_rx,
+            cmd_tx.downgrade(),
+            transport.clone(),
+        );
         handle.spawn(async move {
             task.run().await;
             let _ = done_tx.send(true);
@@ -194,6 +202,7 @@ impl Manager {
                 opts,
                 sockets: Mutex::new(HashMap::new()),
                 done: done_rx,
+                transport,
             }),
         })
     }
@@ -269,6 +278,20 @@ impl Manager {
         let _ = self.inner.cmd.send(Cmd::Shutdown);
         let mut done = self.inner.done.clone();
         let _ = done.wait_for(|d| *d).await;
+    }
+
+    /// The transport the connection uses now (`None` while it is not open); it changes from
+    /// polling to WebSocket when the upgrade completes.
+    pub fn transport(&self) -> Option<TransportKind> {
+        match self
+            .inner
+            .transport
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            1 => Some(TransportKind::Polling),
+            2 => Some(TransportKind::Websocket),
+            _ => None,
+        }
     }
 
     /// The options this manager was built with.

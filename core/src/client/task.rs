@@ -130,6 +130,9 @@ pub(crate) struct Task {
     skip_reconnect: bool,
     ack_deadlines: BinaryHeap<Reverse<(Instant, String, u64)>>,
     closing: Vec<JoinHandle<()>>,
+    /// The transport in use, for [`Manager::transport`](super::Manager::transport): 0 none,
+    /// 1 polling, 2 WebSocket.
+    transport_now: Arc<std::sync::atomic::AtomicU8>,
 }
 
 /// Now + `d`, saturating far in the future (durations come from users and peers).
@@ -202,6 +205,15 @@ fn error_value(e: &Error) -> Value {
         Error::Timeout(_) => {
             m.insert("message".into(), Value::from("timeout"));
         }
+        // As the reference's TransportError: a short message ("xhr poll error", "websocket
+        // error") and the details as `description`.
+        Error::Transport(t) => {
+            let (message, description) = t.split_once(": ").unwrap_or((t.as_str(), ""));
+            m.insert("message".into(), Value::from(message));
+            if !description.is_empty() {
+                m.insert("description".into(), Value::from(description));
+            }
+        }
         other => {
             m.insert("message".into(), Value::from(other.to_string()));
         }
@@ -221,6 +233,7 @@ impl Task {
         ep: Arc<Endpoint>,
         cmd_rx: mpsc::UnboundedReceiver<Cmd>,
         weak_cmd: mpsc::WeakUnboundedSender<Cmd>,
+        transport_now: Arc<std::sync::atomic::AtomicU8>,
     ) -> Task {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let backoff = Backoff::new(
@@ -241,6 +254,7 @@ impl Task {
             decoder: Decoder::default(),
             sockets: IndexMap::new(),
             manager_handlers: HashMap::new(),
+            transport_now,
             backoff,
             reconnecting: false,
             reconnect_at: None,
@@ -604,6 +618,9 @@ impl Task {
                     o.transport = start_websocket(ws, first, session, gen, tx);
                     tracing::debug!("upgraded to websocket");
                 }
+                if matches!(self.engine, Engine::Open(_)) {
+                    self.set_transport(Some(TransportKind::Websocket));
+                }
             }
         }
     }
@@ -624,6 +641,7 @@ impl Task {
             Upgrade::Idle
         };
         let ping_deadline = after(hs.ping_interval.saturating_add(hs.ping_timeout));
+        self.set_transport(Some(transport.kind));
         self.decoder = Decoder::default();
         self.engine = Engine::Open(Box::new(OpenEngine {
             hs,
@@ -674,7 +692,18 @@ impl Task {
     }
 
     /// The connection is gone (or being closed on purpose, reason "forced close").
+    fn set_transport(&self, t: Option<TransportKind>) {
+        let v = match t {
+            None => 0,
+            Some(TransportKind::Polling) => 1,
+            Some(TransportKind::Websocket) => 2,
+        };
+        self.transport_now
+            .store(v, std::sync::atomic::Ordering::Release);
+    }
+
     fn on_close(&mut self, reason: &str) {
+        self.set_transport(None);
         let engine = std::mem::replace(&mut self.engine, Engine::Closed);
         let was = match engine {
             Engine::Closed => false,

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -632,16 +632,21 @@ impl EngineServer {
         let timeout = cfg.upgrade_timeout;
         self.accept_ws(req, move |mut ws| async move {
             let probed = tokio::time::timeout(timeout, async {
-                let mut answered = false;
-                let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+                // Once probed, a noop every 100 ms ends whichever poll the client has pending,
+                // so it can pause polling and send the upgrade packet (as the reference does:
+                // a single noop may meet a poll the client issued just before it paused).
+                let mut flush: Option<tokio::time::Interval> = None;
                 loop {
+                    let tick = async {
+                        match flush.as_mut() {
+                            Some(i) => i.tick().await,
+                            None => std::future::pending().await,
+                        }
+                    };
                     let msg = tokio::select! {
                         m = ws.next() => m,
-                        // As the reference does: until the client sends "5", keep answering the
-                        // polls it may still start (one can race the probe), or it cannot pause.
-                        // A pending poll holds the queue; without one, nothing is sent.
-                        _ = tick.tick(), if answered => {
-                            if session.0.rx.try_lock().is_err() {
+                        _ = tick => {
+                            if session.poll_pending() {
                                 let _ = session.send(Frame::text(PacketType::Noop, ""));
                             }
                             continue;
@@ -652,9 +657,7 @@ impl EngineServer {
                             if ws.send(WsMessage::text("3probe")).await.is_err() {
                                 return false;
                             }
-                            // Ends a pending poll so the client can finish the upgrade.
-                            let _ = session.send(Frame::text(PacketType::Noop, ""));
-                            answered = true;
+                            flush = Some(tokio::time::interval(Duration::from_millis(100)));
                         }
                         Some(Ok(WsMessage::Text(t))) if t.as_str() == "5" => return true,
                         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}

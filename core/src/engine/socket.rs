@@ -86,6 +86,22 @@ pub(crate) struct Shared {
     server: Weak<ServerInner>,
 }
 
+/// Runs the connection handler's `on_close` when dropped: in the task `close_with` spawns, or,
+/// if the runtime shuts down before that task runs, when the task is dropped. Either way the
+/// handler (which holds the session) is released, so no reference cycle outlives the runtime.
+struct CloseLater(Option<(EngineSocket, CloseReason)>);
+
+impl Drop for CloseLater {
+    fn drop(&mut self) {
+        if let Some((me, reason)) = self.0.take() {
+            let taken = me.0.conn.lock().ok().and_then(|mut c| c.take());
+            if let Some(mut conn) = taken {
+                conn.on_close(reason);
+            }
+        }
+    }
+}
+
 /// A handle on one Engine.IO session; cheap to clone, usable from any thread.
 #[derive(Clone)]
 pub struct EngineSocket(pub(crate) Arc<Shared>);
@@ -150,6 +166,11 @@ impl EngineSocket {
         self.0.closed.load(Ordering::Acquire)
     }
 
+    /// True while a long-polling GET holds the outgoing queue.
+    pub(crate) fn poll_pending(&self) -> bool {
+        self.0.rx.try_lock().is_err()
+    }
+
     /// Queues a frame; fails once the session is closed.
     pub fn send(&self, frame: Frame) -> Result<()> {
         if self.is_closed() {
@@ -198,22 +219,16 @@ impl EngineSocket {
         }
         // The handler may be running on this very thread (it asked for the close), so its
         // `on_close` runs once it has let go of the connection state.
-        let me = self.clone();
-        let run = move || {
-            let taken = me.0.conn.lock().ok().and_then(|mut c| c.take());
-            if let Some(mut conn) = taken {
-                conn.on_close(reason);
-            }
-        };
+        let run = CloseLater(Some((self.clone(), reason)));
         match server
             .as_ref()
             .map(|s| s.runtime.clone())
             .or_else(|| tokio::runtime::Handle::try_current().ok())
         {
             Some(rt) => {
-                rt.spawn(async move { run() });
+                rt.spawn(async move { drop(run) });
             }
-            None => run(),
+            None => drop(run),
         }
     }
 

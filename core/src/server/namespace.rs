@@ -230,6 +230,10 @@ impl Namespace {
         BroadcastOperator::new(self.clone())
     }
 
+    /// Every socket of the namespace, as an operator to narrow down (chainable).
+    pub fn broadcast(&self) -> BroadcastOperator {
+        self.op()
+    }
     /// Targets `room` (chainable).
     pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
         self.op().to(room)

@@ -251,32 +251,21 @@ impl Socket {
             l.events.remove(event);
         }
     }
-    /// Handles every event that has no handler of its own (see [`Socket::on`]): `f` gets the
-    /// event name, the arguments and, if the client asked for one, an [`AckSender`]. This is
-    /// how a binding routes all events to its host language. A later call replaces it.
-    ///
-    /// ```no_run
-    /// # fn run(socket: std::sync::Arc<polysio::server::Socket>) {
-    /// socket.on_fallback(|_socket, event, args, ack| {
-    ///     println!("{event}: {args:?}");
-    ///     if let Some(ack) = ack {
-    ///         let _ = ack.send(args);
-    ///     }
-    /// });
-    /// # }
-    /// ```
+    /// Called with every incoming event (before its handler).
+    pub fn on_any(&self, f: impl Fn(&Arc<Socket>, &str, &[Value]) + Send + Sync + 'static) {
+        if let Ok(mut l) = self.listeners.write() {
+            l.any_in.push(Arc::new(f));
+        }
+    }
+    /// Called for each incoming event that has no handler of its own (see [`Socket::on`]), with
+    /// the event name and, when the client asked for one, the [`AckSender`]. Replaces the
+    /// previous fallback. Bindings use it to route every event through one table of their own.
     pub fn on_fallback(
         &self,
         f: impl Fn(&Arc<Socket>, &str, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
     ) {
         if let Ok(mut l) = self.listeners.write() {
             l.fallback = Some(Arc::new(f));
-        }
-    }
-    /// Called with every incoming event (before its handler).
-    pub fn on_any(&self, f: impl Fn(&Arc<Socket>, &str, &[Value]) + Send + Sync + 'static) {
-        if let Ok(mut l) = self.listeners.write() {
-            l.any_in.push(Arc::new(f));
         }
     }
     /// Called with every outgoing event.
@@ -467,15 +456,17 @@ impl Socket {
     }
 
     fn server_disconnect(&self) {
-        let farewell = Packet {
+        // Claim the close before the client hears of it: its answer (closing the transport)
+        // may be handled on another thread before this one goes on.
+        if !self.connected.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let _ = self.send_packet(&Packet {
             nsp: self.nsp.name().to_owned(),
             id: None,
             data: PacketData::Disconnect,
-        };
-        self.close_with(
-            DisconnectReason::ServerNamespaceDisconnect,
-            Some(&farewell.encode()),
-        );
+        });
+        self.closed(DisconnectReason::ServerNamespaceDisconnect);
     }
 
     pub(crate) fn mark_connected(&self) {
@@ -484,19 +475,13 @@ impl Socket {
 
     /// Ends the socket: disconnecting handlers, leave rooms, disconnect handlers.
     pub(crate) fn on_close(&self, reason: DisconnectReason) {
-        self.close_with(reason, None)
+        if self.connected.swap(false, Ordering::AcqRel) {
+            self.closed(reason);
+        }
     }
 
-    /// Like [`Socket::on_close`], sending `farewell` once this call has claimed the close: the
-    /// client may close its transport as soon as it reads it, and that close (on another
-    /// thread) must find the socket already closing, or it would report `transport close`.
-    fn close_with(&self, reason: DisconnectReason, farewell: Option<&[Frame]>) {
-        if !self.connected.swap(false, Ordering::AcqRel) {
-            return;
-        }
-        if let Some(frames) = farewell {
-            let _ = self.send_frames(frames);
-        }
+    /// The rest of [`Socket::on_close`], once the caller has marked the socket closed.
+    fn closed(&self, reason: DisconnectReason) {
         let Some(me) = self
             .nsp
             .socket(&self.id)
@@ -539,11 +524,11 @@ impl Socket {
     pub(crate) fn on_packet(self: &Arc<Self>, p: Packet) {
         match p.data {
             PacketData::Event(name, args) => {
-                let (handler, fallback, any) = match self.listeners.read() {
+                let (handler, any, fallback) = match self.listeners.read() {
                     Ok(l) => (
                         l.events.get(&name).cloned(),
-                        l.fallback.clone(),
                         l.any_in.clone(),
+                        l.fallback.clone(),
                     ),
                     Err(_) => return,
                 };

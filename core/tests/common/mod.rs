@@ -14,14 +14,42 @@ use polysio::Value;
 /// Generous: the test machine may be loaded.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// The reference socket.io server (tests/node/ref-server.js), killed on drop.
+mod rust_ref;
+
+/// Which server plays the reference: the npm `socket.io` server (tests/node/ref-server.js) or
+/// this project's own server with the same handlers (rust_ref.rs).
+#[derive(Clone, Copy, Debug)]
+pub enum Peer {
+    Node,
+    Rust,
+}
+
+enum Running {
+    Node(Child),
+    Rust(rust_ref::RustRef),
+}
+
+/// The reference server, killed on drop.
 pub struct RefServer {
-    child: Child,
+    running: Running,
     pub port: u16,
 }
 
 impl RefServer {
-    pub fn start(opts: serde_json::Value) -> RefServer {
+    pub fn start(peer: Peer, opts: serde_json::Value) -> RefServer {
+        match peer {
+            Peer::Node => RefServer::start_node(opts),
+            Peer::Rust => {
+                let r = rust_ref::RustRef::start(&opts);
+                RefServer {
+                    port: r.port,
+                    running: Running::Rust(r),
+                }
+            }
+        }
+    }
+
+    fn start_node(opts: serde_json::Value) -> RefServer {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/node");
         let mut child = Command::new("node")
             .arg(format!("{dir}/ref-server.js"))
@@ -49,12 +77,15 @@ impl RefServer {
             .strip_prefix("listening ")
             .and_then(|p| p.trim().parse().ok())
             .expect("listening line");
-        RefServer { child, port }
+        RefServer {
+            running: Running::Node(child),
+            port,
+        }
     }
 
-    pub fn start_on(port: u16, mut opts: serde_json::Value) -> RefServer {
+    pub fn start_on(peer: Peer, port: u16, mut opts: serde_json::Value) -> RefServer {
         opts["port"] = port.into();
-        RefServer::start(opts)
+        RefServer::start(peer, opts)
     }
 
     pub fn url(&self) -> String {
@@ -62,8 +93,13 @@ impl RefServer {
     }
 
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.running {
+            Running::Node(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Running::Rust(r) => r.kill(),
+        }
     }
 }
 
@@ -71,6 +107,30 @@ impl Drop for RefServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Turns `async fn name(peer: Peer)` test bodies into two tests each: `node::name` against the
+/// npm socket.io server and `rust::name` against this project's server.
+#[macro_export]
+macro_rules! against_both {
+    ($($name:ident),* $(,)?) => {
+        mod node {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Peer::Node).await
+                }
+            )*
+        }
+        mod rust {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Peer::Rust).await
+                }
+            )*
+        }
+    };
 }
 
 /// A free TCP port on 127.0.0.1 (bound then released).

@@ -115,6 +115,12 @@ class AsyncClient(_base.Registry):
             return self.namespaces["/"]
         return next(iter(self.namespaces.values()), None)
 
+    def transport(self) -> Optional[str]:
+        """The transport in use, ``'polling'`` or ``'websocket'`` (it changes when the upgrade
+        completes); ``None`` while not connected."""
+        native = self._native
+        return native.transport() if native is not None else None
+
     def get_sid(self, namespace: Optional[str] = None) -> Optional[str]:
         """The sid of ``namespace`` (``/``), while connected."""
         return self.namespaces.get(namespace or "/")

@@ -67,6 +67,11 @@ class Client(_base.Registry, _base.Threads):
         """Connected namespaces and their sids."""
         return dict(self._client.namespaces)
 
+    def transport(self) -> Optional[str]:
+        """The transport in use, ``'polling'`` or ``'websocket'``; ``None`` while not
+        connected."""
+        return self._client.transport()
+
     def get_sid(self, namespace: Optional[str] = None) -> Optional[str]:
         """The sid of ``namespace``, while connected."""
         return self._client.get_sid(namespace)

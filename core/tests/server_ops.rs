@@ -1,0 +1,219 @@
+//! Server-wide operations seen from real clients (this project's Rust client): dynamic
+//! namespaces, fetch_sockets, sockets_join / sockets_leave, disconnect_sockets, and broadcasts
+//! with acks from several sockets.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use polysio::client::ClientBuilder;
+use polysio::server::{Server, ServerConfig};
+use polysio::Value;
+
+async fn serve(io: &Server) -> String {
+    let addr = io.listen(("127.0.0.1", 0)).await.unwrap();
+    format!("http://127.0.0.1:{}", addr.port())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_namespaces() {
+    let io = Server::new(ServerConfig::default());
+    let parent =
+        io.of_dynamic(|name, auth| name.starts_with("/team-") && auth["key"] != Value::from("bad"));
+    parent.on_connection(|socket| {
+        let _ = socket.emit("where", vec![Value::from(socket.nsp().name())]);
+        socket.on("shout", |s, args, _| {
+            let _ = s.nsp().emit("shouted", args);
+        });
+    });
+    let url = serve(&io).await;
+
+    let (ev_a, ev_b, ev_c) = (Events::new(), Events::new(), Events::new());
+    let a = client(
+        ClientBuilder::new(url.clone()),
+        "/team-red",
+        &ev_a,
+        &["where", "shouted"],
+    );
+    let b = client(
+        ClientBuilder::new(url.clone()),
+        "/team-red",
+        &ev_b,
+        &["where", "shouted"],
+    );
+    let c = client(
+        ClientBuilder::new(url.clone()),
+        "/team-blue",
+        &ev_c,
+        &["where", "shouted"],
+    );
+    assert_eq!(ev_a.wait("where").await, vec![Value::from("/team-red")]);
+    assert_eq!(ev_b.wait("where").await, vec![Value::from("/team-red")]);
+    assert_eq!(ev_c.wait("where").await, vec![Value::from("/team-blue")]);
+    // Each child namespace is its own: a namespace-wide emit stays inside it.
+    a.emit("shout", vec![Value::from("red!")]).unwrap();
+    assert_eq!(ev_a.wait("shouted").await, vec![Value::from("red!")]);
+    assert_eq!(ev_b.wait("shouted").await, vec![Value::from("red!")]);
+    assert!(
+        !ev_c
+            .happens_within("shouted", Duration::from_millis(300))
+            .await
+    );
+    // The child is reachable through `of` once created.
+    assert_eq!(io.of("/team-red").sockets().len(), 2);
+
+    // Names (and auth) the matcher refuses.
+    let ev = Events::new();
+    let d = client(
+        ClientBuilder::new(url.clone()).reconnection(false),
+        "/other",
+        &ev,
+        &[],
+    );
+    assert_eq!(
+        ev.wait("connect_error").await[0]["message"],
+        Value::from("Invalid namespace")
+    );
+    let ev = Events::new();
+    let e = client(
+        ClientBuilder::new(url.clone())
+            .reconnection(false)
+            .auth(json(serde_json::json!({"key": "bad"}))),
+        "/team-green",
+        &ev,
+        &[],
+    );
+    assert_eq!(
+        ev.wait("connect_error").await[0]["message"],
+        Value::from("Invalid namespace")
+    );
+    for s in [a, b, c, d, e] {
+        s.manager().shutdown().await;
+    }
+    io.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_join_leave_disconnect_sockets() {
+    let io = Server::new(ServerConfig::default());
+    io.on_connection(|socket| {
+        let name = socket.handshake().auth["name"].clone();
+        socket.set_data(name);
+        socket.on("whoami", |s, _, ack| {
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![Value::from(s.id())]);
+            }
+        });
+    });
+    let url = serve(&io).await;
+    let mut sockets = Vec::new();
+    let mut events = Vec::new();
+    for name in ["ann", "bob", "cid"] {
+        let ev = Events::new();
+        let s = client(
+            ClientBuilder::new(url.clone())
+                .auth(json(serde_json::json!({ "name": name })))
+                .reconnection_delay(Duration::from_millis(100)),
+            "/",
+            &ev,
+            &["news"],
+        );
+        ev.wait("connect").await;
+        sockets.push(s);
+        events.push(ev);
+    }
+    let ids: Vec<String> = sockets.iter().map(|s| s.id().unwrap()).collect();
+
+    // fetch_sockets: everyone, with their data and rooms.
+    let all = io.of("/").fetch_sockets().await.unwrap();
+    assert_eq!(all.len(), 3);
+    for (id, name) in ids.iter().zip(["ann", "bob", "cid"]) {
+        let info = all.iter().find(|i| &*i.id == id.as_str()).expect("listed");
+        assert_eq!(info.data, Value::from(name));
+        assert!(info.rooms.iter().any(|r| &**r == id.as_str()));
+    }
+
+    // sockets_join: the selected sockets join a room, which then receives broadcasts.
+    io.of("/").to(ids[0].as_str()).sockets_join(&["vip"]);
+    io.of("/").to(ids[1].as_str()).sockets_join(&["vip"]);
+    let vip = io.of("/").to("vip").fetch_sockets().await.unwrap();
+    let mut vip_ids: Vec<&str> = vip.iter().map(|i| &*i.id).collect();
+    vip_ids.sort();
+    let mut want = vec![ids[0].as_str(), ids[1].as_str()];
+    want.sort();
+    assert_eq!(vip_ids, want);
+    io.to("vip")
+        .emit("news", vec![Value::from("vip only")])
+        .unwrap();
+    assert_eq!(events[0].wait("news").await, vec![Value::from("vip only")]);
+    assert_eq!(events[1].wait("news").await, vec![Value::from("vip only")]);
+    assert!(
+        !events[2]
+            .happens_within("news", Duration::from_millis(300))
+            .await
+    );
+
+    // sockets_leave: everyone in "vip" leaves it.
+    io.of("/").in_("vip").sockets_leave(&["vip"]);
+    assert!(io
+        .of("/")
+        .to("vip")
+        .fetch_sockets()
+        .await
+        .unwrap()
+        .is_empty());
+    io.to("vip")
+        .emit("news", vec![Value::from("nobody")])
+        .unwrap();
+    assert!(
+        !events[0]
+            .happens_within("news", Duration::from_millis(300))
+            .await
+    );
+
+    // Broadcast with acks: one answer per socket.
+    for s in &sockets {
+        s.on("poll", |args, ack| {
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![Value::from(args.len() as i64)]);
+            }
+        });
+    }
+    let answers = io
+        .of("/")
+        .timeout(Duration::from_secs(5))
+        .emit_with_ack("poll", vec![Value::from(1), Value::from(2)])
+        .await
+        .unwrap();
+    assert_eq!(answers.len(), 3);
+    assert!(answers.iter().all(|a| a == &vec![Value::from(2)]));
+
+    // disconnect_sockets: the selected socket is disconnected by the server, and does not
+    // reconnect; the others stay.
+    io.of("/").to(ids[2].as_str()).disconnect_sockets(false);
+    assert_eq!(
+        events[2].wait("disconnect").await,
+        vec![Value::from("io server disconnect")]
+    );
+    assert!(
+        !events[2]
+            .happens_within("manager:reconnect_attempt", Duration::from_millis(400))
+            .await
+    );
+    assert_eq!(io.of("/").fetch_sockets().await.unwrap().len(), 2);
+    // disconnect_sockets(true) closes the underlying connections too: the clients see the
+    // server's disconnect, not a transport error.
+    io.of("/").disconnect_sockets(true);
+    for ev in &events[..2] {
+        assert_eq!(
+            ev.wait("disconnect").await,
+            vec![Value::from("io server disconnect")]
+        );
+    }
+    assert!(io.of("/").fetch_sockets().await.unwrap().is_empty());
+    for s in sockets {
+        s.manager().shutdown().await;
+    }
+    io.close().await;
+}

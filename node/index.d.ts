@@ -1,0 +1,429 @@
+// Type definitions of polysio's socket.io-shaped server (hand-written; the native addon's own
+// generated declarations are native.d.ts). The shapes follow socket.io 4.8's.
+/// <reference types="node" />
+
+/** A map of event names to listener signatures. */
+export interface EventsMap {
+  [event: string]: any;
+}
+/** Untyped events: any name, any arguments. */
+export interface DefaultEventsMap {
+  [event: string]: (...args: any[]) => void;
+}
+export type EventNames<Map extends EventsMap> = keyof Map & string;
+export type EventParams<Map extends EventsMap, Ev extends EventNames<Map>> = Parameters<Map[Ev]>;
+/** The last element of a tuple (an ack callback). */
+export type Last<T extends any[]> = T extends [...infer _H, infer L] ? L : any;
+/** A tuple without its last element (the arguments before an ack callback). */
+export type AllButLast<T extends any[]> = T extends [...infer H, infer _L] ? H : any[];
+/** The type of a function's first parameter (what `emitWithAck` resolves with). */
+export type FirstArg<T> = T extends (arg: infer A, ...args: any[]) => any ? A : any;
+type AckArgs<T> = T extends (...args: infer P) => any ? P : any[];
+/** The parameters of an emit whose ack callback gets an error first (with `timeout()`). */
+export type WithTimeoutAck<P extends any[]> = P extends [...infer H, infer L]
+  ? L extends (...args: any[]) => any
+    ? [...H, (err: Error | null, ...args: AckArgs<L>) => void]
+    : P
+  : P;
+/** The parameters of a broadcast emit whose ack callback collects every socket's response. */
+type WithMultipleAcks<P extends any[]> = P extends [...infer H, infer L]
+  ? L extends (...args: any[]) => any
+    ? [...H, (err: Error | null, responses: Array<FirstArg<L>>) => void]
+    : P
+  : P;
+
+/** Why a server-side socket disconnected (socket.io's strings). */
+export type DisconnectReason =
+  | "transport error"
+  | "transport close"
+  | "forced close"
+  | "ping timeout"
+  | "parse error"
+  | "server shutting down"
+  | "forced server close"
+  | "client namespace disconnect"
+  | "server namespace disconnect";
+
+/** A room name (or a socket id: every socket is in the room of its own id). */
+export type Room = string;
+
+/** An `Error` from polysio: `code` is stable. */
+export interface PolysioError extends Error {
+  code:
+    | "ERR_INVALID_ARG_TYPE"
+    | "ERR_INVALID_ARG_VALUE"
+    | "ERR_CLOSED"
+    | "ERR_TIMEOUT"
+    | "ERR_TOO_LARGE"
+    | "ERR_PARSE"
+    | "ERR_TRANSPORT"
+    | "ERR_CONNECT_REFUSED"
+    | "ERR_BUFFER_FULL"
+    | "ERR_LISTEN"
+    | "ERR_RUNTIME"
+    | "ERR_NAPI";
+}
+
+/** The HTTP request of a handshake, as `allowRequest` and `socket.handshake` see it. */
+export interface HandshakeRequest {
+  /** Request headers (lower-case names; repeated headers joined with ", "). */
+  headers: Record<string, string>;
+  /** Query parameters (an array when repeated). */
+  query: Record<string, string | string[]>;
+  /** The request URL (path and query). */
+  url: string;
+  /** The peer's IP address. */
+  address: string | null;
+  /** When the handshake happened, ms since the epoch. */
+  issued: number;
+  secure: boolean;
+  /** True when the request had an Origin header. */
+  xdomain: boolean;
+}
+
+export interface Handshake {
+  headers: Record<string, string>;
+  /** `new Date(issued).toString()`. */
+  time: string;
+  address: string | null;
+  xdomain: boolean;
+  secure: boolean;
+  issued: number;
+  url: string;
+  query: Record<string, string | string[]>;
+  /** The auth payload of the CONNECT packet (`{}` when none). */
+  auth: { [key: string]: any };
+}
+
+export interface CorsOptions {
+  /** `"*"` (default), `true` (mirror the request's origin), an origin or a list of origins. */
+  origin?: "*" | boolean | string | string[];
+  credentials?: boolean;
+  methods?: string | string[];
+  allowedHeaders?: string | string[];
+  exposedHeaders?: string | string[];
+  /** Seconds. */
+  maxAge?: number;
+}
+
+export interface CookieOptions {
+  name?: string;
+  path?: string;
+  httpOnly?: boolean;
+  sameSite?: boolean | "lax" | "strict" | "none" | "Lax" | "Strict" | "None";
+  secure?: boolean;
+  /** Seconds. */
+  maxAge?: number;
+}
+
+/** socket.io's server options (names and defaults) that the polysio core implements. */
+export interface ServerOptions {
+  /** Default `/socket.io`. */
+  path?: string;
+  /** Default 25000 ms. */
+  pingInterval?: number;
+  /** Default 20000 ms. */
+  pingTimeout?: number;
+  /** Default 10000 ms. */
+  upgradeTimeout?: number;
+  /** Largest message in bytes; default 1e6. */
+  maxHttpBufferSize?: number;
+  /** Default `["polling", "websocket"]`. */
+  transports?: Array<"polling" | "websocket">;
+  /** Default true. */
+  allowUpgrades?: boolean;
+  /** CORS headers (off by default). */
+  cors?: CorsOptions;
+  /** The session cookie (off by default). */
+  cookie?: boolean | CookieOptions;
+  /** Time to connect to a namespace after the handshake; default 45000 ms. */
+  connectTimeout?: number;
+  /** Connection state recovery (off by default). */
+  connectionStateRecovery?: {
+    /** Default 120000 ms. */
+    maxDisconnectionDuration?: number;
+    /** Default true. */
+    skipMiddlewares?: boolean;
+  };
+  /** Decides on each handshake: `fn(null, true)` accepts, `fn("message", false)` refuses (403). */
+  allowRequest?: (req: HandshakeRequest, fn: (err: string | null | undefined, success: boolean) => void) => void;
+  /** Binary attachments one packet may carry; default 1000 (polysio). */
+  maxAttachments?: number;
+  /** Accepted for compatibility; no effect (the browser client is not served). */
+  serveClient?: boolean;
+  /** Accepted for compatibility; no effect. */
+  cleanupEmptyChildNamespaces?: boolean;
+  /** Accepted for compatibility; no effect. */
+  perMessageDeflate?: unknown;
+  /** Accepted for compatibility; no effect. */
+  httpCompression?: unknown;
+}
+
+/** The events of a namespace (and of `io`, which forwards to `/`). */
+export interface NamespaceReservedEvents<ListenEvents extends EventsMap, EmitEvents extends EventsMap, ServerSideEvents extends EventsMap, SocketData> {
+  connection: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void;
+  connect: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void;
+  new_namespace: (namespace: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void;
+  /** Errors thrown by handlers, when nothing closer listens. */
+  error: (err: unknown) => void;
+}
+
+/** The events of a server-side socket besides the client's. */
+export interface SocketReservedEvents {
+  disconnect: (reason: DisconnectReason, description?: unknown) => void;
+  disconnecting: (reason: DisconnectReason, description?: unknown) => void;
+  /** Errors thrown by this socket's handlers and refusals of `socket.use` middlewares. */
+  error: (err: unknown) => void;
+}
+
+/** socket.io's catch-all listener methods (sockets, both sides). */
+export interface CatchAllListeners {
+  /** Catch-all for incoming events. */
+  onAny(listener: (event: string, ...args: any[]) => void): this;
+  prependAny(listener: (event: string, ...args: any[]) => void): this;
+  offAny(listener?: (event: string, ...args: any[]) => void): this;
+  listenersAny(): Array<(event: string, ...args: any[]) => void>;
+  /** Catch-all for outgoing events (on the server: emits and broadcasts reaching the socket, just after they left). */
+  onAnyOutgoing(listener: (event: string, ...args: any[]) => void): this;
+  prependAnyOutgoing(listener: (event: string, ...args: any[]) => void): this;
+  offAnyOutgoing(listener?: (event: string, ...args: any[]) => void): this;
+  listenersAnyOutgoing(): Array<(event: string, ...args: any[]) => void>;
+}
+
+/** What `io` and a namespace share: listeners, middlewares and broadcasts to the namespace. */
+export interface NamespaceMethods<
+  ListenEvents extends EventsMap,
+  EmitEvents extends EventsMap,
+  ServerSideEvents extends EventsMap,
+  SocketData,
+> {
+  on<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
+  addListener<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
+  once<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
+  prependListener<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
+  off<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev?: Ev, listener?: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
+  removeListener<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev, listener: NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]): this;
+  removeAllListeners(ev?: EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>): this;
+  listeners<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev): Array<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]>;
+  listenerCount(ev: EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>): number;
+  /** A connection middleware: `next()` lets the socket in, `next(err)` refuses it (`err.data` is sent too). */
+  use(fn: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, next: (err?: Error & { data?: any }) => void) => void): this;
+  to(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  in(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  except(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  timeout(ms: number): BroadcastOperator<EmitEvents, SocketData>;
+  readonly local: BroadcastOperator<EmitEvents, SocketData>;
+  readonly volatile: BroadcastOperator<EmitEvents, SocketData>;
+  compress(compress: boolean): BroadcastOperator<EmitEvents, SocketData>;
+  /** Emits to every socket of the namespace (encoded once, fanned out in Rust); a last callback gets `(err, responses)`. */
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev> | WithMultipleAcks<EventParams<EmitEvents, Ev>>): boolean;
+  /** Emits and resolves with every socket's response (rejects on timeout). */
+  emitWithAck<Ev extends EventNames<EmitEvents>>(
+    ev: Ev,
+    ...args: AllButLast<EventParams<EmitEvents, Ev>>
+  ): Promise<Array<FirstArg<Last<EventParams<EmitEvents, Ev>>>>>;
+  /** Emits a `message` event. */
+  send(...args: any[]): this;
+  write(...args: any[]): this;
+  fetchSockets(): Promise<Array<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>;
+  allSockets(): Promise<Set<string>>;
+  socketsJoin(room: Room | Room[]): void;
+  socketsLeave(room: Room | Room[]): void;
+  disconnectSockets(close?: boolean): void;
+  /** No other servers with the in-memory adapter: a callback gets `(null, [])`. */
+  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: any[]): boolean;
+  serverSideEmitWithAck<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: any[]): Promise<any[]>;
+}
+
+/** Selects sockets (rooms, exceptions, flags) and acts on them. Immutable. */
+export declare class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap, SocketData = any> {
+  private constructor();
+  /** Targets a room (or several). */
+  to(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  in(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  /** Excludes a room (or several, or socket ids). */
+  except(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  /** Only this server (always the case with the in-memory adapter). */
+  get local(): BroadcastOperator<EmitEvents, SocketData>;
+  /** The event may be dropped. */
+  get volatile(): BroadcastOperator<EmitEvents, SocketData>;
+  /** Accepted for compatibility; no effect. */
+  compress(compress: boolean): BroadcastOperator<EmitEvents, SocketData>;
+  /** Time limit for acks. */
+  timeout(ms: number): BroadcastOperator<EmitEvents, SocketData>;
+  /** Emits to the selected sockets; a last callback gets `(err, responses)`. */
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev> | WithMultipleAcks<EventParams<EmitEvents, Ev>>): boolean;
+  /** Emits and resolves with every selected socket's response (rejects on timeout). */
+  emitWithAck<Ev extends EventNames<EmitEvents>>(
+    ev: Ev,
+    ...args: AllButLast<EventParams<EmitEvents, Ev>>
+  ): Promise<Array<FirstArg<Last<EventParams<EmitEvents, Ev>>>>>;
+  /** The selected sockets. */
+  fetchSockets(): Promise<Array<Socket<DefaultEventsMap, EmitEvents, DefaultEventsMap, SocketData>>>;
+  /** Ids of the selected sockets (deprecated in socket.io). */
+  allSockets(): Promise<Set<string>>;
+  socketsJoin(room: Room | Room[]): void;
+  socketsLeave(room: Room | Room[]): void;
+  disconnectSockets(close?: boolean): void;
+}
+
+/** A namespace: its sockets, connection listeners and middlewares. */
+export interface Namespace<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends NamespaceMethods<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {}
+export declare class Namespace<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> {
+  protected constructor();
+  /** e.g. `/` or `/admin` (empty for a dynamic parent). */
+  readonly name: string;
+  /** Connected sockets by id. */
+  readonly sockets: Map<string, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>;
+  readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+}
+
+/** The namespace of `io.of(regexp or function)`; its children are created on demand. */
+export declare class ParentNamespace<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
+  readonly children: Set<Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>;
+}
+
+/** A dynamic namespace matcher: `next(null, true)` accepts the name. */
+export type ParentNspNameMatchFn = (name: string, auth: { [key: string]: any }, next: (err: Error | null, success: boolean) => void) => void;
+
+/** One client connected to one namespace. */
+export interface Socket<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends CatchAllListeners {}
+export declare class Socket<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> {
+  private constructor();
+  /** The socket id (also the name of its own room). */
+  readonly id: string;
+  readonly nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  readonly handshake: Handshake;
+  readonly request: { headers: Record<string, string>; url: string };
+  /** The Engine.IO connection. */
+  readonly conn: { readonly id: string; readonly transport: { name: "polling" | "websocket" }; close(): void };
+  /** Arbitrary data (restored by connection state recovery). */
+  data: SocketData;
+  readonly connected: boolean;
+  readonly disconnected: boolean;
+  /** True when restored by connection state recovery. */
+  readonly recovered: boolean;
+  /** The rooms this socket is in (its own id included). */
+  readonly rooms: Set<Room>;
+  on<Ev extends EventNames<ListenEvents> | EventNames<SocketReservedEvents>>(
+    ev: Ev,
+    listener: Ev extends EventNames<SocketReservedEvents> ? SocketReservedEvents[Ev] : ListenEvents[Ev],
+  ): this;
+  addListener<Ev extends EventNames<ListenEvents> | EventNames<SocketReservedEvents>>(
+    ev: Ev,
+    listener: Ev extends EventNames<SocketReservedEvents> ? SocketReservedEvents[Ev] : ListenEvents[Ev],
+  ): this;
+  once<Ev extends EventNames<ListenEvents> | EventNames<SocketReservedEvents>>(
+    ev: Ev,
+    listener: Ev extends EventNames<SocketReservedEvents> ? SocketReservedEvents[Ev] : ListenEvents[Ev],
+  ): this;
+  prependListener<Ev extends EventNames<ListenEvents> | EventNames<SocketReservedEvents>>(
+    ev: Ev,
+    listener: Ev extends EventNames<SocketReservedEvents> ? SocketReservedEvents[Ev] : ListenEvents[Ev],
+  ): this;
+  off(ev: string, listener: (...args: any[]) => void): this;
+  removeListener(ev: string, listener: (...args: any[]) => void): this;
+  removeAllListeners(ev?: string): this;
+  listeners(ev: string): Array<(...args: any[]) => void>;
+  listenerCount(ev: string): number;
+  /** A middleware on every incoming event: `next(err)` drops it and reports `err` as `error`. */
+  use(fn: (event: [string, ...any[]], next: (err?: Error) => void) => void): this;
+  /** Sends an event; a last callback receives the client's ack. Throws `ERR_CLOSED` once disconnected. */
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean;
+  /** Emits and resolves with the client's first ack argument. */
+  emitWithAck<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: AllButLast<EventParams<EmitEvents, Ev>>): Promise<FirstArg<Last<EventParams<EmitEvents, Ev>>>>;
+  /** Ack timeout of the next emit: its callback then gets `(err, ...args)`. */
+  timeout(ms: number): {
+    emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: WithTimeoutAck<EventParams<EmitEvents, Ev>>): boolean;
+    emitWithAck<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: AllButLast<EventParams<EmitEvents, Ev>>): Promise<FirstArg<Last<EventParams<EmitEvents, Ev>>>>;
+  };
+  get volatile(): this;
+  compress(compress: boolean): this;
+  /** Emits a `message` event. */
+  send(...args: any[]): this;
+  write(...args: any[]): this;
+  /** Every other socket of the namespace. */
+  get broadcast(): BroadcastOperator<EmitEvents, SocketData>;
+  to(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  in(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  except(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
+  join(rooms: Room | Room[]): void;
+  leave(room: Room): void;
+  /** Disconnects this socket; with `close`, the whole connection. */
+  disconnect(close?: boolean): this;
+}
+
+/**
+ * A Socket.IO server served by the polysio Rust core.
+ *
+ * ```js
+ * const { Server } = require("polysio");
+ * const io = new Server({ cors: { origin: "*" } });
+ * io.on("connection", (socket) => socket.on("ping", (cb) => cb("pong")));
+ * io.listen(3000);
+ * ```
+ */
+export interface Server<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends NamespaceMethods<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {}
+export declare class Server<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> {
+  /** `new Server(opts)`, or `new Server(port, opts)` to listen at once. */
+  constructor(opts?: ServerOptions);
+  constructor(port: number, opts?: ServerOptions);
+  /** The main namespace `/`. */
+  readonly sockets: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  readonly opts: ServerOptions;
+  readonly engine: { readonly clientsCount: number };
+  path(): string;
+  /** Binds `port` (0: any free port) on all interfaces or `opts.host`; throws `ERR_LISTEN` at once on failure. */
+  listen(port: number | string, opts?: { host?: string }): this;
+  attach(port: number | string, opts?: { host?: string }): this;
+  /** The bound address, or null before `listen`. */
+  address(): { address: string; port: number; family: "IPv4" | "IPv6" } | null;
+  /** Serves a file (by path) or a Buffer at `urlPath`, outside the Socket.IO path. */
+  serveStatic(urlPath: string, content: string | Buffer | Uint8Array, contentType?: string): this;
+  of(name: string, fn?: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void): Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  of(name: RegExp | ParentNspNameMatchFn, fn?: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void): ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  /** Disconnects everyone, closes every connection, frees the port. */
+  close(fn?: () => void): Promise<void>;
+}
+
+/** Process-wide settings, before the first server or client: the runtime's worker threads. */
+export declare function configure(opts: { workerThreads?: number }): void;
+
+/** The package version. */
+export declare const version: string;

@@ -1,0 +1,120 @@
+"use strict";
+// The bridge to the native addon: one dispatcher per JavaScript realm receives every event the
+// Rust side reports, in batches, and routes them to the server or client they belong to.
+
+const binding = require("../native.js");
+const { report } = require("./errors");
+
+/** Event kinds, as src/dispatch.rs numbers them. */
+const K = {
+  MIDDLEWARE: 1,
+  CONNECTION: 2,
+  EVENT: 3,
+  DISCONNECTING: 4,
+  DISCONNECT: 5,
+  OUTGOING: 6,
+  CLOSED: 7,
+  MATCH: 8,
+  ALLOW_REQUEST: 9,
+  DONE: 10,
+  CLIENT_EVENT: 20,
+  MANAGER_EVENT: 21,
+  AUTH: 22,
+};
+
+/**
+ * Servers and client managers by id (each has `_onNative(event)`), held weakly: an object that
+ * is neither listening nor active can be garbage-collected with its native half.
+ */
+const targets = new Map();
+/** Objects that hold the event loop; kept alive while they do. */
+const held = new Set();
+/** Callbacks of asynchronous operations (acks, fetchSockets) by request id. */
+const pending = new Map();
+let nextId = 1;
+
+function dispatch(batch) {
+  for (const ev of batch) {
+    try {
+      if (ev[0] === K.DONE) {
+        const cb = pending.get(ev[1]);
+        if (cb) {
+          pending.delete(ev[1]);
+          cb(ev[2], ev[3]);
+        }
+        continue;
+      }
+      const t = targets.get(ev[1]);
+      const target = t && t.deref();
+      if (target) target._onNative(ev);
+      else if (t) targets.delete(ev[1]);
+    } catch (e) {
+      // Handlers are already guarded; this is a bug in this layer. Report, never throw.
+      report(e);
+    }
+  }
+}
+
+const dispatcher = new binding.NativeDispatcher(dispatch);
+
+/** Registers a server or a manager under `id`. */
+function register(id, target) {
+  targets.set(id, new WeakRef(target));
+}
+
+/** A fresh id for a server, a manager or a namespace. */
+function newId() {
+  return nextId++;
+}
+
+/** Registers `cb(error, value)` for an asynchronous operation; returns its request id. */
+function request(cb) {
+  const id = nextId++;
+  pending.set(id, cb);
+  return id;
+}
+
+/** Forgets a request whose native call threw (no completion will come). */
+function cancel(id) {
+  pending.delete(id);
+}
+
+/**
+ * Starts a native asynchronous operation (`start(req)` calls the addon with the request id) and
+ * settles with its completion; a synchronous throw rejects.
+ */
+function callAsync(start) {
+  return new Promise((resolve, reject) => {
+    const req = request((err, value) => (err ? reject(err) : resolve(value)));
+    try {
+      start(req);
+    } catch (e) {
+      cancel(req);
+      reject(e);
+    }
+  });
+}
+
+/**
+ * A keep-alive token of `owner`: while held, Node's event loop stays alive (a listening server,
+ * an active client) and so does `owner`. `set(true)` / `set(false)` are idempotent.
+ */
+class Hold {
+  constructor(owner) {
+    this.owner = owner;
+    this.held = false;
+  }
+  set(on) {
+    if (on && !this.held) {
+      dispatcher.hold();
+      held.add(this);
+      this.held = true;
+    } else if (!on && this.held) {
+      dispatcher.release();
+      held.delete(this);
+      this.held = false;
+    }
+  }
+}
+
+module.exports = { binding, dispatcher, targets, register, newId, callAsync, Hold, K };

@@ -1,0 +1,957 @@
+"use strict";
+// The socket.io-shaped server: Server, Namespace, Socket and BroadcastOperator over the native
+// classes of src/server.rs. Handlers run on the JavaScript thread; whatever they throw (or
+// reject with) is reported, never propagated into the native layer.
+
+const fs = require("node:fs");
+const pathMod = require("node:path");
+const { binding, dispatcher, targets, register, newId, callAsync, Hold, K } = require("./native");
+const { codedError, expect, checkNotReserved, report, safeCall } = require("./errors");
+const { Listeners, SocketBase } = require("./listeners");
+
+/** Server options passed through to the core (socket.io's names). */
+const CORE_OPTIONS = [
+  "path",
+  "pingInterval",
+  "pingTimeout",
+  "upgradeTimeout",
+  "maxHttpBufferSize",
+  "transports",
+  "allowUpgrades",
+  "cors",
+  "cookie",
+  "connectTimeout",
+  "connectionStateRecovery",
+  "maxAttachments",
+];
+
+function nativeOptions(opts) {
+  expect(typeof opts === "object" && opts !== null && !Array.isArray(opts), "server options must be an object", opts);
+  const out = {};
+  for (const k of CORE_OPTIONS) {
+    if (opts[k] !== undefined) out[k] = opts[k];
+  }
+  if (opts.allowRequest !== undefined) {
+    expect(typeof opts.allowRequest === "function", "allowRequest must be a function", opts.allowRequest);
+    out.allowRequest = true;
+  }
+  if (opts.cors && typeof opts.cors === "object") {
+    const o = opts.cors.origin;
+    expect(
+      o === undefined || typeof o === "string" || typeof o === "boolean" || Array.isArray(o),
+      'cors.origin must be "*", true, a string or an array of strings (RegExp and functions are not supported)',
+      o,
+    );
+  }
+  if (opts.allowEIO3) {
+    throw codedError("ERR_INVALID_ARG_VALUE", "allowEIO3 is not supported: polysio speaks Engine.IO v4 only");
+  }
+  if (opts.adapter !== undefined) {
+    throw codedError("ERR_INVALID_ARG_VALUE", "custom adapters are not supported yet: polysio uses its in-memory adapter");
+  }
+  return out;
+}
+
+function roomList(room) {
+  const list = Array.isArray(room) ? room : [room];
+  for (const r of list) {
+    expect(typeof r === "string" || typeof r === "number", "a room must be a string", r);
+  }
+  return list.map(String);
+}
+
+/**
+ * Selects sockets of a namespace (rooms, exceptions, flags) and acts on them. Immutable: every
+ * selector returns a new operator. Built by `io.to()`, `socket.broadcast`, `nsp.except()`...
+ */
+class BroadcastOperator {
+  constructor(nsp, rooms = [], except = [], flags = {}) {
+    this._nsp = nsp;
+    this._rooms = rooms;
+    this._except = except;
+    this._flags = flags;
+  }
+  _with(rooms, except, flags) {
+    return new BroadcastOperator(this._nsp, rooms, except, flags);
+  }
+  /** Targets a room (or several): sockets in any of the targeted rooms are reached. */
+  to(room) {
+    return this._with([...new Set([...this._rooms, ...roomList(room)])], this._except, this._flags);
+  }
+  /** Same as `to`. */
+  in(room) {
+    return this.to(room);
+  }
+  /** Skips the sockets in a room (or several, or a socket id). */
+  except(room) {
+    return this._with(this._rooms, [...new Set([...this._except, ...roomList(room)])], this._flags);
+  }
+  /** Only this server (always the case with the in-memory adapter). */
+  get local() {
+    return this._with(this._rooms, this._except, { ...this._flags, local: true });
+  }
+  /** The event may be dropped (not buffered, not kept for state recovery). */
+  get volatile() {
+    return this._with(this._rooms, this._except, { ...this._flags, volatile: true });
+  }
+  /** Accepted for compatibility; compression is not applied. */
+  compress() {
+    return this;
+  }
+  /** Time limit for the acks of `emit(..., callback)` / `emitWithAck`. */
+  timeout(ms) {
+    expect(typeof ms === "number" && ms >= 0, "timeout must be a non-negative number of milliseconds", ms);
+    return this._with(this._rooms, this._except, { ...this._flags, timeout: ms });
+  }
+  _target() {
+    return { rooms: this._rooms, except: this._except, volatile: !!this._flags.volatile, local: !!this._flags.local };
+  }
+  _native() {
+    this._nsp._checkOpen();
+    return this._nsp._native;
+  }
+  /**
+   * Emits to the selected sockets (encoded once, fanned out in Rust). With a callback as last
+   * argument, collects every socket's ack: `callback(err, responses)`.
+   */
+  emit(event, ...args) {
+    checkNotReserved(event);
+    if (typeof args[args.length - 1] === "function") {
+      const cb = args.pop();
+      this._emitWithAck(event, args).then(
+        (r) => safeCall(cb, this, [null, r], this._nsp._ee),
+        (e) => safeCall(cb, this, [e, e.responses || []], this._nsp._ee),
+      );
+      return true;
+    }
+    this._native().emit(this._target(), event, args);
+    return true;
+  }
+  _emitWithAck(event, args) {
+    const t = this._flags.timeout;
+    return callAsync((req) => this._native().emitWithAck(this._target(), t === undefined ? null : t, event, args, req)).then(
+      // Like socket.io, each socket's response is the first argument of its ack.
+      (acks) => acks.map((a) => a[0]),
+    );
+  }
+  /** Emits and resolves with every selected socket's ack (rejects on timeout). */
+  emitWithAck(event, ...args) {
+    try {
+      checkNotReserved(event);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this._emitWithAck(event, args);
+  }
+  /** The selected sockets (the `Socket` objects of this server). */
+  fetchSockets() {
+    return callAsync((req) => this._native().fetchSockets(this._target(), req)).then((infos) =>
+      infos.map((i) => this._nsp._server._findSocket(i.id) || remoteSocket(this._nsp, i)),
+    );
+  }
+  /** The ids of the selected sockets (deprecated in socket.io; use fetchSockets). */
+  async allSockets() {
+    return new Set((await this.fetchSockets()).map((s) => s.id));
+  }
+  /** Makes the selected sockets join rooms. */
+  socketsJoin(room) {
+    this._native().socketsJoin(this._target(), roomList(room));
+  }
+  /** Makes the selected sockets leave rooms. */
+  socketsLeave(room) {
+    this._native().socketsLeave(this._target(), roomList(room));
+  }
+  /** Disconnects the selected sockets (and their whole connection when `close`). */
+  disconnectSockets(close = false) {
+    this._native().disconnectSockets(this._target(), !!close);
+  }
+}
+
+function remoteSocket(nsp, info) {
+  return { id: info.id, rooms: new Set(info.rooms), data: info.data, handshake: undefined };
+}
+
+/** A namespace: its sockets, connection listeners, middlewares; emits broadcast to it. */
+class Namespace extends Listeners {
+  constructor(server, name, native, id) {
+    super();
+    /** The namespace name, e.g. `/` or `/admin`. */
+    this.name = name;
+    /** Connected sockets by id. */
+    this.sockets = new Map();
+    this._server = server;
+    this._native = native;
+    this._id = id;
+    this._fns = [];
+    this._pending = new Map();
+  }
+  /** The server. */
+  get server() {
+    return this._server;
+  }
+  _checkOpen() {
+    if (this._server._closing) throw codedError("ERR_CLOSED", "the server is closed");
+  }
+  /** Adds a connection middleware `(socket, next) => next(err?)`; an error refuses the socket. */
+  use(fn) {
+    expect(typeof fn === "function", "a middleware must be a function", fn);
+    this._fns.push(fn);
+    this._enableMiddleware();
+    return this;
+  }
+  _enableMiddleware() {
+    this._native.enableMiddleware();
+  }
+  _op() {
+    return new BroadcastOperator(this);
+  }
+  to(room) {
+    return this._op().to(room);
+  }
+  in(room) {
+    return this._op().in(room);
+  }
+  except(room) {
+    return this._op().except(room);
+  }
+  timeout(ms) {
+    return this._op().timeout(ms);
+  }
+  get local() {
+    return this._op().local;
+  }
+  get volatile() {
+    return this._op().volatile;
+  }
+  compress() {
+    return this._op();
+  }
+  /** Emits to every socket of the namespace. */
+  emit(event, ...args) {
+    return this._op().emit(event, ...args);
+  }
+  emitWithAck(event, ...args) {
+    return this._op().emitWithAck(event, ...args);
+  }
+  /** Emits a `message` event. */
+  send(...args) {
+    this.emit("message", ...args);
+    return this;
+  }
+  write(...args) {
+    return this.send(...args);
+  }
+  fetchSockets() {
+    return this._op().fetchSockets();
+  }
+  allSockets() {
+    return this._op().allSockets();
+  }
+  socketsJoin(room) {
+    this._op().socketsJoin(room);
+  }
+  socketsLeave(room) {
+    this._op().socketsLeave(room);
+  }
+  disconnectSockets(close = false) {
+    this._op().disconnectSockets(close);
+  }
+  /**
+   * Emits to the other servers of a cluster. With the in-memory adapter there are none: a
+   * callback gets `(null, [])`.
+   */
+  serverSideEmit(event, ...args) {
+    checkNotReserved(event);
+    const cb = typeof args[args.length - 1] === "function" ? args.pop() : null;
+    if (cb) queueMicrotask(() => safeCall(cb, this, [null, []], this._ee));
+    return true;
+  }
+  serverSideEmitWithAck(event, ...args) {
+    checkNotReserved(event);
+    return Promise.resolve([]);
+  }
+
+  // Called by Server._onNative.
+  _middleware(socket, reply) {
+    this._pending.set(socket.id, socket);
+    const fns = this._fns.slice();
+    let i = 0;
+    let answered = false;
+    const answer = (err) => {
+      if (answered) return;
+      answered = true;
+      if (err) this._pending.delete(socket.id);
+      try {
+        if (err) {
+          const msg = err instanceof Error || (err && typeof err.message === "string") ? err.message : String(err);
+          reply.resolve(msg, err.data === undefined ? null : err.data);
+        } else {
+          reply.resolve(null, null);
+        }
+      } catch (e) {
+        report(e, this._ee);
+        reply.resolve("middleware error", null);
+      }
+    };
+    const next = (err) => {
+      if (err) return answer(err);
+      if (i >= fns.length) return answer(null);
+      const fn = fns[i++];
+      let called = false;
+      try {
+        const r = fn(socket, (e) => {
+          if (called) return;
+          called = true;
+          next(e);
+        });
+        if (r && typeof r.then === "function") {
+          r.then(undefined, (e) => {
+            report(e, this._ee);
+            if (!called) {
+              called = true;
+              answer(e);
+            }
+          });
+        }
+      } catch (e) {
+        report(e, this._ee);
+        if (!called) {
+          called = true;
+          answer(e);
+        }
+      }
+    };
+    next();
+  }
+
+  _connected(socket) {
+    this._pending.delete(socket.id);
+    this.sockets.set(socket.id, socket);
+    socket._syncData();
+    for (const ev of ["connect", "connection"]) this._fire(ev, [socket], socket._ee, this._ee);
+    socket._syncData();
+  }
+}
+
+/** The namespace returned by `io.of(regexp or function)`: its children are created on demand. */
+class ParentNamespace extends Namespace {
+  constructor(server, native, id, matcher) {
+    super(server, "", native, id);
+    this._matcher = matcher;
+    /** The child namespaces created so far. */
+    this.children = new Set();
+  }
+  _match(name, auth, reply) {
+    const m = this._matcher;
+    if (m instanceof RegExp) {
+      m.lastIndex = 0;
+      reply.send(m.test(name));
+      return;
+    }
+    let done = false;
+    try {
+      m(name, auth, (err, ok) => {
+        if (done) return;
+        done = true;
+        reply.send(!err && !!ok);
+      });
+    } catch (e) {
+      report(e, this._ee);
+      if (!done) reply.send(false);
+    }
+  }
+  _createChild(name) {
+    const id = newId();
+    const child = new Namespace(this._server, name, this._server._native.of(name, id), id);
+    child._parentNsp = this;
+    child._enableMiddleware = () => this._native.enableMiddleware();
+    child._fns = this._fns.slice();
+    for (const ev of ["connect", "connection"]) {
+      for (const l of this._ee.listeners(ev)) child._ee.on(ev, l);
+    }
+    this.children.add(child);
+    this._server._register(child);
+    return child;
+  }
+}
+
+/** One client connected to one namespace. */
+class Socket extends SocketBase {
+  constructor(nsp, native) {
+    super();
+    this.nsp = nsp;
+    /** The socket id (also the name of its own room). */
+    this.id = native.id;
+    this._native = native;
+    this._fns = [];
+    this._connected = false;
+    this._roomsSnapshot = null;
+    this._handshake = null;
+    const d = native.data();
+    /** Arbitrary data of this socket (restored by connection state recovery). */
+    this.data = d === null || d === undefined ? {} : d;
+  }
+  /** The server. */
+  get server() {
+    return this.nsp._server;
+  }
+  /** True while connected. */
+  get connected() {
+    return this._connected;
+  }
+  get disconnected() {
+    return !this._connected;
+  }
+  /** True when restored by connection state recovery. */
+  get recovered() {
+    return this._native.recovered;
+  }
+  /** The handshake: headers, time, address, xdomain, secure, issued, url, query, auth. */
+  get handshake() {
+    if (!this._handshake) {
+      const h = this._native.handshake();
+      this._handshake = {
+        headers: h.headers,
+        time: new Date(h.issued).toString(),
+        address: h.address,
+        xdomain: h.xdomain,
+        secure: h.secure,
+        issued: h.issued,
+        url: h.url,
+        query: h.query,
+        auth: h.auth,
+      };
+    }
+    return this._handshake;
+  }
+  /** A subset of the HTTP request that opened the connection (`headers`, `url`). */
+  get request() {
+    const h = this.handshake;
+    return { headers: h.headers, url: h.url };
+  }
+  /** The Engine.IO connection: `id`, `transport.name`, `close()`. */
+  get conn() {
+    const native = this._native;
+    return {
+      id: native.connId,
+      get transport() {
+        return { name: native.transport };
+      },
+      close() {
+        native.closeConn();
+      },
+    };
+  }
+  /** The rooms this socket is in (its own id included). */
+  get rooms() {
+    if (this._roomsSnapshot) return new Set(this._roomsSnapshot);
+    return new Set(this._native.rooms());
+  }
+  /** Catch-all for outgoing events (emits and broadcasts reaching this socket, just after). */
+  onAnyOutgoing(fn) {
+    super.onAnyOutgoing(fn);
+    this._native.watchOutgoing(this.nsp._server._id, dispatcher);
+    return this;
+  }
+  prependAnyOutgoing(fn) {
+    super.prependAnyOutgoing(fn);
+    this._native.watchOutgoing(this.nsp._server._id, dispatcher);
+    return this;
+  }
+  /** Adds a middleware run on every incoming event: `([event, ...args], next) => next(err?)`. */
+  use(fn) {
+    expect(typeof fn === "function", "a middleware must be a function", fn);
+    this._fns.push(fn);
+    return this;
+  }
+  /**
+   * Sends an event to this client. A function as last argument asks for an ack: it gets the
+   * client's answer (with `timeout(ms)`: `(err, ...answer)`).
+   */
+  emit(event, ...args) {
+    checkNotReserved(event);
+    const flags = this._takeFlags();
+    if (typeof args[args.length - 1] === "function") {
+      const cb = args.pop();
+      this._ackCallback(this._emitWithAck(event, args, flags.timeout), cb, flags.timeout !== undefined, this._ee, this.nsp._ee);
+      return true;
+    }
+    this._native.emit(event, args);
+    return true;
+  }
+  _emitWithAck(event, args, timeout) {
+    return callAsync((req) => this._native.emitWithAck(event, args, timeout === undefined ? null : timeout, req, dispatcher));
+  }
+  /** Emits and resolves with the client's first ack argument (rejects on timeout or close). */
+  emitWithAck(event, ...args) {
+    const flags = this._takeFlags();
+    try {
+      checkNotReserved(event);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this._emitWithAck(event, args, flags.timeout).then((r) => r[0]);
+  }
+  /** Emits a `message` event. */
+  send(...args) {
+    this.emit("message", ...args);
+    return this;
+  }
+  write(...args) {
+    return this.send(...args);
+  }
+  /** Broadcast to every other socket of the namespace. */
+  get broadcast() {
+    return new BroadcastOperator(this.nsp, [], [this.id]);
+  }
+  /** Broadcast to a room, this socket excluded. */
+  to(room) {
+    return this.broadcast.to(room);
+  }
+  in(room) {
+    return this.to(room);
+  }
+  /** Broadcast to every other socket except those in `room`. */
+  except(room) {
+    return this.broadcast.except(room);
+  }
+  /** Joins a room (or several). */
+  join(rooms) {
+    this._native.join(roomList(rooms));
+  }
+  /** Leaves a room. */
+  leave(room) {
+    expect(typeof room === "string" || typeof room === "number", "a room must be a string", room);
+    this._native.leave(String(room));
+  }
+  /** Disconnects this socket; with `close`, the whole connection (every namespace). */
+  disconnect(close = false) {
+    this._native.disconnect(!!close);
+    return this;
+  }
+
+  _syncData() {
+    if (!this.nsp._server._recovery) return;
+    try {
+      this._native.setData(this.data === undefined ? null : this.data);
+    } catch (e) {
+      report(e, this._ee, this.nsp._ee);
+    }
+  }
+  _dispatch(event, args) {
+    const fns = this._fns;
+    const run = () => {
+      this._fireAny(this._any, event, args, this._ee, this.nsp._ee);
+      this._fire(event, args, this._ee, this.nsp._ee);
+      this._syncData();
+    };
+    if (fns.length === 0) return run();
+    let i = 0;
+    const packet = [event, ...args];
+    const next = (err) => {
+      if (err) return report(err, this._ee, this.nsp._ee);
+      if (i >= fns.length) return run();
+      const fn = fns[i++];
+      try {
+        fn(packet, next);
+      } catch (e) {
+        report(e, this._ee, this.nsp._ee);
+      }
+    };
+    next();
+  }
+  _onEvent(event, args, ack) {
+    if (ack) {
+      args.push(function (...reply) {
+        ack.send(reply);
+      });
+    }
+    this._dispatch(event, args);
+  }
+  _onOutgoing(event, args) {
+    this._fireAny(this._anyOut, event, args, this._ee, this.nsp._ee);
+  }
+  _onDisconnecting(reason, rooms) {
+    this._roomsSnapshot = rooms;
+    try {
+      this._fire("disconnecting", [reason], this._ee, this.nsp._ee);
+    } finally {
+      this._roomsSnapshot = null;
+    }
+  }
+  _onDisconnect(reason) {
+    this._connected = false;
+    this._fire("disconnect", [reason, undefined], this._ee, this.nsp._ee);
+  }
+}
+
+function isNodeHttpServer(x) {
+  return x !== null && typeof x === "object" && typeof x.listen === "function" && typeof x.on === "function";
+}
+
+/**
+ * A Socket.IO server served by the polysio Rust core.
+ *
+ *     const { Server } = require("polysio");
+ *     const io = new Server({ cors: { origin: "*" } });
+ *     io.on("connection", (socket) => socket.on("ping", (cb) => cb("pong")));
+ *     io.listen(3000);
+ */
+class Server {
+  /**
+   * `new Server(opts)`, or `new Server(port, opts)` to listen at once. Attaching to a Node
+   * `http.Server` is not supported (the Rust core owns the socket); use `serveStatic` for files.
+   */
+  constructor(srv, opts) {
+    if (srv !== undefined && srv !== null && typeof srv === "object" && !isNodeHttpServer(srv)) {
+      opts = srv;
+      srv = undefined;
+    }
+    if (isNodeHttpServer(srv)) {
+      throw codedError(
+        "ERR_INVALID_ARG_VALUE",
+        "attaching to a Node http.Server is not supported: the Rust core serves HTTP itself; use io.listen(port) and io.serveStatic(path, file)",
+      );
+    }
+    if (opts === undefined) opts = {};
+    const native = nativeOptions(opts);
+    this._opts = opts;
+    this._recovery = !!opts.connectionStateRecovery;
+    this._id = newId();
+    this._native = new binding.NativeServer(dispatcher, this._id, native);
+    this._allowRequest = opts.allowRequest;
+    this._nsps = new Map();
+    this._byId = new Map();
+    this._hold = new Hold(this);
+    this._closeHold = new Hold(this);
+    this._closing = null;
+    this._port = null;
+    register(this._id, this);
+    /** The main namespace `/`. */
+    this.sockets = this.of("/");
+    if (srv !== undefined && srv !== null) this.listen(srv, opts);
+  }
+  /** The options given to the constructor. */
+  get opts() {
+    return this._opts;
+  }
+  /** Engine.IO level facts: `clientsCount`. */
+  get engine() {
+    const native = this._native;
+    return {
+      get clientsCount() {
+        return native.clientsCount();
+      },
+    };
+  }
+  /** The Socket.IO path. */
+  path() {
+    return this._opts.path || "/socket.io";
+  }
+  /**
+   * Binds `port` (0 for any free port; see `address()`) on all interfaces, or `opts.host`, and
+   * serves in the background. Throws `ERR_LISTEN` at once if the port cannot be bound.
+   */
+  listen(port, opts = {}) {
+    if (this._closing) throw codedError("ERR_CLOSED", "the server is closed");
+    if (typeof port === "string" && /^\d+$/.test(port)) port = Number(port);
+    expect(Number.isInteger(port) && port >= 0 && port <= 65535, "port must be an integer between 0 and 65535", port);
+    expect(typeof opts === "object" && opts !== null, "listen options must be an object", opts);
+    const host = opts.host === undefined ? "" : opts.host;
+    expect(typeof host === "string", "host must be a string", host);
+    this._port = this._native.listen(host, port);
+    this._host = host;
+    this._hold.set(true);
+    return this;
+  }
+  /** Same as `listen`. */
+  attach(port, opts) {
+    return this.listen(port, opts);
+  }
+  /** The bound address `{ address, port, family }`, or null before `listen`. */
+  address() {
+    if (this._port === null) return null;
+    const address = this._host || "::";
+    return { address, port: this._port, family: address.includes(":") ? "IPv6" : "IPv4" };
+  }
+  /**
+   * Serves a file (given by its path) or a Buffer at URL `urlPath`, outside the Socket.IO path.
+   * The content is read once, now. `contentType` defaults from the file extension.
+   */
+  serveStatic(urlPath, content, contentType) {
+    expect(typeof urlPath === "string", "the URL path must be a string", urlPath);
+    expect(contentType === undefined || typeof contentType === "string", "contentType must be a string", contentType);
+    let body;
+    if (typeof content === "string") {
+      body = fs.readFileSync(content);
+    } else {
+      expect(Buffer.isBuffer(content) || content instanceof Uint8Array, "content must be a file path or a Buffer", content);
+      body = Buffer.from(content);
+    }
+    const name = typeof content === "string" ? content : urlPath;
+    this._native.serveStatic(urlPath, body, contentType || mimeType(name));
+    return this;
+  }
+  /** The namespace `name`, or a dynamic parent namespace for a RegExp or a function. */
+  of(name, fn) {
+    let nsp;
+    if (typeof name === "string") {
+      if (!name.startsWith("/")) name = "/" + name;
+      nsp = this._nsps.get(name);
+      if (!nsp) {
+        const id = newId();
+        nsp = new Namespace(this, name, this._native.of(name, id), id);
+        this._register(nsp);
+      }
+    } else if (name instanceof RegExp || typeof name === "function") {
+      const id = newId();
+      nsp = new ParentNamespace(this, this._native.ofDynamic(id), id, name);
+      this._byId.set(id, nsp);
+    } else {
+      expect(false, "a namespace must be a string, a RegExp or a function", name);
+    }
+    if (fn !== undefined) {
+      expect(typeof fn === "function", "a connection listener must be a function", fn);
+      nsp.on("connect", fn);
+    }
+    return nsp;
+  }
+  _register(nsp) {
+    this._nsps.set(nsp.name, nsp);
+    this._byId.set(nsp._id, nsp);
+    if (this.sockets) {
+      this.sockets._fire("new_namespace", [nsp], this.sockets._ee);
+    }
+  }
+  _findSocket(id) {
+    for (const nsp of this._nsps.values()) {
+      const s = nsp.sockets.get(id);
+      if (s) return s;
+    }
+    return null;
+  }
+  /** Adds a connection middleware to `/`. */
+  use(fn) {
+    this.sockets.use(fn);
+    return this;
+  }
+  to(room) {
+    return this.sockets.to(room);
+  }
+  in(room) {
+    return this.sockets.in(room);
+  }
+  except(room) {
+    return this.sockets.except(room);
+  }
+  timeout(ms) {
+    return this.sockets.timeout(ms);
+  }
+  get local() {
+    return this.sockets.local;
+  }
+  get volatile() {
+    return this.sockets.volatile;
+  }
+  compress() {
+    return this.sockets.compress();
+  }
+  /** Emits to every socket of `/`. */
+  emit(event, ...args) {
+    return this.sockets.emit(event, ...args);
+  }
+  emitWithAck(event, ...args) {
+    return this.sockets.emitWithAck(event, ...args);
+  }
+  send(...args) {
+    this.sockets.send(...args);
+    return this;
+  }
+  write(...args) {
+    return this.send(...args);
+  }
+  serverSideEmit(event, ...args) {
+    return this.sockets.serverSideEmit(event, ...args);
+  }
+  serverSideEmitWithAck(event, ...args) {
+    return this.sockets.serverSideEmitWithAck(event, ...args);
+  }
+  fetchSockets() {
+    return this.sockets.fetchSockets();
+  }
+  allSockets() {
+    return this.sockets.allSockets();
+  }
+  socketsJoin(room) {
+    this.sockets.socketsJoin(room);
+  }
+  socketsLeave(room) {
+    this.sockets.socketsLeave(room);
+  }
+  disconnectSockets(close = false) {
+    this.sockets.disconnectSockets(close);
+  }
+  on(ev, fn) {
+    this.sockets.on(ev, fn);
+    return this;
+  }
+  addListener(ev, fn) {
+    return this.on(ev, fn);
+  }
+  once(ev, fn) {
+    this.sockets.once(ev, fn);
+    return this;
+  }
+  prependListener(ev, fn) {
+    this.sockets.prependListener(ev, fn);
+    return this;
+  }
+  off(ev, fn) {
+    this.sockets.off(ev, fn);
+    return this;
+  }
+  removeListener(ev, fn) {
+    return this.off(ev, fn);
+  }
+  removeAllListeners(ev) {
+    this.sockets.removeAllListeners(ev);
+    return this;
+  }
+  listeners(ev) {
+    return this.sockets.listeners(ev);
+  }
+  listenerCount(ev) {
+    return this.sockets.listenerCount(ev);
+  }
+  /**
+   * Disconnects every socket ("server shutting down"), closes every connection and frees the
+   * port. Resolves once done; afterwards nothing of this server keeps the process alive.
+   */
+  close(fn) {
+    if (!this._closing) {
+      this._closing = new Promise((resolve) => {
+        this._onClosed = resolve;
+      });
+      this._closeHold.set(true);
+      try {
+        this._native.close();
+      } catch (e) {
+        this._finishClose();
+        throw e;
+      }
+    }
+    if (typeof fn === "function") this._closing.then(() => safeCall(fn, this, [], this.sockets._ee));
+    return this._closing;
+  }
+  _finishClose() {
+    this._hold.set(false);
+    this._closeHold.set(false);
+    targets.delete(this._id);
+    if (this._onClosed) this._onClosed();
+  }
+
+  _nspFor(ns, name) {
+    let nsp = this._nsps.get(name);
+    if (!nsp) {
+      const owner = this._byId.get(ns);
+      if (owner instanceof ParentNamespace) nsp = owner._createChild(name);
+    }
+    return nsp;
+  }
+  _socketFor(nspName, sid) {
+    const nsp = this._nsps.get(nspName);
+    return nsp ? nsp.sockets.get(sid) : undefined;
+  }
+  _onNative(ev) {
+    switch (ev[0]) {
+      case K.MIDDLEWARE: {
+        const nsp = this._nspFor(ev[2], ev[3]);
+        if (!nsp) return ev[5].resolve("Invalid namespace", null);
+        nsp._middleware(new Socket(nsp, ev[4]), ev[5]);
+        return;
+      }
+      case K.CONNECTION: {
+        const nsp = this._nspFor(ev[2], ev[3]);
+        if (!nsp) return;
+        const native = ev[4];
+        // The wrapper made for the middlewares (same core socket) carries on.
+        const socket = nsp._pending.get(native.id) || new Socket(nsp, native);
+        socket._connected = true;
+        nsp._connected(socket);
+        return;
+      }
+      case K.EVENT: {
+        const s = this._socketFor(ev[2], ev[3]);
+        if (s) s._onEvent(ev[4], ev[5], ev[6]);
+        return;
+      }
+      case K.DISCONNECTING: {
+        const s = this._socketFor(ev[2], ev[3]);
+        if (s) s._onDisconnecting(ev[4], ev[5]);
+        return;
+      }
+      case K.DISCONNECT: {
+        const nsp = this._nsps.get(ev[2]);
+        const s = nsp && nsp.sockets.get(ev[3]);
+        if (s) {
+          nsp.sockets.delete(ev[3]);
+          s._onDisconnect(ev[4]);
+        }
+        return;
+      }
+      case K.OUTGOING: {
+        const s = this._socketFor(ev[2], ev[3]);
+        if (s) s._onOutgoing(ev[4], ev[5]);
+        return;
+      }
+      case K.CLOSED:
+        this._finishClose();
+        return;
+      case K.MATCH: {
+        const parent = this._byId.get(ev[2]);
+        if (parent instanceof ParentNamespace) parent._match(ev[3], ev[4], ev[5]);
+        else ev[5].send(false);
+        return;
+      }
+      case K.ALLOW_REQUEST: {
+        const reply = ev[3];
+        let done = false;
+        try {
+          this._allowRequest(ev[2], (err, ok) => {
+            if (done) return;
+            done = true;
+            reply.send(ok ? true : err ? String(err.message || err) : "");
+          });
+        } catch (e) {
+          report(e, this.sockets._ee);
+          if (!done) reply.send("");
+        }
+        return;
+      }
+    }
+  }
+}
+
+const MIME = {
+  ".html": "text/html; charset=utf-8",
+  ".htm": "text/html; charset=utf-8",
+  ".js": "application/javascript; charset=utf-8",
+  ".mjs": "application/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json",
+  ".map": "application/json",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".jpg": "image/jpeg",
+  ".jpeg": "image/jpeg",
+  ".gif": "image/gif",
+  ".ico": "image/x-icon",
+  ".txt": "text/plain; charset=utf-8",
+  ".wasm": "application/wasm",
+};
+
+function mimeType(name) {
+  return MIME[pathMod.extname(name).toLowerCase()] || "application/octet-stream";
+}
+
+module.exports = { Server, Namespace, ParentNamespace, Socket, BroadcastOperator };

@@ -1,0 +1,37 @@
+//! # polysio-node
+//!
+//! The native half of the `polysio` npm package: napi-rs classes over the polysio core
+//! (server and client), used by the socket.io-shaped JavaScript layer in `lib/`. Users never
+//! touch these classes directly; see `node/README.md` and `index.d.ts` for the public API.
+//!
+//! Threads: the core runs on one multi-threaded tokio runtime owned by the addon
+//! ([`runtime`]). Everything it reports reaches JavaScript through one threadsafe function per
+//! JavaScript realm, as batches ([`dispatch`]); values are converted directly between
+//! JavaScript and [`polysio::Value`] on the JavaScript thread ([`convert`]). Errors carry a
+//! stable `code` ([`error::Code`]).
+
+#![deny(clippy::all)]
+#![warn(missing_docs)]
+
+pub mod ack;
+pub mod client;
+pub mod convert;
+pub mod dispatch;
+pub mod error;
+pub mod runtime;
+pub mod server;
+
+use napi_derive::napi;
+
+/// Sets the number of runtime worker threads (default: `POLYSIO_WORKER_THREADS`, else the
+/// number of CPUs up to 4). Only before the first server or client is created.
+#[napi]
+pub fn set_worker_threads(n: u32) -> error::Result<()> {
+    runtime::set_worker_threads(n as usize)
+}
+
+/// The version of the native addon.
+#[napi]
+pub fn native_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}

@@ -1,0 +1,203 @@
+"use strict";
+// Bad input from JavaScript: a clear Error with a stable `code`, never a crash or a hang.
+
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const { io: refConnect } = require("socket.io-client");
+const { Server, configure } = require("..");
+const { io } = require("../client");
+const { once, within, until, sleep, listen } = require("./helpers");
+
+const code = (c) => (e) => {
+  assert.equal(e.code, c, `expected ${c}, got ${e.code}: ${e.message}`);
+  assert.ok(e instanceof Error);
+  assert.ok(e.message.length > 0);
+  return true;
+};
+
+test("wrong argument types", async (t) => {
+  assert.throws(() => new Server({ pingInterval: "soon" }), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => new Server({ transports: ["carrier-pigeon"] }), code("ERR_INVALID_ARG_VALUE"));
+  assert.throws(() => new Server({ cors: { origin: /x/ } }), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => new Server({ allowRequest: "yes" }), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => new Server({ adapter: {} }), code("ERR_INVALID_ARG_VALUE"));
+  assert.throws(() => new Server(require("node:http").createServer()), code("ERR_INVALID_ARG_VALUE"));
+  assert.throws(() => configure({ workerThreads: 0 }), code("ERR_INVALID_ARG_TYPE"));
+  const { io: srv, url } = listen(Server);
+  t.after(() => srv.close());
+  assert.throws(() => srv.listen(-1), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => srv.of(42), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => srv.use("not a function"), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => srv.emit(42), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => srv.to({}), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => srv.timeout("1s"), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => srv.serveStatic("/x", 42), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => srv.serveStatic("no-slash", Buffer.from("x")), code("ERR_INVALID_ARG_VALUE"));
+  assert.throws(() => srv.emit("x", 10n), code("ERR_INVALID_ARG_TYPE"));
+  const circular = { a: 1 };
+  circular.self = circular;
+  assert.throws(() => srv.emit("x", circular), code("ERR_INVALID_ARG_VALUE"));
+  // reserved names, as socket.io refuses them
+  for (const ev of ["connect", "disconnect", "disconnecting", "newListener"]) {
+    assert.throws(() => srv.emit(ev), code("ERR_INVALID_ARG_VALUE"));
+  }
+  // the same checks on a socket
+  const seen = once(srv, "connection");
+  const c = refConnect(url, { forceNew: true, reconnection: false });
+  t.after(() => c.disconnect());
+  const [socket] = await seen;
+  assert.throws(() => socket.emit(Symbol("x")), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => socket.emit("x", { big: 1n }), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => socket.emit("connect"), code("ERR_INVALID_ARG_VALUE"));
+  assert.throws(() => socket.join({}), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => socket.on("x", "not a function"), code("ERR_INVALID_ARG_TYPE"));
+  await assert.rejects(socket.emitWithAck("disconnect"), code("ERR_INVALID_ARG_VALUE"));
+  // the client side
+  assert.throws(() => io(42), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => io("not a url"), code("ERR_INVALID_ARG_VALUE"));
+  assert.throws(() => io("ftp://x"), code("ERR_INVALID_ARG_VALUE"));
+  assert.throws(() => io("https://127.0.0.1:1", { forceNew: true }), code("ERR_INVALID_ARG_VALUE"));
+  assert.throws(() => io(url, { forceNew: true, transports: ["smoke-signals"] }), code("ERR_INVALID_ARG_VALUE"));
+  assert.throws(() => io(url, { forceNew: true, reconnectionDelay: "fast" }), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => io(url, { forceNew: true, auth: "token" }), code("ERR_INVALID_ARG_TYPE"));
+  const client = io(url, { forceNew: true, reconnection: false });
+  t.after(() => client.disconnect());
+  assert.throws(() => client.emit("connect_error"), code("ERR_INVALID_ARG_VALUE"));
+  assert.throws(() => client.emit(null), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => client.emit("x", () => {}, 1n), code("ERR_INVALID_ARG_TYPE"));
+  await assert.rejects(client.emitWithAck("x", 1n), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => client.timeout(-1), code("ERR_INVALID_ARG_TYPE"));
+});
+
+test("listening twice, or on a port in use", async (t) => {
+  const a = listen(Server);
+  t.after(() => a.io.close());
+  assert.throws(() => a.io.listen(0), code("ERR_LISTEN"));
+  const b = new Server();
+  t.after(() => b.close());
+  assert.throws(() => b.listen(a.io.address().port, { host: "127.0.0.1" }), (e) => code("ERR_LISTEN")(e) && /in use/i.test(e.message));
+});
+
+test("emit after close: ERR_CLOSED, synchronously or as a rejection", async () => {
+  const { io: srv, url } = listen(Server);
+  const seen = once(srv, "connection");
+  const c = refConnect(url, { forceNew: true, reconnection: false });
+  const [socket] = await seen;
+  // a pending ack is rejected when the socket goes
+  c.on("never", () => {});
+  const pending = socket.emitWithAck("never");
+  c.disconnect();
+  await assert.rejects(pending, code("ERR_CLOSED"));
+  await until(() => !socket.connected);
+  assert.throws(() => socket.emit("late"), code("ERR_CLOSED"));
+  await assert.rejects(socket.emitWithAck("late"), code("ERR_CLOSED"));
+  await srv.close();
+  assert.throws(() => srv.emit("late"), code("ERR_CLOSED"));
+  assert.throws(() => srv.to("room").emit("late"), code("ERR_CLOSED"));
+  await assert.rejects(srv.fetchSockets(), code("ERR_CLOSED"));
+  assert.throws(() => srv.listen(0), code("ERR_CLOSED"));
+});
+
+test("a handler that throws is reported and the server goes on", async (t) => {
+  const { io: srv, url } = listen(Server);
+  t.after(() => srv.close());
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w);
+  process.on("warning", onWarning);
+  t.after(() => process.off("warning", onWarning));
+  const errors = [];
+  srv.on("connection", (socket) => {
+    if (socket.handshake.auth.withErrorListener) socket.on("error", (e) => errors.push(e.message));
+    socket.on("throw", () => {
+      throw new Error("sync boom");
+    });
+    socket.on("reject", async () => {
+      throw new Error("async boom");
+    });
+    socket.on("ping", (cb) => cb("pong"));
+    throw new Error("connection handler boom");
+  });
+  srv.use((socket, next) => {
+    if (socket.handshake.auth.middlewareThrows) throw new Error("middleware boom");
+    next();
+  });
+  const c = refConnect(url, { forceNew: true, reconnection: false });
+  t.after(() => c.disconnect());
+  await once(c, "connect");
+  c.emit("throw");
+  c.emit("reject");
+  assert.equal(await c.timeout(5000).emitWithAck("ping"), "pong");
+  await until(() => warnings.length >= 3);
+  const messages = warnings.map((w) => w.message).sort();
+  assert.deepEqual(messages, [
+    "a socket handler threw: async boom",
+    "a socket handler threw: connection handler boom",
+    "a socket handler threw: sync boom",
+  ]);
+  assert.ok(warnings.every((w) => w.code === "ERR_HANDLER_THREW" && w.cause instanceof Error));
+  // with an `error` listener on the socket, errors go there instead
+  const c2 = refConnect(url, { forceNew: true, reconnection: false, auth: { withErrorListener: true } });
+  t.after(() => c2.disconnect());
+  await once(c2, "connect");
+  c2.emit("throw");
+  assert.equal(await c2.timeout(5000).emitWithAck("ping"), "pong");
+  await until(() => errors.length >= 1);
+  assert.deepEqual(errors, ["connection handler boom", "sync boom"]);
+  // a middleware that throws refuses the connection with its message
+  const c3 = refConnect(url, { forceNew: true, reconnection: false, auth: { middlewareThrows: true } });
+  const [err] = await once(c3, "connect_error");
+  assert.equal(err.message, "middleware boom");
+});
+
+test("a client listener that throws is reported; the client goes on", async (t) => {
+  const { io: srv, url } = listen(Server);
+  t.after(() => srv.close());
+  srv.on("connection", (s) => {
+    s.emit("boom");
+    s.on("ping", (cb) => cb("pong"));
+  });
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w);
+  process.on("warning", onWarning);
+  t.after(() => process.off("warning", onWarning));
+  const c = io(url, { forceNew: true, reconnection: false });
+  t.after(() => c.disconnect());
+  c.on("boom", () => {
+    throw new Error("client boom");
+  });
+  c.on("connect", () => {
+    throw new Error("connect boom");
+  });
+  await once(c, "connect");
+  assert.equal(await c.emitWithAck("ping"), "pong");
+  await until(() => warnings.length >= 2);
+  assert.deepEqual(warnings.map((w) => w.message).sort(), ["a socket handler threw: client boom", "a socket handler threw: connect boom"]);
+});
+
+test("huge payloads: within the limit they round-trip; over it the connection drops with a clear error", async (t) => {
+  const { io: srv, url } = listen(Server, { maxHttpBufferSize: 64 * 1024 * 1024 });
+  t.after(() => srv.close());
+  srv.on("connection", (s) => s.on("echo", (x, cb) => cb(x)));
+  const c = io(url, { forceNew: true, reconnection: false, transports: ["websocket"] });
+  t.after(() => c.disconnect());
+  await once(c, "connect");
+  // (The client's WebSocket takes frames up to 16 MiB.)
+  const big = Buffer.alloc(12 * 1024 * 1024, 7);
+  const back = await within(c.emitWithAck("echo", { big, text: "x".repeat(1024 * 1024) }), 60000, "12 MB echo");
+  assert.equal(back.big.length, big.length);
+  assert.equal(back.big[12345], 7);
+  assert.equal(back.text.length, 1024 * 1024);
+  // A server with the default 1 MB limit closes the connection of a client that sends more.
+  const small = listen(Server);
+  t.after(() => small.io.close());
+  const reasons = [];
+  small.io.on("connection", (s) => s.on("disconnect", (r) => reasons.push(r)));
+  for (const transports of [["websocket"], ["polling"]]) {
+    const c2 = io(small.url, { forceNew: true, reconnection: false, transports });
+    await once(c2, "connect");
+    const tooBig = c2.timeout(10000).emitWithAck("echo", Buffer.alloc(2 * 1024 * 1024));
+    await assert.rejects(tooBig, code("ERR_CLOSED"));
+    c2.disconnect();
+  }
+  await until(() => reasons.length === 2);
+});

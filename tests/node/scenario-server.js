@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// The scenario server of tests/SCENARIOS.md in Node, on either implementation of the same API
+// (the handlers below are shared):
+//   node tests/node/scenario-server.js polysio PORT    polysio's Node binding (tests/run-server node)
+//   node tests/node/scenario-server.js socketio PORT   the npm socket.io package (tests/run-server socketio)
+// Prints `listening PORT` (PORT 0 picks a free port), serves on 127.0.0.1 until killed.
+"use strict";
+
+const impl = process.argv[2];
+const port = Number(process.argv[3] || 3000);
+const opts = { pingInterval: 300, pingTimeout: 200, connectTimeout: 1000 };
+
+function setup(nsp) {
+  nsp.use((socket, next) => {
+    const auth = socket.handshake.auth || {};
+    if (auth.refuse !== undefined) {
+      const err = new Error("refused");
+      err.data = { reason: auth.refuse };
+      return next(err);
+    }
+    next();
+  });
+  nsp.on("connection", (socket) => {
+    socket.emit("auth", socket.handshake.auth);
+    socket.on("message", (...args) => socket.emit("message-back", ...args));
+    socket.on("message-with-ack", (...args) => {
+      const ack = args.pop();
+      if (typeof ack === "function") ack(...args);
+    });
+    socket.on("ask", (...args) => {
+      socket.emit("question", ...args, (...reply) => socket.emit("answer", ...reply));
+    });
+    socket.on("join", (room, ack) => {
+      socket.join(room);
+      if (typeof ack === "function") ack(room);
+    });
+    socket.on("to-room", (room, ...args) => nsp.to(room).emit("room-message", ...args));
+    socket.on("broadcast", (...args) => socket.broadcast.emit("broadcast", ...args));
+    socket.on("disconnect-me", () => socket.disconnect());
+  });
+}
+
+if (impl === "polysio") {
+  const { Server } = require("../../node");
+  const io = new Server(opts);
+  setup(io.of("/"));
+  setup(io.of("/custom"));
+  io.listen(port, { host: "127.0.0.1" });
+  console.log(`listening ${io.address().port}`);
+} else if (impl === "socketio") {
+  const http = require("node:http");
+  const { Server } = require("socket.io");
+  const httpServer = http.createServer();
+  const io = new Server(httpServer, opts);
+  setup(io.of("/"));
+  setup(io.of("/custom"));
+  httpServer.listen(port, "127.0.0.1", () => console.log(`listening ${httpServer.address().port}`));
+} else {
+  console.error("usage: scenario-server.js polysio|socketio PORT");
+  process.exit(2);
+}
