@@ -24,6 +24,7 @@ install_node_peers() {
   fi
 }
 stage "npm reference peers" install_node_peers
+stage "Python reference peers for tests/run-server python-socketio" bash tests/python/setup.sh
 # Sourced, so PY_VENV and POLYSIO_WHEEL reach pytest.
 stage "python venv and debug wheel (maturin)" source py/tests/setup-env.sh
 stage "pytest" "$PY_VENV/bin/python" -m pytest py/tests -q -p no:cacheprovider --timeout 300 --durations=10 "$@"

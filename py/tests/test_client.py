@@ -11,7 +11,7 @@ import socketio
 
 import polysio
 
-from conftest import url_of
+from conftest import eventually, url_of
 
 
 def reference_server(events: list) -> socketio.AsyncServer:
@@ -97,8 +97,13 @@ async def test_client_against_reference_server(ref_server, make_client, recorder
 async def test_client_transports_against_reference(ref_server, make_client, transports) -> None:
     url = await ref_server(reference_server([]))
     c = make_client()
+    assert c.transport() is None
     await c.connect(url, transports=transports)
     assert await c.call("echo", transports or "both") == (transports or "both")
+    if transports is None:
+        await eventually(lambda: c.transport() == "websocket", what="the upgrade")
+    else:
+        assert c.transport() == transports[0]
 
 
 async def test_refusal_raises_connection_error_and_calls_connect_error(ref_server, make_client, recorder) -> None:

@@ -136,22 +136,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+async def wait_listening(proc: asyncio.subprocess.Process, port: int, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        if proc.returncode is not None:
+            raise AssertionError(
+                f"the server exited with {proc.returncode}"
+                + (" (python-socketio: run tests/python/setup.sh)" if proc.returncode == 77 else "")
+            )
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            assert loop.time() < end, "the server did not start"
+            await asyncio.sleep(0.1)
+
+
 @pytest.mark.parametrize("lang", ["python", "python-socketio"])
 async def test_run_server_scenario_with_npm_client(lang) -> None:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        "bash",
-        str(ROOT / "tests" / "run-server"),
-        lang,
-        str(port),
-        stdout=asyncio.subprocess.PIPE,
-        env=dict(os.environ),
+        "bash", str(ROOT / "tests" / "run-server"), lang, str(port), env=dict(os.environ)
     )
     try:
-        line = await asyncio.wait_for(proc.stdout.readline(), 300)
-        assert line.decode().strip() == f"listening {port}", line
+        await wait_listening(proc, port, 300)
         for transports in TRANSPORTS:
             await run_node(str(TESTS / "scenario-client.js"), f"http://127.0.0.1:{port}", transports)
     finally:
-        proc.terminate()
+        if proc.returncode is None:
+            proc.terminate()
         await asyncio.wait_for(proc.wait(), 20)

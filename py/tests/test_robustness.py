@@ -165,10 +165,13 @@ def free_port() -> int:
 
 @pytest.mark.parametrize("flavour", ["async", "sync"])
 def test_ctrl_c_stops_cleanly(flavour) -> None:
+    # The script restores Python's SIGINT handler: shells start background jobs with SIGINT
+    # ignored, and Python then installs none.
     port = free_port()
     code = {
         "async": f"""
-            import asyncio, polysio
+            import asyncio, polysio, signal
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
             sio = polysio.AsyncServer()
             try:
                 asyncio.run(sio.serve("127.0.0.1", {port}))
@@ -176,7 +179,8 @@ def test_ctrl_c_stops_cleanly(flavour) -> None:
                 print("interrupted", sio._native.closed, flush=True)
         """,
         "sync": f"""
-            import polysio
+            import polysio, signal
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
             sio = polysio.Server()
             try:
                 sio.serve("127.0.0.1", {port})

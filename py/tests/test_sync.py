@@ -63,6 +63,7 @@ def test_sync_server_and_client(server, client) -> None:
     client.on("news", lambda m: got.append(m))
     client.connect(f"http://127.0.0.1:{port}", auth={"user": "ada"})
     assert client.connected and client.sid
+    assert client.transport() in ("polling", "websocket")
     wait_until(lambda: got == [client.sid])
     user, n, rooms = client.call("whoami")
     assert (user, n, sorted(rooms)) == ("ada", 1, sorted([client.sid, "lobby"]))
