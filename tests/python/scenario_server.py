@@ -9,6 +9,7 @@ Prints ``listening PORT`` once serving on 127.0.0.1; runs until SIGINT/SIGTERM.
 """
 import asyncio
 import signal
+import socket
 import sys
 
 
@@ -76,7 +77,14 @@ def serve_python_socketio(port):
                                cors_allowed_origins="*")
     for nsp in ("/", "/custom"):
         setup(sio, socketio, nsp)
-    uvicorn.run(socketio.ASGIApp(sio), host="127.0.0.1", port=port, log_level="warning")
+    # Bound here so that PORT 0 works and the chosen port can be printed.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    print("listening %d" % sock.getsockname()[1], flush=True)
+    # A short graceful shutdown: uvicorn otherwise waits for every connection to end on SIGTERM.
+    config = uvicorn.Config(socketio.ASGIApp(sio), log_level="warning", timeout_graceful_shutdown=1)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":
