@@ -54,11 +54,19 @@ impl LocalAdapter {
 
     /// The local sockets `opts` selects.
     fn targets(&self, opts: &BroadcastOptions) -> Vec<Arc<Socket>> {
+        let mut out = Vec::new();
+        self.for_each_target(opts, |s| out.push(s.clone()));
+        out
+    }
+
+    /// Calls `f` with each local socket `opts` selects, under the adapter's and the namespace's
+    /// read locks: `f` must not run user code.
+    fn for_each_target(&self, opts: &BroadcastOptions, mut f: impl FnMut(&Arc<Socket>)) {
         let Some(nsp) = self.nsp.upgrade() else {
-            return Vec::new();
+            return;
         };
         let Ok(st) = self.state.read() else {
-            return Vec::new();
+            return;
         };
         let mut except: HashSet<&Sid> = HashSet::new();
         for r in &opts.except {
@@ -67,26 +75,25 @@ impl LocalAdapter {
             }
         }
         if opts.rooms.is_empty() {
-            return nsp
-                .sockets()
-                .into_iter()
-                .filter(|s| !except.contains(&s.id_arc()))
-                .collect();
+            nsp.each_socket(&mut |s| {
+                if !except.contains(&s.id_arc()) {
+                    f(s)
+                }
+            });
+            return;
         }
         let mut seen: HashSet<&Sid> = HashSet::new();
-        let mut out = Vec::new();
         for r in &opts.rooms {
             if let Some(members) = st.rooms.get(r) {
                 for sid in members {
                     if !except.contains(sid) && seen.insert(sid) {
                         if let Some(s) = nsp.socket(sid) {
-                            out.push(s);
+                            f(&s);
                         }
                     }
                 }
             }
         }
-        out
     }
 
     fn prune(&self, log: &mut VecDeque<StoredPacket>) {
@@ -182,7 +189,17 @@ impl Adapter for LocalAdapter {
             }
         }
         let frames = packet.encode();
-        for s in self.targets(opts) {
+        // Queued under the locks, without a list of the targets; the sockets with outgoing
+        // listeners are served after, as those run user code.
+        let mut listened = Vec::new();
+        self.for_each_target(opts, |s| {
+            if s.has_outgoing_listeners() {
+                listened.push(s.clone());
+            } else {
+                let _ = s.send_frames(&frames);
+            }
+        });
+        for s in listened {
             s.notify_outgoing(&packet);
             let _ = s.send_frames(&frames);
         }

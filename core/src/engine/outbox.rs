@@ -95,30 +95,29 @@ mod tests {
     use super::*;
     use crate::engine::packet::PacketType;
 
+    /// A reader task waiting on `outbox`; returns what it took.
+    fn reader(outbox: &std::sync::Arc<Outbox>) -> tokio::task::JoinHandle<VecDeque<Frame>> {
+        let o = outbox.clone();
+        tokio::spawn(async move {
+            let mut got = VecDeque::new();
+            o.take_wait(&mut got).await;
+            got
+        })
+    }
+
     #[tokio::test]
     async fn frames_come_out_in_order_and_wake_the_reader() {
         let outbox = std::sync::Arc::new(Outbox::default());
         let mut out = VecDeque::new();
         assert!(!outbox.take(&mut out));
-        let o = outbox.clone();
-        let reader = tokio::spawn(async move {
-            let mut got = VecDeque::new();
-            o.take_wait(&mut got).await;
-            got
-        });
+        let r = reader(&outbox);
         tokio::task::yield_now().await;
         outbox.push([Frame::message("a"), Frame::message("b")]);
-        let got = reader.await.unwrap();
-        assert_eq!(got, [Frame::message("a"), Frame::message("b")]);
-        let o = outbox.clone();
-        let reader = tokio::spawn(async move {
-            let mut got = VecDeque::new();
-            o.take_wait(&mut got).await;
-            got
-        });
+        assert_eq!(r.await.unwrap(), [Frame::message("a"), Frame::message("b")]);
+        let r = reader(&outbox);
         tokio::task::yield_now().await;
         outbox.wake();
-        assert!(reader.await.unwrap().is_empty(), "woken without frames");
+        assert!(r.await.unwrap().is_empty(), "woken without frames");
         outbox.push([Frame::message("c")]);
         outbox.push([Frame::text(PacketType::Ping, "")]);
         out.push_back(Frame::message("z"));

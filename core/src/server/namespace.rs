@@ -214,6 +214,17 @@ impl Namespace {
         v
     }
 
+    /// Calls `f` with every connected socket on this node (of every child, for a dynamic
+    /// parent), under the read lock: `f` must not run user code.
+    pub(crate) fn each_socket(&self, f: &mut impl FnMut(&Arc<Socket>)) {
+        if let Ok(m) = self.0.sockets.read() {
+            m.values().for_each(&mut *f);
+        }
+        for c in self.children() {
+            c.each_socket(f);
+        }
+    }
+
     pub(crate) fn insert(&self, s: Arc<Socket>) {
         if let Ok(mut m) = self.0.sockets.write() {
             m.insert(s.id_arc().clone(), s);

@@ -117,6 +117,8 @@ pub struct Socket {
     pub(crate) client: Arc<ClientShared>,
     handshake: SocketHandshake,
     listeners: RwLock<Listeners>,
+    /// Whether `listeners.any_out` is non-empty (read on every broadcast).
+    any_out: AtomicBool,
     acks: Mutex<HashMap<u64, AckCallback>>,
     connected: AtomicBool,
     data: Mutex<Value>,
@@ -184,6 +186,7 @@ impl Socket {
             client,
             handshake: SocketHandshake { request, auth },
             listeners: RwLock::new(Listeners::default()),
+            any_out: AtomicBool::new(false),
             acks: Mutex::new(HashMap::new()),
             connected: AtomicBool::new(false),
             data: Mutex::new(data),
@@ -275,6 +278,7 @@ impl Socket {
     ) {
         if let Ok(mut l) = self.listeners.write() {
             l.any_out.push(Arc::new(f));
+            self.any_out.store(true, Ordering::Release);
         }
     }
     /// Called when the socket is about to disconnect (still in its rooms).
@@ -304,7 +308,14 @@ impl Socket {
         self.send_frames(&p.encode())
     }
 
+    pub(crate) fn has_outgoing_listeners(&self) -> bool {
+        self.any_out.load(Ordering::Acquire)
+    }
+
     pub(crate) fn notify_outgoing(self: &Arc<Self>, p: &Packet) {
+        if !self.has_outgoing_listeners() {
+            return;
+        }
         let any = match self.listeners.read() {
             Ok(l) if !l.any_out.is_empty() => l.any_out.clone(),
             _ => return,
@@ -517,6 +528,7 @@ impl Socket {
         }
         if let Ok(mut l) = self.listeners.write() {
             *l = Listeners::default();
+            self.any_out.store(false, Ordering::Release);
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -98,6 +98,23 @@ impl Sender {
             "42{seq}[\"bcast\",\"{seq:010},{now_us:012},{pad}\"]"
         ))
     }
+
+    /// Sends broadcasts until `window` are in flight (or the quota is sent).
+    async fn fill(&self, ws: &mut Ws, sent: &mut u64, completed: u64, meter: &Meter) -> Result<()> {
+        let err = |e: tokio_tungstenite::tungstenite::Error| format!("WebSocket: {e}");
+        let mut fed = false;
+        while *sent - completed < self.window && self.quota.is_none_or(|q| *sent < q) {
+            ws.feed(self.frame(*sent, meter.now_us()))
+                .await
+                .map_err(err)?;
+            *sent += 1;
+            fed = true;
+        }
+        if fed {
+            ws.flush().await.map_err(err)?;
+        }
+        Ok(())
+    }
 }
 
 /// One client: counts what it receives; returns how many broadcasts it got (with a quota).
@@ -107,19 +124,15 @@ async fn client(
     mut sender: Option<Sender>,
     quota: Option<u64>,
 ) -> Result<u64> {
-    let err = |e: tokio_tungstenite::tungstenite::Error| format!("WebSocket: {e}");
     let meter = &shared.meter;
     let (mut sent, mut completed, mut acked, mut received) = (0u64, 0u64, 0u64, 0u64);
+    let is_sender = sender.is_some();
     if let Some(s) = &sender {
-        while sent < s.window && s.quota.is_none_or(|q| sent < q) {
-            ws.feed(s.frame(sent, meter.now_us())).await.map_err(err)?;
-            sent += 1;
-        }
-        ws.flush().await.map_err(err)?;
+        s.fill(&mut ws, &mut sent, completed, meter).await?;
     }
     loop {
         let all_received = quota.is_some_and(|q| received == q);
-        let all_acked = sender.as_ref().is_none_or(|_| acked == sent);
+        let all_acked = !is_sender || acked == sent;
         if all_received && all_acked {
             return Ok(received);
         }
@@ -128,72 +141,37 @@ async fn client(
                 m = ws.next() => m,
                 Some(_) = s.rx.recv() => {
                     completed += 1;
-                    let mut fed = false;
-                    while sent - completed < s.window && s.quota.is_none_or(|q| sent < q) {
-                        ws.feed(s.frame(sent, meter.now_us())).await.map_err(err)?;
-                        sent += 1;
-                        fed = true;
-                    }
-                    if fed {
-                        ws.flush().await.map_err(err)?;
-                    }
+                    s.fill(&mut ws, &mut sent, completed, meter).await?;
                     continue;
                 }
             },
             None => ws.next().await,
         };
-        let mut next = next;
-        let mut pong = false;
-        loop {
-            let msg = match next {
-                Some(Ok(m)) => m,
-                Some(Err(e)) => return Err(err(e)),
-                None => return Err("the server closed the connection".into()),
-            };
-            match msg {
-                Message::Text(t) => {
-                    let t = t.as_str();
-                    if let Some(body) = t.strip_prefix(PREFIX) {
-                        let seq = body
-                            .get(..10)
-                            .and_then(|s| s.parse::<u64>().ok())
-                            .ok_or_else(|| format!("bad broadcast {t:.80?}"))?;
-                        let at = body
-                            .get(11..23)
-                            .and_then(|s| s.parse::<u64>().ok())
-                            .ok_or_else(|| format!("bad broadcast {t:.80?}"))?;
-                        if quota.is_some_and(|q| seq >= q) {
-                            return Err(format!("broadcast {seq} was never sent"));
-                        }
-                        let us = meter.now_us().saturating_sub(at);
-                        meter.record(Duration::from_micros(us));
-                        received += 1;
-                        let c = &shared.counts[(seq % RING as u64) as usize];
-                        if c.fetch_add(1, Ordering::AcqRel) + 1 == shared.receivers {
-                            c.store(0, Ordering::Release);
-                            let _ = shared.done.send(seq);
-                        }
-                    } else if let Some(rest) = t.strip_prefix("43") {
-                        if sender.is_none() || leading_number(rest).is_none() {
-                            return Err(format!("unexpected ack {t:.80?}"));
-                        }
-                        acked += 1;
-                    } else if t == "2" {
-                        pong = true;
-                    } else {
-                        return Err(format!("unexpected message {t:.80?}"));
-                    }
+        conn::each_ready_text(&mut ws, next, |t| {
+            if let Some(body) = t.strip_prefix(PREFIX) {
+                let field = |r: std::ops::Range<usize>| {
+                    body.get(r)
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .ok_or_else(|| format!("bad broadcast {t:.80?}"))
+                };
+                let (seq, at) = (field(0..10)?, field(11..23)?);
+                if quota.is_some_and(|q| seq >= q) {
+                    return Err(format!("broadcast {seq} was never sent"));
                 }
-                Message::Ping(_) | Message::Pong(_) => {}
-                other => return Err(format!("unexpected message {other:.80?}")),
+                meter.record(Duration::from_micros(meter.now_us().saturating_sub(at)));
+                received += 1;
+                let c = &shared.counts[(seq % RING as u64) as usize];
+                if c.fetch_add(1, Ordering::AcqRel) + 1 == shared.receivers {
+                    c.store(0, Ordering::Release);
+                    let _ = shared.done.send(seq);
+                }
+            } else if t.strip_prefix("43").and_then(leading_number).is_some() && is_sender {
+                acked += 1;
+            } else {
+                return Err(format!("unexpected message {t:.80?}"));
             }
-            match ws.next().now_or_never() {
-                Some(n) => next = n,
-                None => break,
-            }
-        }
-        if pong {
-            ws.send(Message::text("3")).await.map_err(err)?;
-        }
+            Ok(())
+        })
+        .await?;
     }
 }

@@ -4,10 +4,10 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
 pub type Ws = WebSocketStream<TcpStream>;
@@ -83,6 +83,37 @@ pub async fn idle(mut ws: Ws) {
             return;
         }
     }
+}
+
+/// Passes the text of `first` and of every message already received after it to `f`, then
+/// answers the pings among them; anything but text (and WebSocket pings and pongs) is an error.
+pub async fn each_ready_text(
+    ws: &mut Ws,
+    first: Option<std::result::Result<Message, tungstenite::Error>>,
+    mut f: impl FnMut(&str) -> Result<()>,
+) -> Result<()> {
+    let mut next = first;
+    let mut ping = false;
+    loop {
+        match next {
+            Some(Ok(Message::Text(t))) if t.as_str() == "2" => ping = true,
+            Some(Ok(Message::Text(t))) => f(t.as_str())?,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(other)) => return Err(format!("unexpected message {other:.80?}")),
+            Some(Err(e)) => return Err(format!("WebSocket: {e}")),
+            None => return Err("the server closed the connection".into()),
+        }
+        match ws.next().now_or_never() {
+            Some(n) => next = n,
+            None => break,
+        }
+    }
+    if ping {
+        ws.send(Message::text("3"))
+            .await
+            .map_err(|e| format!("send pong: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Parses `<digits>` at the start of `s`: the number and the rest.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
@@ -82,42 +82,24 @@ async fn client(
             return Ok(acked);
         }
         // Handle every message already received, then answer them in one write.
-        let mut next = ws.next().await;
-        loop {
-            let msg = match next {
-                Some(Ok(m)) => m,
-                Some(Err(e)) => return Err(err(e)),
-                None => return Err("the server closed the connection".into()),
-            };
-            match msg {
-                Message::Text(t) => {
-                    let t = t.as_str();
-                    if let Some(rest) = t.strip_prefix("43") {
-                        let (id, body) =
-                            leading_number(rest).ok_or_else(|| format!("bad ack {t:?}"))?;
-                        let i = in_flight
-                            .iter()
-                            .position(|(x, _)| *x == id)
-                            .ok_or_else(|| format!("ack {id} was not asked for"))?;
-                        let (_, at) = in_flight.swap_remove(i);
-                        if body != expected {
-                            return Err(format!("ack {id} carries {:.80?}", body));
-                        }
-                        meter.record(at.elapsed());
-                        acked += 1;
-                    } else if t == "2" {
-                        ws.feed(Message::text("3")).await.map_err(err)?;
-                    } else {
-                        return Err(format!("unexpected message {t:.80?}"));
-                    }
-                }
-                Message::Ping(_) | Message::Pong(_) => {}
-                other => return Err(format!("unexpected message {other:.80?}")),
+        let first = ws.next().await;
+        conn::each_ready_text(&mut ws, first, |t| {
+            let rest = t
+                .strip_prefix("43")
+                .ok_or_else(|| format!("unexpected message {t:.80?}"))?;
+            let (id, body) = leading_number(rest).ok_or_else(|| format!("bad ack {t:?}"))?;
+            let i = in_flight
+                .iter()
+                .position(|(x, _)| *x == id)
+                .ok_or_else(|| format!("ack {id} was not asked for"))?;
+            let (_, at) = in_flight.swap_remove(i);
+            if body != expected {
+                return Err(format!("ack {id} carries {body:.80?}"));
             }
-            match ws.next().now_or_never() {
-                Some(n) => next = n,
-                None => break,
-            }
-        }
+            meter.record(at.elapsed());
+            acked += 1;
+            Ok(())
+        })
+        .await?;
     }
 }
