@@ -46,4 +46,6 @@ browser_tests() {
   done
 }
 stage "chat demo in Chromium" browser_tests
+# Every benchmarked server answers real load correctly (debug builds, seconds; figures: bench/run).
+stage "benchmark smoke (bench/run --smoke)" env BENCH_PROFILE=debug bench/run --smoke
 echo "=== all tests passed in $((SECONDS - t_all)) s"
