@@ -140,6 +140,18 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A copy of `headers` owning its bytes: hyper's header values are slices of its 8 KiB read
+/// buffer, which a plain clone would keep alive for the whole session.
+fn own_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+            out.append(name.clone(), v);
+        }
+    }
+    out
+}
+
 fn json_error(code: HandshakeError, message: Option<&str>) -> Response<Body> {
     let status = if code == HandshakeError::Forbidden {
         StatusCode::FORBIDDEN
@@ -395,7 +407,7 @@ impl EngineServer {
             return err(HandshakeError::BadRequest, None);
         }
         let handshake = Arc::new(Handshake {
-            headers: req.headers().clone(),
+            headers: own_headers(req.headers()),
             query: query.to_vec(),
             url: req.uri().to_string(),
             address: remote,

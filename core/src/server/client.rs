@@ -21,6 +21,9 @@ pub(crate) struct ClientShared {
     pub(crate) engine: EngineSocket,
     sockets: Mutex<HashMap<String, Arc<Socket>>>,
     connected_once: AtomicBool,
+    /// The task closing the connection if no namespace is joined in time; ended at the first
+    /// join so an idle connection does not keep it.
+    connect_timeout: Mutex<Option<tokio::task::AbortHandle>>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -61,6 +64,7 @@ impl EngineHandler for Handler {
             engine: socket.clone(),
             sockets: Mutex::new(HashMap::new()),
             connected_once: AtomicBool::new(false),
+            connect_timeout: Mutex::new(None),
             runtime: runtime
                 .clone()
                 .unwrap_or_else(tokio::runtime::Handle::current),
@@ -68,7 +72,7 @@ impl EngineHandler for Handler {
         if let Some(server) = &server {
             let timeout = server.config.connect_timeout;
             let c = Arc::downgrade(&client);
-            client.runtime.spawn(async move {
+            let task = client.runtime.spawn(async move {
                 tokio::time::sleep(timeout).await;
                 if let Some(c) = c.upgrade() {
                     if !c.connected_once.load(Ordering::Acquire) {
@@ -76,6 +80,9 @@ impl EngineHandler for Handler {
                     }
                 }
             });
+            if let Ok(mut t) = client.connect_timeout.lock() {
+                *t = Some(task.abort_handle());
+            }
         }
         Box::new(Conn {
             client,
@@ -246,7 +253,16 @@ fn finish_connect(nsp: &Namespace, socket: Arc<Socket>, restored: Option<Restore
     nsp.adapter().add_all(socket.id_arc(), &rooms);
     nsp.insert(socket.clone());
     socket.mark_connected();
-    client.connected_once.store(true, Ordering::Release);
+    if !client.connected_once.swap(true, Ordering::AcqRel) {
+        if let Some(t) = client
+            .connect_timeout
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take())
+        {
+            t.abort();
+        }
+    }
     let mut reply = crate::value::Map::new();
     reply.insert("sid".into(), Value::from(socket.id()));
     if let Some(pid) = socket.pid() {
