@@ -13,8 +13,7 @@ port=${1:-3000}
 case "$lang" in
   rust) exec cargo run -q -p polysio --example chat -- "$port" ;;
   node)
-    [ -d node/node_modules/@napi-rs/cli ] || (cd node && npm ci --ignore-scripts --no-audit --no-fund)
-    POLYSIO_BUILD_PROFILE=debug node node/scripts/build.js >&2
+    bash node/scripts/dev-build.sh
     exec node examples/chat/chat.js "$port" ;;
   python)
     source py/tests/setup-env.sh
