@@ -43,7 +43,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -67,23 +67,6 @@ pub(crate) enum Cmd {
     Register {
         shared: Arc<SocketShared>,
         auth: Auth,
-    },
-    On {
-        nsp: String,
-        event: String,
-        handler: Handler,
-    },
-    OnAny {
-        nsp: String,
-        handler: AnyHandler,
-    },
-    Off {
-        nsp: String,
-        event: Option<String>,
-    },
-    ManagerOn {
-        event: String,
-        handler: Handler,
     },
     SetAuth {
         nsp: String,
@@ -120,9 +103,27 @@ pub(crate) struct SocketStatus {
     pub recovered: bool,
 }
 
+/// Event listeners. The handles register them at once (not through the task's command queue),
+/// so a listener added before an event arrives always sees it, however late the task runs.
+#[derive(Default)]
+pub(crate) struct Listeners {
+    pub events: HashMap<String, Vec<Handler>>,
+    pub any: Vec<AnyHandler>,
+}
+
+/// Reads `l` even if a writer panicked (listeners stay usable).
+pub(crate) fn read_listeners<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write_listeners<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
 pub(crate) struct SocketShared {
     pub nsp: String,
     pub status: Mutex<SocketStatus>,
+    pub listeners: RwLock<Listeners>,
     /// Packets emitted but not yet handed to a transport (the bounded send buffer).
     pub queued: AtomicUsize,
 }
@@ -144,6 +145,7 @@ struct ManagerInner {
     sockets: Mutex<HashMap<String, Arc<SocketShared>>>,
     done: watch::Receiver<bool>,
     transport: Arc<std::sync::atomic::AtomicU8>,
+    listeners: Arc<RwLock<HashMap<String, Vec<Handler>>>>,
 }
 
 impl Drop for ManagerInner {
@@ -185,12 +187,14 @@ impl Manager {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = watch::channel(false);
         let transport = Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let listeners = Arc::new(RwLock::new(HashMap::new()));
         let task = task::Task::new(
             opts.clone(),
             ep,
             cmd_rx,
             cmd_tx.downgrade(),
             transport.clone(),
+            listeners.clone(),
         );
         handle.spawn(async move {
             task.run().await;
@@ -203,6 +207,7 @@ impl Manager {
                 sockets: Mutex::new(HashMap::new()),
                 done: done_rx,
                 transport,
+                listeners,
             }),
         })
     }
@@ -231,6 +236,7 @@ impl Manager {
                 let shared = Arc::new(SocketShared {
                     nsp: nsp.clone(),
                     status: Mutex::new(SocketStatus::default()),
+                    listeners: RwLock::new(Listeners::default()),
                     queued: AtomicUsize::new(0),
                 });
                 let auth = auth.unwrap_or_else(|| self.inner.opts.auth.clone());
@@ -255,10 +261,10 @@ impl Manager {
         event: &str,
         handler: impl Fn(Vec<Value>, Option<AckResponder>) + Send + Sync + 'static,
     ) {
-        let _ = self.inner.cmd.send(Cmd::ManagerOn {
-            event: event.to_owned(),
-            handler: Arc::new(handler),
-        });
+        write_listeners(&self.inner.listeners)
+            .entry(event.to_owned())
+            .or_default()
+            .push(Arc::new(handler));
     }
 
     /// Opens the connection without connecting a namespace (sockets connect it as needed).
@@ -352,11 +358,11 @@ impl Socket {
     }
 
     pub(crate) fn on_handler(&self, event: String, handler: Handler) {
-        let _ = self.send(Cmd::On {
-            nsp: self.shared.nsp.clone(),
-            event,
-            handler,
-        });
+        write_listeners(&self.shared.listeners)
+            .events
+            .entry(event)
+            .or_default()
+            .push(handler);
     }
 
     /// Registers a handler for `event`. Reserved events: `connect` (no arguments),
@@ -374,18 +380,23 @@ impl Socket {
         &self,
         handler: impl Fn(&str, Vec<Value>, Option<AckResponder>) + Send + Sync + 'static,
     ) {
-        let _ = self.send(Cmd::OnAny {
-            nsp: self.shared.nsp.clone(),
-            handler: Arc::new(handler),
-        });
+        write_listeners(&self.shared.listeners)
+            .any
+            .push(Arc::new(handler));
     }
 
     /// Removes the handlers of `event`, or all handlers (catch-all ones included) with `None`.
     pub fn off(&self, event: Option<&str>) {
-        let _ = self.send(Cmd::Off {
-            nsp: self.shared.nsp.clone(),
-            event: event.map(str::to_owned),
-        });
+        let mut l = write_listeners(&self.shared.listeners);
+        match event {
+            Some(e) => {
+                l.events.remove(e);
+            }
+            None => {
+                l.events.clear();
+                l.any.clear();
+            }
+        }
     }
 
     /// Replaces the auth payload used from the next (re)connection on.

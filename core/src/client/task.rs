@@ -7,7 +7,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -20,7 +20,9 @@ use super::transport::{
     close_frame, open_polling, open_websocket, probe_websocket, start_websocket, Endpoint,
     Handshake, Incoming, Transport, TransportEvent, TransportKind, Ws,
 };
-use super::{AckResponder, AckSink, AnyHandler, Auth, ClientOptions, Cmd, Handler, SocketShared};
+use super::{
+    read_listeners, AckResponder, AckSink, Auth, ClientOptions, Cmd, Handler, SocketShared,
+};
 use crate::engine::packet::{Frame, PacketType};
 use crate::error::{Error, Result};
 use crate::parser::packet::{Decoder, Packet, PacketData};
@@ -81,8 +83,6 @@ struct SockState {
     connected: bool,
     pid: Option<String>,
     last_offset: Option<String>,
-    handlers: HashMap<String, Vec<Handler>>,
-    any: Vec<AnyHandler>,
     send_buffer: VecDeque<Packet>,
     /// Events received before the CONNECT reply (a recovered session replays missed packets
     /// first); delivered when it arrives.
@@ -123,7 +123,7 @@ pub(crate) struct Task {
     gen: u64,
     decoder: Decoder,
     sockets: IndexMap<String, SockState>,
-    manager_handlers: HashMap<String, Vec<Handler>>,
+    manager_handlers: Arc<RwLock<HashMap<String, Vec<Handler>>>>,
     backoff: Backoff,
     reconnecting: bool,
     reconnect_at: Option<Instant>,
@@ -234,6 +234,7 @@ impl Task {
         cmd_rx: mpsc::UnboundedReceiver<Cmd>,
         weak_cmd: mpsc::WeakUnboundedSender<Cmd>,
         transport_now: Arc<std::sync::atomic::AtomicU8>,
+        manager_handlers: Arc<RwLock<HashMap<String, Vec<Handler>>>>,
     ) -> Task {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let backoff = Backoff::new(
@@ -253,7 +254,7 @@ impl Task {
             gen: 0,
             decoder: Decoder::default(),
             sockets: IndexMap::new(),
-            manager_handlers: HashMap::new(),
+            manager_handlers,
             transport_now,
             backoff,
             reconnecting: false,
@@ -302,10 +303,10 @@ impl Task {
     // ---- events -------------------------------------------------------------------------
 
     fn emit_manager(&self, event: &str, args: Vec<Value>) {
-        if let Some(hs) = self.manager_handlers.get(event) {
-            for h in hs.clone() {
-                call(&h, args.clone(), None);
-            }
+        // Cloned out of the lock: a handler may register more listeners.
+        let hs = read_listeners(&self.manager_handlers).get(event).cloned();
+        for h in hs.into_iter().flatten() {
+            call(&h, args.clone(), None);
         }
     }
 
@@ -320,8 +321,13 @@ impl Task {
         let Some(s) = self.sockets.get(nsp) else {
             return;
         };
-        if any {
-            for h in s.any.clone() {
+        let (any_hs, hs) = {
+            let l = read_listeners(&s.shared.listeners);
+            let any_hs = if any { l.any.clone() } else { Vec::new() };
+            (any_hs, l.events.get(event).cloned())
+        };
+        {
+            for h in any_hs {
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     h(event, args.clone(), ack.clone())
                 }))
@@ -331,10 +337,8 @@ impl Task {
                 }
             }
         }
-        if let Some(hs) = s.handlers.get(event) {
-            for h in hs.clone() {
-                call(&h, args.clone(), ack.clone());
-            }
+        for h in hs.into_iter().flatten() {
+            call(&h, args.clone(), ack.clone());
         }
     }
 
@@ -352,46 +356,12 @@ impl Task {
                     connected: false,
                     pid: None,
                     last_offset: None,
-                    handlers: HashMap::new(),
-                    any: Vec::new(),
                     send_buffer: VecDeque::new(),
                     receive_buffer: Vec::new(),
                     next_ack: 0,
                     acks: HashMap::new(),
                 });
             }
-            Cmd::On {
-                nsp,
-                event,
-                handler,
-            } => {
-                if let Some(s) = self.sockets.get_mut(&nsp) {
-                    s.handlers.entry(event).or_default().push(handler);
-                }
-            }
-            Cmd::OnAny { nsp, handler } => {
-                if let Some(s) = self.sockets.get_mut(&nsp) {
-                    s.any.push(handler);
-                }
-            }
-            Cmd::Off { nsp, event } => {
-                if let Some(s) = self.sockets.get_mut(&nsp) {
-                    match event {
-                        Some(e) => {
-                            s.handlers.remove(&e);
-                        }
-                        None => {
-                            s.handlers.clear();
-                            s.any.clear();
-                        }
-                    }
-                }
-            }
-            Cmd::ManagerOn { event, handler } => self
-                .manager_handlers
-                .entry(event)
-                .or_default()
-                .push(handler),
             Cmd::SetAuth { nsp, auth } => {
                 if let Some(s) = self.sockets.get_mut(&nsp) {
                     s.auth = auth;
