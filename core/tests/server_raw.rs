@@ -239,6 +239,16 @@ async fn session_alive(addr: SocketAddr, path: &str, sid: &str) -> bool {
 }
 
 /// Waits until the session is gone (requests with its sid answer code 1).
+/// Waits until the engine holds `n` sessions (removal follows the close on the wire).
+async fn wait_clients(server: &EngineServer, n: usize) {
+    within(&format!("{n} engine sessions"), async {
+        while server.clients_count() != n {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
 async fn wait_session_gone(addr: SocketAddr, path: &str, sid: &str) {
     within("session to close", async {
         while session_alive(addr, path, sid).await {
@@ -398,12 +408,7 @@ async fn sio_bad_packet_closes(packets: &[&str], connect_first: bool) {
         seen.iter().all(|t| !t.starts_with("42")),
         "no event after a bad packet: {seen:?}"
     );
-    within("engine session removed", async {
-        while io.engine().clients_count() != 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    wait_clients(io.engine(), 0).await;
     assert_serves(addr).await;
 }
 
@@ -1054,12 +1059,7 @@ async fn websocket_oversized_message_closes_only_that_connection() {
     assert!(seen.is_empty(), "oversized message not echoed: {seen:?}");
     ws_send(&mut b, "4fine").await;
     assert_eq!(ws_text(&mut b).await, "4fine");
-    within("one session left", async {
-        while server.clients_count() != 1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    wait_clients(&server, 1).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1212,7 +1212,7 @@ async fn sio_connect_timeout_closes_session() {
     // WebSocket: the server closes it.
     let mut ws = sio_ws(addr).await;
     ws_expect_closed(&mut ws).await;
-    assert_eq!(io.engine().clients_count(), 0);
+    wait_clients(io.engine(), 0).await;
     // A client that connects in time stays.
     let mut ws = sio_ws(addr).await;
     sio_connect(&mut ws).await;
@@ -1397,12 +1397,7 @@ async fn websocket_close_packet_closes_session() {
     assert_eq!(server.clients_count(), 1);
     ws_send(&mut ws, "1").await;
     ws_expect_closed(&mut ws).await;
-    within("session removed", async {
-        while server.clients_count() != 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    wait_clients(&server, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1412,12 +1407,7 @@ async fn websocket_invalid_packet_closes_session() {
     parse_open(&ws_text(&mut ws).await);
     ws_send(&mut ws, "9garbage").await;
     ws_expect_closed(&mut ws).await;
-    within("session removed", async {
-        while server.clients_count() != 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    wait_clients(&server, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1452,7 +1442,7 @@ async fn websocket_heartbeat_timeout_and_pong() {
         assert_eq!(t, "4alive");
         break;
     }
-    assert_eq!(server.clients_count(), 1);
+    wait_clients(&server, 1).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1629,12 +1619,7 @@ async fn sio_stray_binary_frame_closes() {
     sio_connect(&mut ws).await;
     ws.send(WsMessage::binary(vec![1u8, 2, 3])).await.unwrap();
     ws_expect_closed(&mut ws).await;
-    within("engine session removed", async {
-        while io.engine().clients_count() != 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    wait_clients(io.engine(), 0).await;
     assert_serves(addr).await;
 }
 
