@@ -217,3 +217,31 @@ async fn fetch_join_leave_disconnect_sockets() {
     }
     io.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_ack_fails_with_closed_when_the_client_disconnects() {
+    let io = Server::new(ServerConfig::default());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    io.on_connection(move |socket| {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            // The client never answers "question"; it disconnects instead.
+            let r = socket
+                .emit_with_ack("question", vec![], Some(Duration::from_secs(30)))
+                .await;
+            let _ = tx.send(r);
+        });
+    });
+    let url = serve(&io).await;
+    let ev = Events::new();
+    let s = client(ClientBuilder::new(url), "/", &ev, &["question"]);
+    ev.wait("question").await;
+    s.disconnect();
+    let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the pending ack ends with the disconnect, not its 30 s timeout")
+        .unwrap();
+    assert!(matches!(r, Err(polysio::Error::Closed)), "{r:?}");
+    s.manager().shutdown().await;
+    io.close().await;
+}

@@ -219,8 +219,11 @@ impl Adapter for LocalAdapter {
             let tx = tx.clone();
             s.register_ack(
                 id,
-                Box::new(move |args| {
-                    let _ = tx.send(args);
+                Box::new(move |r| {
+                    // A socket that disconnects first is no longer waited for.
+                    if let Ok(args) = r {
+                        let _ = tx.send(args);
+                    }
                 }),
             );
             s.notify_outgoing(&packet);

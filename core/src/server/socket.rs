@@ -97,7 +97,8 @@ type EventHandler = Arc<dyn Fn(&Arc<Socket>, Vec<Value>, Option<AckSender>) + Se
 type AnyHandler = Arc<dyn Fn(&Arc<Socket>, &str, &[Value]) + Send + Sync>;
 type FallbackHandler = Arc<dyn Fn(&Arc<Socket>, &str, Vec<Value>, Option<AckSender>) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(&Arc<Socket>, DisconnectReason) + Send + Sync>;
-pub(crate) type AckCallback = Box<dyn FnOnce(Vec<Value>) + Send>;
+/// Gets the ack's arguments, or [`Error::Closed`] when the socket disconnects first.
+pub(crate) type AckCallback = Box<dyn FnOnce(Result<Vec<Value>>) + Send>;
 
 #[derive(Default)]
 struct Listeners {
@@ -378,9 +379,9 @@ impl Socket {
         let cb2 = cb.clone();
         self.register_ack(
             id,
-            Box::new(move |args| {
+            Box::new(move |r| {
                 if let Some(f) = cb2.lock().ok().and_then(|mut c| c.take()) {
-                    f(Ok(args));
+                    f(r);
                 }
             }),
         );
@@ -520,8 +521,12 @@ impl Socket {
         self.nsp.adapter().del_all(&self.id);
         self.nsp.remove(&self.id);
         self.client.remove(self.nsp.name(), self);
-        if let Ok(mut a) = self.acks.lock() {
-            a.clear();
+        let pending: Vec<AckCallback> = match self.acks.lock() {
+            Ok(mut a) => a.drain().map(|(_, cb)| cb).collect(),
+            Err(_) => Vec::new(),
+        };
+        for cb in pending {
+            guard("ack", || cb(Err(Error::Closed)));
         }
         for h in disconnect {
             guard("disconnect", || h(&me, reason));
@@ -561,7 +566,7 @@ impl Socket {
                 let cb =
                     p.id.and_then(|id| self.acks.lock().ok().and_then(|mut a| a.remove(&id)));
                 if let Some(cb) = cb {
-                    guard("ack", || cb(args));
+                    guard("ack", || cb(Ok(args)));
                 }
             }
             PacketData::Disconnect => self.on_close(DisconnectReason::ClientNamespaceDisconnect),
