@@ -562,6 +562,19 @@ polysio_result polysio_client_poll(polysio_client *client, size_t *ran);
 polysio_result polysio_client_event_fd(const polysio_client *client, int *fd);
 
 /**
+ * The transport the connection uses now: `POLYSIO_TRANSPORT_POLLING` or
+ * `POLYSIO_TRANSPORT_WEBSOCKET`, or 0 while no connection is open. It changes from polling
+ * to WebSocket when the upgrade completes.
+ *
+ * ```c
+ * uint32_t t = 0;
+ * polysio_client_transport(client, &t);
+ * if (t == POLYSIO_TRANSPORT_WEBSOCKET) puts("upgraded");
+ * ```
+ */
+polysio_result polysio_client_transport(const polysio_client *client, uint32_t *out);
+
+/**
  * Adds a callback for `event` (reserved ones included: `"connect"`, `"connect_error"`,
  * `"disconnect"`).
  */

@@ -19,7 +19,9 @@ use crate::error::{
 use crate::handle::{self, kind};
 use crate::payload::{self, polysio_payload};
 use crate::runtime::{on_library_thread, RuntimeRef};
-use crate::{cstring_lossy, millis, transports, POLYSIO_TRANSPORT_POLLING};
+use crate::{
+    cstring_lossy, millis, transports, POLYSIO_TRANSPORT_POLLING, POLYSIO_TRANSPORT_WEBSOCKET,
+};
 
 /// Client options, made by `polysio_client_options_new`, read by `polysio_client_new`,
 /// freed with `polysio_client_options_free`. Defaults are socket.io-client's.
@@ -585,6 +587,29 @@ pub extern "C" fn polysio_client_event_fd(
     fd: *mut c_int,
 ) -> polysio_result {
     handle::query(client, fd, |o| o.dispatch.fd())
+}
+
+/// The transport the connection uses now: `POLYSIO_TRANSPORT_POLLING` or
+/// `POLYSIO_TRANSPORT_WEBSOCKET`, or 0 while no connection is open. It changes from polling
+/// to WebSocket when the upgrade completes.
+///
+/// ```c
+/// uint32_t t = 0;
+/// polysio_client_transport(client, &t);
+/// if (t == POLYSIO_TRANSPORT_WEBSOCKET) puts("upgraded");
+/// ```
+#[no_mangle]
+pub extern "C" fn polysio_client_transport(
+    client: *const polysio_client,
+    out: *mut u32,
+) -> polysio_result {
+    handle::query(client, out, |o| {
+        Ok(match o.manager.transport() {
+            Some(TransportKind::Polling) => POLYSIO_TRANSPORT_POLLING,
+            Some(TransportKind::Websocket) => POLYSIO_TRANSPORT_WEBSOCKET,
+            None => 0,
+        })
+    })
 }
 
 // ---- sockets ------------------------------------------------------------------------------

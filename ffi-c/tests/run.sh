@@ -195,6 +195,14 @@ under_valgrind() {
   start_server vg-scenarios-poll "${vg[@]}" "$bin/scenario_server" 0 --full --poll --ping 25000,20000
   scenarios "http://127.0.0.1:$port" basic
   stop_server
+  # The matrix's C client harness (tests/run-client c; the matrix runs it natively against every
+  # server) under valgrind, against the C scenario server with a relaxed heartbeat: valgrind is
+  # too slow to answer the scenario server's 300/200 ms pings.
+  start_server vg-matrix "$bin/scenario_server" 0 --ping 25000,20000
+  for sc in binary acks rooms-broadcast middleware-refusal oversized-payload; do
+    vg "$bin/matrix_client" "http://127.0.0.1:$port" "$sc" tests/scenarios.json
+  done
+  stop_server
 }
 
 examples() {

@@ -144,6 +144,11 @@ int main(int argc, char **argv) {
     OK(polysio_client_socket_id(st.s, id, sizeof id, NULL));
     expect_string(st.welcome, "/0/id", id);
 
+    /* ---- the transport in use: the only one allowed, else WebSocket once upgraded */
+    uint32_t now = 0;
+    uint32_t want = mask == POLYSIO_TRANSPORT_POLLING ? POLYSIO_TRANSPORT_POLLING : POLYSIO_TRANSPORT_WEBSOCKET;
+    WAIT_UNTIL(polysio_client_transport(c, &now) == POLYSIO_OK && now == want);
+
     /* ---- binary nested anywhere, both ways */
     const char *json = "[1,\"two\",{\"bin\":{\"_placeholder\":true,\"num\":0},\"list\":[{\"_placeholder\":true,\"num\":1},null,true]}]";
     const uint8_t b0[] = {1, 2, 3}, b1[] = {4};

@@ -136,6 +136,11 @@ static void client_lifecycle(void) {
     char id[64];
     size_t len = 0;
     ERR(polysio_client_socket_id(s, id, sizeof id, &len), POLYSIO_ERR_CLOSED); /* not connected */
+    uint32_t transport = 7;
+    OK(polysio_client_transport(c, &transport));
+    CHECK(transport == 0); /* no connection open */
+    ERR(polysio_client_transport(c, NULL), POLYSIO_ERR_NULL_ARGUMENT);
+    ERR(polysio_client_transport((const polysio_client *)s, &transport), POLYSIO_ERR_INVALID_HANDLE);
     ERR(polysio_client_socket_emit(s, "disconnect", NULL), POLYSIO_ERR_INVALID_ARGUMENT);
     OK(polysio_client_socket_emit(s, "buffered", NULL)); /* kept in the offline buffer */
     ERR(polysio_client_socket_set_auth(s, "7", 1), POLYSIO_ERR_INVALID_ARGUMENT);
@@ -145,6 +150,7 @@ static void client_lifecycle(void) {
     ERR(polysio_client_free(c), POLYSIO_ERR_CLOSED);
     ERR(polysio_client_socket_emit(s, "x", NULL), POLYSIO_ERR_CLOSED);
     ERR(polysio_client_socket_connect(s), POLYSIO_ERR_CLOSED);
+    ERR(polysio_client_transport(c, &transport), POLYSIO_ERR_CLOSED);
 
     /* the offline buffer has a bound */
     polysio_client_options *o = NULL;
