@@ -25,8 +25,10 @@ use super::socket::{CloseReason, EngineHandler, EngineSocket, T_WEBSOCKET};
 use super::ws_io::{is_noop, WsIo};
 use super::Handshake;
 
-/// Initial size of a WebSocket connection's read buffer (it grows for larger messages).
-const WS_READ_BUFFER: usize = 4096;
+/// Initial size of a WebSocket connection's read buffer (tungstenite's; it grows for larger
+/// messages). Every connection holds one, idle or not, so it is small: tungstenite reads in steps
+/// of this size, served from a per-thread read buffer (see `ws_io`), not one system call each.
+const WS_READ_BUFFER: usize = 512;
 
 /// The response body type of the server.
 pub type Body = Full<Bytes>;

@@ -9,7 +9,13 @@
 //! Outgoing data frames are written here rather than through tungstenite: each frame's header is
 //! built on the stack and sent with the frame's own bytes in one vectored write per batch, so a
 //! broadcast's encoded packet is never copied per recipient in user space.
+//!
+//! Reads go through one scratch buffer per thread: tungstenite reads in small steps (its read
+//! buffer is kept small, as every connection holds one), each step served from what one system
+//! call read into the scratch buffer; the few bytes read past what tungstenite asked for are kept
+//! for its next step. An idle connection holds no read-ahead at all.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -66,7 +72,22 @@ pub(crate) fn is_noop(f: &Frame) -> bool {
     f == &Frame::text(PacketType::Noop, "")
 }
 
-pub(crate) enum WsIo {
+/// The size of each thread's read scratch buffer (the most one read system call takes).
+const SCRATCH: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+pub(crate) struct WsIo {
+    stream: Stream,
+    /// Bytes read from the stream that the reader has not asked for yet (unallocated when none).
+    ahead: Vec<u8>,
+    /// How much of `ahead` the reader has taken.
+    ahead_pos: usize,
+}
+
+enum Stream {
     Tcp(TcpStream),
     Upgraded(TokioIo<Upgraded>),
 }
@@ -74,18 +95,24 @@ pub(crate) enum WsIo {
 impl WsIo {
     /// The stream of an upgraded request, and the bytes hyper read past the request.
     pub(crate) fn new(upgraded: Upgraded) -> (WsIo, Vec<u8>) {
-        match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => (WsIo::Tcp(parts.io.into_inner()), parts.read_buf.to_vec()),
-            Err(upgraded) => (WsIo::Upgraded(TokioIo::new(upgraded)), Vec::new()),
-        }
+        let (stream, read) = match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => (Stream::Tcp(parts.io.into_inner()), parts.read_buf.to_vec()),
+            Err(upgraded) => (Stream::Upgraded(TokioIo::new(upgraded)), Vec::new()),
+        };
+        let io = WsIo {
+            stream,
+            ahead: Vec::new(),
+            ahead_pos: 0,
+        };
+        (io, read)
     }
 
     /// Resolves once the stream may have something to read (at once when that cannot be told).
     pub(crate) fn read_ready(&self) -> impl std::future::Future<Output = ()> + Send + '_ {
         // Only the TCP stream is borrowed across the wait (hyper's IO is not `Sync`).
-        let tcp = match self {
-            WsIo::Tcp(s) => Some(s),
-            WsIo::Upgraded(_) => None,
+        let tcp = match &self.stream {
+            Stream::Tcp(s) if self.ahead.is_empty() => Some(s),
+            _ => None,
         };
         async move {
             if let Some(s) = tcp {
@@ -145,7 +172,7 @@ impl WsIo {
             let written = if n == 0 {
                 0
             } else {
-                let w = ready!(Pin::new(&mut *self).poll_write_vectored(cx, &slices[..n]))?;
+                let w = ready!(Pin::new(&mut self.stream).poll_write_vectored(cx, &slices[..n]))?;
                 if w == 0 {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
@@ -202,15 +229,109 @@ fn pack(
     *used = end;
 }
 
-impl AsyncRead for WsIo {
+impl WsIo {
+    /// Fills `buf` from the bytes read ahead, else from one read of the stream into this thread's
+    /// scratch buffer, keeping what does not fit.
+    fn read_into(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.ahead_pos < self.ahead.len() {
+            let n = buf.remaining().min(self.ahead.len() - self.ahead_pos);
+            buf.put_slice(&self.ahead[self.ahead_pos..self.ahead_pos + n]);
+            self.ahead_pos += n;
+            if self.ahead_pos == self.ahead.len() {
+                // Freed, not kept: an idle connection holds no buffer.
+                self.ahead = Vec::new();
+                self.ahead_pos = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        if buf.remaining() >= SCRATCH {
+            return Pin::new(&mut self.stream).poll_read(cx, buf);
+        }
+        SCRATCH_BUF.with(|scratch| {
+            let Ok(mut scratch) = scratch.try_borrow_mut() else {
+                // Only reachable if reading re-entered itself on this thread; read directly.
+                return Pin::new(&mut self.stream).poll_read(cx, buf);
+            };
+            if scratch.is_empty() {
+                scratch.resize(SCRATCH, 0);
+            }
+            let mut into = ReadBuf::new(&mut scratch[..]);
+            ready!(Pin::new(&mut self.stream).poll_read(cx, &mut into))?;
+            let got = into.filled();
+            let n = buf.remaining().min(got.len());
+            buf.put_slice(&got[..n]);
+            if n < got.len() {
+                self.ahead.extend_from_slice(&got[n..]);
+            }
+            Poll::Ready(Ok(()))
+        })
+    }
+}
+
+impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            WsIo::Upgraded(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Upgraded(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncRead for WsIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.get_mut().read_into(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Upgraded(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Upgraded(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Tcp(s) => s.is_write_vectored(),
+            Stream::Upgraded(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Upgraded(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Upgraded(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -221,10 +342,7 @@ impl AsyncWrite for WsIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            WsIo::Upgraded(s) => Pin::new(s).poll_write(cx, buf),
-        }
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -232,31 +350,19 @@ impl AsyncWrite for WsIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            WsIo::Upgraded(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            WsIo::Tcp(s) => s.is_write_vectored(),
-            WsIo::Upgraded(s) => s.is_write_vectored(),
-        }
+        self.stream.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_flush(cx),
-            WsIo::Upgraded(s) => Pin::new(s).poll_flush(cx),
-        }
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            WsIo::Upgraded(s) => Pin::new(s).poll_shutdown(cx),
-        }
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 
@@ -265,6 +371,42 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use tokio::io::AsyncReadExt;
+
+    /// Small reads are served from one read of the stream, and nothing is kept once taken.
+    #[tokio::test]
+    async fn reads_ahead_and_keeps_nothing_after() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut io = WsIo {
+            stream: Stream::Tcp(stream),
+            ahead: Vec::new(),
+            ahead_pos: 0,
+        };
+        let sent: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+        peer.write_all(&sent).await.unwrap();
+        let mut got = Vec::new();
+        while got.len() < sent.len() {
+            let mut step = [0u8; 100];
+            let n = io.read(&mut step).await.unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&step[..n]);
+        }
+        assert_eq!(got, sent);
+        assert_eq!(io.ahead.capacity(), 0, "the read-ahead is freed once taken");
+        // Reads as large as the scratch buffer go straight to the stream.
+        peer.write_all(&sent).await.unwrap();
+        let mut big = vec![0u8; SCRATCH];
+        let mut n = 0;
+        while n < sent.len() {
+            n += io.read(&mut big[n..]).await.unwrap();
+        }
+        assert_eq!(&big[..n], &sent[..]);
+        assert_eq!(io.ahead.capacity(), 0);
+    }
 
     /// Frames come out as tungstenite would write them, noops dropped, across partial writes.
     #[tokio::test]
@@ -296,7 +438,11 @@ mod tests {
             client.read_exact(&mut got).await.unwrap();
             assert_eq!(got, expected);
         });
-        let mut io = WsIo::Tcp(writer);
+        let mut io = WsIo {
+            stream: Stream::Tcp(writer),
+            ahead: Vec::new(),
+            ahead_pos: 0,
+        };
         let mut offset = 0;
         std::future::poll_fn(|cx| io.poll_write_frames(cx, &mut frames, &mut offset))
             .await
