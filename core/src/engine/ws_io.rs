@@ -19,6 +19,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use hyper::upgrade::Upgraded;
@@ -85,10 +86,14 @@ pub(crate) struct WsIo {
     ahead: Vec<u8>,
     /// How much of `ahead` the reader has taken.
     ahead_pos: usize,
+    /// Whether tungstenite may write now (its writes are refused, as would-block, while the
+    /// session's flushes may be writing: see `run_websocket`).
+    pub(crate) tungstenite_writes: bool,
 }
 
 enum Stream {
-    Tcp(TcpStream),
+    /// Shared with the flushes of the session's outbox (see `outbox`).
+    Tcp(Arc<TcpStream>),
     Upgraded(TokioIo<Upgraded>),
 }
 
@@ -96,13 +101,17 @@ impl WsIo {
     /// The stream of an upgraded request, and the bytes hyper read past the request.
     pub(crate) fn new(upgraded: Upgraded) -> (WsIo, Vec<u8>) {
         let (stream, read) = match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => (Stream::Tcp(parts.io.into_inner()), parts.read_buf.to_vec()),
+            Ok(parts) => (
+                Stream::Tcp(Arc::new(parts.io.into_inner())),
+                parts.read_buf.to_vec(),
+            ),
             Err(upgraded) => (Stream::Upgraded(TokioIo::new(upgraded)), Vec::new()),
         };
         let io = WsIo {
             stream,
             ahead: Vec::new(),
             ahead_pos: 0,
+            tungstenite_writes: true,
         };
         (io, read)
     }
@@ -124,73 +133,93 @@ impl WsIo {
 }
 
 impl WsIo {
-    /// Writes `frames` as WebSocket data frames, removing each once it is written; `offset`
-    /// counts the bytes of the first one already written (a write may stop in a frame).
-    ///
-    /// Headers and small payloads are packed into one stack buffer (a slice costs the kernel
-    /// more than copying a few bytes); larger payloads go out from their own buffers.
+    /// Writes `frames` to the stream, as [`write_frames`].
     pub(crate) fn poll_write_frames(
         &mut self,
         cx: &mut Context<'_>,
         frames: &mut VecDeque<Frame>,
         offset: &mut usize,
     ) -> Poll<io::Result<()>> {
-        while !frames.is_empty() {
-            let mut packed = [0u8; PACKED];
-            let mut used = 0;
-            // Slices in wire order: a range of `packed` or a payload.
-            let mut pieces: [Piece<'_>; MAX_SLICES] = [Piece::Packed(0, 0); MAX_SLICES];
-            let mut n = 0;
-            let mut skip = *offset;
-            for f in frames.iter() {
-                let Some((kind, data)) = parts(f) else {
-                    continue;
-                };
-                // Room for this frame's header and payload, packed or not.
-                if used + MAX_HEADER + SMALL > PACKED || n + 2 > MAX_SLICES {
-                    break;
-                }
-                let mut head = [0u8; MAX_HEADER];
-                let head_len = header(kind, data.len(), &mut head);
-                let head = take_skip(&head[..head_len], &mut skip);
-                pack(&mut packed, &mut used, &mut pieces, &mut n, head);
-                let data = take_skip(data, &mut skip);
-                if data.len() <= SMALL {
-                    pack(&mut packed, &mut used, &mut pieces, &mut n, data);
-                } else {
-                    pieces[n] = Piece::Payload(data);
-                    n += 1;
-                }
-            }
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            for (slice, piece) in slices.iter_mut().zip(&pieces[..n]) {
-                *slice = match *piece {
-                    Piece::Packed(a, b) => IoSlice::new(&packed[a..b]),
-                    Piece::Payload(p) => IoSlice::new(p),
-                };
-            }
-            let written = if n == 0 {
-                0
-            } else {
-                let w = ready!(Pin::new(&mut self.stream).poll_write_vectored(cx, &slices[..n]))?;
-                if w == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                }
-                w
-            };
-            let mut done = *offset + written;
-            while let Some(f) = frames.front() {
-                let len = wire_len(f);
-                if done < len {
-                    break;
-                }
-                done -= len;
-                frames.pop_front();
-            }
-            *offset = done;
-        }
-        Poll::Ready(Ok(()))
+        write_frames(frames, offset, |slices| {
+            Pin::new(&mut self.stream).poll_write_vectored(cx, slices)
+        })
     }
+
+    /// The TCP stream, for writes from other tasks (none for hyper's IO).
+    pub(crate) fn tcp(&self) -> Option<Arc<TcpStream>> {
+        match &self.stream {
+            Stream::Tcp(s) => Some(s.clone()),
+            Stream::Upgraded(_) => None,
+        }
+    }
+}
+
+/// Writes `frames` as WebSocket data frames with `write` (one vectored write), removing each
+/// once it is written; `offset` counts the bytes of the first one already written (a write may
+/// stop in a frame).
+///
+/// Headers and small payloads are packed into one stack buffer (a slice costs the kernel more
+/// than copying a few bytes); larger payloads go out from their own buffers.
+pub(crate) fn write_frames(
+    frames: &mut VecDeque<Frame>,
+    offset: &mut usize,
+    mut write: impl FnMut(&[IoSlice<'_>]) -> Poll<io::Result<usize>>,
+) -> Poll<io::Result<()>> {
+    while !frames.is_empty() {
+        let mut packed = [0u8; PACKED];
+        let mut used = 0;
+        // Slices in wire order: a range of `packed` or a payload.
+        let mut pieces: [Piece<'_>; MAX_SLICES] = [Piece::Packed(0, 0); MAX_SLICES];
+        let mut n = 0;
+        let mut skip = *offset;
+        for f in frames.iter() {
+            let Some((kind, data)) = parts(f) else {
+                continue;
+            };
+            // Room for this frame's header and payload, packed or not.
+            if used + MAX_HEADER + SMALL > PACKED || n + 2 > MAX_SLICES {
+                break;
+            }
+            let mut head = [0u8; MAX_HEADER];
+            let head_len = header(kind, data.len(), &mut head);
+            let head = take_skip(&head[..head_len], &mut skip);
+            pack(&mut packed, &mut used, &mut pieces, &mut n, head);
+            let data = take_skip(data, &mut skip);
+            if data.len() <= SMALL {
+                pack(&mut packed, &mut used, &mut pieces, &mut n, data);
+            } else {
+                pieces[n] = Piece::Payload(data);
+                n += 1;
+            }
+        }
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        for (slice, piece) in slices.iter_mut().zip(&pieces[..n]) {
+            *slice = match *piece {
+                Piece::Packed(a, b) => IoSlice::new(&packed[a..b]),
+                Piece::Payload(p) => IoSlice::new(p),
+            };
+        }
+        let written = if n == 0 {
+            0
+        } else {
+            let w = ready!(write(&slices[..n]))?;
+            if w == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            w
+        };
+        let mut done = *offset + written;
+        while let Some(f) = frames.front() {
+            let len = wire_len(f);
+            if done < len {
+                break;
+            }
+            done -= len;
+            frames.pop_front();
+        }
+        *offset = done;
+    }
+    Poll::Ready(Ok(()))
 }
 
 #[derive(Clone, Copy)]
@@ -275,8 +304,35 @@ impl AsyncRead for Stream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tcp(s) => loop {
+                ready!(s.poll_read_ready(cx))?;
+                // `try_read` clears the readiness when the socket has nothing after all.
+                match s.try_read(buf.initialize_unfilled()) {
+                    Ok(n) => {
+                        buf.advance(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            },
             Stream::Upgraded(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+/// A write to the shared TCP stream once it is writable.
+fn poll_tcp_write(
+    s: &TcpStream,
+    cx: &mut Context<'_>,
+    mut write: impl FnMut(&TcpStream) -> io::Result<usize>,
+) -> Poll<io::Result<usize>> {
+    loop {
+        ready!(s.poll_write_ready(cx))?;
+        // `try_write*` clears the readiness when the socket's buffer is full after all.
+        match write(s) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            r => return Poll::Ready(r),
         }
     }
 }
@@ -298,7 +354,7 @@ impl AsyncWrite for Stream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tcp(s) => poll_tcp_write(s, cx, |s| s.try_write(buf)),
             Stream::Upgraded(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
@@ -309,40 +365,49 @@ impl AsyncWrite for Stream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tcp(s) => poll_tcp_write(s, cx, |s| s.try_write_vectored(bufs)),
             Stream::Upgraded(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
-            Stream::Tcp(s) => s.is_write_vectored(),
+            Stream::Tcp(_) => true,
             Stream::Upgraded(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tcp(_) => Poll::Ready(Ok(())),
             Stream::Upgraded(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            // The connection closes when the last holder drops the stream (tungstenite never
+            // shuts the write side down on its own).
+            Stream::Tcp(_) => Poll::Ready(Ok(())),
             Stream::Upgraded(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
 
+/// tungstenite's writes. While refused they return `Pending` without a wake-up: tungstenite only
+/// writes on its own while reading (a pong or a close reply), which treats that as would-block
+/// and keeps the bytes for the connection task's next write.
 impl AsyncWrite for WsIo {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let me = self.get_mut();
+        if !me.tungstenite_writes {
+            return Poll::Pending;
+        }
+        Pin::new(&mut me.stream).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -350,7 +415,11 @@ impl AsyncWrite for WsIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let me = self.get_mut();
+        if !me.tungstenite_writes {
+            return Poll::Pending;
+        }
+        Pin::new(&mut me.stream).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -382,9 +451,10 @@ mod tests {
             .unwrap();
         let (stream, _) = listener.accept().await.unwrap();
         let mut io = WsIo {
-            stream: Stream::Tcp(stream),
+            stream: Stream::Tcp(Arc::new(stream)),
             ahead: Vec::new(),
             ahead_pos: 0,
+            tungstenite_writes: true,
         };
         let sent: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
         peer.write_all(&sent).await.unwrap();
@@ -439,9 +509,10 @@ mod tests {
             assert_eq!(got, expected);
         });
         let mut io = WsIo {
-            stream: Stream::Tcp(writer),
+            stream: Stream::Tcp(Arc::new(writer)),
             ahead: Vec::new(),
             ahead_pos: 0,
+            tungstenite_writes: true,
         };
         let mut offset = 0;
         std::future::poll_fn(|cx| io.poll_write_frames(cx, &mut frames, &mut offset))
