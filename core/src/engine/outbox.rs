@@ -68,11 +68,15 @@ impl Outbox {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues frames, in order, and wakes the reader.
+    /// Queues frames, in order, and wakes the reader (unless the connection task holds the
+    /// writing token: it takes them when it gives the token back).
     pub(crate) fn push(&self, frames: impl IntoIterator<Item = Frame>) {
         let waker = {
             let mut s = self.lock();
             s.frames.extend(frames);
+            if s.writing == Writer::Task {
+                return;
+            }
             s.waker.take()
         };
         if let Some(w) = waker {

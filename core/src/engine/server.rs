@@ -795,6 +795,10 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
                 }
                 ws.next().await
             } => {
+                // Held while the messages are handled, so the replies they queue do not wake
+                // this task again: they are written after the batch. While a flush writes, it
+                // leaves what it did not write (and the wake-up) to us.
+                let held = outbox.try_acquire(&mut queued, &mut offset);
                 pong |= on_ws_message(&session, m);
                 // Handle what has already arrived, then send every reply in one write.
                 more = false;
@@ -811,8 +815,7 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
                         None => break,
                     }
                 }
-                // While a flush writes, it leaves what it did not write (and the wake-up) to us.
-                if outbox.try_acquire(&mut queued, &mut offset)
+                if held
                     && write_held(&mut ws, &session, &mut queued, &mut offset, &mut pong)
                         .await
                         .is_err()
