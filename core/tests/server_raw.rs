@@ -1720,3 +1720,47 @@ async fn empty_sid_is_a_handshake() {
     assert_eq!(r.status, 200, "{r:?}");
     parse_open(&r.text());
 }
+
+/// Broadcasts are written to each client by flush tasks; to a client that does not read, they
+/// fill the socket's buffer, and the rest goes out once it reads: every packet whole, in order,
+/// interleaved with the replies to what the client sent meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_to_a_slow_reader_arrive_whole_and_in_order() {
+    let (io, addr) = start_sio(ServerConfig::default()).await;
+    let mut ws = sio_ws(addr).await;
+    sio_connect(&mut ws).await;
+    let big = "x".repeat(20_000);
+    // More than loopback socket buffers hold, so flushes stop in the middle of a frame.
+    let n = 800;
+    let emitter = {
+        let io = io.clone();
+        let big = big.clone();
+        tokio::task::spawn_blocking(move || {
+            for i in 0..n {
+                io.emit("big", vec![Value::from(i), Value::from(big.as_str())])
+                    .unwrap();
+            }
+        })
+    };
+    for i in 0..5 {
+        ws_send(&mut ws, &format!("42[\"echo\",{i}]")).await;
+    }
+    within("the broadcasts to be queued", emitter)
+        .await
+        .unwrap();
+    let (mut next_big, mut next_echo) = (0, 0);
+    while next_big < n || next_echo < 5 {
+        let t = ws_text(&mut ws).await;
+        if let Some(rest) = t.strip_prefix("42[\"echo-back\",") {
+            assert_eq!(rest, format!("{next_echo}]"));
+            next_echo += 1;
+            continue;
+        }
+        assert_eq!(
+            t,
+            format!("42[\"big\",{next_big},\"{big}\"]"),
+            "packet {next_big}"
+        );
+        next_big += 1;
+    }
+}

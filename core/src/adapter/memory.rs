@@ -11,6 +11,7 @@ use futures_util::FutureExt;
 use super::{
     AckStream, Adapter, BroadcastOptions, RestoredSession, Room, SessionToPersist, Sid, SocketInfo,
 };
+use crate::engine::FlushBatch;
 use crate::error::{Error, Result};
 use crate::parser::{Packet, PacketData};
 use crate::server::{NamespaceRef, Socket};
@@ -189,19 +190,21 @@ impl Adapter for LocalAdapter {
             }
         }
         let frames = packet.encode();
-        // Queued under the locks, without a list of the targets; the sockets with outgoing
-        // listeners are served after, as those run user code.
+        // Queued under the locks, without a list of the targets, and written by a few flush
+        // tasks rather than by a wake-up of each target's task (when `batch` is dropped); the
+        // sockets with outgoing listeners are served after, as those run user code.
+        let mut batch = FlushBatch::default();
         let mut listened = Vec::new();
         self.for_each_target(opts, |s| {
             if s.has_outgoing_listeners() {
                 listened.push(s.clone());
             } else {
-                let _ = s.send_frames(&frames);
+                let _ = s.send_frames_batched(&frames, &mut batch);
             }
         });
         for s in listened {
             s.notify_outgoing(&packet);
-            let _ = s.send_frames(&frames);
+            let _ = s.send_frames_batched(&frames, &mut batch);
         }
         Ok(())
     }

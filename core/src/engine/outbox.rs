@@ -4,16 +4,38 @@
 //! One lock per queued packet and per batch taken, a waker stored only while the reader waits,
 //! and no allocation once the two buffers (the queue and the reader's) have grown: the reader
 //! swaps its emptied buffer for the queued one.
+//!
+//! A WebSocket on a TCP stream may also be written by a flush ([`Outbox::flush`]) on whatever
+//! thread runs it: a broadcast queues its frame to every target without waking their tasks and
+//! then flushes the targets from a few tasks (see [`super::socket::FlushBatch`]), each frame
+//! batch written with one non-blocking vectored write. Whoever writes holds the writing token
+//! ([`State::writing`]), so frames go out in order; a flush that cannot finish (the socket's
+//! buffer is full) puts what is left back at the front of the queue and wakes the connection
+//! task, which waits until the socket is writable.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 
+use tokio::net::TcpStream;
+
 use super::packet::Frame;
+use super::ws_io::write_frames;
 
 #[derive(Default)]
 pub(crate) struct Outbox {
     state: Mutex<State>,
+}
+
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Writer {
+    #[default]
+    None,
+    /// The connection task.
+    Task,
+    /// A flush.
+    Flush,
 }
 
 #[derive(Default)]
@@ -22,6 +44,22 @@ struct State {
     waker: Option<Waker>,
     /// Set by [`Outbox::wake`]: the next wait ends even without frames.
     woken: bool,
+    /// The WebSocket's TCP stream while flushes may write to it. Weak: the connection task
+    /// owns it, and when the task is gone (a runtime shut down) the connection must close.
+    direct: Option<Weak<TcpStream>>,
+    /// Who is writing frames to the socket now; the others leave them queued.
+    writing: Writer,
+    /// The connection task waits for a flush to give the token back.
+    wanted: bool,
+    /// A flush of this outbox is pending.
+    scheduled: bool,
+    /// Bytes of the first queued frame already written (a flush stopped in it).
+    offset: usize,
+}
+
+thread_local! {
+    /// The emptied frame buffer a flush swaps for a session's queue (no allocation per flush).
+    static SPARE: RefCell<VecDeque<Frame>> = const { RefCell::new(VecDeque::new()) };
 }
 
 impl Outbox {
@@ -30,13 +68,97 @@ impl Outbox {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues frames, in order, and wakes the reader.
+    /// Queues frames, in order, and wakes the reader (unless the connection task holds the
+    /// writing token: it takes them when it gives the token back).
     pub(crate) fn push(&self, frames: impl IntoIterator<Item = Frame>) {
         let waker = {
             let mut s = self.lock();
             s.frames.extend(frames);
+            if s.writing == Writer::Task {
+                return;
+            }
             s.waker.take()
         };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Queues frames for a flush: true when the caller must run [`Outbox::flush`] (soon) for
+    /// them to go out. Without a direct stream, like [`Outbox::push`].
+    pub(crate) fn push_for_flush(&self, frames: impl IntoIterator<Item = Frame>) -> bool {
+        let waker = {
+            let mut s = self.lock();
+            s.frames.extend(frames);
+            if s.direct.is_some() {
+                // A writer sees the new frames when it gives the token back.
+                if s.writing != Writer::None || s.scheduled {
+                    return false;
+                }
+                s.scheduled = true;
+                return true;
+            }
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        false
+    }
+
+    /// Lets flushes write to `stream` (`None`: no longer). Called by the connection task.
+    pub(crate) fn set_direct(&self, stream: Option<&Arc<TcpStream>>) {
+        self.lock().direct = stream.map(Arc::downgrade);
+    }
+
+    /// Writes the queued frames straight to the socket, unless a writer is at it already; what
+    /// cannot be written now is left to the connection task.
+    pub(crate) fn flush(&self) {
+        let (stream, mut frames, mut offset) = {
+            let mut s = self.lock();
+            s.scheduled = false;
+            if s.writing != Writer::None || s.frames.is_empty() {
+                return;
+            }
+            let Some(stream) = s.direct.as_ref().and_then(Weak::upgrade) else {
+                let waker = s.waker.take();
+                drop(s);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                return;
+            };
+            s.writing = Writer::Flush;
+            let spare = SPARE.with(|sp| sp.take());
+            let frames = std::mem::replace(&mut s.frames, spare);
+            (stream, frames, std::mem::take(&mut s.offset))
+        };
+        let done = write_frames(&mut frames, &mut offset, |slices| {
+            match stream.try_write_vectored(slices) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Poll::Pending,
+                r => Poll::Ready(r),
+            }
+        });
+        let waker = {
+            let mut s = self.lock();
+            s.writing = Writer::None;
+            let finished = matches!(done, Poll::Ready(Ok(())));
+            if !finished {
+                // Left to the connection task (which also reports an error), in order.
+                frames.append(&mut s.frames);
+                std::mem::swap(&mut frames, &mut s.frames);
+                s.offset = offset;
+            }
+            let wake = !finished || std::mem::take(&mut s.wanted) || !s.frames.is_empty();
+            if wake {
+                s.waker.take()
+            } else {
+                None
+            }
+        };
+        if frames.capacity() > 0 {
+            SPARE.with(|sp| *sp.borrow_mut() = frames);
+        }
         if let Some(w) = waker {
             w.wake();
         }
@@ -54,7 +176,8 @@ impl Outbox {
         }
     }
 
-    /// Moves every queued frame to the end of `out`; false if there was none.
+    /// Moves every queued frame to the end of `out`; false if there was none. For readers that
+    /// never share the socket with flushes (a pending poll).
     pub(crate) fn take(&self, out: &mut VecDeque<Frame>) -> bool {
         let mut s = self.lock();
         Self::move_into(&mut s, out)
@@ -78,15 +201,73 @@ impl Outbox {
         if Self::move_into(&mut s, out) || std::mem::take(&mut s.woken) {
             return Poll::Ready(());
         }
+        Self::register(&mut s, cx);
+        Poll::Pending
+    }
+
+    fn register(s: &mut State, cx: &mut Context<'_>) {
         if !s.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             s.waker = Some(cx.waker().clone());
         }
-        Poll::Pending
     }
 
     /// Waits for frames (or [`Outbox::wake`]) and moves them to `out`.
     pub(crate) async fn take_wait(&self, out: &mut VecDeque<Frame>) {
         std::future::poll_fn(|cx| self.poll_take(cx, out)).await
+    }
+
+    /// The connection task takes the writing token with every queued frame (moved to `out`,
+    /// with the bytes of the first already written in `offset`), once no flush holds it and
+    /// there are frames (or at once when `need`). `Ready(false)`: woken by [`Outbox::wake`]
+    /// without the token.
+    pub(crate) fn poll_acquire(
+        &self,
+        cx: &mut Context<'_>,
+        out: &mut VecDeque<Frame>,
+        offset: &mut usize,
+        need: bool,
+    ) -> Poll<bool> {
+        let mut s = self.lock();
+        if s.writing != Writer::Flush && (need || !s.frames.is_empty()) {
+            s.writing = Writer::Task;
+            s.wanted = false;
+            Self::move_into(&mut s, out);
+            *offset += std::mem::take(&mut s.offset);
+            return Poll::Ready(true);
+        }
+        if std::mem::take(&mut s.woken) {
+            return Poll::Ready(false);
+        }
+        if s.writing == Writer::Flush {
+            s.wanted = true;
+        }
+        Self::register(&mut s, cx);
+        Poll::Pending
+    }
+
+    /// Like [`Outbox::poll_acquire`] with `need`, without waiting: false while a flush holds
+    /// the token (it wakes the task when done).
+    pub(crate) fn try_acquire(&self, out: &mut VecDeque<Frame>, offset: &mut usize) -> bool {
+        let mut s = self.lock();
+        if s.writing == Writer::Flush {
+            s.wanted = true;
+            return false;
+        }
+        s.writing = Writer::Task;
+        Self::move_into(&mut s, out);
+        *offset += std::mem::take(&mut s.offset);
+        true
+    }
+
+    /// The connection task is done with what it took: true with the frames queued since moved
+    /// to `out` (it keeps the token), false once it gave the token back.
+    pub(crate) fn release(&self, out: &mut VecDeque<Frame>) -> bool {
+        let mut s = self.lock();
+        if Self::move_into(&mut s, out) {
+            return true;
+        }
+        s.writing = Writer::None;
+        false
     }
 }
 

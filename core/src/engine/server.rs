@@ -25,8 +25,10 @@ use super::socket::{CloseReason, EngineHandler, EngineSocket, T_WEBSOCKET};
 use super::ws_io::{is_noop, WsIo};
 use super::Handshake;
 
-/// Initial size of a WebSocket connection's read buffer (it grows for larger messages).
-const WS_READ_BUFFER: usize = 4096;
+/// Initial size of a WebSocket connection's read buffer (tungstenite's; it grows for larger
+/// messages). Every connection holds one, idle or not, so it is small: tungstenite reads in steps
+/// of this size, served from a per-thread read buffer (see `ws_io`), not one system call each.
+const WS_READ_BUFFER: usize = 512;
 
 /// The response body type of the server.
 pub type Body = Full<Bytes>;
@@ -759,6 +761,10 @@ pub async fn serve_with<F, Fut>(
 }
 
 /// Runs a WebSocket session: reads packets inline, writes queued frames, closes on errors.
+///
+/// On a TCP stream, flushes on other tasks may write queued frames too (see `outbox`): the task
+/// writes only while it holds the outbox's writing token, and so does tungstenite (a pong or the
+/// close frame it queued goes out with the task's next write).
 async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, first: Option<Frame>) {
     if let Some(f) = first {
         if ws.send(to_ws(f)).await.is_err() {
@@ -767,6 +773,13 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
         }
     }
     let mut queued = session.0.reader.lock().await;
+    let outbox = &session.0.outbox;
+    if let Some(tcp) = ws.get_ref().tcp() {
+        ws.get_mut().tungstenite_writes = false;
+        outbox.set_direct(Some(&tcp));
+    }
+    // Bytes of the first frame of `queued` already written (by a flush that stopped in it).
+    let mut offset = 0;
     // Whether the WebSocket reader may hold messages already: at first (the upgrade probe or
     // hyper may have read past what they handled), and when the last batch was cut short.
     let mut more = true;
@@ -782,6 +795,10 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
                 }
                 ws.next().await
             } => {
+                // Held while the messages are handled, so the replies they queue do not wake
+                // this task again: they are written after the batch. While a flush writes, it
+                // leaves what it did not write (and the wake-up) to us.
+                let held = outbox.try_acquire(&mut queued, &mut offset);
                 pong |= on_ws_message(&session, m);
                 // Handle what has already arrived, then send every reply in one write.
                 more = false;
@@ -798,25 +815,38 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
                         None => break,
                     }
                 }
-                if write_queued(&mut ws, &session, &mut queued, &mut pong).await.is_err() {
+                if held
+                    && write_held(&mut ws, &session, &mut queued, &mut offset, &mut pong)
+                        .await
+                        .is_err()
+                {
                     session.close_with(CloseReason::TransportError);
                 }
             }
-            _ = session.0.outbox.take_wait(&mut queued) => {
-                if write_queued(&mut ws, &session, &mut queued, &mut pong).await.is_err() {
+            got = std::future::poll_fn(|cx| outbox.poll_acquire(cx, &mut queued, &mut offset, pong)) => {
+                if got
+                    && write_held(&mut ws, &session, &mut queued, &mut offset, &mut pong)
+                        .await
+                        .is_err()
+                {
                     session.close_with(CloseReason::TransportError);
                 }
             }
         }
     }
-    // Flush what was queued before the close, then close the WebSocket.
-    session.0.outbox.take(&mut queued);
-    for f in queued.drain(..) {
-        if !is_noop(&f) && ws.feed(to_ws(f)).await.is_err() {
-            break;
-        }
+    // Flush what was queued before the close, then close the WebSocket. Once the task holds
+    // the token and the stream is withdrawn, no flush writes to it any more.
+    while !std::future::poll_fn(|cx| outbox.poll_acquire(cx, &mut queued, &mut offset, true)).await
+    {
     }
-    let _ = ws.close(None).await;
+    outbox.set_direct(None);
+    ws.get_mut().tungstenite_writes = true;
+    if write_frames_ws(&mut ws, &mut queued, &mut offset)
+        .await
+        .is_ok()
+    {
+        let _ = ws.close(None).await;
+    }
 }
 
 fn to_ws(f: Frame) -> WsMessage {
@@ -845,19 +875,39 @@ fn on_ws_message(session: &EngineSocket, m: Option<Result<WsMessage, tungstenite
     false
 }
 
-/// Writes every queued frame: tungstenite's own output first (a pong), then the frames in
-/// vectored writes straight from their buffers.
-async fn write_queued(
+/// Writes every queued frame while the task holds the writing token, then gives it back:
+/// tungstenite's own output first (a pong), then the frames in vectored writes straight from
+/// their buffers. On an error the task keeps the token (the session closes).
+async fn write_held(
     ws: &mut WebSocketStream<WsIo>,
     session: &EngineSocket,
     queued: &mut VecDeque<Frame>,
+    offset: &mut usize,
     pong: &mut bool,
 ) -> Result<(), tungstenite::Error> {
-    session.0.outbox.take(queued);
-    if std::mem::take(pong) {
-        ws.flush().await?;
+    loop {
+        if std::mem::take(pong) {
+            let before = ws.get_ref().tungstenite_writes;
+            ws.get_mut().tungstenite_writes = true;
+            let r = ws.flush().await;
+            ws.get_mut().tungstenite_writes = before;
+            r?;
+        }
+        write_frames_ws(ws, queued, offset).await?;
+        if !session.0.outbox.release(queued) {
+            return Ok(());
+        }
     }
+}
+
+/// Writes `queued` (its first frame from `offset`).
+async fn write_frames_ws(
+    ws: &mut WebSocketStream<WsIo>,
+    queued: &mut VecDeque<Frame>,
+    offset: &mut usize,
+) -> Result<(), tungstenite::Error> {
     if !tokio::io::AsyncWrite::is_write_vectored(ws.get_ref()) {
+        // Not a TCP stream, so no flush ever stopped in a frame: `offset` is 0.
         while let Some(f) = queued.pop_front() {
             if !is_noop(&f) {
                 ws.feed(to_ws(f)).await?;
@@ -866,7 +916,6 @@ async fn write_queued(
         return ws.flush().await;
     }
     let io = ws.get_mut();
-    let mut offset = 0;
-    std::future::poll_fn(|cx| io.poll_write_frames(cx, queued, &mut offset)).await?;
+    std::future::poll_fn(|cx| io.poll_write_frames(cx, queued, offset)).await?;
     Ok(())
 }

@@ -107,6 +107,47 @@ impl Drop for CloseLater {
     }
 }
 
+/// Sessions that a broadcast queued frames to, flushed when the batch is dropped: their
+/// WebSockets are written from a few tasks (a chunk of sessions each, so several worker threads
+/// can share the work), each frame batch with one non-blocking write, instead of waking every
+/// session's task. Frames queued by later broadcasts before a flush runs go out with it.
+#[derive(Default)]
+pub(crate) struct FlushBatch {
+    sessions: Vec<EngineSocket>,
+}
+
+/// Sessions flushed by one task.
+const FLUSH_CHUNK: usize = 256;
+
+impl Drop for FlushBatch {
+    fn drop(&mut self) {
+        if self.sessions.is_empty() {
+            return;
+        }
+        let runtime = self.sessions[0]
+            .0
+            .server
+            .upgrade()
+            .map(|s| s.runtime.clone())
+            .or_else(|| tokio::runtime::Handle::try_current().ok());
+        let Some(runtime) = runtime else {
+            for s in self.sessions.drain(..) {
+                s.0.outbox.flush();
+            }
+            return;
+        };
+        while !self.sessions.is_empty() {
+            let n = self.sessions.len().min(FLUSH_CHUNK);
+            let chunk: Vec<EngineSocket> = self.sessions.drain(..n).collect();
+            runtime.spawn(async move {
+                for s in chunk {
+                    s.0.outbox.flush();
+                }
+            });
+        }
+    }
+}
+
 /// A handle on one Engine.IO session; cheap to clone, usable from any thread.
 #[derive(Clone)]
 pub struct EngineSocket(pub(crate) Arc<Shared>);
@@ -190,6 +231,21 @@ impl EngineSocket {
             return Err(Error::Closed);
         }
         self.0.outbox.push(frames.into_iter().cloned());
+        Ok(())
+    }
+
+    /// Queues frames for a flush by `batch` (see [`FlushBatch`]).
+    pub(crate) fn send_all_batched<'a>(
+        &self,
+        frames: impl IntoIterator<Item = &'a Frame>,
+        batch: &mut FlushBatch,
+    ) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        if self.0.outbox.push_for_flush(frames.into_iter().cloned()) {
+            batch.sessions.push(self.clone());
+        }
         Ok(())
     }
 

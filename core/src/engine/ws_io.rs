@@ -9,10 +9,17 @@
 //! Outgoing data frames are written here rather than through tungstenite: each frame's header is
 //! built on the stack and sent with the frame's own bytes in one vectored write per batch, so a
 //! broadcast's encoded packet is never copied per recipient in user space.
+//!
+//! Reads go through one scratch buffer per thread: tungstenite reads in small steps (its read
+//! buffer is kept small, as every connection holds one), each step served from what one system
+//! call read into the scratch buffer; the few bytes read past what tungstenite asked for are kept
+//! for its next step. An idle connection holds no read-ahead at all.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use hyper::upgrade::Upgraded;
@@ -66,26 +73,55 @@ pub(crate) fn is_noop(f: &Frame) -> bool {
     f == &Frame::text(PacketType::Noop, "")
 }
 
-pub(crate) enum WsIo {
-    Tcp(TcpStream),
+/// The size of each thread's read scratch buffer (the most one read system call takes).
+const SCRATCH: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+pub(crate) struct WsIo {
+    stream: Stream,
+    /// Bytes read from the stream that the reader has not asked for yet (unallocated when none).
+    ahead: Vec<u8>,
+    /// How much of `ahead` the reader has taken.
+    ahead_pos: usize,
+    /// Whether tungstenite may write now (its writes are refused, as would-block, while the
+    /// session's flushes may be writing: see `run_websocket`).
+    pub(crate) tungstenite_writes: bool,
+}
+
+enum Stream {
+    /// Shared with the flushes of the session's outbox (see `outbox`).
+    Tcp(Arc<TcpStream>),
     Upgraded(TokioIo<Upgraded>),
 }
 
 impl WsIo {
     /// The stream of an upgraded request, and the bytes hyper read past the request.
     pub(crate) fn new(upgraded: Upgraded) -> (WsIo, Vec<u8>) {
-        match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => (WsIo::Tcp(parts.io.into_inner()), parts.read_buf.to_vec()),
-            Err(upgraded) => (WsIo::Upgraded(TokioIo::new(upgraded)), Vec::new()),
-        }
+        let (stream, read) = match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => (
+                Stream::Tcp(Arc::new(parts.io.into_inner())),
+                parts.read_buf.to_vec(),
+            ),
+            Err(upgraded) => (Stream::Upgraded(TokioIo::new(upgraded)), Vec::new()),
+        };
+        let io = WsIo {
+            stream,
+            ahead: Vec::new(),
+            ahead_pos: 0,
+            tungstenite_writes: true,
+        };
+        (io, read)
     }
 
     /// Resolves once the stream may have something to read (at once when that cannot be told).
     pub(crate) fn read_ready(&self) -> impl std::future::Future<Output = ()> + Send + '_ {
         // Only the TCP stream is borrowed across the wait (hyper's IO is not `Sync`).
-        let tcp = match self {
-            WsIo::Tcp(s) => Some(s),
-            WsIo::Upgraded(_) => None,
+        let tcp = match &self.stream {
+            Stream::Tcp(s) if self.ahead.is_empty() => Some(s),
+            _ => None,
         };
         async move {
             if let Some(s) = tcp {
@@ -97,73 +133,93 @@ impl WsIo {
 }
 
 impl WsIo {
-    /// Writes `frames` as WebSocket data frames, removing each once it is written; `offset`
-    /// counts the bytes of the first one already written (a write may stop in a frame).
-    ///
-    /// Headers and small payloads are packed into one stack buffer (a slice costs the kernel
-    /// more than copying a few bytes); larger payloads go out from their own buffers.
+    /// Writes `frames` to the stream, as [`write_frames`].
     pub(crate) fn poll_write_frames(
         &mut self,
         cx: &mut Context<'_>,
         frames: &mut VecDeque<Frame>,
         offset: &mut usize,
     ) -> Poll<io::Result<()>> {
-        while !frames.is_empty() {
-            let mut packed = [0u8; PACKED];
-            let mut used = 0;
-            // Slices in wire order: a range of `packed` or a payload.
-            let mut pieces: [Piece<'_>; MAX_SLICES] = [Piece::Packed(0, 0); MAX_SLICES];
-            let mut n = 0;
-            let mut skip = *offset;
-            for f in frames.iter() {
-                let Some((kind, data)) = parts(f) else {
-                    continue;
-                };
-                // Room for this frame's header and payload, packed or not.
-                if used + MAX_HEADER + SMALL > PACKED || n + 2 > MAX_SLICES {
-                    break;
-                }
-                let mut head = [0u8; MAX_HEADER];
-                let head_len = header(kind, data.len(), &mut head);
-                let head = take_skip(&head[..head_len], &mut skip);
-                pack(&mut packed, &mut used, &mut pieces, &mut n, head);
-                let data = take_skip(data, &mut skip);
-                if data.len() <= SMALL {
-                    pack(&mut packed, &mut used, &mut pieces, &mut n, data);
-                } else {
-                    pieces[n] = Piece::Payload(data);
-                    n += 1;
-                }
-            }
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            for (slice, piece) in slices.iter_mut().zip(&pieces[..n]) {
-                *slice = match *piece {
-                    Piece::Packed(a, b) => IoSlice::new(&packed[a..b]),
-                    Piece::Payload(p) => IoSlice::new(p),
-                };
-            }
-            let written = if n == 0 {
-                0
-            } else {
-                let w = ready!(Pin::new(&mut *self).poll_write_vectored(cx, &slices[..n]))?;
-                if w == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                }
-                w
-            };
-            let mut done = *offset + written;
-            while let Some(f) = frames.front() {
-                let len = wire_len(f);
-                if done < len {
-                    break;
-                }
-                done -= len;
-                frames.pop_front();
-            }
-            *offset = done;
-        }
-        Poll::Ready(Ok(()))
+        write_frames(frames, offset, |slices| {
+            Pin::new(&mut self.stream).poll_write_vectored(cx, slices)
+        })
     }
+
+    /// The TCP stream, for writes from other tasks (none for hyper's IO).
+    pub(crate) fn tcp(&self) -> Option<Arc<TcpStream>> {
+        match &self.stream {
+            Stream::Tcp(s) => Some(s.clone()),
+            Stream::Upgraded(_) => None,
+        }
+    }
+}
+
+/// Writes `frames` as WebSocket data frames with `write` (one vectored write), removing each
+/// once it is written; `offset` counts the bytes of the first one already written (a write may
+/// stop in a frame).
+///
+/// Headers and small payloads are packed into one stack buffer (a slice costs the kernel more
+/// than copying a few bytes); larger payloads go out from their own buffers.
+pub(crate) fn write_frames(
+    frames: &mut VecDeque<Frame>,
+    offset: &mut usize,
+    mut write: impl FnMut(&[IoSlice<'_>]) -> Poll<io::Result<usize>>,
+) -> Poll<io::Result<()>> {
+    while !frames.is_empty() {
+        let mut packed = [0u8; PACKED];
+        let mut used = 0;
+        // Slices in wire order: a range of `packed` or a payload.
+        let mut pieces: [Piece<'_>; MAX_SLICES] = [Piece::Packed(0, 0); MAX_SLICES];
+        let mut n = 0;
+        let mut skip = *offset;
+        for f in frames.iter() {
+            let Some((kind, data)) = parts(f) else {
+                continue;
+            };
+            // Room for this frame's header and payload, packed or not.
+            if used + MAX_HEADER + SMALL > PACKED || n + 2 > MAX_SLICES {
+                break;
+            }
+            let mut head = [0u8; MAX_HEADER];
+            let head_len = header(kind, data.len(), &mut head);
+            let head = take_skip(&head[..head_len], &mut skip);
+            pack(&mut packed, &mut used, &mut pieces, &mut n, head);
+            let data = take_skip(data, &mut skip);
+            if data.len() <= SMALL {
+                pack(&mut packed, &mut used, &mut pieces, &mut n, data);
+            } else {
+                pieces[n] = Piece::Payload(data);
+                n += 1;
+            }
+        }
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        for (slice, piece) in slices.iter_mut().zip(&pieces[..n]) {
+            *slice = match *piece {
+                Piece::Packed(a, b) => IoSlice::new(&packed[a..b]),
+                Piece::Payload(p) => IoSlice::new(p),
+            };
+        }
+        let written = if n == 0 {
+            0
+        } else {
+            let w = ready!(write(&slices[..n]))?;
+            if w == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            w
+        };
+        let mut done = *offset + written;
+        while let Some(f) = frames.front() {
+            let len = wire_len(f);
+            if done < len {
+                break;
+            }
+            done -= len;
+            frames.pop_front();
+        }
+        *offset = done;
+    }
+    Poll::Ready(Ok(()))
 }
 
 #[derive(Clone, Copy)]
@@ -202,28 +258,104 @@ fn pack(
     *used = end;
 }
 
-impl AsyncRead for WsIo {
+impl WsIo {
+    /// Fills `buf` from the bytes read ahead, else from one read of the stream into this thread's
+    /// scratch buffer, keeping what does not fit.
+    fn read_into(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.ahead_pos < self.ahead.len() {
+            let n = buf.remaining().min(self.ahead.len() - self.ahead_pos);
+            buf.put_slice(&self.ahead[self.ahead_pos..self.ahead_pos + n]);
+            self.ahead_pos += n;
+            if self.ahead_pos == self.ahead.len() {
+                // Freed, not kept: an idle connection holds no buffer.
+                self.ahead = Vec::new();
+                self.ahead_pos = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        if buf.remaining() >= SCRATCH {
+            return Pin::new(&mut self.stream).poll_read(cx, buf);
+        }
+        SCRATCH_BUF.with(|scratch| {
+            let Ok(mut scratch) = scratch.try_borrow_mut() else {
+                // Only reachable if reading re-entered itself on this thread; read directly.
+                return Pin::new(&mut self.stream).poll_read(cx, buf);
+            };
+            if scratch.is_empty() {
+                scratch.resize(SCRATCH, 0);
+            }
+            let mut into = ReadBuf::new(&mut scratch[..]);
+            ready!(Pin::new(&mut self.stream).poll_read(cx, &mut into))?;
+            let got = into.filled();
+            let n = buf.remaining().min(got.len());
+            buf.put_slice(&got[..n]);
+            if n < got.len() {
+                self.ahead.extend_from_slice(&got[n..]);
+            }
+            Poll::Ready(Ok(()))
+        })
+    }
+}
+
+impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            WsIo::Upgraded(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tcp(s) => loop {
+                ready!(s.poll_read_ready(cx))?;
+                // `try_read` clears the readiness when the socket has nothing after all.
+                match s.try_read(buf.initialize_unfilled()) {
+                    Ok(n) => {
+                        buf.advance(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            },
+            Stream::Upgraded(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
 
-impl AsyncWrite for WsIo {
+/// A write to the shared TCP stream once it is writable.
+fn poll_tcp_write(
+    s: &TcpStream,
+    cx: &mut Context<'_>,
+    mut write: impl FnMut(&TcpStream) -> io::Result<usize>,
+) -> Poll<io::Result<usize>> {
+    loop {
+        ready!(s.poll_write_ready(cx))?;
+        // `try_write*` clears the readiness when the socket's buffer is full after all.
+        match write(s) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            r => return Poll::Ready(r),
+        }
+    }
+}
+
+impl AsyncRead for WsIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.get_mut().read_into(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            WsIo::Upgraded(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tcp(s) => poll_tcp_write(s, cx, |s| s.try_write(buf)),
+            Stream::Upgraded(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -233,30 +365,73 @@ impl AsyncWrite for WsIo {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            WsIo::Upgraded(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tcp(s) => poll_tcp_write(s, cx, |s| s.try_write_vectored(bufs)),
+            Stream::Upgraded(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
-            WsIo::Tcp(s) => s.is_write_vectored(),
-            WsIo::Upgraded(s) => s.is_write_vectored(),
+            Stream::Tcp(_) => true,
+            Stream::Upgraded(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_flush(cx),
-            WsIo::Upgraded(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tcp(_) => Poll::Ready(Ok(())),
+            Stream::Upgraded(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            WsIo::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            WsIo::Upgraded(s) => Pin::new(s).poll_shutdown(cx),
+            // The connection closes when the last holder drops the stream (tungstenite never
+            // shuts the write side down on its own).
+            Stream::Tcp(_) => Poll::Ready(Ok(())),
+            Stream::Upgraded(s) => Pin::new(s).poll_shutdown(cx),
         }
+    }
+}
+
+/// tungstenite's writes. While refused they return `Pending` without a wake-up: tungstenite only
+/// writes on its own while reading (a pong or a close reply), which treats that as would-block
+/// and keeps the bytes for the connection task's next write.
+impl AsyncWrite for WsIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let me = self.get_mut();
+        if !me.tungstenite_writes {
+            return Poll::Pending;
+        }
+        Pin::new(&mut me.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let me = self.get_mut();
+        if !me.tungstenite_writes {
+            return Poll::Pending;
+        }
+        Pin::new(&mut me.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 
@@ -265,6 +440,43 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use tokio::io::AsyncReadExt;
+
+    /// Small reads are served from one read of the stream, and nothing is kept once taken.
+    #[tokio::test]
+    async fn reads_ahead_and_keeps_nothing_after() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut io = WsIo {
+            stream: Stream::Tcp(Arc::new(stream)),
+            ahead: Vec::new(),
+            ahead_pos: 0,
+            tungstenite_writes: true,
+        };
+        let sent: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+        peer.write_all(&sent).await.unwrap();
+        let mut got = Vec::new();
+        while got.len() < sent.len() {
+            let mut step = [0u8; 100];
+            let n = io.read(&mut step).await.unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&step[..n]);
+        }
+        assert_eq!(got, sent);
+        assert_eq!(io.ahead.capacity(), 0, "the read-ahead is freed once taken");
+        // Reads as large as the scratch buffer go straight to the stream.
+        peer.write_all(&sent).await.unwrap();
+        let mut big = vec![0u8; SCRATCH];
+        let mut n = 0;
+        while n < sent.len() {
+            n += io.read(&mut big[n..]).await.unwrap();
+        }
+        assert_eq!(&big[..n], &sent[..]);
+        assert_eq!(io.ahead.capacity(), 0);
+    }
 
     /// Frames come out as tungstenite would write them, noops dropped, across partial writes.
     #[tokio::test]
@@ -296,7 +508,12 @@ mod tests {
             client.read_exact(&mut got).await.unwrap();
             assert_eq!(got, expected);
         });
-        let mut io = WsIo::Tcp(writer);
+        let mut io = WsIo {
+            stream: Stream::Tcp(Arc::new(writer)),
+            ahead: Vec::new(),
+            ahead_pos: 0,
+            tungstenite_writes: true,
+        };
         let mut offset = 0;
         std::future::poll_fn(|cx| io.poll_write_frames(cx, &mut frames, &mut offset))
             .await

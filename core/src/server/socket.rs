@@ -305,6 +305,15 @@ impl Socket {
         self.client.engine.send_all(frames)
     }
 
+    /// Queues frames of a broadcast, flushed by `batch`.
+    pub(crate) fn send_frames_batched(
+        &self,
+        frames: &[Frame],
+        batch: &mut crate::engine::FlushBatch,
+    ) -> Result<()> {
+        self.client.engine.send_all_batched(frames, batch)
+    }
+
     pub(crate) fn send_packet(&self, p: &Packet) -> Result<()> {
         self.send_frames(&p.encode())
     }
