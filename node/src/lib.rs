@@ -23,6 +23,12 @@ pub mod server;
 
 use napi_derive::napi;
 
+/// The addon's allocator. Memory allocated on a runtime thread is often freed on the JavaScript
+/// thread (events, their strings and values); glibc's malloc serialises that on its arena locks
+/// (a futex wait and wake per contended free), mimalloc frees across threads without a lock.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sets the number of runtime worker threads (default: `POLYSIO_WORKER_THREADS`, else the
 /// number of CPUs up to 4). Only before the first server or client is created.
 #[napi]
