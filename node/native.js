@@ -835,7 +835,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.NativeAck = nativeBinding.NativeAck
 module.exports.NativeClientSocket = nativeBinding.NativeClientSocket
 module.exports.NativeDispatcher = nativeBinding.NativeDispatcher
 module.exports.NativeManager = nativeBinding.NativeManager

@@ -10,7 +10,8 @@
 //! `ERR_INVALID_ARG_VALUE`).
 //!
 //! Value → JavaScript gives plain objects and arrays, and `Buffer`s for bytes (as socket.io does
-//! in Node).
+//! in Node). Events without bytes reach JavaScript as JSON text instead (`dispatch.rs`), which
+//! `JSON.parse` turns into the same values.
 
 use std::ffi::c_void;
 use std::ptr;

@@ -6,8 +6,9 @@
 //!
 //! Threads: the core runs on one multi-threaded tokio runtime owned by the addon
 //! ([`runtime`]). Everything it reports reaches JavaScript through one threadsafe function per
-//! JavaScript realm, as batches ([`dispatch`]); values are converted directly between
-//! JavaScript and [`polysio::Value`] on the JavaScript thread ([`convert`]). Errors carry a
+//! JavaScript realm, as batches of JSON text parsed once by JavaScript, events holding binary
+//! data or native objects built with Node-API ([`dispatch`]); values from JavaScript are
+//! converted directly to [`polysio::Value`] on the JavaScript thread ([`convert`]). Errors carry a
 //! stable `code` ([`error::Code`]).
 
 #![deny(clippy::all)]
