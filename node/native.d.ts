@@ -39,16 +39,6 @@ export declare class NativeDispatcher {
    * catches everything).
    */
   constructor(callback: (batch: string | [string, Array<Array<unknown>>]) => void)
-  /**
-   * Answers the ack request `id` (from an event) with `args` (an array). Returns false when
-   * it was already answered or dropped; an ack for a peer that is gone is dropped silently
-   * (true).
-   */
-  ack(id: number, args: unknown): boolean
-  /** Forgets the ack request `id` unanswered (its function was garbage-collected). */
-  dropAck(id: number): void
-  /** How many ack requests JavaScript still owes (diagnostics and tests). */
-  pendingAcks(): number
   /** Keeps the event loop alive (counted; a listening server or an active client each hold). */
   hold(): void
   /** Drops one hold; with none left, the event loop may end. */
@@ -192,8 +182,20 @@ export declare class NativeSocket {
   watchOutgoing(server: number, key: number, dispatcher: NativeDispatcher): void
 }
 
+/**
+ * Answers the ack request `id` with `args` (an array). Returns false when it was already
+ * answered or dropped; an ack for a peer that is gone is dropped silently (true).
+ */
+export declare function ack(id: number, args: unknown): boolean
+
+/** Gives up the ack request `id` unanswered (its function was garbage-collected). */
+export declare function dropAck(id: number): void
+
 /** The version of the native addon. */
 export declare function nativeVersion(): string
+
+/** How many ack requests JavaScript still owes (diagnostics and tests). */
+export declare function pendingAcks(): number
 
 /**
  * Sets the number of runtime worker threads (default: `POLYSIO_WORKER_THREADS`, else the

@@ -184,7 +184,7 @@ class Manager extends Listeners {
       case K.CLIENT_EVENT: {
         const s = this.nsps[ev[2]];
         if (s) s._onNative(ev[3], ev[4], ev[5]);
-        else if (ev[5] !== 0) dispatcher.dropAck(ev[5]);
+        else if (ev[5] !== 0) binding.dropAck(ev[5]);
         break;
       }
       case K.AUTH: {

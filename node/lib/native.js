@@ -80,7 +80,7 @@ const dispatcher = new binding.NativeDispatcher(dispatch);
  */
 const unanswered = new FinalizationRegistry((id) => {
   try {
-    dispatcher.dropAck(id);
+    binding.dropAck(id);
   } catch {}
 });
 
@@ -103,7 +103,7 @@ class AckRequest {
     if (id === 0) return;
     this.id = 0;
     if (this.watched) unanswered.unregister(this);
-    dispatcher.ack(id, reply);
+    binding.ack(id, reply);
   }
   /** The handler ran: if it has not answered, the request is dropped with its function. */
   settle() {

@@ -540,14 +540,15 @@ class Socket extends SocketBase {
       report(e, this._ee, this.nsp._ee);
     }
   }
+  _run(event, args) {
+    if (this._any.length > 0) this._fireAny(this._any, event, args, this._ee, this.nsp._ee);
+    this._fire(event, args, this._ee, this.nsp._ee);
+    this._syncData();
+  }
   _dispatch(event, args) {
     const fns = this._fns;
-    const run = () => {
-      this._fireAny(this._any, event, args, this._ee, this.nsp._ee);
-      this._fire(event, args, this._ee, this.nsp._ee);
-      this._syncData();
-    };
-    if (fns.length === 0) return run();
+    if (fns.length === 0) return this._run(event, args);
+    const run = () => this._run(event, args);
     let i = 0;
     const packet = [event, ...args];
     const next = (err) => {
@@ -884,7 +885,7 @@ class Server {
       case K.EVENT: {
         const s = this._byKey.get(ev[2]);
         if (s) s._onEvent(ev[3], ev[4], ev[5]);
-        else if (ev[5] !== 0) dispatcher.dropAck(ev[5]);
+        else if (ev[5] !== 0) binding.dropAck(ev[5]);
         return;
       }
       case K.DISCONNECTING: {

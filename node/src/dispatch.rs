@@ -10,7 +10,6 @@
 //! it ([`NativeDispatcher::hold`], counted), i.e. while a server listens or a client is active.
 //! `close()` / `disconnect()` release the hold, so nothing keeps the process alive afterwards.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,7 +25,7 @@ use polysio::server::{AckSender, ConnectError, Socket};
 use polysio::{Map, Value};
 
 use crate::ack::Asker;
-use crate::convert::{args_from_js, js_array, js_null, js_number, js_string, to_js};
+use crate::convert::{js_array, js_null, js_number, js_string, to_js};
 use crate::error::{core_error, err, Code, Result};
 use crate::server::{NativeMiddlewareReply, NativeSocket};
 
@@ -185,31 +184,10 @@ struct Queue {
     scheduled: bool,
 }
 
-/// The ack requests handed to JavaScript, by the id JavaScript answers with
-/// ([`NativeDispatcher::ack`]) or gives up ([`NativeDispatcher::drop_ack`], when the ack
-/// function was garbage-collected unanswered). Only the JavaScript thread uses it.
-#[derive(Default)]
-struct Acks {
-    last: u64,
-    pending: HashMap<u64, Asker>,
-}
-
-impl Acks {
-    /// Keeps `asker` and returns its id (0 for none).
-    fn add(&mut self, asker: Option<Asker>) -> u64 {
-        let Some(a) = asker else { return 0 };
-        // 2^53 ids (JavaScript numbers) are never used up.
-        self.last += 1;
-        self.pending.insert(self.last, a);
-        self.last
-    }
-}
-
 /// What the runtime threads and the JavaScript thread share.
 #[derive(Default)]
 struct Shared {
     queue: Mutex<Queue>,
-    acks: Mutex<Acks>,
 }
 
 type Tsfn = ThreadsafeFunction<(), Unknown<'static>, Batch, Status, false, true, 0>;
@@ -244,12 +222,6 @@ impl Dispatcher {
                 .unwrap_or_default();
             drop(dropped);
         }
-    }
-
-    /// Takes the ack request `id` out of the pending ones.
-    fn take_ack(&self, id: f64) -> Option<Asker> {
-        let mut acks = self.shared.acks.lock().ok()?;
-        acks.pending.remove(&(id as u64))
     }
 
     /// Pushes the event `make` builds around a reply, then waits (at most `timeout`) for
@@ -310,10 +282,9 @@ impl Drop for Completion {
 /// the whole batch: far cheaper than building each array, string and number through Node-API),
 /// or, when some events hold what JSON cannot carry (binary data, native objects, errors), as
 /// `[text, natives]`: those events are `0` in the text and built with Node-API into `natives`,
-/// in order. Ack requests are kept in [`Acks`]; events carry their id.
+/// in order. Ack requests are kept in `ack.rs`; events carry their id.
 pub struct Batch {
     events: Vec<Event>,
-    shared: Arc<Shared>,
 }
 
 impl ToNapiValue for Batch {
@@ -321,7 +292,6 @@ impl ToNapiValue for Batch {
         let mut json = JsonSink(Vec::with_capacity(64 * val.events.len() + 2));
         let mut natives = Vec::new();
         json.0.push(b'[');
-        let mut acks = val.shared.acks.lock().ok();
         for (i, mut ev) in val.events.into_iter().enumerate() {
             if i > 0 {
                 json.0.push(b',');
@@ -331,7 +301,7 @@ impl ToNapiValue for Batch {
                 Event::ClientEvent { ack, .. } => ack.take().map(Asker::Server),
                 _ => None,
             };
-            let ack = acks.as_deref_mut().map_or(0, |a| a.add(asker));
+            let ack = crate::ack::keep(asker);
             if !needs_native(&ev) {
                 json.0.push(b'[');
                 let _ = layout(ev, ack, &mut json);
@@ -354,7 +324,6 @@ impl ToNapiValue for Batch {
                 }
             }
         }
-        drop(acks);
         json.0.push(b']');
         // The JSON sink only ever writes valid UTF-8.
         let text = unsafe { js_string(env, std::str::from_utf8(&json.0).unwrap_or("[]")) }
@@ -768,7 +737,6 @@ impl NativeDispatcher {
                 q.scheduled = false;
                 Ok(Batch {
                     events: std::mem::take(&mut q.events),
-                    shared: sh.clone(),
                 })
             })
             .map_err(|e| err(Code::Napi, e.reason))?;
@@ -779,41 +747,6 @@ impl NativeDispatcher {
                 holds: AtomicUsize::new(0),
             }),
         })
-    }
-
-    /// Answers the ack request `id` (from an event) with `args` (an array). Returns false when
-    /// it was already answered or dropped; an ack for a peer that is gone is dropped silently
-    /// (true).
-    #[napi]
-    pub fn ack(&self, env: Env, id: f64, args: Unknown<'_>) -> Result<bool> {
-        let args = unsafe { args_from_js(env.raw(), args.raw())? };
-        let Some(asker) = self.inner.take_ack(id) else {
-            return Ok(false);
-        };
-        let sent = match asker {
-            Asker::Client(a) => a.send(args),
-            Asker::Server(a) => a.send(args),
-        };
-        match sent {
-            Ok(()) | Err(polysio::Error::Closed) => Ok(true),
-            Err(e) => Err(core_error(e)),
-        }
-    }
-
-    /// Forgets the ack request `id` unanswered (its function was garbage-collected).
-    #[napi]
-    pub fn drop_ack(&self, id: f64) {
-        drop(self.inner.take_ack(id));
-    }
-
-    /// How many ack requests JavaScript still owes (diagnostics and tests).
-    #[napi]
-    pub fn pending_acks(&self) -> u32 {
-        self.inner
-            .shared
-            .acks
-            .lock()
-            .map_or(0, |a| a.pending.len() as u32)
     }
 
     /// Keeps the event loop alive (counted; a listening server or an active client each hold).

@@ -61,7 +61,7 @@ test("events, acks both ways and binary nested anywhere", async (t) => {
 });
 
 test("acks answered later, twice, or never (an unanswered ack is freed with its function)", async (t) => {
-  const { dispatcher } = require("../lib/native");
+  const { binding } = require("../lib/native");
   const { io, url } = listen(Server);
   t.after(() => io.close());
   let ignored = 0;
@@ -85,7 +85,7 @@ test("acks answered later, twice, or never (an unanswered ack is freed with its 
   const gc = require("node:vm").runInNewContext("gc");
   await until(() => {
     gc();
-    return dispatcher.pendingAcks() === 0;
+    return binding.pendingAcks() === 0;
   }, 30000, "ignored acks freed");
   assert.equal(calls, 1);
 });
