@@ -179,7 +179,10 @@ impl NativeReply {
 /// Events waiting for the JavaScript thread.
 #[derive(Default)]
 struct Queue {
-    events: Vec<Event>,
+    /// The JSON text of the queued events (see [`Batch`]), without its brackets.
+    json: Vec<u8>,
+    /// The events JSON cannot carry, with their ack ids: `0` in `json`.
+    natives: Vec<(Event, u64)>,
     /// A wake-up is on its way; pushes need not send another.
     scheduled: bool,
 }
@@ -200,13 +203,31 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Queues an event for JavaScript.
-    pub fn push(&self, ev: Event) {
+    /// Queues an event for JavaScript. Events JSON can carry are written as JSON at once, on
+    /// the pushing thread, so their values are freed where they were made.
+    pub fn push(&self, mut ev: Event) {
+        let asker = match &mut ev {
+            Event::Event { ack, .. } => ack.take().map(Asker::Client),
+            Event::ClientEvent { ack, .. } => ack.take().map(Asker::Server),
+            _ => None,
+        };
+        let ack = crate::ack::keep(asker);
         let wake = {
             let Ok(mut q) = self.shared.queue.lock() else {
                 return;
             };
-            q.events.push(ev);
+            if !q.json.is_empty() {
+                q.json.push(b',');
+            }
+            if needs_native(&ev) {
+                q.json.push(b'0');
+                q.natives.push((ev, ack));
+            } else {
+                q.json.push(b'[');
+                // Cannot fail: the event holds nothing native.
+                let _ = layout(ev, ack, &mut JsonSink(&mut q.json));
+                q.json.push(b']');
+            }
             !std::mem::replace(&mut q.scheduled, true)
         };
         if wake && self.tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
@@ -217,7 +238,8 @@ impl Dispatcher {
                 .lock()
                 .map(|mut q| {
                     q.scheduled = false;
-                    std::mem::take(&mut q.events)
+                    q.json.clear();
+                    std::mem::take(&mut q.natives)
                 })
                 .unwrap_or_default();
             drop(dropped);
@@ -276,39 +298,33 @@ impl Drop for Completion {
     }
 }
 
-/// The events of one wake-up, converted on the JavaScript thread.
+/// The events of one wake-up.
 ///
 /// JavaScript receives the batch as JSON text (an array of event arrays, one `JSON.parse` for
-/// the whole batch: far cheaper than building each array, string and number through Node-API),
-/// or, when some events hold what JSON cannot carry (binary data, native objects, errors), as
-/// `[text, natives]`: those events are `0` in the text and built with Node-API into `natives`,
-/// in order. Ack requests are kept in `ack.rs`; events carry their id.
+/// the whole batch: far cheaper than building each array, string and number through Node-API;
+/// written by the threads that push the events), or, when some events hold what JSON cannot
+/// carry (binary data, native objects, errors), as `[text, natives]`: those events are `0` in
+/// the text and built with Node-API into `natives`, in order, on the JavaScript thread. Ack
+/// requests are kept in `ack.rs`; events carry their id.
 pub struct Batch {
-    events: Vec<Event>,
+    json: Vec<u8>,
+    natives: Vec<(Event, u64)>,
 }
 
 impl ToNapiValue for Batch {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-        let mut json = JsonSink(Vec::with_capacity(64 * val.events.len() + 2));
-        let mut natives = Vec::new();
-        json.0.push(b'[');
-        for (i, mut ev) in val.events.into_iter().enumerate() {
-            if i > 0 {
-                json.0.push(b',');
-            }
-            let asker = match &mut ev {
-                Event::Event { ack, .. } => ack.take().map(Asker::Client),
-                Event::ClientEvent { ack, .. } => ack.take().map(Asker::Server),
-                _ => None,
-            };
-            let ack = crate::ack::keep(asker);
-            if !needs_native(&ev) {
-                json.0.push(b'[');
-                let _ = layout(ev, ack, &mut json);
-                json.0.push(b']');
-                continue;
-            }
-            json.0.push(b'0');
+        let mut json = Vec::with_capacity(val.json.len() + 2);
+        json.push(b'[');
+        json.extend_from_slice(&val.json);
+        json.push(b']');
+        // The JSON sink only ever writes valid UTF-8.
+        let text = unsafe { js_string(env, std::str::from_utf8(&json).unwrap_or("[]")) }
+            .map_err(napi_error)?;
+        if val.natives.is_empty() {
+            return Ok(text);
+        }
+        let mut natives = Vec::with_capacity(val.natives.len());
+        for (ev, ack) in val.natives {
             let mut sink = NativeSink {
                 env,
                 items: Vec::with_capacity(8),
@@ -323,13 +339,6 @@ impl ToNapiValue for Batch {
                     natives.push(unsafe { js_null(env) }.map_err(napi_error)?);
                 }
             }
-        }
-        json.0.push(b']');
-        // The JSON sink only ever writes valid UTF-8.
-        let text = unsafe { js_string(env, std::str::from_utf8(&json.0).unwrap_or("[]")) }
-            .map_err(napi_error)?;
-        if natives.is_empty() {
-            return Ok(text);
         }
         let natives = unsafe { js_array(env, &natives) }.map_err(napi_error)?;
         unsafe { js_array(env, &[text, natives]) }.map_err(napi_error)
@@ -562,9 +571,9 @@ fn socket_event(
 }
 
 /// Writes event elements as JSON, each after a comma but the first.
-struct JsonSink(Vec<u8>);
+struct JsonSink<'a>(&'a mut Vec<u8>);
 
-impl JsonSink {
+impl JsonSink<'_> {
     fn sep(&mut self) {
         if self.0.last() != Some(&b'[') {
             self.0.push(b',');
@@ -572,7 +581,7 @@ impl JsonSink {
     }
 }
 
-impl Sink for JsonSink {
+impl Sink for JsonSink<'_> {
     fn num(&mut self, n: f64) -> Result<()> {
         self.sep();
         // Kinds and ids are integers below 2^53.
@@ -581,7 +590,7 @@ impl Sink for JsonSink {
     }
     fn str(&mut self, s: &str) -> Result<()> {
         self.sep();
-        let _ = serde_json::to_writer(&mut self.0, s);
+        let _ = serde_json::to_writer(&mut *self.0, s);
         Ok(())
     }
     fn null(&mut self) -> Result<()> {
@@ -598,14 +607,14 @@ impl Sink for JsonSink {
             if i > 0 {
                 self.0.push(b',');
             }
-            a.write_json(&mut self.0, &mut none);
+            a.write_json(self.0, &mut none);
         }
         self.0.push(b']');
         Ok(())
     }
     fn value(&mut self, v: &Value) -> Result<()> {
         self.sep();
-        v.write_json(&mut self.0, &mut Vec::new());
+        v.write_json(self.0, &mut Vec::new());
         Ok(())
     }
     fn native(
@@ -735,8 +744,10 @@ impl NativeDispatcher {
                     .lock()
                     .map_err(|_| napi::Error::new(Status::GenericFailure, "queue poisoned"))?;
                 q.scheduled = false;
+                let len = q.json.len();
                 Ok(Batch {
-                    events: std::mem::take(&mut q.events),
+                    json: std::mem::replace(&mut q.json, Vec::with_capacity(len)),
+                    natives: std::mem::take(&mut q.natives),
                 })
             })
             .map_err(|e| err(Code::Napi, e.reason))?;
