@@ -184,7 +184,8 @@ export declare class NativeSocket {
 
 /**
  * Answers the ack request `id` with `args` (an array). Returns false when it was already
- * answered or dropped; an ack for a peer that is gone is dropped silently (true).
+ * answered or dropped; an ack for a peer that is gone is dropped silently (true). Throws when
+ * `args` cannot be sent (the request is over all the same).
  */
 export declare function ack(id: number, args: unknown): boolean
 

@@ -53,11 +53,15 @@ fn take(id: f64) -> Option<Asker> {
 }
 
 /// Answers the ack request `id` with `args` (an array). Returns false when it was already
-/// answered or dropped; an ack for a peer that is gone is dropped silently (true).
+/// answered or dropped; an ack for a peer that is gone is dropped silently (true). Throws when
+/// `args` cannot be sent (the request is over all the same).
 #[napi]
 pub fn ack(env: Env, id: f64, args: Unknown<'_>) -> Result<bool> {
+    // Taken first: a reply that cannot be converted ends the request too (JavaScript calls
+    // once per request).
+    let asker = take(id);
     let args = unsafe { args_from_js(env.raw(), args.raw())? };
-    let Some(asker) = take(id) else {
+    let Some(asker) = asker else {
         return Ok(false);
     };
     let sent = match asker {

@@ -72,7 +72,14 @@ test("acks answered later, twice, or never (an unanswered ack is freed with its 
       ack(2);
     });
     socket.on("ignore", () => ignored++);
+    socket.on("ordered", (ack) => {
+      ack("first");
+      socket.emit("second");
+    });
+    socket.on("error", (e) => errors.push(e.code));
+    socket.on("bad", (ack) => ack(1n));
   });
+  const errors = [];
   const c = await connected(url);
   t.after(() => c.disconnect());
   assert.deepEqual(await within(new Promise((r) => c.emit("later", "x", (...a) => r(a)))), ["x", "later"]);
@@ -88,6 +95,17 @@ test("acks answered later, twice, or never (an unanswered ack is freed with its 
     return binding.pendingAcks() === 0;
   }, 30000, "ignored acks freed");
   assert.equal(calls, 1);
+  // an ack is sent before what the handler emits after it
+  const order = [];
+  c.on("second", () => order.push("event"));
+  c.emit("ordered", () => order.push("ack"));
+  await until(() => order.length === 2);
+  assert.deepEqual(order, ["ack", "event"]);
+  // a reply that cannot be sent is reported to the socket's error listeners
+  c.emit("bad", () => assert.fail("never answered"));
+  await until(() => errors.length === 1);
+  assert.deepEqual(errors, ["ERR_INVALID_ARG_TYPE"]);
+  assert.equal(binding.pendingAcks(), 0);
 });
 
 test("socket properties: id, handshake, data, rooms, conn, connected", async (t) => {
