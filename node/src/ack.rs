@@ -5,6 +5,7 @@
 //! One table for the process (ids are unique across JavaScript realms), only touched by
 //! JavaScript threads; plain functions rather than methods, which napi-rs calls with less glue.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use napi::bindgen_prelude::Unknown;
@@ -25,31 +26,32 @@ pub enum Asker {
     Server(AckResponder),
 }
 
-struct Pending {
-    last: u64,
-    askers: Option<FxHashMap<u64, Asker>>,
+/// The last id given (2^53 ids, JavaScript numbers, are never used up).
+static LAST: AtomicU64 = AtomicU64::new(0);
+
+static PENDING: Mutex<Option<FxHashMap<u64, Asker>>> = Mutex::new(None);
+
+/// An id for `asker` (0 for none); it is kept by [`keep`] before JavaScript sees the id.
+pub(crate) fn id_for(asker: &Option<Asker>) -> u64 {
+    match asker {
+        Some(_) => LAST.fetch_add(1, Ordering::Relaxed) + 1,
+        None => 0,
+    }
 }
 
-static PENDING: Mutex<Pending> = Mutex::new(Pending {
-    last: 0,
-    askers: None,
-});
-
-/// Keeps `asker` until JavaScript answers; returns its id (0 for none).
-pub(crate) fn keep(asker: Option<Asker>) -> u64 {
-    let Some(a) = asker else { return 0 };
-    let Ok(mut p) = PENDING.lock() else { return 0 };
-    // 2^53 ids (JavaScript numbers) are never used up.
-    p.last += 1;
-    let id = p.last;
-    p.askers
-        .get_or_insert_with(FxHashMap::default)
-        .insert(id, a);
-    id
+/// Keeps `askers` (by id) until JavaScript answers. Called on the JavaScript thread before it
+/// sees the ids, so the runtime threads never take this lock.
+pub(crate) fn keep(askers: Vec<(u64, Asker)>) {
+    if askers.is_empty() {
+        return;
+    }
+    if let Ok(mut p) = PENDING.lock() {
+        p.get_or_insert_with(FxHashMap::default).extend(askers);
+    }
 }
 
 fn take(id: f64) -> Option<Asker> {
-    PENDING.lock().ok()?.askers.as_mut()?.remove(&(id as u64))
+    PENDING.lock().ok()?.as_mut()?.remove(&(id as u64))
 }
 
 /// Answers the ack request `id` with `args` (an array). Returns false when it was already
@@ -86,6 +88,6 @@ pub fn pending_acks() -> u32 {
     PENDING
         .lock()
         .ok()
-        .and_then(|p| p.askers.as_ref().map(|a| a.len() as u32))
+        .and_then(|p| p.as_ref().map(|a| a.len() as u32))
         .unwrap_or(0)
 }

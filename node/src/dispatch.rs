@@ -25,7 +25,7 @@ use polysio::server::{AckSender, ConnectError, Socket};
 use polysio::{Map, Value};
 
 use crate::ack::Asker;
-use crate::convert::{js_array, js_null, js_number, js_string, to_js};
+use crate::convert::{js_array, js_null, js_number, js_string, js_string_utf8, to_js};
 use crate::error::{core_error, err, Code, Result};
 use crate::server::{NativeMiddlewareReply, NativeSocket};
 
@@ -179,10 +179,12 @@ impl NativeReply {
 /// Events waiting for the JavaScript thread.
 #[derive(Default)]
 struct Queue {
-    /// The JSON text of the queued events (see [`Batch`]), without its brackets.
+    /// The JSON text of the queued events (see [`Batch`]), without its closing bracket.
     json: Vec<u8>,
     /// The events JSON cannot carry, with their ack ids: `0` in `json`.
     natives: Vec<(Event, u64)>,
+    /// The ack requests of the queued events, by id.
+    askers: Vec<(u64, Asker)>,
     /// A wake-up is on its way; pushes need not send another.
     scheduled: bool,
 }
@@ -211,14 +213,16 @@ impl Dispatcher {
             Event::ClientEvent { ack, .. } => ack.take().map(Asker::Server),
             _ => None,
         };
-        let ack = crate::ack::keep(asker);
+        let ack = crate::ack::id_for(&asker);
         let wake = {
             let Ok(mut q) = self.shared.queue.lock() else {
                 return;
             };
-            if !q.json.is_empty() {
-                q.json.push(b',');
+            if let Some(a) = asker {
+                q.askers.push((ack, a));
             }
+            let sep = if q.json.is_empty() { b'[' } else { b',' };
+            q.json.push(sep);
             if needs_native(&ev) {
                 q.json.push(b'0');
                 q.natives.push((ev, ack));
@@ -239,7 +243,10 @@ impl Dispatcher {
                 .map(|mut q| {
                     q.scheduled = false;
                     q.json.clear();
-                    std::mem::take(&mut q.natives)
+                    (
+                        std::mem::take(&mut q.natives),
+                        std::mem::take(&mut q.askers),
+                    )
                 })
                 .unwrap_or_default();
             drop(dropped);
@@ -313,13 +320,13 @@ pub struct Batch {
 
 impl ToNapiValue for Batch {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-        let mut json = Vec::with_capacity(val.json.len() + 2);
-        json.push(b'[');
-        json.extend_from_slice(&val.json);
+        let mut json = val.json;
+        if json.is_empty() {
+            json.push(b'[');
+        }
         json.push(b']');
         // The JSON sink only ever writes valid UTF-8.
-        let text = unsafe { js_string(env, std::str::from_utf8(&json).unwrap_or("[]")) }
-            .map_err(napi_error)?;
+        let text = unsafe { js_string_utf8(env, &json) }.map_err(napi_error)?;
         if val.natives.is_empty() {
             return Ok(text);
         }
@@ -745,10 +752,12 @@ impl NativeDispatcher {
                     .map_err(|_| napi::Error::new(Status::GenericFailure, "queue poisoned"))?;
                 q.scheduled = false;
                 let len = q.json.len();
-                Ok(Batch {
-                    json: std::mem::replace(&mut q.json, Vec::with_capacity(len)),
-                    natives: std::mem::take(&mut q.natives),
-                })
+                let json = std::mem::replace(&mut q.json, Vec::with_capacity(len + 1));
+                let natives = std::mem::take(&mut q.natives);
+                let askers = std::mem::take(&mut q.askers);
+                drop(q);
+                crate::ack::keep(askers);
+                Ok(Batch { json, natives })
             })
             .map_err(|e| err(Code::Napi, e.reason))?;
         Ok(NativeDispatcher {
