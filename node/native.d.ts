@@ -9,15 +9,6 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** Answers an ack request: the function a handler gets as last argument calls `send`. */
-export declare class NativeAck {
-  /**
-   * Sends the ack with `args` (an array). Later calls do nothing and return false; an ack
-   * for a peer that is gone is dropped silently (true).
-   */
-  send(args: unknown): boolean
-}
-
 /** One client namespace socket as JavaScript drives it. */
 export declare class NativeClientSocket {
   /** The session id while connected. */
@@ -43,10 +34,11 @@ export declare class NativeClientSocket {
 /** The JavaScript end of the dispatcher: built once with the function that receives batches. */
 export declare class NativeDispatcher {
   /**
-   * `callback(batch)` is called on the JavaScript thread with an array of events; it must
-   * not throw (the JavaScript layer catches everything).
+   * `callback(batch)` is called on the JavaScript thread with the queued events (see
+   * [`Batch`]: JSON text, or `[text, natives]`); it must not throw (the JavaScript layer
+   * catches everything).
    */
-  constructor(callback: (batch: Array<Array<unknown>>) => void)
+  constructor(callback: (batch: string | [string, Array<Array<unknown>>]) => void)
   /** Keeps the event loop alive (counted; a listening server or an active client each hold). */
   hold(): void
   /** Drops one hold; with none left, the event loop may end. */
@@ -183,12 +175,28 @@ export declare class NativeSocket {
   rooms(): Array<string>
   /** Disconnects (the whole connection with `close`). */
   disconnect(close: boolean): void
-  /** Reports every outgoing event as an `Outgoing` event (for `onAnyOutgoing`). Idempotent. */
-  watchOutgoing(server: number, dispatcher: NativeDispatcher): void
+  /**
+   * Reports every outgoing event as an `Outgoing` event (for `onAnyOutgoing`), for the
+   * socket `key` (from its `Connection` event) of `server`. Idempotent.
+   */
+  watchOutgoing(server: number, key: number, dispatcher: NativeDispatcher): void
 }
+
+/**
+ * Answers the ack request `id` with `args` (an array). Returns false when it was already
+ * answered or dropped; an ack for a peer that is gone is dropped silently (true). Throws when
+ * `args` cannot be sent (the request is over all the same).
+ */
+export declare function ack(id: number, args: unknown): boolean
+
+/** Gives up the ack request `id` unanswered (its function was garbage-collected). */
+export declare function dropAck(id: number): void
 
 /** The version of the native addon. */
 export declare function nativeVersion(): string
+
+/** How many ack requests JavaScript still owes (diagnostics and tests). */
+export declare function pendingAcks(): number
 
 /**
  * Sets the number of runtime worker threads (default: `POLYSIO_WORKER_THREADS`, else the

@@ -835,7 +835,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.NativeAck = nativeBinding.NativeAck
 module.exports.NativeClientSocket = nativeBinding.NativeClientSocket
 module.exports.NativeDispatcher = nativeBinding.NativeDispatcher
 module.exports.NativeManager = nativeBinding.NativeManager
@@ -844,5 +843,8 @@ module.exports.NativeNamespace = nativeBinding.NativeNamespace
 module.exports.NativeReply = nativeBinding.NativeReply
 module.exports.NativeServer = nativeBinding.NativeServer
 module.exports.NativeSocket = nativeBinding.NativeSocket
+module.exports.ack = nativeBinding.ack
+module.exports.dropAck = nativeBinding.dropAck
 module.exports.nativeVersion = nativeBinding.nativeVersion
+module.exports.pendingAcks = nativeBinding.pendingAcks
 module.exports.setWorkerThreads = nativeBinding.setWorkerThreads

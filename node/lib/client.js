@@ -2,7 +2,7 @@
 // The socket.io-client-shaped client: io(), Manager and Socket over the native classes of
 // src/client.rs. Listeners run on the JavaScript thread; whatever they throw is reported.
 
-const { binding, dispatcher, register, newId, callAsync, Hold, K } = require("./native");
+const { binding, dispatcher, register, newId, callAsync, AckRequest, Hold, K } = require("./native");
 const { codedError, expect, checkNotReserved, report, safeCall } = require("./errors");
 const { Listeners, SocketBase } = require("./listeners");
 
@@ -184,6 +184,7 @@ class Manager extends Listeners {
       case K.CLIENT_EVENT: {
         const s = this.nsps[ev[2]];
         if (s) s._onNative(ev[3], ev[4], ev[5]);
+        else if (ev[5] !== 0) binding.dropAck(ev[5]);
         break;
       }
       case K.AUTH: {
@@ -312,7 +313,7 @@ class Socket extends SocketBase {
   write(...args) {
     return this.send(...args);
   }
-  _onNative(name, args, ack) {
+  _onNative(name, args, ackId) {
     switch (name) {
       case "connect":
         this._id = this._native.id;
@@ -327,13 +328,11 @@ class Socket extends SocketBase {
         this.emitReserved("disconnect", args[0], undefined);
         return;
     }
-    if (ack) {
-      args.push(function (...reply) {
-        ack.send(reply);
-      });
-    }
+    const ack = ackId === 0 ? null : new AckRequest(ackId);
+    if (ack) args.push(ack.fn);
     this._fireAny(this._any, name, args, this._ee);
     this.emitReserved(name, ...args);
+    if (ack) ack.settle();
   }
 }
 

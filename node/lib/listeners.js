@@ -69,7 +69,8 @@ class Listeners {
   }
   /** Calls the listeners of `ev` with `args`; errors go to `report` (see errors.js). */
   _fire(ev, args, ...report) {
-    for (const l of this._ee.rawListeners(ev)) safeCall(l, this, args, ...report);
+    const ls = this._ee.rawListeners(ev);
+    for (let i = 0; i < ls.length; i++) safeCall(ls[i], this, args, ...report);
   }
 }
 

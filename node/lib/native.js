@@ -33,8 +33,25 @@ const held = new Set();
 const pending = new Map();
 let nextId = 1;
 
+/**
+ * Receives one batch (see src/dispatch.rs): JSON text of an array of events, or `[text,
+ * natives]` where the events JSON cannot carry (native objects, binary data) are `0` in the text
+ * and taken from `natives` in order.
+ */
 function dispatch(batch) {
-  for (const ev of batch) {
+  let events;
+  let natives = null;
+  try {
+    events = JSON.parse(typeof batch === "string" ? batch : batch[0]);
+    if (typeof batch !== "string") natives = batch[1];
+  } catch (e) {
+    report(e);
+    return;
+  }
+  let next = 0;
+  for (let i = 0; i < events.length; i++) {
+    let ev = events[i];
+    if (ev === 0) ev = natives[next++];
     try {
       if (ev[0] === K.DONE) {
         const cb = pending.get(ev[1]);
@@ -56,6 +73,46 @@ function dispatch(batch) {
 }
 
 const dispatcher = new binding.NativeDispatcher(dispatch);
+
+/**
+ * Ack requests whose function was not called while its handler ran: when the function is
+ * garbage-collected unanswered, the native side forgets the request.
+ */
+const unanswered = new FinalizationRegistry((id) => {
+  try {
+    binding.dropAck(id);
+  } catch {}
+});
+
+/**
+ * An ack request of an event (its id from the native side): `fn` is the function the handler
+ * gets as last argument; its first call sends `(...reply)`, later calls do nothing. Call
+ * `settle()` once the handler has run.
+ */
+class AckRequest {
+  constructor(id) {
+    this.id = id;
+    this.watched = false;
+    const self = this;
+    this.fn = function (...reply) {
+      self._answer(reply);
+    };
+  }
+  _answer(reply) {
+    const id = this.id;
+    if (id === 0) return;
+    this.id = 0;
+    if (this.watched) unanswered.unregister(this);
+    binding.ack(id, reply);
+  }
+  /** The handler ran: if it has not answered, the request is dropped with its function. */
+  settle() {
+    if (this.id !== 0 && !this.watched) {
+      this.watched = true;
+      unanswered.register(this.fn, this.id, this);
+    }
+  }
+}
 
 /** Registers a server or a manager under `id`. */
 function register(id, target) {
@@ -117,4 +174,4 @@ class Hold {
   }
 }
 
-module.exports = { binding, dispatcher, targets, register, newId, callAsync, Hold, K };
+module.exports = { binding, dispatcher, targets, register, newId, callAsync, AckRequest, Hold, K };

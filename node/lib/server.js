@@ -5,7 +5,7 @@
 
 const fs = require("node:fs");
 const pathMod = require("node:path");
-const { binding, dispatcher, targets, register, newId, callAsync, Hold, K } = require("./native");
+const { binding, dispatcher, targets, register, newId, callAsync, AckRequest, Hold, K } = require("./native");
 const { codedError, expect, checkNotReserved, report, safeCall } = require("./errors");
 const { Listeners, SocketBase } = require("./listeners");
 
@@ -387,6 +387,8 @@ class Socket extends SocketBase {
     this._connected = false;
     this._roomsSnapshot = null;
     this._handshake = null;
+    /** The native side's number for this socket (set when it connects). */
+    this._key = 0;
     const d = native.data();
     /** Arbitrary data of this socket (restored by connection state recovery). */
     this.data = d === null || d === undefined ? {} : d;
@@ -450,12 +452,12 @@ class Socket extends SocketBase {
   /** Catch-all for outgoing events (emits and broadcasts reaching this socket, just after). */
   onAnyOutgoing(fn) {
     super.onAnyOutgoing(fn);
-    this._native.watchOutgoing(this.nsp._server._id, dispatcher);
+    this._native.watchOutgoing(this.nsp._server._id, this._key, dispatcher);
     return this;
   }
   prependAnyOutgoing(fn) {
     super.prependAnyOutgoing(fn);
-    this._native.watchOutgoing(this.nsp._server._id, dispatcher);
+    this._native.watchOutgoing(this.nsp._server._id, this._key, dispatcher);
     return this;
   }
   /** Adds a middleware run on every incoming event: `([event, ...args], next) => next(err?)`. */
@@ -538,14 +540,15 @@ class Socket extends SocketBase {
       report(e, this._ee, this.nsp._ee);
     }
   }
+  _run(event, args) {
+    if (this._any.length > 0) this._fireAny(this._any, event, args, this._ee, this.nsp._ee);
+    this._fire(event, args, this._ee, this.nsp._ee);
+    this._syncData();
+  }
   _dispatch(event, args) {
     const fns = this._fns;
-    const run = () => {
-      this._fireAny(this._any, event, args, this._ee, this.nsp._ee);
-      this._fire(event, args, this._ee, this.nsp._ee);
-      this._syncData();
-    };
-    if (fns.length === 0) return run();
+    if (fns.length === 0) return this._run(event, args);
+    const run = () => this._run(event, args);
     let i = 0;
     const packet = [event, ...args];
     const next = (err) => {
@@ -560,13 +563,12 @@ class Socket extends SocketBase {
     };
     next();
   }
-  _onEvent(event, args, ack) {
-    if (ack) {
-      args.push(function (...reply) {
-        ack.send(reply);
-      });
-    }
+  _onEvent(event, args, ackId) {
+    if (ackId === 0) return this._dispatch(event, args);
+    const ack = new AckRequest(ackId);
+    args.push(ack.fn);
     this._dispatch(event, args);
+    ack.settle();
   }
   _onOutgoing(event, args) {
     this._fireAny(this._anyOut, event, args, this._ee, this.nsp._ee);
@@ -622,6 +624,8 @@ class Server {
     this._allowRequest = opts.allowRequest;
     this._nsps = new Map();
     this._byId = new Map();
+    /** Connected sockets by their native key (events name their socket by it). */
+    this._byKey = new Map();
     this._hold = new Hold(this);
     this._closeHold = new Hold(this);
     this._closing = null;
@@ -858,10 +862,6 @@ class Server {
     }
     return nsp;
   }
-  _socketFor(nspName, sid) {
-    const nsp = this._nsps.get(nspName);
-    return nsp ? nsp.sockets.get(sid) : undefined;
-  }
   _onNative(ev) {
     switch (ev[0]) {
       case K.MIDDLEWARE: {
@@ -877,31 +877,34 @@ class Server {
         // The wrapper made for the middlewares (same core socket) carries on.
         const socket = nsp._pending.get(native.id) || new Socket(nsp, native);
         socket._connected = true;
+        socket._key = ev[5];
+        this._byKey.set(ev[5], socket);
         nsp._connected(socket);
         return;
       }
       case K.EVENT: {
-        const s = this._socketFor(ev[2], ev[3]);
-        if (s) s._onEvent(ev[4], ev[5], ev[6]);
+        const s = this._byKey.get(ev[2]);
+        if (s) s._onEvent(ev[3], ev[4], ev[5]);
+        else if (ev[5] !== 0) binding.dropAck(ev[5]);
         return;
       }
       case K.DISCONNECTING: {
-        const s = this._socketFor(ev[2], ev[3]);
-        if (s) s._onDisconnecting(ev[4], ev[5]);
+        const s = this._byKey.get(ev[2]);
+        if (s) s._onDisconnecting(ev[3], ev[4]);
         return;
       }
       case K.DISCONNECT: {
-        const nsp = this._nsps.get(ev[2]);
-        const s = nsp && nsp.sockets.get(ev[3]);
+        const s = this._byKey.get(ev[2]);
         if (s) {
-          nsp.sockets.delete(ev[3]);
-          s._onDisconnect(ev[4]);
+          this._byKey.delete(ev[2]);
+          if (s.nsp.sockets.get(s.id) === s) s.nsp.sockets.delete(s.id);
+          s._onDisconnect(ev[3]);
         }
         return;
       }
       case K.OUTGOING: {
-        const s = this._socketFor(ev[2], ev[3]);
-        if (s) s._onOutgoing(ev[4], ev[5]);
+        const s = this._byKey.get(ev[2]);
+        if (s) s._onOutgoing(ev[3], ev[4]);
         return;
       }
       case K.CLOSED:

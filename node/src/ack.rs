@@ -1,5 +1,11 @@
-//! The ack function handed to JavaScript handlers, on both sides.
+//! The ack requests JavaScript owes. Each event that asks for an ack reaches JavaScript with an
+//! id (see `dispatch.rs`); the JavaScript layer answers with [`ack`], or, when the handler's ack
+//! function was garbage-collected unanswered, gives the request up with [`drop_ack`].
+//!
+//! One table for the process (ids are unique across JavaScript realms), only touched by
+//! JavaScript threads; plain functions rather than methods, which napi-rs calls with less glue.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use napi::bindgen_prelude::Unknown;
@@ -7,6 +13,7 @@ use napi::{Env, JsValue};
 use napi_derive::napi;
 use polysio::client::AckResponder;
 use polysio::server::AckSender;
+use rustc_hash::FxHashMap;
 
 use crate::convert::args_from_js;
 use crate::error::{core_error, Result};
@@ -19,37 +26,68 @@ pub enum Asker {
     Server(AckResponder),
 }
 
-/// Answers an ack request: the function a handler gets as last argument calls `send`.
-#[napi]
-pub struct NativeAck {
-    asker: Mutex<Option<Asker>>,
-}
+/// The last id given (2^53 ids, JavaScript numbers, are never used up).
+static LAST: AtomicU64 = AtomicU64::new(0);
 
-impl NativeAck {
-    pub(crate) fn new(asker: Asker) -> Self {
-        NativeAck {
-            asker: Mutex::new(Some(asker)),
-        }
+static PENDING: Mutex<Option<FxHashMap<u64, Asker>>> = Mutex::new(None);
+
+/// An id for `asker` (0 for none); it is kept by [`keep`] before JavaScript sees the id.
+pub(crate) fn id_for(asker: &Option<Asker>) -> u64 {
+    match asker {
+        Some(_) => LAST.fetch_add(1, Ordering::Relaxed) + 1,
+        None => 0,
     }
 }
 
-#[napi]
-impl NativeAck {
-    /// Sends the ack with `args` (an array). Later calls do nothing and return false; an ack
-    /// for a peer that is gone is dropped silently (true).
-    #[napi]
-    pub fn send(&self, env: Env, args: Unknown<'_>) -> Result<bool> {
-        let args = unsafe { args_from_js(env.raw(), args.raw())? };
-        let Some(asker) = self.asker.lock().ok().and_then(|mut a| a.take()) else {
-            return Ok(false);
-        };
-        let sent = match asker {
-            Asker::Client(a) => a.send(args),
-            Asker::Server(a) => a.send(args),
-        };
-        match sent {
-            Ok(()) | Err(polysio::Error::Closed) => Ok(true),
-            Err(e) => Err(core_error(e)),
-        }
+/// Keeps `askers` (by id) until JavaScript answers. Called on the JavaScript thread before it
+/// sees the ids, so the runtime threads never take this lock.
+pub(crate) fn keep(askers: Vec<(u64, Asker)>) {
+    if askers.is_empty() {
+        return;
     }
+    if let Ok(mut p) = PENDING.lock() {
+        p.get_or_insert_with(FxHashMap::default).extend(askers);
+    }
+}
+
+fn take(id: f64) -> Option<Asker> {
+    PENDING.lock().ok()?.as_mut()?.remove(&(id as u64))
+}
+
+/// Answers the ack request `id` with `args` (an array). Returns false when it was already
+/// answered or dropped; an ack for a peer that is gone is dropped silently (true). Throws when
+/// `args` cannot be sent (the request is over all the same).
+#[napi]
+pub fn ack(env: Env, id: f64, args: Unknown<'_>) -> Result<bool> {
+    // Taken first: a reply that cannot be converted ends the request too (JavaScript calls
+    // once per request).
+    let asker = take(id);
+    let args = unsafe { args_from_js(env.raw(), args.raw())? };
+    let Some(asker) = asker else {
+        return Ok(false);
+    };
+    let sent = match asker {
+        Asker::Client(a) => a.send(args),
+        Asker::Server(a) => a.send(args),
+    };
+    match sent {
+        Ok(()) | Err(polysio::Error::Closed) => Ok(true),
+        Err(e) => Err(core_error(e)),
+    }
+}
+
+/// Gives up the ack request `id` unanswered (its function was garbage-collected).
+#[napi]
+pub fn drop_ack(id: f64) {
+    drop(take(id));
+}
+
+/// How many ack requests JavaScript still owes (diagnostics and tests).
+#[napi]
+pub fn pending_acks() -> u32 {
+    PENDING
+        .lock()
+        .ok()
+        .and_then(|p| p.as_ref().map(|a| a.len() as u32))
+        .unwrap_or(0)
 }

@@ -10,7 +10,8 @@
 //! `ERR_INVALID_ARG_VALUE`).
 //!
 //! Value → JavaScript gives plain objects and arrays, and `Buffer`s for bytes (as socket.io does
-//! in Node).
+//! in Node). Events without bytes reach JavaScript as JSON text instead (`dispatch.rs`), which
+//! `JSON.parse` turns into the same values.
 
 use std::ffi::c_void;
 use std::ptr;
@@ -293,7 +294,7 @@ pub(crate) unsafe fn to_js(env: sys::napi_env, v: &Value) -> Result<sys::napi_va
         Value::Bool(b) => unsafe { sys::napi_get_boolean(env, *b, &mut out) },
         Value::Int(i) => unsafe { sys::napi_create_int64(env, *i, &mut out) },
         Value::Float(f) => unsafe { sys::napi_create_double(env, *f, &mut out) },
-        Value::String(s) => unsafe { string(env, s, &mut out) },
+        Value::String(s) => unsafe { string(env, s.as_bytes(), &mut out) },
         Value::Bytes(b) => {
             let mut data = ptr::null_mut();
             unsafe {
@@ -321,7 +322,10 @@ pub(crate) unsafe fn to_js(env: sys::napi_env, v: &Value) -> Result<sys::napi_va
             )?;
             for (k, x) in m {
                 let mut key = ptr::null_mut();
-                check(unsafe { string(env, k, &mut key) }, "creating a key")?;
+                check(
+                    unsafe { string(env, k.as_bytes(), &mut key) },
+                    "creating a key",
+                )?;
                 let e = unsafe { to_js(env, x)? };
                 check(
                     unsafe { sys::napi_set_property(env, out, key, e) },
@@ -335,12 +339,17 @@ pub(crate) unsafe fn to_js(env: sys::napi_env, v: &Value) -> Result<sys::napi_va
     Ok(out)
 }
 
-unsafe fn string(env: sys::napi_env, s: &str, out: *mut sys::napi_value) -> sys::napi_status {
+unsafe fn string(env: sys::napi_env, s: &[u8], out: *mut sys::napi_value) -> sys::napi_status {
     unsafe { sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, out) }
 }
 
 /// A JavaScript string.
 pub(crate) unsafe fn js_string(env: sys::napi_env, s: &str) -> Result<sys::napi_value> {
+    unsafe { js_string_utf8(env, s.as_bytes()) }
+}
+
+/// A JavaScript string from UTF-8 bytes, unchecked (Node replaces invalid sequences).
+pub(crate) unsafe fn js_string_utf8(env: sys::napi_env, s: &[u8]) -> Result<sys::napi_value> {
     let mut out = ptr::null_mut();
     check(
         unsafe { string(env, s, &mut out) },

@@ -10,7 +10,8 @@
 //! it ([`NativeDispatcher::hold`], counted), i.e. while a server listens or a client is active.
 //! `close()` / `disconnect()` release the hold, so nothing keeps the process alive afterwards.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::io::Write;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,8 +24,8 @@ use polysio::adapter::{Room, SocketInfo};
 use polysio::server::{AckSender, ConnectError, Socket};
 use polysio::{Map, Value};
 
-use crate::ack::{Asker, NativeAck};
-use crate::convert::{js_array, js_null, js_number, js_string, to_js};
+use crate::ack::Asker;
+use crate::convert::{js_array, js_null, js_number, js_string, js_string_utf8, to_js};
 use crate::error::{core_error, err, Code, Result};
 use crate::server::{NativeMiddlewareReply, NativeSocket};
 
@@ -39,8 +40,9 @@ pub enum Outcome {
 }
 
 /// Something JavaScript must hear about. Fields say what they hold: `server` and `manager` are
-/// JavaScript's ids of the server or client, `ns` a namespace id, `nsp`/`sid` the namespace name
-/// and socket id, `reply` where JavaScript's answer goes.
+/// JavaScript's ids of the server or client, `ns` a namespace id, `key` a connected server
+/// socket's number (see [`next_socket_key`]), `nsp` a namespace name, `reply` where
+/// JavaScript's answer goes.
 #[allow(missing_docs)]
 pub enum Event {
     /// A middleware must decide on a socket (`io.use`).
@@ -50,17 +52,17 @@ pub enum Event {
         socket: Arc<Socket>,
         reply: tokio::sync::oneshot::Sender<std::result::Result<(), ConnectError>>,
     },
-    /// A socket connected.
+    /// A socket connected; later events of this socket name it by `key`.
     Connection {
         server: u32,
         ns: u32,
+        key: u32,
         socket: Arc<Socket>,
     },
     /// An event from a client to a server socket.
     Event {
         server: u32,
-        nsp: String,
-        sid: String,
+        key: u32,
         name: String,
         args: Vec<Value>,
         ack: Option<AckSender>,
@@ -68,23 +70,20 @@ pub enum Event {
     /// A server socket is about to leave its rooms.
     Disconnecting {
         server: u32,
-        nsp: String,
-        sid: String,
+        key: u32,
         reason: &'static str,
         rooms: Vec<Room>,
     },
     /// A server socket disconnected.
     Disconnect {
         server: u32,
-        nsp: String,
-        sid: String,
+        key: u32,
         reason: &'static str,
     },
     /// A server socket sent an event (only when `onAnyOutgoing` is used).
     Outgoing {
         server: u32,
-        nsp: String,
-        sid: String,
+        key: u32,
         name: String,
         args: Vec<Value>,
     },
@@ -148,6 +147,13 @@ mod kind {
     pub const AUTH: f64 = 22.0;
 }
 
+/// A fresh number for a connected server socket: events name their socket by it (cheaper for
+/// JavaScript to look up than the namespace and socket id).
+pub fn next_socket_key() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A decision JavaScript sends back to a runtime thread that waits for it.
 pub struct SyncReply(std::sync::mpsc::SyncSender<Value>);
 
@@ -173,38 +179,74 @@ impl NativeReply {
 /// Events waiting for the JavaScript thread.
 #[derive(Default)]
 struct Queue {
-    events: Vec<Event>,
+    /// The JSON text of the queued events (see [`Batch`]), without its closing bracket.
+    json: Vec<u8>,
+    /// The events JSON cannot carry, with their ack ids: `0` in `json`.
+    natives: Vec<(Event, u64)>,
+    /// The ack requests of the queued events, by id.
+    askers: Vec<(u64, Asker)>,
     /// A wake-up is on its way; pushes need not send another.
     scheduled: bool,
+}
+
+/// What the runtime threads and the JavaScript thread share.
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
 }
 
 type Tsfn = ThreadsafeFunction<(), Unknown<'static>, Batch, Status, false, true, 0>;
 
 /// The queue and the threadsafe function that drains it.
 pub struct Dispatcher {
-    queue: Arc<Mutex<Queue>>,
+    shared: Arc<Shared>,
     tsfn: Tsfn,
     holds: AtomicUsize,
 }
 
 impl Dispatcher {
-    /// Queues an event for JavaScript.
-    pub fn push(&self, ev: Event) {
+    /// Queues an event for JavaScript. Events JSON can carry are written as JSON at once, on
+    /// the pushing thread, so their values are freed where they were made.
+    pub fn push(&self, mut ev: Event) {
+        let asker = match &mut ev {
+            Event::Event { ack, .. } => ack.take().map(Asker::Client),
+            Event::ClientEvent { ack, .. } => ack.take().map(Asker::Server),
+            _ => None,
+        };
+        let ack = crate::ack::id_for(&asker);
         let wake = {
-            let Ok(mut q) = self.queue.lock() else {
+            let Ok(mut q) = self.shared.queue.lock() else {
                 return;
             };
-            q.events.push(ev);
+            if let Some(a) = asker {
+                q.askers.push((ack, a));
+            }
+            let sep = if q.json.is_empty() { b'[' } else { b',' };
+            q.json.push(sep);
+            if needs_native(&ev) {
+                q.json.push(b'0');
+                q.natives.push((ev, ack));
+            } else {
+                q.json.push(b'[');
+                // Cannot fail: the event holds nothing native.
+                let _ = layout(ev, ack, &mut JsonSink(&mut q.json));
+                q.json.push(b']');
+            }
             !std::mem::replace(&mut q.scheduled, true)
         };
         if wake && self.tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
             // Node is shutting down: nobody will read these.
             let dropped = self
+                .shared
                 .queue
                 .lock()
                 .map(|mut q| {
                     q.scheduled = false;
-                    std::mem::take(&mut q.events)
+                    q.json.clear();
+                    (
+                        std::mem::take(&mut q.natives),
+                        std::mem::take(&mut q.askers),
+                    )
                 })
                 .unwrap_or_default();
             drop(dropped);
@@ -263,25 +305,379 @@ impl Drop for Completion {
     }
 }
 
-/// The events of one wake-up, converted to a JavaScript array of arrays on the JS thread.
-pub struct Batch(Vec<Event>);
+/// The events of one wake-up.
+///
+/// JavaScript receives the batch as JSON text (an array of event arrays, one `JSON.parse` for
+/// the whole batch: far cheaper than building each array, string and number through Node-API;
+/// written by the threads that push the events), or, when some events hold what JSON cannot
+/// carry (binary data, native objects, errors), as `[text, natives]`: those events are `0` in
+/// the text and built with Node-API into `natives`, in order, on the JavaScript thread. Ack
+/// requests are kept in `ack.rs`; events carry their id.
+pub struct Batch {
+    json: Vec<u8>,
+    natives: Vec<(Event, u64)>,
+}
 
 impl ToNapiValue for Batch {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-        let mut items = Vec::with_capacity(val.0.len());
-        for ev in val.0 {
-            // A value that cannot be converted (only on Node-API failures) is skipped.
-            match unsafe { event_to_js(env, ev) } {
-                Ok(v) => items.push(v),
-                Err(e) => tracing::error!("dropping an event: {}", e.reason),
+        let mut json = val.json;
+        if json.is_empty() {
+            json.push(b'[');
+        }
+        json.push(b']');
+        // The JSON sink only ever writes valid UTF-8.
+        let text = unsafe { js_string_utf8(env, &json) }.map_err(napi_error)?;
+        if val.natives.is_empty() {
+            return Ok(text);
+        }
+        let mut natives = Vec::with_capacity(val.natives.len());
+        for (ev, ack) in val.natives {
+            let mut sink = NativeSink {
+                env,
+                items: Vec::with_capacity(8),
+            };
+            // A value that cannot be converted (only on Node-API failures) becomes null.
+            let built =
+                layout(ev, ack, &mut sink).and_then(|()| unsafe { js_array(env, &sink.items) });
+            match built {
+                Ok(v) => natives.push(v),
+                Err(e) => {
+                    tracing::error!("dropping an event: {}", e.reason);
+                    natives.push(unsafe { js_null(env) }.map_err(napi_error)?);
+                }
             }
         }
-        unsafe { js_array(env, &items) }
-            .map_err(|e| napi::Error::new(Status::GenericFailure, e.reason))
+        let natives = unsafe { js_array(env, &natives) }.map_err(napi_error)?;
+        unsafe { js_array(env, &[text, natives]) }.map_err(napi_error)
     }
 }
 
-unsafe fn class<T: ToNapiValue>(env: sys::napi_env, v: T) -> Result<sys::napi_value> {
+fn napi_error(e: crate::error::Error) -> napi::Error {
+    napi::Error::new(Status::GenericFailure, e.reason)
+}
+
+fn has_binary(args: &[Value]) -> bool {
+    args.iter().any(Value::has_binary)
+}
+
+/// True when the event holds what JSON cannot carry: native objects, errors, binary data.
+fn needs_native(ev: &Event) -> bool {
+    match ev {
+        Event::Event { args, .. }
+        | Event::Outgoing { args, .. }
+        | Event::ClientEvent { args, .. }
+        | Event::ManagerEvent { args, .. }
+        | Event::Done {
+            result: Ok(Outcome::Args(args)),
+            ..
+        } => has_binary(args),
+        Event::Disconnecting { .. } | Event::Disconnect { .. } | Event::Closed { .. } => false,
+        _ => true,
+    }
+}
+
+/// Where the elements of one event array go: JSON text or Node-API values.
+trait Sink {
+    fn num(&mut self, n: f64) -> Result<()>;
+    fn str(&mut self, s: &str) -> Result<()>;
+    fn null(&mut self) -> Result<()>;
+    /// An array of values.
+    fn values(&mut self, v: &[Value]) -> Result<()>;
+    fn value(&mut self, v: &Value) -> Result<()>;
+    /// A native object (Node-API only).
+    fn native(
+        &mut self,
+        make: &mut dyn FnMut(sys::napi_env) -> Result<sys::napi_value>,
+    ) -> Result<()>;
+}
+
+/// The elements of event array `ev` (the layout lib/native.js and lib/server.js read); `ack`
+/// is the id of its ack request (0: none).
+fn layout(ev: Event, ack: u64, out: &mut dyn Sink) -> Result<()> {
+    let id = |x: u32| f64::from(x);
+    match ev {
+        Event::Middleware {
+            server,
+            ns,
+            socket,
+            reply,
+        } => {
+            socket_event(out, kind::MIDDLEWARE, server, ns, socket)?;
+            object(out, NativeMiddlewareReply::new(reply))
+        }
+        Event::Connection {
+            server,
+            ns,
+            key,
+            socket,
+        } => {
+            socket_event(out, kind::CONNECTION, server, ns, socket)?;
+            out.num(id(key))
+        }
+        Event::Event {
+            server,
+            key,
+            name,
+            args,
+            ..
+        } => {
+            out.num(kind::EVENT)?;
+            out.num(id(server))?;
+            out.num(id(key))?;
+            out.str(&name)?;
+            out.values(&args)?;
+            out.num(ack as f64)
+        }
+        Event::Disconnecting {
+            server,
+            key,
+            reason,
+            rooms,
+        } => {
+            out.num(kind::DISCONNECTING)?;
+            out.num(id(server))?;
+            out.num(id(key))?;
+            out.str(reason)?;
+            let rooms: Vec<Value> = rooms.iter().map(|r| Value::from(&**r)).collect();
+            out.values(&rooms)
+        }
+        Event::Disconnect {
+            server,
+            key,
+            reason,
+        } => {
+            out.num(kind::DISCONNECT)?;
+            out.num(id(server))?;
+            out.num(id(key))?;
+            out.str(reason)
+        }
+        Event::Outgoing {
+            server,
+            key,
+            name,
+            args,
+        } => {
+            out.num(kind::OUTGOING)?;
+            out.num(id(server))?;
+            out.num(id(key))?;
+            out.str(&name)?;
+            out.values(&args)
+        }
+        Event::Closed { server } => {
+            out.num(kind::CLOSED)?;
+            out.num(id(server))
+        }
+        Event::Match {
+            server,
+            ns,
+            name,
+            auth,
+            reply,
+        } => {
+            out.num(kind::MATCH)?;
+            out.num(id(server))?;
+            out.num(id(ns))?;
+            out.str(&name)?;
+            out.value(&auth)?;
+            object(out, reply.into_native())
+        }
+        Event::AllowRequest {
+            server,
+            request,
+            reply,
+        } => {
+            out.num(kind::ALLOW_REQUEST)?;
+            out.num(id(server))?;
+            out.value(&request)?;
+            object(out, reply.into_native())
+        }
+        Event::Done { req, result } => {
+            out.num(kind::DONE)?;
+            out.num(req)?;
+            match result {
+                Ok(Outcome::Args(args)) => {
+                    out.null()?;
+                    out.values(&args)
+                }
+                Ok(o) => {
+                    out.null()?;
+                    let mut o = Some(o);
+                    out.native(&mut |env| match o.take() {
+                        Some(o) => unsafe { outcome(env, o) },
+                        None => unsafe { js_null(env) },
+                    })
+                }
+                Err(e) => {
+                    let mut e = Some(e);
+                    out.native(&mut |env| match e.take() {
+                        Some(e) => {
+                            Ok(unsafe { napi::JsError::from(core_error(e)).into_value(env) })
+                        }
+                        None => unsafe { js_null(env) },
+                    })?;
+                    out.null()
+                }
+            }
+        }
+        Event::ClientEvent {
+            manager,
+            nsp,
+            name,
+            args,
+            ..
+        } => {
+            out.num(kind::CLIENT_EVENT)?;
+            out.num(id(manager))?;
+            out.str(&nsp)?;
+            out.str(&name)?;
+            out.values(&args)?;
+            out.num(ack as f64)
+        }
+        Event::ManagerEvent {
+            manager,
+            name,
+            args,
+        } => {
+            out.num(kind::MANAGER_EVENT)?;
+            out.num(id(manager))?;
+            out.str(&name)?;
+            out.values(&args)
+        }
+        Event::Auth {
+            manager,
+            nsp,
+            reply,
+        } => {
+            out.num(kind::AUTH)?;
+            out.num(id(manager))?;
+            out.str(&nsp)?;
+            object(out, reply.into_native())
+        }
+    }
+}
+
+/// A native object as the next element.
+fn object<T: ToNapiValue>(out: &mut dyn Sink, v: T) -> Result<()> {
+    let mut v = Some(v);
+    out.native(&mut |env| unsafe { class(env, v.take()) })
+}
+
+/// The elements `kind, server, ns, namespace name, NativeSocket` of a socket's arrival.
+fn socket_event(
+    out: &mut dyn Sink,
+    kind: f64,
+    server: u32,
+    ns: u32,
+    socket: Arc<Socket>,
+) -> Result<()> {
+    out.num(kind)?;
+    out.num(server.into())?;
+    out.num(ns.into())?;
+    out.str(socket.nsp().name())?;
+    object(out, NativeSocket::new(socket))
+}
+
+/// Writes event elements as JSON, each after a comma but the first.
+struct JsonSink<'a>(&'a mut Vec<u8>);
+
+impl JsonSink<'_> {
+    fn sep(&mut self) {
+        if self.0.last() != Some(&b'[') {
+            self.0.push(b',');
+        }
+    }
+}
+
+impl Sink for JsonSink<'_> {
+    fn num(&mut self, n: f64) -> Result<()> {
+        self.sep();
+        // Kinds and ids are integers below 2^53.
+        let _ = write!(self.0, "{}", n as u64);
+        Ok(())
+    }
+    fn str(&mut self, s: &str) -> Result<()> {
+        self.sep();
+        let _ = serde_json::to_writer(&mut *self.0, s);
+        Ok(())
+    }
+    fn null(&mut self) -> Result<()> {
+        self.sep();
+        self.0.extend_from_slice(b"null");
+        Ok(())
+    }
+    fn values(&mut self, v: &[Value]) -> Result<()> {
+        self.sep();
+        self.0.push(b'[');
+        // No attachments: events with binary data take the Node-API road.
+        let mut none = Vec::new();
+        for (i, a) in v.iter().enumerate() {
+            if i > 0 {
+                self.0.push(b',');
+            }
+            a.write_json(self.0, &mut none);
+        }
+        self.0.push(b']');
+        Ok(())
+    }
+    fn value(&mut self, v: &Value) -> Result<()> {
+        self.sep();
+        v.write_json(self.0, &mut Vec::new());
+        Ok(())
+    }
+    fn native(
+        &mut self,
+        _: &mut dyn FnMut(sys::napi_env) -> Result<sys::napi_value>,
+    ) -> Result<()> {
+        Err(err(Code::Napi, "a native object in a JSON event"))
+    }
+}
+
+/// Builds event elements with Node-API.
+struct NativeSink {
+    env: sys::napi_env,
+    items: Vec<sys::napi_value>,
+}
+
+impl NativeSink {
+    fn push(&mut self, v: Result<sys::napi_value>) -> Result<()> {
+        self.items.push(v?);
+        Ok(())
+    }
+}
+
+impl Sink for NativeSink {
+    fn num(&mut self, n: f64) -> Result<()> {
+        let v = unsafe { js_number(self.env, n) };
+        self.push(v)
+    }
+    fn str(&mut self, s: &str) -> Result<()> {
+        let v = unsafe { js_string(self.env, s) };
+        self.push(v)
+    }
+    fn null(&mut self) -> Result<()> {
+        let v = unsafe { js_null(self.env) };
+        self.push(v)
+    }
+    fn values(&mut self, v: &[Value]) -> Result<()> {
+        let v = unsafe { values(self.env, v) };
+        self.push(v)
+    }
+    fn value(&mut self, v: &Value) -> Result<()> {
+        let v = unsafe { to_js(self.env, v) };
+        self.push(v)
+    }
+    fn native(
+        &mut self,
+        make: &mut dyn FnMut(sys::napi_env) -> Result<sys::napi_value>,
+    ) -> Result<()> {
+        let v = make(self.env);
+        self.push(v)
+    }
+}
+
+/// A native object, made once (`None`: already made, an internal error).
+unsafe fn class<T: ToNapiValue>(env: sys::napi_env, v: Option<T>) -> Result<sys::napi_value> {
+    let v = v.ok_or_else(|| err(Code::Napi, "a native object used twice"))?;
     unsafe { T::to_napi_value(env, v) }.map_err(|e| err(Code::Napi, e.reason))
 }
 
@@ -290,165 +686,6 @@ unsafe fn values(env: sys::napi_env, args: &[Value]) -> Result<sys::napi_value> 
         .iter()
         .map(|a| unsafe { to_js(env, a) })
         .collect::<Result<Vec<_>>>()?;
-    unsafe { js_array(env, &items) }
-}
-
-unsafe fn event_to_js(env: sys::napi_env, ev: Event) -> Result<sys::napi_value> {
-    let n = |x: f64| unsafe { js_number(env, x) };
-    let s = |x: &str| unsafe { js_string(env, x) };
-    let items = match ev {
-        Event::Middleware {
-            server,
-            ns,
-            socket,
-            reply,
-        } => vec![
-            n(kind::MIDDLEWARE)?,
-            n(server.into())?,
-            n(ns.into())?,
-            s(socket.nsp().name())?,
-            unsafe { class(env, NativeSocket::new(socket))? },
-            unsafe { class(env, NativeMiddlewareReply::new(reply))? },
-        ],
-        Event::Connection { server, ns, socket } => vec![
-            n(kind::CONNECTION)?,
-            n(server.into())?,
-            n(ns.into())?,
-            s(socket.nsp().name())?,
-            unsafe { class(env, NativeSocket::new(socket))? },
-        ],
-        Event::Event {
-            server,
-            nsp,
-            sid,
-            name,
-            args,
-            ack,
-        } => vec![
-            n(kind::EVENT)?,
-            n(server.into())?,
-            s(&nsp)?,
-            s(&sid)?,
-            s(&name)?,
-            unsafe { values(env, &args)? },
-            match ack {
-                Some(a) => unsafe { class(env, NativeAck::new(Asker::Client(a)))? },
-                None => unsafe { js_null(env)? },
-            },
-        ],
-        Event::Disconnecting {
-            server,
-            nsp,
-            sid,
-            reason,
-            rooms,
-        } => {
-            let rooms: Vec<Value> = rooms.iter().map(|r| Value::from(&**r)).collect();
-            vec![
-                n(kind::DISCONNECTING)?,
-                n(server.into())?,
-                s(&nsp)?,
-                s(&sid)?,
-                s(reason)?,
-                unsafe { values(env, &rooms)? },
-            ]
-        }
-        Event::Disconnect {
-            server,
-            nsp,
-            sid,
-            reason,
-        } => vec![
-            n(kind::DISCONNECT)?,
-            n(server.into())?,
-            s(&nsp)?,
-            s(&sid)?,
-            s(reason)?,
-        ],
-        Event::Outgoing {
-            server,
-            nsp,
-            sid,
-            name,
-            args,
-        } => vec![
-            n(kind::OUTGOING)?,
-            n(server.into())?,
-            s(&nsp)?,
-            s(&sid)?,
-            s(&name)?,
-            unsafe { values(env, &args)? },
-        ],
-        Event::Closed { server } => vec![n(kind::CLOSED)?, n(server.into())?],
-        Event::Match {
-            server,
-            ns,
-            name,
-            auth,
-            reply,
-        } => vec![
-            n(kind::MATCH)?,
-            n(server.into())?,
-            n(ns.into())?,
-            s(&name)?,
-            unsafe { to_js(env, &auth)? },
-            unsafe { class(env, reply.into_native())? },
-        ],
-        Event::AllowRequest {
-            server,
-            request,
-            reply,
-        } => vec![
-            n(kind::ALLOW_REQUEST)?,
-            n(server.into())?,
-            unsafe { to_js(env, &request)? },
-            unsafe { class(env, reply.into_native())? },
-        ],
-        Event::Done { req, result } => {
-            let (error, value) = match result {
-                Ok(o) => (unsafe { js_null(env)? }, unsafe { outcome(env, o)? }),
-                Err(e) => (
-                    unsafe { napi::JsError::from(core_error(e)).into_value(env) },
-                    unsafe { js_null(env)? },
-                ),
-            };
-            vec![n(kind::DONE)?, n(req)?, error, value]
-        }
-        Event::ClientEvent {
-            manager,
-            nsp,
-            name,
-            args,
-            ack,
-        } => vec![
-            n(kind::CLIENT_EVENT)?,
-            n(manager.into())?,
-            s(&nsp)?,
-            s(&name)?,
-            unsafe { values(env, &args)? },
-            match ack {
-                Some(a) => unsafe { class(env, NativeAck::new(Asker::Server(a)))? },
-                None => unsafe { js_null(env)? },
-            },
-        ],
-        Event::ManagerEvent {
-            manager,
-            name,
-            args,
-        } => vec![
-            n(kind::MANAGER_EVENT)?,
-            n(manager.into())?,
-            s(&name)?,
-            unsafe { values(env, &args)? },
-        ],
-        Event::Auth {
-            manager,
-            nsp,
-            reply,
-        } => vec![n(kind::AUTH)?, n(manager.into())?, s(&nsp)?, unsafe {
-            class(env, reply.into_native())?
-        }],
-    };
     unsafe { js_array(env, &items) }
 }
 
@@ -494,30 +731,38 @@ pub struct NativeDispatcher {
 
 #[napi]
 impl NativeDispatcher {
-    /// `callback(batch)` is called on the JavaScript thread with an array of events; it must
-    /// not throw (the JavaScript layer catches everything).
+    /// `callback(batch)` is called on the JavaScript thread with the queued events (see
+    /// [`Batch`]: JSON text, or `[text, natives]`); it must not throw (the JavaScript layer
+    /// catches everything).
     #[napi(
         constructor,
-        ts_args_type = "callback: (batch: Array<Array<unknown>>) => void"
+        ts_args_type = "callback: (batch: string | [string, Array<Array<unknown>>]) => void"
     )]
     pub fn new(callback: Function<'_, Batch, Unknown<'static>>) -> Result<Self> {
-        let queue: Arc<Mutex<Queue>> = Arc::default();
-        let q = queue.clone();
+        let shared: Arc<Shared> = Arc::default();
+        let sh = shared.clone();
         let tsfn: Tsfn = callback
             .build_threadsafe_function::<()>()
             .weak::<true>()
             .callee_handled::<false>()
             .build_callback(move |_ctx| {
-                let mut q = q
+                let mut q = sh
+                    .queue
                     .lock()
                     .map_err(|_| napi::Error::new(Status::GenericFailure, "queue poisoned"))?;
                 q.scheduled = false;
-                Ok(Batch(std::mem::take(&mut q.events)))
+                let len = q.json.len();
+                let json = std::mem::replace(&mut q.json, Vec::with_capacity(len + 1));
+                let natives = std::mem::take(&mut q.natives);
+                let askers = std::mem::take(&mut q.askers);
+                drop(q);
+                crate::ack::keep(askers);
+                Ok(Batch { json, natives })
             })
             .map_err(|e| err(Code::Napi, e.reason))?;
         Ok(NativeDispatcher {
             inner: Arc::new(Dispatcher {
-                queue,
+                shared,
                 tsfn,
                 holds: AtomicUsize::new(0),
             }),

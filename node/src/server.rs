@@ -22,7 +22,7 @@ use polysio::server::{
 use polysio::{Map, Value};
 
 use crate::convert::{args_from_js, from_js};
-use crate::dispatch::{Dispatcher, Event, NativeDispatcher, Outcome};
+use crate::dispatch::{next_socket_key, Dispatcher, Event, NativeDispatcher, Outcome};
 use crate::error::{err, Code, IntoJsError, Result};
 
 /// A duration given in milliseconds by JavaScript.
@@ -493,15 +493,13 @@ impl NativeServer {
     fn register(&self, nsp: &Namespace, ns: u32) {
         let (d, server) = (self.dispatcher.clone(), self.id);
         nsp.on_connection(move |socket| {
-            let nsp_name = socket.nsp().name().to_owned();
-            let sid = socket.id().to_owned();
+            let key = next_socket_key();
             {
-                let (d, nsp, sid) = (d.clone(), nsp_name.clone(), sid.clone());
+                let d = d.clone();
                 socket.on_fallback(move |_, name, args, ack| {
                     d.push(Event::Event {
                         server,
-                        nsp: nsp.clone(),
-                        sid: sid.clone(),
+                        key,
                         name: name.to_owned(),
                         args,
                         ack,
@@ -509,29 +507,32 @@ impl NativeServer {
                 });
             }
             {
-                let (d, nsp, sid) = (d.clone(), nsp_name.clone(), sid.clone());
+                let d = d.clone();
                 socket.on_disconnecting(move |s, reason| {
                     d.push(Event::Disconnecting {
                         server,
-                        nsp: nsp.clone(),
-                        sid: sid.clone(),
+                        key,
                         reason: reason.as_str(),
                         rooms: s.rooms(),
                     })
                 });
             }
             {
-                let (d, nsp, sid) = (d.clone(), nsp_name, sid);
+                let d = d.clone();
                 socket.on_disconnect(move |_, reason| {
                     d.push(Event::Disconnect {
                         server,
-                        nsp: nsp.clone(),
-                        sid: sid.clone(),
+                        key,
                         reason: reason.as_str(),
                     })
                 });
             }
-            d.push(Event::Connection { server, ns, socket });
+            d.push(Event::Connection {
+                server,
+                ns,
+                key,
+                socket,
+            });
         });
     }
 
@@ -918,22 +919,18 @@ impl NativeSocket {
     pub fn disconnect(&self, close: bool) {
         self.socket.disconnect(close);
     }
-    /// Reports every outgoing event as an `Outgoing` event (for `onAnyOutgoing`). Idempotent.
+    /// Reports every outgoing event as an `Outgoing` event (for `onAnyOutgoing`), for the
+    /// socket `key` (from its `Connection` event) of `server`. Idempotent.
     #[napi]
-    pub fn watch_outgoing(&self, server: u32, dispatcher: &NativeDispatcher) {
+    pub fn watch_outgoing(&self, server: u32, key: u32, dispatcher: &NativeDispatcher) {
         if self.outgoing.swap(true, Ordering::SeqCst) {
             return;
         }
         let d = dispatcher.inner.clone();
-        let (nsp, sid) = (
-            self.socket.nsp().name().to_owned(),
-            self.socket.id().to_owned(),
-        );
         self.socket.on_any_outgoing(move |_, name, args| {
             d.push(Event::Outgoing {
                 server,
-                nsp: nsp.clone(),
-                sid: sid.clone(),
+                key,
                 name: name.to_owned(),
                 args: args.to_vec(),
             })

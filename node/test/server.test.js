@@ -60,6 +60,54 @@ test("events, acks both ways and binary nested anywhere", async (t) => {
   await assert.rejects(serverSocket.timeout(100).emitWithAck("silent"), (e) => e.code === "ERR_TIMEOUT" && e.message === "operation has timed out");
 });
 
+test("acks answered later, twice, or never (an unanswered ack is freed with its function)", async (t) => {
+  const { binding } = require("../lib/native");
+  const { io, url } = listen(Server);
+  t.after(() => io.close());
+  let ignored = 0;
+  io.on("connection", (socket) => {
+    socket.on("later", (x, ack) => setTimeout(() => ack(x, "later"), 20));
+    socket.on("twice", (ack) => {
+      ack(1);
+      ack(2);
+    });
+    socket.on("ignore", () => ignored++);
+    socket.on("ordered", (ack) => {
+      ack("first");
+      socket.emit("second");
+    });
+    socket.on("error", (e) => errors.push(e.code));
+    socket.on("bad", (ack) => ack(1n));
+  });
+  const errors = [];
+  const c = await connected(url);
+  t.after(() => c.disconnect());
+  assert.deepEqual(await within(new Promise((r) => c.emit("later", "x", (...a) => r(a)))), ["x", "later"]);
+  let calls = 0;
+  await within(new Promise((r) => c.emit("twice", (n) => r(n, calls++))));
+  for (let i = 0; i < 50; i++) c.emit("ignore", () => assert.fail("never answered"));
+  await until(() => ignored === 50);
+  // each ignored ack is pending until its function is garbage-collected
+  require("node:v8").setFlagsFromString("--expose-gc");
+  const gc = require("node:vm").runInNewContext("gc");
+  await until(() => {
+    gc();
+    return binding.pendingAcks() === 0;
+  }, 30000, "ignored acks freed");
+  assert.equal(calls, 1);
+  // an ack is sent before what the handler emits after it
+  const order = [];
+  c.on("second", () => order.push("event"));
+  c.emit("ordered", () => order.push("ack"));
+  await until(() => order.length === 2);
+  assert.deepEqual(order, ["ack", "event"]);
+  // a reply that cannot be sent is reported to the socket's error listeners
+  c.emit("bad", () => assert.fail("never answered"));
+  await until(() => errors.length === 1);
+  assert.deepEqual(errors, ["ERR_INVALID_ARG_TYPE"]);
+  assert.equal(binding.pendingAcks(), 0);
+});
+
 test("socket properties: id, handshake, data, rooms, conn, connected", async (t) => {
   const { io, url } = listen(Server);
   t.after(() => io.close());
