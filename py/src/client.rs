@@ -177,6 +177,21 @@ impl NativeClient {
         Ok(())
     }
 
+    /// The descriptor the event loop watches for events (`loop.add_reader`): None where there
+    /// is none (then use a waker callable).
+    fn wake_fd(&self) -> PyResult<Option<i64>> {
+        runtime::check_pid(self.pid, "client")?;
+        Ok(self.hub.wake_fd())
+    }
+
+    /// Wakes through `wake_fd()` from now on (call `set_waker` first: a watchdog calls the waker
+    /// if a wake goes unanswered for a second, to report a closed loop; `set_waker` detaches).
+    fn use_wake_fd(&self) -> PyResult<()> {
+        runtime::check_pid(self.pid, "client")?;
+        self.hub.use_wake_fd(&self.runtime);
+        Ok(())
+    }
+
     /// Takes the queued events as tuples.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         runtime::check_pid(self.pid, "client")?;

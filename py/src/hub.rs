@@ -1,12 +1,18 @@
 //! The one road from the core's threads to Python: a queue of events and a waker.
 //!
 //! Core handlers run on tokio worker threads; they only push an [`Event`] here. When the queue
-//! goes from empty to non-empty, the waker (`loop.call_soon_threadsafe(drain)` set by the Python
-//! layer) is called once, with the GIL; the Python side then drains the whole batch on its event
-//! loop and converts values there. So one GIL acquisition serves any number of events, and
-//! nothing in the core ever waits for Python.
+//! goes from empty to non-empty, the Python side is woken once; it then drains the whole batch
+//! on its event loop and converts values there. Nothing in the core ever waits for Python.
+//!
+//! Two ways to wake it:
+//! - a wake descriptor ([`Hub::wake_fd`], Unix): the core writes a byte to a socket pair whose
+//!   other end the event loop watches (`loop.add_reader(fd, drain)`). No GIL is taken on the
+//!   core's threads, so they never wait for Python code to yield the interpreter;
+//! - a waker callable (`loop.call_soon_threadsafe(drain)`, for loops without `add_reader`),
+//!   called with the GIL: one GIL acquisition per batch.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use polysio::client::AckResponder;
 use polysio::engine::Handshake;
@@ -14,6 +20,7 @@ use polysio::server::{AckSender, ConnectError};
 use polysio::Value;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use crate::convert::{args_to_py, to_args, to_py, to_value};
@@ -65,15 +72,36 @@ pub(crate) enum Event {
 #[derive(Default)]
 struct State {
     queue: Vec<Event>,
+    /// The Python side is due to drain (woken and not drained since).
     scheduled: bool,
+    /// When `scheduled` was set, in wake-descriptor mode (see [`Hub::watch`]).
+    scheduled_at: Option<Instant>,
+    /// The waker callable; in wake-descriptor mode, only the [`Hub::watch`]dog calls it.
     waker: Option<Arc<Py<PyAny>>>,
+    /// Wake by writing to the wake descriptor (see [`Hub::use_wake_fd`]); counts the switches
+    /// to it, so that an old watchdog knows it is done.
+    fd_mode: Option<u64>,
+    fd_generation: u64,
     closed: bool,
 }
+
+/// The socket pair of the wake descriptor: the core writes to `tx`, the loop watches `rx`.
+#[cfg(unix)]
+struct WakeFd {
+    tx: std::os::unix::net::UnixStream,
+    rx: std::os::unix::net::UnixStream,
+}
+
+/// How long a wake through the descriptor may go unanswered before the watchdog calls the
+/// waker callable instead (which reports a closed event loop).
+const UNANSWERED: Duration = Duration::from_secs(1);
 
 /// The event queue of one server or client.
 #[derive(Default)]
 pub(crate) struct Hub {
     state: Mutex<State>,
+    #[cfg(unix)]
+    wake: std::sync::OnceLock<WakeFd>,
 }
 
 impl Hub {
@@ -93,12 +121,113 @@ impl Hub {
         if st.scheduled {
             return;
         }
+        if st.fd_mode.is_some() {
+            st.scheduled = true;
+            st.scheduled_at = Some(Instant::now());
+            drop(st);
+            self.write_wake_fd();
+            return;
+        }
         let Some(waker) = st.waker.clone() else {
             return;
         };
         st.scheduled = true;
         drop(st);
         self.wake(waker);
+    }
+
+    /// The descriptor the event loop watches for events (created on first use): readable
+    /// whenever events are due. `None` where there is none (not Unix, or the socket pair cannot
+    /// be created); the owner then uses the waker callable alone.
+    pub(crate) fn wake_fd(&self) -> Option<i64> {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            if self.wake.get().is_none() {
+                let (tx, rx) = std::os::unix::net::UnixStream::pair().ok()?;
+                tx.set_nonblocking(true).ok()?;
+                rx.set_nonblocking(true).ok()?;
+                // Another thread may have won the race; its pair is as good as ours.
+                let _ = self.wake.set(WakeFd { tx, rx });
+            }
+            self.wake.get().map(|w| i64::from(w.rx.as_raw_fd()))
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+
+    /// Wakes through the descriptor of [`Hub::wake_fd`] from now on (the owner watches it),
+    /// keeping the waker callable for the watchdog ([`Hub::watch`], on `rt`); wakes at once if
+    /// events are waiting. `set_waker` ends it.
+    pub(crate) fn use_wake_fd(self: &Arc<Self>, rt: &Handle) {
+        let mut st = self.lock();
+        if st.closed {
+            return;
+        }
+        st.fd_generation += 1;
+        let generation = st.fd_generation;
+        st.fd_mode = Some(generation);
+        let due = !st.queue.is_empty() && !st.scheduled;
+        if due {
+            st.scheduled = true;
+            st.scheduled_at = Some(Instant::now());
+        }
+        drop(st);
+        if due {
+            self.write_wake_fd();
+        }
+        rt.spawn(Self::watch(Arc::downgrade(self), generation));
+    }
+
+    /// The watchdog of wake-descriptor mode: the core cannot see the event loop that watches
+    /// the descriptor close (say, `asyncio.run` returned without a shutdown), so a wake left
+    /// unanswered for [`UNANSWERED`] is repeated through the waker callable, which fails on a
+    /// closed loop; the failure is reported and the hub closed, as in callable mode. A loop
+    /// that is merely busy gets one more, harmless, drain.
+    async fn watch(hub: Weak<Hub>, generation: u64) {
+        let mut tick = tokio::time::interval(UNANSWERED);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(hub) = hub.upgrade() else { return };
+            let waker = {
+                let mut st = hub.lock();
+                if st.closed || st.fd_mode != Some(generation) {
+                    return;
+                }
+                let w = match (st.scheduled_at, &st.waker) {
+                    (Some(at), Some(w)) if st.scheduled && at.elapsed() >= UNANSWERED => w.clone(),
+                    _ => continue,
+                };
+                st.scheduled_at = Some(Instant::now());
+                w
+            };
+            // Calling it takes the GIL, which a busy loop may hold for a while: not on a
+            // worker thread.
+            let _ = tokio::task::spawn_blocking(move || hub.wake(waker)).await;
+        }
+    }
+
+    fn write_wake_fd(&self) {
+        #[cfg(unix)]
+        if let Some(w) = self.wake.get() {
+            use std::io::Write;
+            // A full socket buffer is readable already: nothing lost.
+            let _ = (&w.tx).write(&[1]);
+        }
+    }
+
+    /// Empties the wake descriptor, before taking the queue: a byte written after this
+    /// belongs to events that the next drain takes.
+    fn clear_wake_fd(&self) {
+        #[cfg(unix)]
+        if let Some(w) = self.wake.get() {
+            use std::io::Read;
+            let mut buf = [0u8; 64];
+            while matches!((&w.rx).read(&mut buf), Ok(n) if n == buf.len()) {}
+        }
     }
 
     fn wake(&self, waker: Arc<Py<PyAny>>) {
@@ -138,9 +267,11 @@ impl Hub {
         }
     }
 
-    /// Installs (or removes) the waker; wakes at once if events are waiting.
+    /// Installs (or removes) the waker callable, and leaves wake-descriptor mode; wakes at
+    /// once if events are waiting.
     pub(crate) fn set_waker(&self, waker: Option<Py<PyAny>>) {
         let mut st = self.lock();
+        st.fd_mode = None;
         st.waker = waker.map(Arc::new);
         let due = !st.queue.is_empty() && !st.scheduled && !st.closed;
         let wake = st.waker.clone().filter(|_| due);
@@ -155,6 +286,7 @@ impl Hub {
 
     /// Takes every queued event.
     pub(crate) fn take(&self) -> Vec<Event> {
+        self.clear_wake_fd();
         let mut st = self.lock();
         st.scheduled = false;
         std::mem::take(&mut st.queue)
@@ -165,6 +297,7 @@ impl Hub {
         let mut st = self.lock();
         st.closed = true;
         st.waker = None;
+        st.fd_mode = None;
         let dropped = std::mem::take(&mut st.queue);
         drop(st);
         drop(dropped);
@@ -294,7 +427,34 @@ pub(crate) struct Ack {
 impl Ack {
     /// Sends the acknowledgement with `args` (a list or tuple).
     fn send(&self, py: Python<'_>, args: &Bound<'_, PyAny>) -> PyResult<()> {
-        let args = to_args(args)?;
+        self.send_values(py, to_args(args)?)
+    }
+
+    /// Sends the acknowledgement for a handler's return value, python-socketio's way: None
+    /// sends no arguments, a tuple one per item, anything else one.
+    fn reply(&self, py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
+        let args = if result.is_none() {
+            Vec::new()
+        } else if result.is_instance_of::<PyTuple>() {
+            to_args(result)?
+        } else {
+            vec![to_value(result)?]
+        };
+        self.send_values(py, args)
+    }
+
+    /// True until `send` is called.
+    #[getter]
+    fn pending(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+}
+
+impl Ack {
+    fn send_values(&self, py: Python<'_>, args: Vec<Value>) -> PyResult<()> {
         let ack = self
             .inner
             .lock()
@@ -306,15 +466,6 @@ impl Ack {
             AckKind::Client(a) => a.send(args),
         })
         .py_err()
-    }
-
-    /// True until `send` is called.
-    #[getter]
-    fn pending(&self) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
     }
 }
 
