@@ -192,6 +192,22 @@ impl NativeClient {
         Ok(())
     }
 
+    /// Installs (None: removes, sending what is queued) the callable that schedules
+    /// `flush_acks()` on the event loop; acks are then handed to the core in batches. Only
+    /// when every ack is answered on that loop's thread.
+    fn set_ack_flusher(&self, py: Python<'_>, flusher: Option<Py<PyAny>>) -> PyResult<()> {
+        runtime::check_pid(self.pid, "client")?;
+        self.hub.set_ack_flusher(py, flusher);
+        Ok(())
+    }
+
+    /// Hands the acks queued since the last flush to the core.
+    fn flush_acks(&self, py: Python<'_>) -> PyResult<()> {
+        runtime::check_pid(self.pid, "client")?;
+        py.detach(|| self.hub.flush_acks());
+        Ok(())
+    }
+
     /// Takes the queued events as tuples.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         runtime::check_pid(self.pid, "client")?;
@@ -272,7 +288,11 @@ impl NativeClient {
         self.check()?;
         let args = to_args(args)?;
         let socket = self.socket(nsp)?;
-        py.detach(|| socket.emit(event, args)).py_err()
+        py.detach(|| {
+            self.hub.flush_acks();
+            socket.emit(event, args)
+        })
+        .py_err()
     }
 
     /// Emits asking for an ack; `callback(args, exc)` gets the outcome once.
@@ -292,6 +312,7 @@ impl NativeClient {
         let timeout = timeout.map(|t| seconds("timeout", t)).transpose()?;
         let guard = AckGuard::new(self.hub.clone(), callback);
         py.detach(|| {
+            self.hub.flush_acks();
             let cb = move |r| guard.complete(r);
             match timeout {
                 Some(t) => socket.timeout(t).emit_with_ack_cb(event, args, cb),
@@ -334,6 +355,7 @@ impl NativeClient {
             .cloned()
             .collect();
         py.detach(|| {
+            self.hub.flush_acks();
             for s in sockets {
                 s.disconnect();
             }
@@ -343,9 +365,10 @@ impl NativeClient {
     }
 
     /// Closes the connection for good; `callback(args, exc)` runs once its task has ended.
-    fn shutdown(&self, callback: Py<PyAny>) -> PyResult<()> {
+    fn shutdown(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
         runtime::check_pid(self.pid, "client")?;
         self.closed.store(true, Ordering::Release);
+        py.detach(|| self.hub.flush_acks());
         let guard = AckGuard::new(self.hub.clone(), callback);
         let manager = self.manager.clone();
         self.runtime.spawn(async move {

@@ -96,10 +96,21 @@ struct WakeFd {
 /// waker callable instead (which reports a closed event loop).
 const UNANSWERED: Duration = Duration::from_secs(1);
 
+/// Acknowledgements answered on the event loop and not yet handed to the core (see
+/// [`Hub::send_ack`]).
+#[derive(Default)]
+struct Outbox {
+    acks: Vec<(AckKind, Vec<Value>)>,
+    /// Schedules [`Hub::flush_acks`] on the event loop (`loop.call_soon`); None: acks go out
+    /// at once.
+    flusher: Option<Py<PyAny>>,
+}
+
 /// The event queue of one server or client.
 #[derive(Default)]
 pub(crate) struct Hub {
     state: Mutex<State>,
+    outbox: Mutex<Outbox>,
     #[cfg(unix)]
     wake: std::sync::OnceLock<WakeFd>,
 }
@@ -304,13 +315,65 @@ impl Hub {
     }
 
     /// Converts the queued events into tuples (see the Python layer's dispatch).
-    pub(crate) fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-        self.take().into_iter().map(|e| e.into_tuple(py)).collect()
+    pub(crate) fn drain<'py>(
+        self: &Arc<Self>,
+        py: Python<'py>,
+    ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        self.take()
+            .into_iter()
+            .map(|e| e.into_tuple(py, self))
+            .collect()
+    }
+
+    fn outbox(&self) -> MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Installs (or removes, sending what is queued) the callable that schedules
+    /// [`Hub::flush_acks`] on the event loop. Only for owners whose acks are all answered on
+    /// that loop's thread.
+    pub(crate) fn set_ack_flusher(&self, py: Python<'_>, flusher: Option<Py<PyAny>>) {
+        self.outbox().flusher = flusher;
+        py.detach(|| self.flush_acks());
+    }
+
+    /// Sends an acknowledgement. With a flusher installed, it is queued, and the acks answered
+    /// in one turn of the event loop are handed to the core together by one flush on the next:
+    /// one wake-up of the core's threads rather than one per ack. Anything else this hub's
+    /// owner sends flushes first ([`Hub::flush_acks`]), so the peer sees packets in the order
+    /// Python sent them.
+    fn send_ack(&self, py: Python<'_>, ack: AckKind, args: Vec<Value>) -> PyResult<()> {
+        let mut outbox = self.outbox();
+        let Some(flusher) = &outbox.flusher else {
+            drop(outbox);
+            return py.detach(|| ack.send(args)).py_err();
+        };
+        let first = outbox.acks.is_empty();
+        let flusher = first.then(|| flusher.clone_ref(py));
+        outbox.acks.push((ack, args));
+        drop(outbox);
+        if let Some(f) = flusher {
+            if let Err(e) = f.call0(py) {
+                // The loop cannot run the flush (closed): send now.
+                py.detach(|| self.flush_acks());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the queued acknowledgements to the core, in order (call without the GIL). Acks
+    /// for peers that are gone meanwhile are dropped, as the core drops packets for them.
+    pub(crate) fn flush_acks(&self) {
+        let acks = std::mem::take(&mut self.outbox().acks);
+        for (ack, args) in acks {
+            let _ = ack.send(args);
+        }
     }
 }
 
 impl Event {
-    fn into_tuple<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+    fn into_tuple<'py>(self, py: Python<'py>, hub: &Arc<Hub>) -> PyResult<Bound<'py, PyTuple>> {
         match self {
             Event::Connect {
                 nsp,
@@ -347,6 +410,7 @@ impl Event {
                             py,
                             Ack {
                                 inner: Mutex::new(Some(a)),
+                                hub: hub.clone(),
                             },
                         )
                     })
@@ -416,11 +480,21 @@ pub(crate) enum AckKind {
     Client(AckResponder),
 }
 
+impl AckKind {
+    fn send(self, args: Vec<Value>) -> polysio::Result<()> {
+        match self {
+            AckKind::Server(a) => a.send(args),
+            AckKind::Client(a) => a.send(args),
+        }
+    }
+}
+
 /// The acknowledgement a peer asked for with an event. `send` at most once; dropping it unsent
 /// sends nothing.
 #[pyclass(frozen, module = "polysio._polysio")]
 pub(crate) struct Ack {
     inner: Mutex<Option<AckKind>>,
+    hub: Arc<Hub>,
 }
 
 #[pymethods]
@@ -461,11 +535,7 @@ impl Ack {
             .unwrap_or_else(|p| p.into_inner())
             .take()
             .ok_or_else(|| InvalidArgumentError::new_err("this ack was already sent"))?;
-        py.detach(|| match ack {
-            AckKind::Server(a) => a.send(args),
-            AckKind::Client(a) => a.send(args),
-        })
-        .py_err()
+        self.hub.send_ack(py, ack, args)
     }
 }
 

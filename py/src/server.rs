@@ -707,6 +707,22 @@ impl NativeServer {
         Ok(())
     }
 
+    /// Installs (None: removes, sending what is queued) the callable that schedules
+    /// `flush_acks()` on the event loop; acks are then handed to the core in batches. Only
+    /// when every ack is answered on that loop's thread.
+    fn set_ack_flusher(&self, py: Python<'_>, flusher: Option<Py<PyAny>>) -> PyResult<()> {
+        runtime::check_pid(self.pid, "server")?;
+        self.state.hub.set_ack_flusher(py, flusher);
+        Ok(())
+    }
+
+    /// Hands the acks queued since the last flush to the core.
+    fn flush_acks(&self, py: Python<'_>) -> PyResult<()> {
+        runtime::check_pid(self.pid, "server")?;
+        py.detach(|| self.state.hub.flush_acks());
+        Ok(())
+    }
+
     /// Takes the queued events as tuples.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         runtime::check_pid(self.pid, "server")?;
@@ -729,7 +745,10 @@ impl NativeServer {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        py.detach(|| self.runtime.block_on(self.io.close()));
+        py.detach(|| {
+            self.state.hub.flush_acks();
+            self.runtime.block_on(self.io.close())
+        });
         Ok(())
     }
 
@@ -758,6 +777,7 @@ impl NativeServer {
         self.check()?;
         let args = to_args(args)?;
         py.detach(|| {
+            self.state.hub.flush_acks();
             self.state.emit(
                 nsp,
                 event,
@@ -792,6 +812,7 @@ impl NativeServer {
             guard: AckGuard::new(self.state.hub.clone(), callback),
         };
         py.detach(|| {
+            self.state.hub.flush_acks();
             self.state.with_socket(nsp, sid, op, |s, op| match op {
                 Op::EmitAck {
                     event,
@@ -864,6 +885,7 @@ impl NativeServer {
     fn disconnect(&self, py: Python<'_>, nsp: &str, sid: &str) -> PyResult<bool> {
         self.check()?;
         Ok(py.detach(|| {
+            self.state.hub.flush_acks();
             self.state
                 .with_socket(nsp, sid, Op::Disconnect, |s, _| {
                     s.disconnect(false);

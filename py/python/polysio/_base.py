@@ -276,18 +276,25 @@ class Runner:
         except Exception as exc:  # e.g. the wrong number of arguments
             self.failed(self.event_label.format(event), handler, exc)
             return
-        task = self._start(self._event_task(event, handler, coro, ack))
+        # The task forgets itself when done: cheaper than a done callback, and than
+        # asyncio.current_task() (a getpid() system call on Python 3.11).
+        me: list[asyncio.Task[Any]] = []
+        task = self._start(self._event_task(event, handler, coro, ack, me))
         if not task.done():
+            me.append(task)
             self.tasks.add(task)
 
-    async def _event_task(self, event: str, handler: Handler, coro: Awaitable[Any], ack: Any) -> None:
+    async def _event_task(
+        self, event: str, handler: Handler, coro: Awaitable[Any], ack: Any, me: list[asyncio.Task[Any]]
+    ) -> None:
         try:
             result = await coro
         except Exception as exc:
             self.failed(self.event_label.format(event), handler, exc)
             return
         finally:
-            self.tasks.discard(asyncio.current_task())  # type: ignore[arg-type,unused-ignore]
+            if me:
+                self.tasks.discard(me[0])
         if ack is not None:
             try:
                 ack.reply(result)
@@ -401,12 +408,18 @@ def running_loop(what: str) -> asyncio.AbstractEventLoop:
 Done = Callable[[Optional[list[Any]], Optional[BaseException]], None]
 
 
-def attach_waker(native: Any, loop: asyncio.AbstractEventLoop, drain: Callable[[], None]) -> Optional[int]:
+def attach_waker(
+    native: Any, loop: asyncio.AbstractEventLoop, drain: Callable[[], None], batch_acks: bool
+) -> Optional[int]:
     """Has the core wake ``drain`` on ``loop`` when it has events: through a descriptor the
     loop watches (``add_reader``: Unix selector loops and uvloop), so the core's threads never
     take the GIL for it; else through ``call_soon_threadsafe`` (which the core also keeps to
-    notice a closed loop). Returns the watched descriptor, for :func:`detach_waker`."""
+    notice a closed loop). With ``batch_acks`` (every ack is answered on the loop's thread),
+    the acks answered in one turn of the loop go to the core together on the next. Returns the
+    watched descriptor, for :func:`detach_waker`."""
     native.set_waker(functools.partial(loop.call_soon_threadsafe, drain))
+    if batch_acks:
+        native.set_ack_flusher(functools.partial(loop.call_soon, native.flush_acks))
     fd: Optional[int] = native.wake_fd()
     if fd is None:
         return None
@@ -420,6 +433,7 @@ def attach_waker(native: Any, loop: asyncio.AbstractEventLoop, drain: Callable[[
 
 def detach_waker(native: Any, loop: Optional[asyncio.AbstractEventLoop], fd: Optional[int]) -> None:
     """Undoes :func:`attach_waker`."""
+    native.set_ack_flusher(None)
     native.set_waker(None)
     if fd is not None and loop is not None and not loop.is_closed():
         loop.remove_reader(fd)

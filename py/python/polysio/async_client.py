@@ -184,7 +184,9 @@ class AsyncClient(_base.Registry):
         self._done = asyncio.Event()
         self._outcome = {ns: loop.create_future() for ns in wanted}
         self._wake_loop = loop
-        self._wake_fd = _base.attach_waker(native, loop, self._drain)
+        self._wake_fd = _base.attach_waker(
+            native, loop, self._drain, batch_acks=self._runner.executor is None
+        )
         try:
             for ns in wanted:
                 native.connect_namespace(ns, auth)

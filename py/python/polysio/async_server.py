@@ -171,7 +171,9 @@ class AsyncServer(_base.Registry):
         for ns in ["/", *self._handlers.namespaces(), *self._extra_namespaces]:
             self._native.add_namespace(ns)
         self._handlers.on_new_namespace = self._native.add_namespace
-        self._wake_fd = _base.attach_waker(self._native, loop, self._drain)
+        self._wake_fd = _base.attach_waker(
+            self._native, loop, self._drain, batch_acks=self._runner.executor is None
+        )
 
     # ---- events from the core ---------------------------------------------------------------
 
