@@ -19,7 +19,8 @@ use polysio::engine::Handshake;
 use polysio::server::{AckSender, ConnectError};
 use polysio::Value;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::intern;
+use pyo3::types::{PyDict, PyString, PyTuple};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
@@ -42,7 +43,9 @@ pub(crate) enum Event {
         sid: String,
         handshake: Arc<Handshake>,
     },
-    /// Server: an event from a client. Client: an event from the server (`sid` empty).
+    /// Server: an event from a client. Client: an event from the server (`sid` None). For
+    /// Python: `("event", nsp, event, handler_args, ack)`, `handler_args` a tuple, the `sid`
+    /// first on a server.
     Message {
         nsp: String,
         sid: Option<String>,
@@ -415,7 +418,16 @@ impl Event {
                         )
                     })
                     .transpose()?;
-                ("event", nsp, sid, event, args_to_py(py, &args)?, ack).into_pyobject(py)
+                // The handler's arguments, ready to call it with: (sid, *args) on a server.
+                let mut items = Vec::with_capacity(args.len() + 1);
+                if let Some(sid) = sid {
+                    items.push(PyString::new(py, &sid).into_any());
+                }
+                for a in &args {
+                    items.push(to_py(py, a)?);
+                }
+                let hargs = PyTuple::new(py, items)?;
+                (intern!(py, "event"), nsp, event, hargs, ack).into_pyobject(py)
             }
             Event::Disconnect { nsp, sid, reason } => {
                 ("disconnect", nsp, sid, reason).into_pyobject(py)

@@ -172,8 +172,8 @@ class Runner:
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.executor: Optional[concurrent.futures.Executor] = None
         self.tasks: set[asyncio.Task[Any]] = set()
-        #: ``is_async`` of the handlers seen (they are few; asking inspect each time is slow).
-        self._async: dict[Handler, bool] = {}
+        #: :meth:`_plain` of the handlers seen (they are few; asking inspect each time is slow).
+        self._by_handler: dict[Handler, bool] = {}
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -253,22 +253,27 @@ class Runner:
 
         self.spawn(finish())
 
-    def is_async(self, handler: Handler) -> bool:
+    def _plain(self, handler: Handler) -> bool:
+        """True when ``handler`` runs through :meth:`dispatch` (a plain function, or any
+        handler with an executor), False for an ``async def`` one; remembered per handler."""
+        plain = self.executor is not None or not is_async(handler)
         try:
-            return self._async[handler]
-        except KeyError:
-            r = self._async[handler] = is_async(handler)
-            return r
-        except TypeError:  # unhashable callable
-            return is_async(handler)
+            self._by_handler[handler] = plain
+        except TypeError:  # unhashable callable: asked each time
+            pass
+        return plain
 
     def event(self, event: str, handler: Handler, args: tuple[Any, ...], ack: Any) -> None:
         """Runs the handler of an event from the peer (the hot path); its result is the ack
         when the peer asked for one (``ack``: the native ``Ack``, or None). Same behaviour as
         ``dispatch(..., then=ack_sender(ack, event))``, with fewer steps: an ``async def``
-        handler runs as one task that also sends the ack (started eagerly where asyncio
-        supports it, Python 3.12 and later)."""
-        if self.executor is not None or not self.is_async(handler):
+        handler runs in one task that also sends the ack (started eagerly where asyncio
+        supports it, Python 3.12 and later, unless the loop has a task factory)."""
+        try:
+            plain = self._by_handler[handler]
+        except (KeyError, TypeError):
+            plain = self._plain(handler)
+        if plain:
             self.dispatch(self.event_label.format(event), handler, args, self.ack_sender(ack, event))
             return
         try:
@@ -279,7 +284,16 @@ class Runner:
         # The task forgets itself when done: cheaper than a done callback, and than
         # asyncio.current_task() (a getpid() system call on Python 3.11).
         me: list[asyncio.Task[Any]] = []
-        task = self._start(self._event_task(event, handler, coro, ack, me))
+        loop = self.loop
+        assert loop is not None
+        if loop.get_task_factory() is not None:
+            task = loop.create_task(self._event_task(event, handler, coro, ack, me))
+        elif _EAGER:
+            task = asyncio.Task(  # type: ignore[call-arg,unused-ignore]
+                self._event_task(event, handler, coro, ack, me), loop=loop, eager_start=True
+            )
+        else:
+            task = asyncio.Task(self._event_task(event, handler, coro, ack, me), loop=loop)
         if not task.done():
             me.append(task)
             self.tasks.add(task)
@@ -301,16 +315,6 @@ class Runner:
             except Exception as exc:
                 self.logger.error("cannot send the ack of %r", event, exc_info=exc)
 
-    def _start(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """A task for ``coro`` on the loop: started eagerly (its first step runs now, and if
-        that finishes it, it is never scheduled) on Python 3.12+ unless the loop has a task
-        factory of its own."""
-        loop = self.loop
-        assert loop is not None
-        if _EAGER and loop.get_task_factory() is None:
-            return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
-        return loop.create_task(coro)
-
     def ack_sender(self, ack: Any, event: str) -> Optional[Callable[[Any], None]]:
         """``then`` for an event the peer wants acknowledged: sends the handler's result."""
         if ack is None:
@@ -328,18 +332,29 @@ class Runner:
         self,
         take: Callable[[], list[tuple[Any, ...]]],
         dispatch: Callable[[tuple[Any, ...]], None],
+        handlers: Optional[Handlers] = None,
     ) -> None:
         """Takes the queued core events and handles each: ``("done", callback, args, exc)``
-        completes a native call; the others go to ``dispatch``. One failing event does not
-        stop the others."""
+        completes a native call; ``("event", ns, event, args, ack)`` with a handler of its own
+        in ``handlers`` goes straight to :meth:`event`; the others go to ``dispatch``. One
+        failing event does not stop the others."""
         try:
             events = take()
         except Exception as exc:  # pragma: no cover - conversion failures are bugs
             self.logger.error("cannot read events from the core", exc_info=exc)
             return
+        by_ns = handlers.by_namespace if handlers is not None else {}
         for ev in events:
             try:
-                if ev[0] == "done":
+                kind = ev[0]
+                if kind == "event":
+                    own = by_ns.get(ev[1])
+                    handler = own.get(ev[2]) if own is not None else None
+                    if handler is not None:
+                        self.event(ev[2], handler, ev[3], ev[4])
+                    else:
+                        dispatch(ev)
+                elif kind == "done":
                     ev[1](ev[2], ev[3])
                 else:
                     dispatch(ev)

@@ -262,7 +262,7 @@ class AsyncClient(_base.Registry):
         def dispatch(ev: tuple[Any, ...]) -> None:
             kind = ev[0]
             if kind == "event":
-                self._on_event(ev[1], ev[3], ev[4], ev[5])
+                self._on_event(ev[1], ev[2], ev[3], ev[4])
             elif kind == "connect":
                 self._on_connect(native, ev[1])
             elif kind == "connect_error":
@@ -272,7 +272,7 @@ class AsyncClient(_base.Registry):
             elif kind == "manager":
                 self._on_manager(ev[1])
 
-        self._runner.drain(native.drain, dispatch)
+        self._runner.drain(native.drain, dispatch, self._handlers)
 
     def _dispatch(
         self, what: str, ns: str, args: tuple[Any, ...], ack: Any = None, optional: int = 0
@@ -286,8 +286,9 @@ class AsyncClient(_base.Registry):
             hargs = _base.fit(handler, hargs, optional)
         self._runner.dispatch(what, handler, hargs, self._runner.ack_sender(ack, what))
 
-    def _on_event(self, ns: str, event: str, args: list[Any], ack: Any) -> None:
-        handler, hargs = self._handlers.resolve(event, ns, tuple(args))
+    def _on_event(self, ns: str, event: str, args: tuple[Any, ...], ack: Any) -> None:
+        """An event without a handler of its own."""
+        handler, hargs = self._handlers.resolve(event, ns, args)
         if handler is None:
             if event not in self._handlers.reserved:
                 self.logger.info("no handler for event %r on %s", event, ns)

@@ -178,12 +178,12 @@ class AsyncServer(_base.Registry):
     # ---- events from the core ---------------------------------------------------------------
 
     def _drain(self) -> None:
-        self._runner.drain(self._native.drain, self._dispatch)
+        self._runner.drain(self._native.drain, self._dispatch, self._handlers)
 
     def _dispatch(self, ev: tuple[Any, ...]) -> None:
         kind = ev[0]
         if kind == "event":
-            self._on_event(*ev[1:])
+            self._on_event(ev[1], ev[2], ev[3], ev[4])
         elif kind == "connect":
             self._runner.spawn(self._on_connect(*ev[1:]))
         elif kind == "disconnect":
@@ -191,10 +191,11 @@ class AsyncServer(_base.Registry):
         elif kind == "recovered":
             self._environ[(ev[1], ev[2])] = ev[3]
 
-    def _on_event(self, ns: str, sid: str, event: str, args: list[Any], ack: Any) -> None:
-        handler, hargs = self._handlers.resolve(event, ns, (sid, *args))
+    def _on_event(self, ns: str, event: str, args: tuple[Any, ...], ack: Any) -> None:
+        """An event without a handler of its own (``args``: the sid, then the event's)."""
+        handler, hargs = self._handlers.resolve(event, ns, args)
         if handler is None:
-            self.logger.info("no handler for event %r on %s (from %s)", event, ns, sid)
+            self.logger.info("no handler for event %r on %s (from %s)", event, ns, args[0])
             return
         self._runner.event(event, handler, hargs, ack)
 
