@@ -109,11 +109,32 @@ struct Outbox {
     flusher: Option<Py<PyAny>>,
 }
 
+/// Python strings of the namespace and event names seen, made once rather than per event (their
+/// hash, for the handler lookups, is computed once too). Bounded: the names come from peers.
+#[derive(Default)]
+struct Names(std::collections::HashMap<String, Py<PyString>>);
+
+const MAX_NAMES: usize = 512;
+
+impl Names {
+    fn get<'py>(&mut self, py: Python<'py>, name: &str) -> Bound<'py, PyString> {
+        if let Some(n) = self.0.get(name) {
+            return n.bind(py).clone();
+        }
+        let n = PyString::new(py, name);
+        if self.0.len() < MAX_NAMES {
+            self.0.insert(name.to_owned(), n.clone().unbind());
+        }
+        n
+    }
+}
+
 /// The event queue of one server or client.
 #[derive(Default)]
 pub(crate) struct Hub {
     state: Mutex<State>,
     outbox: Mutex<Outbox>,
+    names: Mutex<Names>,
     #[cfg(unix)]
     wake: std::sync::OnceLock<WakeFd>,
 }
@@ -322,9 +343,11 @@ impl Hub {
         self: &Arc<Self>,
         py: Python<'py>,
     ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-        self.take()
+        let events = self.take();
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        events
             .into_iter()
-            .map(|e| e.into_tuple(py, self))
+            .map(|e| e.into_tuple(py, self, &mut names))
             .collect()
     }
 
@@ -376,7 +399,12 @@ impl Hub {
 }
 
 impl Event {
-    fn into_tuple<'py>(self, py: Python<'py>, hub: &Arc<Hub>) -> PyResult<Bound<'py, PyTuple>> {
+    fn into_tuple<'py>(
+        self,
+        py: Python<'py>,
+        hub: &Arc<Hub>,
+        names: &mut Names,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         match self {
             Event::Connect {
                 nsp,
@@ -427,7 +455,14 @@ impl Event {
                     items.push(to_py(py, a)?);
                 }
                 let hargs = PyTuple::new(py, items)?;
-                (intern!(py, "event"), nsp, event, hargs, ack).into_pyobject(py)
+                (
+                    intern!(py, "event"),
+                    names.get(py, &nsp),
+                    names.get(py, &event),
+                    hargs,
+                    ack,
+                )
+                    .into_pyobject(py)
             }
             Event::Disconnect { nsp, sid, reason } => {
                 ("disconnect", nsp, sid, reason).into_pyobject(py)

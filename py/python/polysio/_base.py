@@ -23,6 +23,10 @@ Handler = Callable[..., Any]
 
 #: asyncio can start a task eagerly (``Task(..., eager_start=True)``, Python 3.12+).
 _EAGER = sys.version_info >= (3, 12)
+
+# How Runner.event runs a handler: in a task (async def), called on the loop (plain function),
+# or through Runner.dispatch (the synchronous classes: on the executor).
+_TASK, _INLINE, _DISPATCH = 0, 1, 2
 H = TypeVar("H", bound=Handler)
 
 
@@ -173,7 +177,7 @@ class Runner:
         self.executor: Optional[concurrent.futures.Executor] = None
         self.tasks: set[asyncio.Task[Any]] = set()
         #: :meth:`_plain` of the handlers seen (they are few; asking inspect each time is slow).
-        self._by_handler: dict[Handler, bool] = {}
+        self._by_handler: dict[Handler, int] = {}
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -192,13 +196,16 @@ class Runner:
         finally:
             took = time.monotonic() - start
             if took > SLOW_HANDLER_SECONDS:
-                self.logger.warning(
-                    "%s handler %s blocked the event loop for %.1f s; use an async def "
-                    "handler (or polysio.Server, which runs plain handlers on threads)",
-                    what,
-                    getattr(handler, "__qualname__", handler),
-                    took,
-                )
+                self._slow(what, handler, took)
+
+    def _slow(self, what: str, handler: Handler, took: float) -> None:
+        self.logger.warning(
+            "%s handler %s blocked the event loop for %.1f s; use an async def "
+            "handler (or polysio.Server, which runs plain handlers on threads)",
+            what,
+            getattr(handler, "__qualname__", handler),
+            took,
+        )
 
     async def run(self, what: str, handler: Handler, args: tuple[Any, ...]) -> Any:
         """Runs a handler to completion and returns its result (exceptions propagate)."""
@@ -253,27 +260,47 @@ class Runner:
 
         self.spawn(finish())
 
-    def _plain(self, handler: Handler) -> bool:
-        """True when ``handler`` runs through :meth:`dispatch` (a plain function, or any
-        handler with an executor), False for an ``async def`` one; remembered per handler."""
-        plain = self.executor is not None or not is_async(handler)
+    def _kind(self, handler: Handler) -> int:
+        """How :meth:`event` runs ``handler`` (``_TASK``, ``_INLINE`` or ``_DISPATCH``);
+        remembered per handler (asking ``inspect`` each time is slow)."""
+        if self.executor is not None:
+            kind = _DISPATCH
+        else:
+            kind = _TASK if is_async(handler) else _INLINE
         try:
-            self._by_handler[handler] = plain
+            self._by_handler[handler] = kind
         except TypeError:  # unhashable callable: asked each time
             pass
-        return plain
+        return kind
 
     def event(self, event: str, handler: Handler, args: tuple[Any, ...], ack: Any) -> None:
         """Runs the handler of an event from the peer (the hot path); its result is the ack
         when the peer asked for one (``ack``: the native ``Ack``, or None). Same behaviour as
         ``dispatch(..., then=ack_sender(ack, event))``, with fewer steps: an ``async def``
         handler runs in one task that also sends the ack (started eagerly where asyncio
-        supports it, Python 3.12 and later, unless the loop has a task factory)."""
+        supports it, Python 3.12 and later, unless the loop has a task factory); a plain one
+        is called right here."""
         try:
-            plain = self._by_handler[handler]
+            kind = self._by_handler[handler]
         except (KeyError, TypeError):
-            plain = self._plain(handler)
-        if plain:
+            kind = self._kind(handler)
+        if kind == _INLINE:
+            start = time.monotonic()
+            try:
+                result = handler(*args)
+            except Exception as exc:
+                self.failed(self.event_label.format(event), handler, exc)
+                return
+            finally:
+                took = time.monotonic() - start
+                if took > SLOW_HANDLER_SECONDS:
+                    self._slow(self.event_label.format(event), handler, took)
+            if inspect.isawaitable(result):
+                self._await_then(event, handler, result, ack)
+            elif ack is not None:
+                self._reply(ack, result, event)
+            return
+        if kind == _DISPATCH:
             self.dispatch(self.event_label.format(event), handler, args, self.ack_sender(ack, event))
             return
         try:
@@ -281,6 +308,10 @@ class Runner:
         except Exception as exc:  # e.g. the wrong number of arguments
             self.failed(self.event_label.format(event), handler, exc)
             return
+        self._await_then(event, handler, coro, ack)
+
+    def _await_then(self, event: str, handler: Handler, coro: Awaitable[Any], ack: Any) -> None:
+        """Awaits ``coro`` in a task of its own, then sends its result as the ack."""
         # The task forgets itself when done: cheaper than a done callback, and than
         # asyncio.current_task() (a getpid() system call on Python 3.11).
         me: list[asyncio.Task[Any]] = []
@@ -310,10 +341,13 @@ class Runner:
             if me:
                 self.tasks.discard(me[0])
         if ack is not None:
-            try:
-                ack.reply(result)
-            except Exception as exc:
-                self.logger.error("cannot send the ack of %r", event, exc_info=exc)
+            self._reply(ack, result, event)
+
+    def _reply(self, ack: Any, result: Any, event: str) -> None:
+        try:
+            ack.reply(result)
+        except Exception as exc:
+            self.logger.error("cannot send the ack of %r", event, exc_info=exc)
 
     def ack_sender(self, ack: Any, event: str) -> Optional[Callable[[Any], None]]:
         """``then`` for an event the peer wants acknowledged: sends the handler's result."""
@@ -321,10 +355,7 @@ class Runner:
             return None
 
         def send(result: Any) -> None:
-            try:
-                ack.reply(result)
-            except Exception as exc:
-                self.logger.error("cannot send the ack of %r", event, exc_info=exc)
+            self._reply(ack, result, event)
 
         return send
 
