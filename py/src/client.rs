@@ -201,10 +201,10 @@ impl NativeClient {
         Ok(())
     }
 
-    /// Hands the acks queued since the last flush to the core.
-    fn flush_acks(&self, py: Python<'_>) -> PyResult<()> {
+    /// Hands the acks queued since the last flush to the core's threads, which send them.
+    fn flush_acks(&self) -> PyResult<()> {
         runtime::check_pid(self.pid, "client")?;
-        py.detach(|| self.hub.flush_acks());
+        self.hub.hand_over_acks(&self.runtime);
         Ok(())
     }
 
@@ -289,7 +289,7 @@ impl NativeClient {
         let args = to_args(args)?;
         let socket = self.socket(nsp)?;
         py.detach(|| {
-            self.hub.flush_acks();
+            self.hub.send_acks_now();
             socket.emit(event, args)
         })
         .py_err()
@@ -312,7 +312,7 @@ impl NativeClient {
         let timeout = timeout.map(|t| seconds("timeout", t)).transpose()?;
         let guard = AckGuard::new(self.hub.clone(), callback);
         py.detach(|| {
-            self.hub.flush_acks();
+            self.hub.send_acks_now();
             let cb = move |r| guard.complete(r);
             match timeout {
                 Some(t) => socket.timeout(t).emit_with_ack_cb(event, args, cb),
@@ -355,7 +355,7 @@ impl NativeClient {
             .cloned()
             .collect();
         py.detach(|| {
-            self.hub.flush_acks();
+            self.hub.send_acks_now();
             for s in sockets {
                 s.disconnect();
             }
@@ -368,7 +368,7 @@ impl NativeClient {
     fn shutdown(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
         runtime::check_pid(self.pid, "client")?;
         self.closed.store(true, Ordering::Release);
-        py.detach(|| self.hub.flush_acks());
+        py.detach(|| self.hub.send_acks_now());
         let guard = AckGuard::new(self.hub.clone(), callback);
         let manager = self.manager.clone();
         self.runtime.spawn(async move {

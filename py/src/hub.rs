@@ -99,13 +99,17 @@ struct WakeFd {
 /// waker callable instead (which reports a closed event loop).
 const UNANSWERED: Duration = Duration::from_secs(1);
 
-/// Acknowledgements answered on the event loop and not yet handed to the core (see
-/// [`Hub::send_ack`]).
+type AckBatch = Vec<(AckKind, Vec<Value>)>;
+
+/// Acknowledgements answered on the event loop and not sent yet (see [`Hub::send_ack`]).
 #[derive(Default)]
 struct Outbox {
-    acks: Vec<(AckKind, Vec<Value>)>,
-    /// Schedules [`Hub::flush_acks`] on the event loop (`loop.call_soon`); None: acks go out
-    /// at once.
+    /// Answered since the last hand-over.
+    acks: AckBatch,
+    /// Handed over to the runtime ([`Hub::hand_over_acks`]), oldest first, not sent yet.
+    handed: std::collections::VecDeque<AckBatch>,
+    /// Schedules the hand-over on the event loop (`loop.call_soon(native.flush_acks)`); None:
+    /// acks go out at once.
     flusher: Option<Py<PyAny>>,
 }
 
@@ -134,6 +138,8 @@ impl Names {
 pub(crate) struct Hub {
     state: Mutex<State>,
     outbox: Mutex<Outbox>,
+    /// Held by whoever sends queued acks (see [`Hub::send_queued_acks`]).
+    sending: Mutex<()>,
     names: Mutex<Names>,
     #[cfg(unix)]
     wake: std::sync::OnceLock<WakeFd>,
@@ -356,18 +362,18 @@ impl Hub {
     }
 
     /// Installs (or removes, sending what is queued) the callable that schedules
-    /// [`Hub::flush_acks`] on the event loop. Only for owners whose acks are all answered on
+    /// [`Hub::hand_over_acks`] on the event loop. Only for owners whose acks are all answered on
     /// that loop's thread.
     pub(crate) fn set_ack_flusher(&self, py: Python<'_>, flusher: Option<Py<PyAny>>) {
         self.outbox().flusher = flusher;
-        py.detach(|| self.flush_acks());
+        py.detach(|| self.send_acks_now());
     }
 
     /// Sends an acknowledgement. With a flusher installed, it is queued, and the acks answered
-    /// in one turn of the event loop are handed to the core together by one flush on the next:
-    /// one wake-up of the core's threads rather than one per ack. Anything else this hub's
-    /// owner sends flushes first ([`Hub::flush_acks`]), so the peer sees packets in the order
-    /// Python sent them.
+    /// in one turn of the event loop are handed to the core's threads together on the next
+    /// ([`Hub::hand_over_acks`]): one wake-up of a worker thread, which sends them, rather than
+    /// one per ack. Anything else the owner sends first sends what is queued
+    /// ([`Hub::send_acks_now`]), so the peer sees packets in the order Python sent them.
     fn send_ack(&self, py: Python<'_>, ack: AckKind, args: Vec<Value>) -> PyResult<()> {
         let mut outbox = self.outbox();
         let Some(flusher) = &outbox.flusher else {
@@ -380,20 +386,54 @@ impl Hub {
         drop(outbox);
         if let Some(f) = flusher {
             if let Err(e) = f.call0(py) {
-                // The loop cannot run the flush (closed): send now.
-                py.detach(|| self.flush_acks());
+                // The loop cannot run the hand-over (closed): send now.
+                py.detach(|| self.send_acks_now());
                 return Err(e);
             }
         }
         Ok(())
     }
 
-    /// Hands the queued acknowledgements to the core, in order (call without the GIL). Acks
-    /// for peers that are gone meanwhile are dropped, as the core drops packets for them.
-    pub(crate) fn flush_acks(&self) {
-        let acks = std::mem::take(&mut self.outbox().acks);
-        for (ack, args) in acks {
-            let _ = ack.send(args);
+    /// Hands the acks answered since the last hand-over to a task on `rt`, which sends them.
+    pub(crate) fn hand_over_acks(self: &Arc<Self>, rt: &Handle) {
+        let mut outbox = self.outbox();
+        if outbox.acks.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut outbox.acks);
+        outbox.handed.push_back(batch);
+        drop(outbox);
+        let hub = self.clone();
+        rt.spawn(async move { hub.send_queued_acks(false) });
+    }
+
+    /// Sends every queued ack, in order, before the caller sends anything else (call without
+    /// the GIL). Acks for peers that are gone meanwhile are dropped, as the core drops packets
+    /// for them.
+    pub(crate) fn send_acks_now(&self) {
+        self.send_queued_acks(true)
+    }
+
+    /// Sends the handed-over batches, oldest first, then (with `all`) the acks not handed over
+    /// yet. One sender at a time: a caller that finds a worker sending a batch waits for it, so
+    /// what it sends next goes after every ack answered before.
+    fn send_queued_acks(&self, all: bool) {
+        let _sending = self.sending.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let (batch, last) = {
+                let mut outbox = self.outbox();
+                match outbox.handed.pop_front() {
+                    Some(b) => (b, false),
+                    None if all => (std::mem::take(&mut outbox.acks), true),
+                    None => return,
+                }
+            };
+            for (ack, args) in batch {
+                let _ = ack.send(args);
+            }
+            if last {
+                return;
+            }
         }
     }
 }

@@ -716,10 +716,10 @@ impl NativeServer {
         Ok(())
     }
 
-    /// Hands the acks queued since the last flush to the core.
-    fn flush_acks(&self, py: Python<'_>) -> PyResult<()> {
+    /// Hands the acks queued since the last flush to the core's threads, which send them.
+    fn flush_acks(&self) -> PyResult<()> {
         runtime::check_pid(self.pid, "server")?;
-        py.detach(|| self.state.hub.flush_acks());
+        self.state.hub.hand_over_acks(&self.runtime);
         Ok(())
     }
 
@@ -746,7 +746,7 @@ impl NativeServer {
             return Ok(());
         }
         py.detach(|| {
-            self.state.hub.flush_acks();
+            self.state.hub.send_acks_now();
             self.runtime.block_on(self.io.close())
         });
         Ok(())
@@ -777,7 +777,7 @@ impl NativeServer {
         self.check()?;
         let args = to_args(args)?;
         py.detach(|| {
-            self.state.hub.flush_acks();
+            self.state.hub.send_acks_now();
             self.state.emit(
                 nsp,
                 event,
@@ -812,7 +812,7 @@ impl NativeServer {
             guard: AckGuard::new(self.state.hub.clone(), callback),
         };
         py.detach(|| {
-            self.state.hub.flush_acks();
+            self.state.hub.send_acks_now();
             self.state.with_socket(nsp, sid, op, |s, op| match op {
                 Op::EmitAck {
                     event,
@@ -885,7 +885,7 @@ impl NativeServer {
     fn disconnect(&self, py: Python<'_>, nsp: &str, sid: &str) -> PyResult<bool> {
         self.check()?;
         Ok(py.detach(|| {
-            self.state.hub.flush_acks();
+            self.state.hub.send_acks_now();
             self.state
                 .with_socket(nsp, sid, Op::Disconnect, |s, _| {
                     s.disconnect(false);
