@@ -177,6 +177,37 @@ impl NativeClient {
         Ok(())
     }
 
+    /// The descriptor the event loop watches for events (`loop.add_reader`): None where there
+    /// is none (then use a waker callable).
+    fn wake_fd(&self) -> PyResult<Option<i64>> {
+        runtime::check_pid(self.pid, "client")?;
+        Ok(self.hub.wake_fd())
+    }
+
+    /// Wakes through `wake_fd()` from now on (call `set_waker` first: a watchdog calls the waker
+    /// if a wake goes unanswered for a second, to report a closed loop; `set_waker` detaches).
+    fn use_wake_fd(&self) -> PyResult<()> {
+        runtime::check_pid(self.pid, "client")?;
+        self.hub.use_wake_fd(&self.runtime);
+        Ok(())
+    }
+
+    /// Installs (None: removes, sending what is queued) the callable that schedules
+    /// `flush_acks()` on the event loop; acks are then handed to the core in batches. Only
+    /// when every ack is answered on that loop's thread.
+    fn set_ack_flusher(&self, py: Python<'_>, flusher: Option<Py<PyAny>>) -> PyResult<()> {
+        runtime::check_pid(self.pid, "client")?;
+        self.hub.set_ack_flusher(py, flusher);
+        Ok(())
+    }
+
+    /// Hands the acks queued since the last flush to the core's threads, which send them.
+    fn flush_acks(&self) -> PyResult<()> {
+        runtime::check_pid(self.pid, "client")?;
+        self.hub.hand_over_acks(&self.runtime);
+        Ok(())
+    }
+
     /// Takes the queued events as tuples.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         runtime::check_pid(self.pid, "client")?;
@@ -257,7 +288,11 @@ impl NativeClient {
         self.check()?;
         let args = to_args(args)?;
         let socket = self.socket(nsp)?;
-        py.detach(|| socket.emit(event, args)).py_err()
+        py.detach(|| {
+            self.hub.send_acks_now();
+            socket.emit(event, args)
+        })
+        .py_err()
     }
 
     /// Emits asking for an ack; `callback(args, exc)` gets the outcome once.
@@ -277,6 +312,7 @@ impl NativeClient {
         let timeout = timeout.map(|t| seconds("timeout", t)).transpose()?;
         let guard = AckGuard::new(self.hub.clone(), callback);
         py.detach(|| {
+            self.hub.send_acks_now();
             let cb = move |r| guard.complete(r);
             match timeout {
                 Some(t) => socket.timeout(t).emit_with_ack_cb(event, args, cb),
@@ -319,6 +355,7 @@ impl NativeClient {
             .cloned()
             .collect();
         py.detach(|| {
+            self.hub.send_acks_now();
             for s in sockets {
                 s.disconnect();
             }
@@ -328,9 +365,10 @@ impl NativeClient {
     }
 
     /// Closes the connection for good; `callback(args, exc)` runs once its task has ended.
-    fn shutdown(&self, callback: Py<PyAny>) -> PyResult<()> {
+    fn shutdown(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
         runtime::check_pid(self.pid, "client")?;
         self.closed.store(true, Ordering::Release);
+        py.detach(|| self.hub.send_acks_now());
         let guard = AckGuard::new(self.hub.clone(), callback);
         let manager = self.manager.clone();
         self.runtime.spawn(async move {

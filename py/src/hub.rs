@@ -1,19 +1,27 @@
 //! The one road from the core's threads to Python: a queue of events and a waker.
 //!
 //! Core handlers run on tokio worker threads; they only push an [`Event`] here. When the queue
-//! goes from empty to non-empty, the waker (`loop.call_soon_threadsafe(drain)` set by the Python
-//! layer) is called once, with the GIL; the Python side then drains the whole batch on its event
-//! loop and converts values there. So one GIL acquisition serves any number of events, and
-//! nothing in the core ever waits for Python.
+//! goes from empty to non-empty, the Python side is woken once; it then drains the whole batch
+//! on its event loop and converts values there. Nothing in the core ever waits for Python.
+//!
+//! Two ways to wake it:
+//! - a wake descriptor ([`Hub::wake_fd`], Unix): the core writes a byte to a socket pair whose
+//!   other end the event loop watches (`loop.add_reader(fd, drain)`). No GIL is taken on the
+//!   core's threads, so they never wait for Python code to yield the interpreter;
+//! - a waker callable (`loop.call_soon_threadsafe(drain)`, for loops without `add_reader`),
+//!   called with the GIL: one GIL acquisition per batch.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use polysio::client::AckResponder;
 use polysio::engine::Handshake;
 use polysio::server::{AckSender, ConnectError};
 use polysio::Value;
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
+use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use crate::convert::{args_to_py, to_args, to_py, to_value};
@@ -35,7 +43,9 @@ pub(crate) enum Event {
         sid: String,
         handshake: Arc<Handshake>,
     },
-    /// Server: an event from a client. Client: an event from the server (`sid` empty).
+    /// Server: an event from a client. Client: an event from the server (`sid` None). For
+    /// Python: `("event", nsp, event, handler_args, ack)`, `handler_args` a tuple, the `sid`
+    /// first on a server.
     Message {
         nsp: String,
         sid: Option<String>,
@@ -65,15 +75,74 @@ pub(crate) enum Event {
 #[derive(Default)]
 struct State {
     queue: Vec<Event>,
+    /// The Python side is due to drain (woken and not drained since).
     scheduled: bool,
+    /// When `scheduled` was set, in wake-descriptor mode (see [`Hub::watch`]).
+    scheduled_at: Option<Instant>,
+    /// The waker callable; in wake-descriptor mode, only the [`Hub::watch`]dog calls it.
     waker: Option<Arc<Py<PyAny>>>,
+    /// Wake by writing to the wake descriptor (see [`Hub::use_wake_fd`]); counts the switches
+    /// to it, so that an old watchdog knows it is done.
+    fd_mode: Option<u64>,
+    fd_generation: u64,
     closed: bool,
+}
+
+/// The socket pair of the wake descriptor: the core writes to `tx`, the loop watches `rx`.
+#[cfg(unix)]
+struct WakeFd {
+    tx: std::os::unix::net::UnixStream,
+    rx: std::os::unix::net::UnixStream,
+}
+
+/// How long a wake through the descriptor may go unanswered before the watchdog calls the
+/// waker callable instead (which reports a closed event loop).
+const UNANSWERED: Duration = Duration::from_secs(1);
+
+type AckBatch = Vec<(AckKind, Vec<Value>)>;
+
+/// Acknowledgements answered on the event loop and not sent yet (see [`Hub::send_ack`]).
+#[derive(Default)]
+struct Outbox {
+    /// Answered since the last hand-over.
+    acks: AckBatch,
+    /// Handed over to the runtime ([`Hub::hand_over_acks`]), oldest first, not sent yet.
+    handed: std::collections::VecDeque<AckBatch>,
+    /// Schedules the hand-over on the event loop (`loop.call_soon(native.flush_acks)`); None:
+    /// acks go out at once.
+    flusher: Option<Py<PyAny>>,
+}
+
+/// Python strings of the namespace and event names seen, made once rather than per event (their
+/// hash, for the handler lookups, is computed once too). Bounded: the names come from peers.
+#[derive(Default)]
+struct Names(std::collections::HashMap<String, Py<PyString>>);
+
+const MAX_NAMES: usize = 512;
+
+impl Names {
+    fn get<'py>(&mut self, py: Python<'py>, name: &str) -> Bound<'py, PyString> {
+        if let Some(n) = self.0.get(name) {
+            return n.bind(py).clone();
+        }
+        let n = PyString::new(py, name);
+        if self.0.len() < MAX_NAMES {
+            self.0.insert(name.to_owned(), n.clone().unbind());
+        }
+        n
+    }
 }
 
 /// The event queue of one server or client.
 #[derive(Default)]
 pub(crate) struct Hub {
     state: Mutex<State>,
+    outbox: Mutex<Outbox>,
+    /// Held by whoever sends queued acks (see [`Hub::send_queued_acks`]).
+    sending: Mutex<()>,
+    names: Mutex<Names>,
+    #[cfg(unix)]
+    wake: std::sync::OnceLock<WakeFd>,
 }
 
 impl Hub {
@@ -93,12 +162,113 @@ impl Hub {
         if st.scheduled {
             return;
         }
+        if st.fd_mode.is_some() {
+            st.scheduled = true;
+            st.scheduled_at = Some(Instant::now());
+            drop(st);
+            self.write_wake_fd();
+            return;
+        }
         let Some(waker) = st.waker.clone() else {
             return;
         };
         st.scheduled = true;
         drop(st);
         self.wake(waker);
+    }
+
+    /// The descriptor the event loop watches for events (created on first use): readable
+    /// whenever events are due. `None` where there is none (not Unix, or the socket pair cannot
+    /// be created); the owner then uses the waker callable alone.
+    pub(crate) fn wake_fd(&self) -> Option<i64> {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            if self.wake.get().is_none() {
+                let (tx, rx) = std::os::unix::net::UnixStream::pair().ok()?;
+                tx.set_nonblocking(true).ok()?;
+                rx.set_nonblocking(true).ok()?;
+                // Another thread may have won the race; its pair is as good as ours.
+                let _ = self.wake.set(WakeFd { tx, rx });
+            }
+            self.wake.get().map(|w| i64::from(w.rx.as_raw_fd()))
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+
+    /// Wakes through the descriptor of [`Hub::wake_fd`] from now on (the owner watches it),
+    /// keeping the waker callable for the watchdog ([`Hub::watch`], on `rt`); wakes at once if
+    /// events are waiting. `set_waker` ends it.
+    pub(crate) fn use_wake_fd(self: &Arc<Self>, rt: &Handle) {
+        let mut st = self.lock();
+        if st.closed {
+            return;
+        }
+        st.fd_generation += 1;
+        let generation = st.fd_generation;
+        st.fd_mode = Some(generation);
+        let due = !st.queue.is_empty() && !st.scheduled;
+        if due {
+            st.scheduled = true;
+            st.scheduled_at = Some(Instant::now());
+        }
+        drop(st);
+        if due {
+            self.write_wake_fd();
+        }
+        rt.spawn(Self::watch(Arc::downgrade(self), generation));
+    }
+
+    /// The watchdog of wake-descriptor mode: the core cannot see the event loop that watches
+    /// the descriptor close (say, `asyncio.run` returned without a shutdown), so a wake left
+    /// unanswered for [`UNANSWERED`] is repeated through the waker callable, which fails on a
+    /// closed loop; the failure is reported and the hub closed, as in callable mode. A loop
+    /// that is merely busy gets one more, harmless, drain.
+    async fn watch(hub: Weak<Hub>, generation: u64) {
+        let mut tick = tokio::time::interval(UNANSWERED);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(hub) = hub.upgrade() else { return };
+            let waker = {
+                let mut st = hub.lock();
+                if st.closed || st.fd_mode != Some(generation) {
+                    return;
+                }
+                let w = match (st.scheduled_at, &st.waker) {
+                    (Some(at), Some(w)) if st.scheduled && at.elapsed() >= UNANSWERED => w.clone(),
+                    _ => continue,
+                };
+                st.scheduled_at = Some(Instant::now());
+                w
+            };
+            // Calling it takes the GIL, which a busy loop may hold for a while: not on a
+            // worker thread.
+            let _ = tokio::task::spawn_blocking(move || hub.wake(waker)).await;
+        }
+    }
+
+    fn write_wake_fd(&self) {
+        #[cfg(unix)]
+        if let Some(w) = self.wake.get() {
+            use std::io::Write;
+            // A full socket buffer is readable already: nothing lost.
+            let _ = (&w.tx).write(&[1]);
+        }
+    }
+
+    /// Empties the wake descriptor, before taking the queue: a byte written after this
+    /// belongs to events that the next drain takes.
+    fn clear_wake_fd(&self) {
+        #[cfg(unix)]
+        if let Some(w) = self.wake.get() {
+            use std::io::Read;
+            let mut buf = [0u8; 64];
+            while matches!((&w.rx).read(&mut buf), Ok(n) if n == buf.len()) {}
+        }
     }
 
     fn wake(&self, waker: Arc<Py<PyAny>>) {
@@ -138,9 +308,11 @@ impl Hub {
         }
     }
 
-    /// Installs (or removes) the waker; wakes at once if events are waiting.
+    /// Installs (or removes) the waker callable, and leaves wake-descriptor mode; wakes at
+    /// once if events are waiting.
     pub(crate) fn set_waker(&self, waker: Option<Py<PyAny>>) {
         let mut st = self.lock();
+        st.fd_mode = None;
         st.waker = waker.map(Arc::new);
         let due = !st.queue.is_empty() && !st.scheduled && !st.closed;
         let wake = st.waker.clone().filter(|_| due);
@@ -155,6 +327,7 @@ impl Hub {
 
     /// Takes every queued event.
     pub(crate) fn take(&self) -> Vec<Event> {
+        self.clear_wake_fd();
         let mut st = self.lock();
         st.scheduled = false;
         std::mem::take(&mut st.queue)
@@ -165,19 +338,113 @@ impl Hub {
         let mut st = self.lock();
         st.closed = true;
         st.waker = None;
+        st.fd_mode = None;
         let dropped = std::mem::take(&mut st.queue);
         drop(st);
         drop(dropped);
     }
 
     /// Converts the queued events into tuples (see the Python layer's dispatch).
-    pub(crate) fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-        self.take().into_iter().map(|e| e.into_tuple(py)).collect()
+    pub(crate) fn drain<'py>(
+        self: &Arc<Self>,
+        py: Python<'py>,
+    ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        let events = self.take();
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        events
+            .into_iter()
+            .map(|e| e.into_tuple(py, self, &mut names))
+            .collect()
+    }
+
+    fn outbox(&self) -> MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Installs (or removes, sending what is queued) the callable that schedules
+    /// [`Hub::hand_over_acks`] on the event loop. Only for owners whose acks are all answered on
+    /// that loop's thread.
+    pub(crate) fn set_ack_flusher(&self, py: Python<'_>, flusher: Option<Py<PyAny>>) {
+        self.outbox().flusher = flusher;
+        py.detach(|| self.send_acks_now());
+    }
+
+    /// Sends an acknowledgement. With a flusher installed, it is queued, and the acks answered
+    /// in one turn of the event loop are handed to the core's threads together on the next
+    /// ([`Hub::hand_over_acks`]): one wake-up of a worker thread, which sends them, rather than
+    /// one per ack. Anything else the owner sends first sends what is queued
+    /// ([`Hub::send_acks_now`]), so the peer sees packets in the order Python sent them.
+    fn send_ack(&self, py: Python<'_>, ack: AckKind, args: Vec<Value>) -> PyResult<()> {
+        let mut outbox = self.outbox();
+        let Some(flusher) = &outbox.flusher else {
+            drop(outbox);
+            return py.detach(|| ack.send(args)).py_err();
+        };
+        let first = outbox.acks.is_empty();
+        let flusher = first.then(|| flusher.clone_ref(py));
+        outbox.acks.push((ack, args));
+        drop(outbox);
+        if let Some(f) = flusher {
+            if let Err(e) = f.call0(py) {
+                // The loop cannot run the hand-over (closed): send now.
+                py.detach(|| self.send_acks_now());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the acks answered since the last hand-over to a task on `rt`, which sends them.
+    pub(crate) fn hand_over_acks(self: &Arc<Self>, rt: &Handle) {
+        let mut outbox = self.outbox();
+        if outbox.acks.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut outbox.acks);
+        outbox.handed.push_back(batch);
+        drop(outbox);
+        let hub = self.clone();
+        rt.spawn(async move { hub.send_queued_acks(false) });
+    }
+
+    /// Sends every queued ack, in order, before the caller sends anything else (call without
+    /// the GIL). Acks for peers that are gone meanwhile are dropped, as the core drops packets
+    /// for them.
+    pub(crate) fn send_acks_now(&self) {
+        self.send_queued_acks(true)
+    }
+
+    /// Sends the handed-over batches, oldest first, then (with `all`) the acks not handed over
+    /// yet. One sender at a time: a caller that finds a worker sending a batch waits for it, so
+    /// what it sends next goes after every ack answered before.
+    fn send_queued_acks(&self, all: bool) {
+        let _sending = self.sending.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let (batch, last) = {
+                let mut outbox = self.outbox();
+                match outbox.handed.pop_front() {
+                    Some(b) => (b, false),
+                    None if all => (std::mem::take(&mut outbox.acks), true),
+                    None => return,
+                }
+            };
+            for (ack, args) in batch {
+                let _ = ack.send(args);
+            }
+            if last {
+                return;
+            }
+        }
     }
 }
 
 impl Event {
-    fn into_tuple<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+    fn into_tuple<'py>(
+        self,
+        py: Python<'py>,
+        hub: &Arc<Hub>,
+        names: &mut Names,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         match self {
             Event::Connect {
                 nsp,
@@ -214,11 +481,28 @@ impl Event {
                             py,
                             Ack {
                                 inner: Mutex::new(Some(a)),
+                                hub: hub.clone(),
                             },
                         )
                     })
                     .transpose()?;
-                ("event", nsp, sid, event, args_to_py(py, &args)?, ack).into_pyobject(py)
+                // The handler's arguments, ready to call it with: (sid, *args) on a server.
+                let mut items = Vec::with_capacity(args.len() + 1);
+                if let Some(sid) = sid {
+                    items.push(PyString::new(py, &sid).into_any());
+                }
+                for a in &args {
+                    items.push(to_py(py, a)?);
+                }
+                let hargs = PyTuple::new(py, items)?;
+                (
+                    intern!(py, "event"),
+                    names.get(py, &nsp),
+                    names.get(py, &event),
+                    hargs,
+                    ack,
+                )
+                    .into_pyobject(py)
             }
             Event::Disconnect { nsp, sid, reason } => {
                 ("disconnect", nsp, sid, reason).into_pyobject(py)
@@ -283,29 +567,41 @@ pub(crate) enum AckKind {
     Client(AckResponder),
 }
 
+impl AckKind {
+    fn send(self, args: Vec<Value>) -> polysio::Result<()> {
+        match self {
+            AckKind::Server(a) => a.send(args),
+            AckKind::Client(a) => a.send(args),
+        }
+    }
+}
+
 /// The acknowledgement a peer asked for with an event. `send` at most once; dropping it unsent
 /// sends nothing.
 #[pyclass(frozen, module = "polysio._polysio")]
 pub(crate) struct Ack {
     inner: Mutex<Option<AckKind>>,
+    hub: Arc<Hub>,
 }
 
 #[pymethods]
 impl Ack {
     /// Sends the acknowledgement with `args` (a list or tuple).
     fn send(&self, py: Python<'_>, args: &Bound<'_, PyAny>) -> PyResult<()> {
-        let args = to_args(args)?;
-        let ack = self
-            .inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .ok_or_else(|| InvalidArgumentError::new_err("this ack was already sent"))?;
-        py.detach(|| match ack {
-            AckKind::Server(a) => a.send(args),
-            AckKind::Client(a) => a.send(args),
-        })
-        .py_err()
+        self.send_values(py, to_args(args)?)
+    }
+
+    /// Sends the acknowledgement for a handler's return value, python-socketio's way: None
+    /// sends no arguments, a tuple one per item, anything else one.
+    fn reply(&self, py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
+        let args = if result.is_none() {
+            Vec::new()
+        } else if result.is_instance_of::<PyTuple>() {
+            to_args(result)?
+        } else {
+            vec![to_value(result)?]
+        };
+        self.send_values(py, args)
     }
 
     /// True until `send` is called.
@@ -315,6 +611,18 @@ impl Ack {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_some()
+    }
+}
+
+impl Ack {
+    fn send_values(&self, py: Python<'_>, args: Vec<Value>) -> PyResult<()> {
+        let ack = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| InvalidArgumentError::new_err("this ack was already sent"))?;
+        self.hub.send_ack(py, ack, args)
     }
 }
 

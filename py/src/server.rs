@@ -692,6 +692,37 @@ impl NativeServer {
         Ok(())
     }
 
+    /// The descriptor the event loop watches for events (`loop.add_reader`): None where there
+    /// is none (then use a waker callable).
+    fn wake_fd(&self) -> PyResult<Option<i64>> {
+        runtime::check_pid(self.pid, "server")?;
+        Ok(self.state.hub.wake_fd())
+    }
+
+    /// Wakes through `wake_fd()` from now on (call `set_waker` first: a watchdog calls the waker
+    /// if a wake goes unanswered for a second, to report a closed loop; `set_waker` detaches).
+    fn use_wake_fd(&self) -> PyResult<()> {
+        runtime::check_pid(self.pid, "server")?;
+        self.state.hub.use_wake_fd(&self.runtime);
+        Ok(())
+    }
+
+    /// Installs (None: removes, sending what is queued) the callable that schedules
+    /// `flush_acks()` on the event loop; acks are then handed to the core in batches. Only
+    /// when every ack is answered on that loop's thread.
+    fn set_ack_flusher(&self, py: Python<'_>, flusher: Option<Py<PyAny>>) -> PyResult<()> {
+        runtime::check_pid(self.pid, "server")?;
+        self.state.hub.set_ack_flusher(py, flusher);
+        Ok(())
+    }
+
+    /// Hands the acks queued since the last flush to the core's threads, which send them.
+    fn flush_acks(&self) -> PyResult<()> {
+        runtime::check_pid(self.pid, "server")?;
+        self.state.hub.hand_over_acks(&self.runtime);
+        Ok(())
+    }
+
     /// Takes the queued events as tuples.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         runtime::check_pid(self.pid, "server")?;
@@ -714,7 +745,10 @@ impl NativeServer {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        py.detach(|| self.runtime.block_on(self.io.close()));
+        py.detach(|| {
+            self.state.hub.send_acks_now();
+            self.runtime.block_on(self.io.close())
+        });
         Ok(())
     }
 
@@ -743,6 +777,7 @@ impl NativeServer {
         self.check()?;
         let args = to_args(args)?;
         py.detach(|| {
+            self.state.hub.send_acks_now();
             self.state.emit(
                 nsp,
                 event,
@@ -777,6 +812,7 @@ impl NativeServer {
             guard: AckGuard::new(self.state.hub.clone(), callback),
         };
         py.detach(|| {
+            self.state.hub.send_acks_now();
             self.state.with_socket(nsp, sid, op, |s, op| match op {
                 Op::EmitAck {
                     event,
@@ -849,6 +885,7 @@ impl NativeServer {
     fn disconnect(&self, py: Python<'_>, nsp: &str, sid: &str) -> PyResult<bool> {
         self.check()?;
         Ok(py.detach(|| {
+            self.state.hub.send_acks_now();
             self.state
                 .with_socket(nsp, sid, Op::Disconnect, |s, _| {
                     s.disconnect(false);

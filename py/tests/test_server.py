@@ -195,6 +195,35 @@ async def test_server_acks_callback_and_call(make_server, make_client, recorder)
         await sio.emit("question", 1, to=["a", "b"], callback=print)
 
 
+async def test_an_ack_reaches_the_client_before_what_the_server_emits_after_it(make_server, make_client, recorder) -> None:
+    # Acks are handed to the core in batches; whatever the server sends later must still
+    # follow them on the wire.
+    sio = make_server()
+
+    @sio.event
+    async def first(sid, i):
+        return i
+
+    @sio.event
+    async def second(sid, i):
+        await sio.emit("after", i, to=sid)
+
+    url = url_of(sio.start("127.0.0.1", 0))
+    c = make_client()
+    seen = recorder()
+
+    @c.event
+    def after(i):  # plain handlers and ack callbacks run in the order packets arrive
+        seen.add(("after", i))
+
+    await c.connect(url)
+    for i in range(50):
+        await c.emit("first", i, callback=lambda i: seen.add(("ack", i)))
+        await c.emit("second", i)
+    items = await seen.wait_for(100)
+    assert items == [x for i in range(50) for x in (("ack", i), ("after", i))]
+
+
 async def test_call_to_a_client_that_leaves_fails_fast(make_server, make_client) -> None:
     sio = make_server()
     url = url_of(sio.start("127.0.0.1", 0))

@@ -9,9 +9,10 @@ import concurrent.futures
 import functools
 import inspect
 import logging
+import sys
 import threading
 import time
-from typing import Any, Awaitable, Callable, Optional, TypeVar, Union, overload
+from typing import Any, Awaitable, Callable, Coroutine, Optional, TypeVar, Union, overload
 
 default_logger = logging.getLogger("polysio")
 
@@ -19,6 +20,13 @@ default_logger = logging.getLogger("polysio")
 SLOW_HANDLER_SECONDS = 1.0
 
 Handler = Callable[..., Any]
+
+#: asyncio can start a task eagerly (``Task(..., eager_start=True)``, Python 3.12+).
+_EAGER = sys.version_info >= (3, 12)
+
+# How Runner.event runs a handler: in a task (async def), called on the loop (plain function),
+# or through Runner.dispatch (the synchronous classes: on the executor).
+_TASK, _INLINE, _DISPATCH = 0, 1, 2
 H = TypeVar("H", bound=Handler)
 
 
@@ -161,11 +169,15 @@ class Runner:
     ``executor``: plain handlers then run on its threads, so one that blocks holds up no other.
     """
 
-    def __init__(self, logger: logging.Logger) -> None:
+    def __init__(self, logger: logging.Logger, event_label: str = "{}") -> None:
         self.logger = logger
+        #: How an event handler is named in logs: ``event_label.format(event)``.
+        self.event_label = event_label
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.executor: Optional[concurrent.futures.Executor] = None
         self.tasks: set[asyncio.Task[Any]] = set()
+        #: :meth:`_plain` of the handlers seen (they are few; asking inspect each time is slow).
+        self._by_handler: dict[Handler, int] = {}
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -184,13 +196,16 @@ class Runner:
         finally:
             took = time.monotonic() - start
             if took > SLOW_HANDLER_SECONDS:
-                self.logger.warning(
-                    "%s handler %s blocked the event loop for %.1f s; use an async def "
-                    "handler (or polysio.Server, which runs plain handlers on threads)",
-                    what,
-                    getattr(handler, "__qualname__", handler),
-                    took,
-                )
+                self._slow(what, handler, took)
+
+    def _slow(self, what: str, handler: Handler, took: float) -> None:
+        self.logger.warning(
+            "%s handler %s blocked the event loop for %.1f s; use an async def "
+            "handler (or polysio.Server, which runs plain handlers on threads)",
+            what,
+            getattr(handler, "__qualname__", handler),
+            took,
+        )
 
     async def run(self, what: str, handler: Handler, args: tuple[Any, ...]) -> Any:
         """Runs a handler to completion and returns its result (exceptions propagate)."""
@@ -245,16 +260,102 @@ class Runner:
 
         self.spawn(finish())
 
+    def _kind(self, handler: Handler) -> int:
+        """How :meth:`event` runs ``handler`` (``_TASK``, ``_INLINE`` or ``_DISPATCH``);
+        remembered per handler (asking ``inspect`` each time is slow)."""
+        if self.executor is not None:
+            kind = _DISPATCH
+        else:
+            kind = _TASK if is_async(handler) else _INLINE
+        try:
+            self._by_handler[handler] = kind
+        except TypeError:  # unhashable callable: asked each time
+            pass
+        return kind
+
+    def event(self, event: str, handler: Handler, args: tuple[Any, ...], ack: Any) -> None:
+        """Runs the handler of an event from the peer (the hot path); its result is the ack
+        when the peer asked for one (``ack``: the native ``Ack``, or None). Same behaviour as
+        ``dispatch(..., then=ack_sender(ack, event))``, with fewer steps: an ``async def``
+        handler runs in one task that also sends the ack (started eagerly where asyncio
+        supports it, Python 3.12 and later, unless the loop has a task factory); a plain one
+        is called right here."""
+        try:
+            kind = self._by_handler[handler]
+        except (KeyError, TypeError):
+            kind = self._kind(handler)
+        if kind == _INLINE:
+            start = time.monotonic()
+            try:
+                result = handler(*args)
+            except Exception as exc:
+                self.failed(self.event_label.format(event), handler, exc)
+                return
+            finally:
+                took = time.monotonic() - start
+                if took > SLOW_HANDLER_SECONDS:
+                    self._slow(self.event_label.format(event), handler, took)
+            if inspect.isawaitable(result):
+                self._await_then(event, handler, result, ack)
+            elif ack is not None:
+                self._reply(ack, result, event)
+            return
+        if kind == _DISPATCH:
+            self.dispatch(self.event_label.format(event), handler, args, self.ack_sender(ack, event))
+            return
+        try:
+            coro = handler(*args)
+        except Exception as exc:  # e.g. the wrong number of arguments
+            self.failed(self.event_label.format(event), handler, exc)
+            return
+        self._await_then(event, handler, coro, ack)
+
+    def _await_then(self, event: str, handler: Handler, coro: Awaitable[Any], ack: Any) -> None:
+        """Awaits ``coro`` in a task of its own, then sends its result as the ack."""
+        # The task forgets itself when done: cheaper than a done callback, and than
+        # asyncio.current_task() (a getpid() system call on Python 3.11).
+        me: list[asyncio.Task[Any]] = []
+        loop = self.loop
+        assert loop is not None
+        if loop.get_task_factory() is not None:
+            task = loop.create_task(self._event_task(event, handler, coro, ack, me))
+        elif _EAGER:
+            task = asyncio.Task(  # type: ignore[call-arg,unused-ignore]
+                self._event_task(event, handler, coro, ack, me), loop=loop, eager_start=True
+            )
+        else:
+            task = asyncio.Task(self._event_task(event, handler, coro, ack, me), loop=loop)
+        if not task.done():
+            me.append(task)
+            self.tasks.add(task)
+
+    async def _event_task(
+        self, event: str, handler: Handler, coro: Awaitable[Any], ack: Any, me: list[asyncio.Task[Any]]
+    ) -> None:
+        try:
+            result = await coro
+        except Exception as exc:
+            self.failed(self.event_label.format(event), handler, exc)
+            return
+        finally:
+            if me:
+                self.tasks.discard(me[0])
+        if ack is not None:
+            self._reply(ack, result, event)
+
+    def _reply(self, ack: Any, result: Any, event: str) -> None:
+        try:
+            ack.reply(result)
+        except Exception as exc:
+            self.logger.error("cannot send the ack of %r", event, exc_info=exc)
+
     def ack_sender(self, ack: Any, event: str) -> Optional[Callable[[Any], None]]:
         """``then`` for an event the peer wants acknowledged: sends the handler's result."""
         if ack is None:
             return None
 
         def send(result: Any) -> None:
-            try:
-                ack.send(data_args(result))
-            except Exception as exc:
-                self.logger.error("cannot send the ack of %r", event, exc_info=exc)
+            self._reply(ack, result, event)
 
         return send
 
@@ -262,18 +363,29 @@ class Runner:
         self,
         take: Callable[[], list[tuple[Any, ...]]],
         dispatch: Callable[[tuple[Any, ...]], None],
+        handlers: Optional[Handlers] = None,
     ) -> None:
         """Takes the queued core events and handles each: ``("done", callback, args, exc)``
-        completes a native call; the others go to ``dispatch``. One failing event does not
-        stop the others."""
+        completes a native call; ``("event", ns, event, args, ack)`` with a handler of its own
+        in ``handlers`` goes straight to :meth:`event`; the others go to ``dispatch``. One
+        failing event does not stop the others."""
         try:
             events = take()
         except Exception as exc:  # pragma: no cover - conversion failures are bugs
             self.logger.error("cannot read events from the core", exc_info=exc)
             return
+        by_ns = handlers.by_namespace if handlers is not None else {}
         for ev in events:
             try:
-                if ev[0] == "done":
+                kind = ev[0]
+                if kind == "event":
+                    own = by_ns.get(ev[1])
+                    handler = own.get(ev[2]) if own is not None else None
+                    if handler is not None:
+                        self.event(ev[2], handler, ev[3], ev[4])
+                    else:
+                        dispatch(ev)
+                elif kind == "done":
                     ev[1](ev[2], ev[3])
                 else:
                     dispatch(ev)
@@ -340,6 +452,37 @@ def running_loop(what: str) -> asyncio.AbstractEventLoop:
 
 
 Done = Callable[[Optional[list[Any]], Optional[BaseException]], None]
+
+
+def attach_waker(
+    native: Any, loop: asyncio.AbstractEventLoop, drain: Callable[[], None], batch_acks: bool
+) -> Optional[int]:
+    """Has the core wake ``drain`` on ``loop`` when it has events: through a descriptor the
+    loop watches (``add_reader``: Unix selector loops and uvloop), so the core's threads never
+    take the GIL for it; else through ``call_soon_threadsafe`` (which the core also keeps to
+    notice a closed loop). With ``batch_acks`` (every ack is answered on the loop's thread),
+    the acks answered in one turn of the loop go to the core together on the next. Returns the
+    watched descriptor, for :func:`detach_waker`."""
+    native.set_waker(functools.partial(loop.call_soon_threadsafe, drain))
+    if batch_acks:
+        native.set_ack_flusher(functools.partial(loop.call_soon, native.flush_acks))
+    fd: Optional[int] = native.wake_fd()
+    if fd is None:
+        return None
+    try:
+        loop.add_reader(fd, drain)
+    except NotImplementedError:
+        return None
+    native.use_wake_fd()
+    return fd
+
+
+def detach_waker(native: Any, loop: Optional[asyncio.AbstractEventLoop], fd: Optional[int]) -> None:
+    """Undoes :func:`attach_waker`."""
+    native.set_ack_flusher(None)
+    native.set_waker(None)
+    if fd is not None and loop is not None and not loop.is_closed():
+        loop.remove_reader(fd)
 
 
 def completer(fut: Union[asyncio.Future[Any], concurrent.futures.Future[Any]]) -> Done:

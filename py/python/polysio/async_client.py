@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import urllib.parse
 from typing import Any, Callable, Optional, Union
@@ -93,6 +92,8 @@ class AsyncClient(_base.Registry):
         self._handlers = _base.Handlers(reserved=("connect", "connect_error", "disconnect"))
         self._runner = _base.Runner(self.logger)
         self._native: Optional[NativeClient] = None
+        self._wake_loop: Optional[asyncio.AbstractEventLoop] = None
+        self._wake_fd: Optional[int] = None
         #: Connected namespaces and their sids.
         self.namespaces: dict[str, str] = {}
         self._wanted: list[str] = []
@@ -182,7 +183,10 @@ class AsyncClient(_base.Registry):
         self._retry = retry
         self._done = asyncio.Event()
         self._outcome = {ns: loop.create_future() for ns in wanted}
-        native.set_waker(functools.partial(loop.call_soon_threadsafe, self._drain))
+        self._wake_loop = loop
+        self._wake_fd = _base.attach_waker(
+            native, loop, self._drain, batch_acks=self._runner.executor is None
+        )
         try:
             for ns in wanted:
                 native.connect_namespace(ns, auth)
@@ -238,7 +242,7 @@ class AsyncClient(_base.Registry):
                 )
             self._drain()
         finally:
-            native.set_waker(None)
+            _base.detach_waker(native, self._wake_loop, self._wake_fd)
             native.release()
             self._native = None
         self.namespaces = {}
@@ -258,7 +262,7 @@ class AsyncClient(_base.Registry):
         def dispatch(ev: tuple[Any, ...]) -> None:
             kind = ev[0]
             if kind == "event":
-                self._on_event(ev[1], ev[3], ev[4], ev[5])
+                self._on_event(ev[1], ev[2], ev[3], ev[4])
             elif kind == "connect":
                 self._on_connect(native, ev[1])
             elif kind == "connect_error":
@@ -268,7 +272,7 @@ class AsyncClient(_base.Registry):
             elif kind == "manager":
                 self._on_manager(ev[1])
 
-        self._runner.drain(native.drain, dispatch)
+        self._runner.drain(native.drain, dispatch, self._handlers)
 
     def _dispatch(
         self, what: str, ns: str, args: tuple[Any, ...], ack: Any = None, optional: int = 0
@@ -282,8 +286,14 @@ class AsyncClient(_base.Registry):
             hargs = _base.fit(handler, hargs, optional)
         self._runner.dispatch(what, handler, hargs, self._runner.ack_sender(ack, what))
 
-    def _on_event(self, ns: str, event: str, args: list[Any], ack: Any) -> None:
-        self._dispatch(event, ns, tuple(args), ack)
+    def _on_event(self, ns: str, event: str, args: tuple[Any, ...], ack: Any) -> None:
+        """An event without a handler of its own."""
+        handler, hargs = self._handlers.resolve(event, ns, args)
+        if handler is None:
+            if event not in self._handlers.reserved:
+                self.logger.info("no handler for event %r on %s", event, ns)
+            return
+        self._runner.event(event, handler, hargs, ack)
 
     def _on_connect(self, native: NativeClient, ns: str) -> None:
         self.namespaces[ns] = native.sid(ns) or ""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import functools
 import logging
 from typing import Any, Callable, Iterable, Optional, Union
 
@@ -110,13 +109,14 @@ class AsyncServer(_base.Registry):
         self.logger = _base.logger_for(logger)
         self._native = NativeServer(**options)
         self._handlers = _base.Handlers(reserved=("connect", "disconnect"))
-        self._runner = _base.Runner(self.logger)
+        self._runner = _base.Runner(self.logger, event_label="event {!r}")
         self._extra_namespaces: list[str] = (
             ["*"] if namespaces == "*" else list(namespaces or [])
         )
         self._environ: dict[tuple[str, str], dict[str, Any]] = {}
         self._sessions: dict[tuple[str, str], dict[str, Any]] = {}
         self._started = False
+        self._wake_fd: Optional[int] = None
         self._stopped: Optional[asyncio.Event] = None
 
     # ---- running ----------------------------------------------------------------------------
@@ -153,7 +153,7 @@ class AsyncServer(_base.Registry):
             self._drain()
             await self._runner.drain_tasks(SHUTDOWN_GRACE)
         finally:
-            self._native.set_waker(None)
+            _base.detach_waker(self._native, self._runner.loop, self._wake_fd)
             self._native.release()
             if self._stopped is not None:
                 self._stopped.set()
@@ -171,17 +171,19 @@ class AsyncServer(_base.Registry):
         for ns in ["/", *self._handlers.namespaces(), *self._extra_namespaces]:
             self._native.add_namespace(ns)
         self._handlers.on_new_namespace = self._native.add_namespace
-        self._native.set_waker(functools.partial(loop.call_soon_threadsafe, self._drain))
+        self._wake_fd = _base.attach_waker(
+            self._native, loop, self._drain, batch_acks=self._runner.executor is None
+        )
 
     # ---- events from the core ---------------------------------------------------------------
 
     def _drain(self) -> None:
-        self._runner.drain(self._native.drain, self._dispatch)
+        self._runner.drain(self._native.drain, self._dispatch, self._handlers)
 
     def _dispatch(self, ev: tuple[Any, ...]) -> None:
         kind = ev[0]
         if kind == "event":
-            self._on_event(*ev[1:])
+            self._on_event(ev[1], ev[2], ev[3], ev[4])
         elif kind == "connect":
             self._runner.spawn(self._on_connect(*ev[1:]))
         elif kind == "disconnect":
@@ -189,12 +191,13 @@ class AsyncServer(_base.Registry):
         elif kind == "recovered":
             self._environ[(ev[1], ev[2])] = ev[3]
 
-    def _on_event(self, ns: str, sid: str, event: str, args: list[Any], ack: Any) -> None:
-        handler, hargs = self._handlers.resolve(event, ns, (sid, *args))
+    def _on_event(self, ns: str, event: str, args: tuple[Any, ...], ack: Any) -> None:
+        """An event without a handler of its own (``args``: the sid, then the event's)."""
+        handler, hargs = self._handlers.resolve(event, ns, args)
         if handler is None:
-            self.logger.info("no handler for event %r on %s (from %s)", event, ns, sid)
+            self.logger.info("no handler for event %r on %s (from %s)", event, ns, args[0])
             return
-        self._runner.dispatch(f"event {event!r}", handler, hargs, self._runner.ack_sender(ack, event))
+        self._runner.event(event, handler, hargs, ack)
 
     async def _on_connect(
         self, ns: str, sid: str, environ: dict[str, Any], auth: Any, reply: ConnectReply
