@@ -1090,6 +1090,48 @@ async fn sio_connect_over_polling() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_session_closed_with_no_get_pending_gets_the_close_packet_next() {
+    // As the reference: the close waits for the client's next GET instead of answering it
+    // with "Session ID unknown" (which a client reports as a transport error).
+    let (io, addr) = start_sio(ServerConfig::default()).await;
+    io.of("/").on_connection(|socket| {
+        socket.on("drop", |s, _, _| s.conn().close());
+    });
+    let sid = open_polling(addr, SIO).await;
+    assert_eq!(post(addr, &poll_url(SIO, &sid), b"40").await.text(), "ok");
+    assert!(get(addr, &poll_url(SIO, &sid))
+        .await
+        .text()
+        .starts_with("40"));
+    // No GET is pending when the server closes the session.
+    assert_eq!(
+        post(addr, &poll_url(SIO, &sid), br#"42["drop"]"#)
+            .await
+            .text(),
+        "ok"
+    );
+    wait_until_closed(&io, &sid).await;
+    let g = get(addr, &poll_url(SIO, &sid)).await;
+    assert_eq!(g.status, 200, "{g:?}");
+    assert_eq!(g.text(), "1");
+    // Then the session is gone.
+    get(addr, &poll_url(SIO, &sid))
+        .await
+        .assert_error(400, 1, "Session ID unknown");
+    wait_clients(io.engine(), 0).await;
+}
+
+/// Waits until the server has no connected Socket.IO socket on `/` (the session `sid` closed).
+async fn wait_until_closed(io: &Server, sid: &str) {
+    within(&format!("session {sid} closing"), async {
+        while !io.of("/").fetch_sockets().await.unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sio_invalid_namespace() {
     let (_io, addr) = start_sio(ServerConfig::default()).await;
     let mut ws = sio_ws(addr).await;

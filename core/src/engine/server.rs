@@ -310,6 +310,7 @@ impl EngineServer {
     pub fn close_all(&self, reason: CloseReason) {
         for s in self.sessions() {
             s.close_with(reason);
+            self.inner.remove_session(&s);
         }
     }
 
@@ -481,6 +482,8 @@ impl EngineServer {
                 PacketType::Close
             };
             frames.push(Frame::text(kind, ""));
+            // A session closed while no GET was pending waited for this one.
+            self.inner.remove_session(&session);
         }
         std::mem::forget(guard);
         drop(queued);

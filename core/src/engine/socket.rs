@@ -276,7 +276,24 @@ impl EngineSocket {
         self.0.outbox.wake();
         let server = self.0.server.upgrade();
         if let Some(server) = &server {
-            server.remove_session(self);
+            if reason == CloseReason::ForcedClose
+                && self.transport() == TransportType::Polling
+                && !self.poll_pending()
+            {
+                // As the reference: a polling client with no GET pending gets the close
+                // packet with its next GET (see `poll`), not "Session ID unknown"; a client
+                // that does not come back within pingTimeout is forgotten.
+                let (weak, me) = (Arc::downgrade(server), self.clone());
+                let wait = server.config.ping_timeout;
+                server.runtime.spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    if let Some(server) = weak.upgrade() {
+                        server.remove_session(&me);
+                    }
+                });
+            } else {
+                server.remove_session(self);
+            }
         }
         // The handler may be running on this very thread (it asked for the close), so its
         // `on_close` runs once it has let go of the connection state.
