@@ -7,19 +7,7 @@ set -euo pipefail
 t_all=$SECONDS
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-stage() {
-  local name=$1; shift
-  local t0=$SECONDS
-  echo "=== $name"
-  "$@"
-  echo "=== $name: $((SECONDS - t0)) s"
-}
-install_node_peers() {
-  command -v node >/dev/null || { echo "node is required (Node 20)" >&2; exit 1; }
-  if [ ! -d tests/node/node_modules/socket.io ] || [ tests/node/package-lock.json -nt tests/node/node_modules ]; then
-    (cd tests/node && npm ci --no-audit --no-fund)
-  fi
-}
+source tests/lib.sh
 stage "install npm reference peers" install_node_peers
 stage "install Python reference peers" bash tests/python/setup.sh
 install_chromium() {

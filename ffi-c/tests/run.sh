@@ -19,13 +19,7 @@ logs=$build/logs
 export POLYSIO_WORKER_THREADS=${POLYSIO_WORKER_THREADS:-2}
 t_all=$SECONDS
 
-stage() {
-  local name=$1; shift
-  local t0=$SECONDS
-  echo "=== $name"
-  "$@"
-  echo "=== $name: $((SECONDS - t0)) s"
-}
+source tests/lib.sh
 
 pids=()
 cleanup() {
@@ -50,10 +44,7 @@ install_tools() {
       exit 1
     fi
   fi
-  command -v node >/dev/null || { echo "node is required (Node 20)" >&2; exit 1; }
-  if [ ! -d tests/node/node_modules/socket.io ] || [ tests/node/package-lock.json -nt tests/node/node_modules ]; then
-    (cd tests/node && npm ci --no-audit --no-fund)
-  fi
+  install_node_peers
   mkdir -p "$logs"
 }
 

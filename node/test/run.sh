@@ -11,13 +11,7 @@ export POLYSIO_BUILD_PROFILE=debug
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 
 t_all=$SECONDS
-step() {
-  local name=$1; shift
-  local t0=$SECONDS
-  echo "=== $name"
-  "$@"
-  echo "=== $name: $((SECONDS - t0)) s"
-}
+source "$root/tests/lib.sh"
 
 need() { command -v "$1" >/dev/null || { echo "$1 is required ($2)" >&2; exit 1; }; }
 need node "Node >= 18 with npm"
@@ -54,8 +48,8 @@ run_tests() {
   (cd "$node_dir" && node --test --test-reporter=spec --test-timeout=180000 test/*.test.js)
 }
 
-step "npm ci (node/, tests/node/)" install_deps
-step "build the addon (debug, napi build)" build
-step "generated native.d.ts / native.js are up to date" check_generated
-step "node --test" run_tests
+stage "npm ci (node/, tests/node/)" install_deps
+stage "build the addon (debug, napi build)" build
+stage "generated native.d.ts / native.js are up to date" check_generated
+stage "node --test" run_tests
 echo "node tests total: $((SECONDS - t_all)) s"

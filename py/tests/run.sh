@@ -10,19 +10,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 t_all=$SECONDS
-stage() {
-  local name=$1; shift
-  local t0=$SECONDS
-  echo "=== $name"
-  "$@"
-  echo "=== $name: $((SECONDS - t0)) s"
-}
-install_node_peers() {
-  command -v node >/dev/null || { echo "node is required (Node 20)" >&2; exit 1; }
-  if [ ! -d tests/node/node_modules/socket.io ] || [ tests/node/package-lock.json -nt tests/node/node_modules ]; then
-    (cd tests/node && npm ci --no-audit --no-fund)
-  fi
-}
+source tests/lib.sh
 stage "npm reference peers" install_node_peers
 stage "Python reference peers for tests/run-server python-socketio" bash tests/python/setup.sh
 # Sourced, so PY_VENV and POLYSIO_WHEEL reach pytest.
