@@ -111,6 +111,9 @@ pub(crate) struct Listeners {
     pub any: Vec<AnyHandler>,
 }
 
+/// The manager's own event listeners, shared by its handles and its task.
+pub(crate) type ManagerListeners = Arc<RwLock<HashMap<String, Vec<Handler>>>>;
+
 /// Reads `l` even if a writer panicked (listeners stay usable).
 pub(crate) fn read_listeners<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|p| p.into_inner())
@@ -145,7 +148,7 @@ struct ManagerInner {
     sockets: Mutex<HashMap<String, Arc<SocketShared>>>,
     done: watch::Receiver<bool>,
     transport: Arc<std::sync::atomic::AtomicU8>,
-    listeners: Arc<RwLock<HashMap<String, Vec<Handler>>>>,
+    listeners: ManagerListeners,
 }
 
 impl Drop for ManagerInner {

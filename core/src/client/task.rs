@@ -7,7 +7,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -21,7 +21,8 @@ use super::transport::{
     Handshake, Incoming, Transport, TransportEvent, TransportKind, Ws,
 };
 use super::{
-    read_listeners, AckResponder, AckSink, Auth, ClientOptions, Cmd, Handler, SocketShared,
+    read_listeners, AckResponder, AckSink, Auth, ClientOptions, Cmd, Handler, ManagerListeners,
+    SocketShared,
 };
 use crate::engine::packet::{Frame, PacketType};
 use crate::error::{Error, Result};
@@ -123,7 +124,7 @@ pub(crate) struct Task {
     gen: u64,
     decoder: Decoder,
     sockets: IndexMap<String, SockState>,
-    manager_handlers: Arc<RwLock<HashMap<String, Vec<Handler>>>>,
+    manager_handlers: ManagerListeners,
     backoff: Backoff,
     reconnecting: bool,
     reconnect_at: Option<Instant>,
@@ -234,7 +235,7 @@ impl Task {
         cmd_rx: mpsc::UnboundedReceiver<Cmd>,
         weak_cmd: mpsc::WeakUnboundedSender<Cmd>,
         transport_now: Arc<std::sync::atomic::AtomicU8>,
-        manager_handlers: Arc<RwLock<HashMap<String, Vec<Handler>>>>,
+        manager_handlers: ManagerListeners,
     ) -> Task {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let backoff = Backoff::new(
@@ -326,15 +327,13 @@ impl Task {
             let any_hs = if any { l.any.clone() } else { Vec::new() };
             (any_hs, l.events.get(event).cloned())
         };
-        {
-            for h in any_hs {
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    h(event, args.clone(), ack.clone())
-                }))
-                .is_err()
-                {
-                    tracing::error!("a client catch-all handler panicked");
-                }
+        for h in any_hs {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                h(event, args.clone(), ack.clone())
+            }))
+            .is_err()
+            {
+                tracing::error!("a client catch-all handler panicked");
             }
         }
         for h in hs.into_iter().flatten() {
