@@ -137,8 +137,12 @@ impl Drop for FlushBatch {
             return;
         };
         while !self.sessions.is_empty() {
-            let n = self.sessions.len().min(FLUSH_CHUNK);
-            let chunk: Vec<EngineSocket> = self.sessions.drain(..n).collect();
+            // The last chunk is the list itself (no copy).
+            let rest = self.sessions.len().saturating_sub(FLUSH_CHUNK);
+            let chunk = match rest {
+                0 => std::mem::take(&mut self.sessions),
+                _ => self.sessions.split_off(rest),
+            };
             runtime.spawn(async move {
                 for s in chunk {
                     s.0.outbox.flush();
