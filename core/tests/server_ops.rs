@@ -245,3 +245,56 @@ async fn pending_ack_fails_with_closed_when_the_client_disconnects() {
     s.manager().shutdown().await;
     io.close().await;
 }
+
+/// A `Cork` holds back the writes of broadcasts made on its thread until it is dropped; frames
+/// keep their order, and a direct emit meanwhile takes the held frames with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corked_broadcasts_are_written_when_the_cork_drops_in_order() {
+    let io = Server::new(ServerConfig::default());
+    let url = serve(&io).await;
+    let (ev_a, ev_b) = (Events::new(), Events::new());
+    let ws =
+        || ClientBuilder::new(url.clone()).transports([polysio::client::TransportKind::Websocket]);
+    let client_a = client(ws(), "/", &ev_a, &["b", "d"]);
+    let _client_b = client(ws(), "/", &ev_b, &["b", "d"]);
+    ev_a.wait("connect").await;
+    ev_b.wait("connect").await;
+    let nsp = io.of("/");
+    let a = nsp
+        .socket(&client_a.id().unwrap())
+        .expect("A's server socket");
+    assert_eq!(nsp.sockets().len(), 2);
+
+    // Corked on a plain thread (as a binding's JavaScript or Python thread would be).
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let corked = std::thread::spawn(move || {
+        let cork = polysio::server::Cork::new();
+        for i in 1..=5 {
+            nsp.emit("b", vec![Value::from(i)]).unwrap();
+            if i == 3 {
+                a.emit("d", vec![]).unwrap();
+            }
+        }
+        held_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        drop(cork);
+    });
+    held_rx.recv().unwrap();
+    // A's direct emit woke its connection task, which wrote what was queued by then (b1..b3 at
+    // least); B got nothing yet.
+    ev_a.wait("d").await;
+    assert!(
+        !ev_b.happens_within("b", Duration::from_millis(300)).await,
+        "a corked broadcast was written before the cork dropped"
+    );
+    assert!(ev_a.count("b") >= 3);
+    go_tx.send(()).unwrap();
+    corked.join().unwrap();
+    for ev in [&ev_a, &ev_b] {
+        for i in 1..=5 {
+            assert_eq!(ev.wait("b").await, vec![Value::from(i)], "in order");
+        }
+    }
+    assert!(!ev_b.happens_within("d", Duration::from_millis(50)).await);
+}

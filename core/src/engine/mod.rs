@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 pub use config::{CookieConfig, CorsConfig, CorsOrigin, EngineConfig, TransportType};
 pub use server::EngineServer;
 pub(crate) use socket::FlushBatch;
-pub use socket::{CloseReason, ConnHandler, EngineHandler, EngineSocket, Message};
+pub use socket::{CloseReason, ConnHandler, Cork, EngineHandler, EngineSocket, Message};
 
 /// The HTTP request that opened a session, as handlers see it.
 #[derive(Clone, Debug)]

@@ -32,6 +32,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 
+pub use crate::engine::Cork;
 pub use broadcast::BroadcastOperator;
 pub use namespace::{ConnectError, Namespace, NamespaceRef};
 pub use socket::{AckSender, DisconnectReason, Socket, SocketHandshake};
