@@ -189,6 +189,13 @@ export declare class NativeSocket {
  */
 export declare function ack(id: number, args: unknown): boolean
 
+/**
+ * Holds back the writes of the broadcasts JavaScript makes from now until [`uncork`]
+ * (`polysio::server::Cork`): the dispatcher corks around each batch of events it delivers, so
+ * the broadcasts of a batch's handlers reach each socket in one write. Nests.
+ */
+export declare function cork(): void
+
 /** Gives up the ack request `id` unanswered (its function was garbage-collected). */
 export declare function dropAck(id: number): void
 
@@ -215,3 +222,6 @@ export interface Target {
   /** Only this node. */
   local: boolean
 }
+
+/** Ends the last [`cork`]: the broadcasts it held back are written. Does nothing without one. */
+export declare function uncork(): void

@@ -48,6 +48,17 @@ function dispatch(batch) {
     report(e);
     return;
   }
+  // The broadcasts the handlers make are written once the whole batch is handled (one write
+  // per socket for all of them).
+  binding.cork();
+  try {
+    dispatchAll(events, natives);
+  } finally {
+    binding.uncork();
+  }
+}
+
+function dispatchAll(events, natives) {
   let next = 0;
   for (let i = 0; i < events.length; i++) {
     let ev = events[i];
