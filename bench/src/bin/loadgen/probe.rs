@@ -1,5 +1,6 @@
 //! What the operating system says about a process tree: CPU time (utime + stime from
-//! `/proc/PID/stat`) and resident memory (`VmRSS` from `/proc/PID/status`).
+//! `/proc/PID/stat`), resident memory (`VmRSS` from `/proc/PID/status`) and write system calls
+//! (`syscw` from `/proc/PID/io`).
 
 use std::fs;
 use std::time::Instant;
@@ -14,6 +15,8 @@ pub struct Sample {
     pub sys_us: u64,
     /// Sum of the processes' VmRSS, in KiB.
     pub rss_kb: u64,
+    /// Write system calls (`write`, `writev`, `sendmsg`...) the processes made so far.
+    pub writes: u64,
 }
 
 /// Reads a process and its descendants (the server), or nothing when no pid was given.
@@ -42,16 +45,18 @@ impl Probe {
                 cpu_us: 0,
                 sys_us: 0,
                 rss_kb: 0,
+                writes: 0,
             });
         };
         let (mut cpu_ticks, mut sys_ticks) = (0, 0);
-        let mut rss_kb = 0;
+        let (mut rss_kb, mut writes) = (0, 0);
         for pid in tree(root) {
             // A descendant may exit between the listing and the reading.
             if let Some(st) = read_stat(pid) {
                 cpu_ticks += st.ticks;
                 sys_ticks += st.sys_ticks;
                 rss_kb += vm_rss_kb(pid).unwrap_or(0);
+                writes += write_calls(pid).unwrap_or(0);
             } else if pid == root {
                 return Err(format!("server process {root} is gone"));
             }
@@ -61,6 +66,7 @@ impl Probe {
             cpu_us: cpu_ticks * self.us_per_tick,
             sys_us: sys_ticks * self.us_per_tick,
             rss_kb,
+            writes,
         })
     }
 
@@ -94,6 +100,13 @@ fn read_stat(pid: u32) -> Option<Stat> {
 fn vm_rss_kb(pid: u32) -> Option<u64> {
     let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The process's write system calls so far (all its threads, `/proc/PID/io`).
+fn write_calls(pid: u32) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("syscw:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
