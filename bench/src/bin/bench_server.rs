@@ -7,11 +7,22 @@
 //! It serves 127.0.0.1:PORT in the foreground on a tokio runtime with
 //! `POLYSIO_WORKER_THREADS` worker threads (1 by default, like the socketioxide peer).
 //!
+//! With `POLYSIO_BENCH_REUSEPORT=1` it binds the port with `SO_REUSEPORT`, so several such
+//! processes serve one port and the kernel spreads the incoming connections among them (by a
+//! hash of the addresses), as a multi-process deployment would: `bench/run` does so for 100,000
+//! connections when the open-files limit is too low for one process to hold them all.
+//!
 //! ```sh
 //! cargo run --release -p polysio-bench --bin bench-server -- 3000
 //! ```
 
+use std::net::{Ipv4Addr, SocketAddr};
+
 use polysio::server::{Server, ServerConfig};
+use tokio::net::{TcpListener, TcpSocket};
+
+/// Pending connections the listener may queue (the kernel caps it at `net.core.somaxconn`).
+const BACKLOG: u32 = 65_535;
 
 fn main() -> std::io::Result<()> {
     let port: u16 = match std::env::args().nth(1).map(|p| p.parse()) {
@@ -45,8 +56,24 @@ fn main() -> std::io::Result<()> {
                 }
             });
         });
-        let addr = io.listen(("127.0.0.1", port)).await?;
-        println!("listening on {addr}");
-        std::future::pending::<std::io::Result<()>>().await
+        let reuseport = std::env::var("POLYSIO_BENCH_REUSEPORT").is_ok_and(|v| v == "1");
+        let listener = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), reuseport)?;
+        let addr = listener.local_addr()?;
+        let shared = if reuseport { " (SO_REUSEPORT)" } else { "" };
+        println!("listening on {addr}{shared}");
+        io.serve(listener).await;
+        Ok(())
     })
+}
+
+/// A listener on `addr`, sharing the port with other processes that bind it the same way when
+/// `reuseport` is set.
+fn bind(addr: SocketAddr, reuseport: bool) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    if reuseport {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }

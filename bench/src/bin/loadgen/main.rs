@@ -6,7 +6,7 @@
 //! loadgen echo  --addr 127.0.0.1:3000 --pid 1234 [--clients 50] [--outstanding 10] [--size 64]
 //! loadgen bcast --addr 127.0.0.1:3000 --pid 1234 [--receivers 1000] [--window 4] [--size 64]
 //! loadgen idle  --addr 127.0.0.1:3000 --pid 1234 [--conns 10000] [--concurrency 100]
-//!               [--warmup-conns 100] [--settle 3]
+//!               [--warmup-conns 100] [--settle 3] [--hold]
 //! common:       [--warmup 2] [--duration 10] | [--messages N]   timed window, or exactly N
 //!               operations, each checked (the smoke test)
 //!               [--src-net 1]   source addresses 127.<src-net>.x.y
@@ -16,10 +16,14 @@
 //! The figures: `ops` completed in the window (acks, deliveries or connects), `ops_per_s`,
 //! `p50_us`/`p99_us` latency, the server's `cpu_us_per_op` and `rss_per_conn_bytes`, and our own
 //! `loadgen_cpu_us_per_op` (to see whether the generator was the bottleneck).
+//!
+//! `idle --hold` is for several generators run together (see [`hold`]): it waits for a line on
+//! stdin before its measured connections and holds them after the report until stdin closes.
 
 mod broadcast;
 mod conn;
 mod echo;
+mod hold;
 mod idle;
 mod meter;
 mod probe;
@@ -29,6 +33,7 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
+use hold::Hold;
 use meter::{Mark, Meter, Mode};
 use probe::Probe;
 
@@ -43,7 +48,8 @@ pub struct Ctx {
 
 fn main() {
     match run() {
-        Ok(line) => println!("{line}"),
+        Ok(Some(line)) => println!("{line}"),
+        Ok(None) => {}
         Err(e) => {
             eprintln!("loadgen: {e}");
             std::process::exit(1);
@@ -55,7 +61,8 @@ fn secs(s: f64) -> Result<Duration, String> {
     Duration::try_from_secs_f64(s).map_err(|e| e.to_string())
 }
 
-fn run() -> Result<serde_json::Value, String> {
+/// The figures, or `None` when `--hold` has printed them already.
+fn run() -> Result<Option<serde_json::Value>, String> {
     let mut args = pico_args::Arguments::from_env();
     let e = |e: pico_args::Error| e.to_string();
     let scenario: String = args.free_from_str().map_err(e)?;
@@ -86,6 +93,7 @@ fn run() -> Result<serde_json::Value, String> {
             .unwrap_or(10.0),
     )?;
     let size: usize = args.opt_value_from_str("--size").map_err(e)?.unwrap_or(64);
+    let hold = args.contains("--hold");
     let mode = match messages {
         Some(n) => Mode::Count(n),
         None => Mode::Timed { warmup, duration },
@@ -140,6 +148,10 @@ fn run() -> Result<serde_json::Value, String> {
     if !rest.is_empty() {
         return Err(format!("unknown arguments {rest:?}"));
     }
+    if hold && !matches!(job, Job::Idle(_)) {
+        return Err("--hold is for the idle scenario".into());
+    }
+    let mut hold = hold.then(Hold::start);
     raise_fd_limit();
     let runtime = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -158,17 +170,25 @@ fn run() -> Result<serde_json::Value, String> {
         probe: Probe::new(pid),
         timeout,
     };
-    let mut r = runtime.block_on(async {
-        match job {
+    let r = runtime.block_on(async {
+        let mut r = match job {
             Job::Echo(o) => echo::run(&ctx, o, mode).await,
             Job::Bcast(o) => broadcast::run(&ctx, o, mode).await,
-            Job::Idle(o) => idle::run(&ctx, o).await,
+            Job::Idle(o) => idle::run(&ctx, o, hold.as_mut()).await,
+        }?;
+        r["loadgen_threads"] = threads.into();
+        match hold.as_mut() {
+            Some(h) => {
+                h.say(&r.to_string())?;
+                h.released().await;
+                Ok(None)
+            }
+            None => Ok(Some(r)),
         }
-    })?;
-    r["loadgen_threads"] = threads.into();
+    });
     // Connections are dropped with the process; no need to wait for their tasks.
     runtime.shutdown_background();
-    Ok(r)
+    r
 }
 
 /// Many connections need many descriptors: use the hard limit.
