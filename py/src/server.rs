@@ -26,6 +26,12 @@ use crate::errors::{DisconnectedError, ResultExt};
 use crate::hub::{environ, AckGuard, AckKind, Event, Hub};
 use crate::runtime;
 
+thread_local! {
+    /// The corks `cork()` put on this thread.
+    static CORKS: std::cell::RefCell<Vec<polysio::server::Cork>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A duration option given in seconds.
 pub(crate) fn seconds(name: &str, s: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(s).map_err(|_| {
@@ -727,6 +733,20 @@ impl NativeServer {
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         runtime::check_pid(self.pid, "server")?;
         self.state.hub.drain(py)
+    }
+
+    /// Holds back the writes of the broadcasts made on this thread until `uncork()`
+    /// (`polysio::server::Cork`): the asyncio server corks from a drain until the handlers it
+    /// started have run their first step, so their broadcasts reach each socket in one write.
+    /// Nests.
+    fn cork(&self) {
+        CORKS.with(|c| c.borrow_mut().push(polysio::server::Cork::new()));
+    }
+
+    /// Ends the last `cork()`: the broadcasts it held back are written. Does nothing without one.
+    fn uncork(&self) {
+        let last = CORKS.with(|c| c.borrow_mut().pop());
+        drop(last);
     }
 
     /// Binds `host:port` (0: any free port) and serves in the background.

@@ -178,7 +178,18 @@ class AsyncServer(_base.Registry):
     # ---- events from the core ---------------------------------------------------------------
 
     def _drain(self) -> None:
-        self._runner.drain(self._native.drain, self._dispatch, self._handlers)
+        # The broadcasts of the handlers started here are written together once their first
+        # steps have run (they are ahead of the uncork in the loop's queue): one write per
+        # socket instead of one per broadcast.
+        self._native.cork()
+        try:
+            self._runner.drain(self._native.drain, self._dispatch, self._handlers)
+        finally:
+            loop = self._runner.loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon(self._native.uncork)
+            else:
+                self._native.uncork()
 
     def _dispatch(self, ev: tuple[Any, ...]) -> None:
         kind = ev[0]
