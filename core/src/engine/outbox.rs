@@ -21,7 +21,7 @@ use std::task::{Context, Poll, Waker};
 use tokio::net::TcpStream;
 
 use super::packet::Frame;
-use super::ws_io::write_frames;
+use super::ws_io::{try_send_vectored, write_frames};
 
 #[derive(Default)]
 pub(crate) struct Outbox {
@@ -134,7 +134,7 @@ impl Outbox {
             (stream, frames, std::mem::take(&mut s.offset))
         };
         let done = write_frames(&mut frames, &mut offset, |slices| {
-            match stream.try_write_vectored(slices) {
+            match try_send_vectored(&stream, slices) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Poll::Pending,
                 r => Poll::Ready(r),
             }

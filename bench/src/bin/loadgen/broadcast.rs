@@ -49,6 +49,7 @@ pub async fn run(ctx: &Ctx, opts: Opts, mode: Mode) -> Result<Value> {
     let size = opts.size.max(STAMP);
     let base = ctx.probe.sample()?;
     let wss = conn::connect_many(ctx, 0, opts.receivers, 100, 16 * 1024).await?;
+    ctx.probe.watch(&wss);
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         meter: Meter::new(),

@@ -31,6 +31,7 @@ pub async fn run(ctx: &Ctx, opts: Opts, mode: Mode) -> Result<Value> {
     let base = ctx.probe.sample()?;
     let meter = Arc::new(Meter::new());
     let wss = conn::connect_many(ctx, 0, opts.clients, 50, 64 * 1024).await?;
+    ctx.probe.watch(&wss);
     let quota = match mode {
         Mode::Count(n) => Some(n.div_ceil(opts.clients as u64)),
         Mode::Timed { .. } => None,

@@ -101,7 +101,7 @@ pub fn report(meter: &Meter, base: &Sample, start: &Mark, end: &Mark, conns: usi
     let server_cpu = end.server.cpu_us.saturating_sub(start.server.cpu_us);
     let server_sys = end.server.sys_us.saturating_sub(start.server.sys_us);
     let self_cpu = end.self_cpu_us.saturating_sub(start.self_cpu_us);
-    let writes = end.server.writes.saturating_sub(start.server.writes);
+    let segments = end.server.segments.saturating_sub(start.server.segments);
     let per_op = |us: u64| {
         if ops == 0 {
             0.0
@@ -121,9 +121,9 @@ pub fn report(meter: &Meter, base: &Sample, start: &Mark, end: &Mark, conns: usi
         "cpu_us_per_op": per_op(server_cpu),
         "sys_us_per_op": per_op(server_sys),
         "loadgen_cpu_us_per_op": per_op(self_cpu),
-        "server_writes": writes,
-        "ops_per_write": if writes == 0 { 0.0 } else { ops as f64 / writes as f64 },
-        "sys_us_per_write": if writes == 0 { 0.0 } else { server_sys as f64 / writes as f64 },
+        "server_segments": segments,
+        "ops_per_segment": if segments == 0 { 0.0 } else { ops as f64 / segments as f64 },
+        "sys_us_per_segment": if segments == 0 { 0.0 } else { server_sys as f64 / segments as f64 },
         "rss_base_kb": base.rss_kb,
         "rss_kb": end.server.rss_kb,
         "rss_per_conn_bytes": if conns == 0 { 0.0 } else { rss_growth_kb as f64 * 1024.0 / conns as f64 },

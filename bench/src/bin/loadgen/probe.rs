@@ -1,8 +1,10 @@
 //! What the operating system says about a process tree: CPU time (utime + stime from
-//! `/proc/PID/stat`), resident memory (`VmRSS` from `/proc/PID/status`) and write system calls
-//! (`syscw` from `/proc/PID/io`).
+//! `/proc/PID/stat`) and resident memory (`VmRSS` from `/proc/PID/status`); and about the load
+//! generator's own connections to it: the data segments the server sent on them (`TCP_INFO`).
 
 use std::fs;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// One reading of a process tree.
@@ -15,14 +17,17 @@ pub struct Sample {
     pub sys_us: u64,
     /// Sum of the processes' VmRSS, in KiB.
     pub rss_kb: u64,
-    /// Write system calls (`write`, `writev`, `sendmsg`...) the processes made so far.
-    pub writes: u64,
+    /// TCP data segments received so far on the watched connections (what the server sent
+    /// them: one per write of a small message, whatever system call made it).
+    pub segments: u64,
 }
 
 /// Reads a process and its descendants (the server), or nothing when no pid was given.
 pub struct Probe {
     root: Option<u32>,
     us_per_tick: u64,
+    /// The connections whose received segments are counted.
+    watched: Mutex<Vec<RawFd>>,
 }
 
 impl Probe {
@@ -33,7 +38,21 @@ impl Probe {
         Probe {
             root,
             us_per_tick: 1_000_000 / hz,
+            watched: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Counts the segments the server sends on these connections from now on (they must stay
+    /// open while the probe is sampled).
+    pub fn watch(&self, conns: &[crate::conn::Ws]) {
+        let mut w = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        w.extend(conns.iter().map(|c| c.get_ref().as_raw_fd()));
+    }
+
+    /// Data segments received so far on the watched connections.
+    fn segments_in(&self) -> u64 {
+        let w = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        w.iter().map(|&fd| data_segments_in(fd).unwrap_or(0)).sum()
     }
 
     /// Fails when the server process is gone.
@@ -45,18 +64,17 @@ impl Probe {
                 cpu_us: 0,
                 sys_us: 0,
                 rss_kb: 0,
-                writes: 0,
+                segments: self.segments_in(),
             });
         };
         let (mut cpu_ticks, mut sys_ticks) = (0, 0);
-        let (mut rss_kb, mut writes) = (0, 0);
+        let mut rss_kb = 0;
         for pid in tree(root) {
             // A descendant may exit between the listing and the reading.
             if let Some(st) = read_stat(pid) {
                 cpu_ticks += st.ticks;
                 sys_ticks += st.sys_ticks;
                 rss_kb += vm_rss_kb(pid).unwrap_or(0);
-                writes += write_calls(pid).unwrap_or(0);
             } else if pid == root {
                 return Err(format!("server process {root} is gone"));
             }
@@ -66,7 +84,7 @@ impl Probe {
             cpu_us: cpu_ticks * self.us_per_tick,
             sys_us: sys_ticks * self.us_per_tick,
             rss_kb,
-            writes,
+            segments: self.segments_in(),
         })
     }
 
@@ -97,16 +115,26 @@ fn read_stat(pid: u32) -> Option<Stat> {
     })
 }
 
+/// `tcpi_data_segs_in` of a TCP socket: the segments with data it received.
+fn data_segments_in(fd: RawFd) -> Option<u64> {
+    // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes into it.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    (r == 0).then_some(info.tcpi_data_segs_in as u64)
+}
+
 fn vm_rss_kb(pid: u32) -> Option<u64> {
     let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// The process's write system calls so far (all its threads, `/proc/PID/io`).
-fn write_calls(pid: u32) -> Option<u64> {
-    let s = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("syscw:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
