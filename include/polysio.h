@@ -46,7 +46,9 @@
  * All functions may be called from any thread, including from inside callbacks. The library
  * runs one pool of threads per process (POLYSIO_WORKER_THREADS, default one per CPU), started
  * by the first polysio_server_new / polysio_client_new and stopped (threads joined) when the
- * last server and client are freed.
+ * last server and client are freed. Those threads block SIGPIPE: a write to a connection the
+ * peer reset fails with EPIPE (handled: the connection closes) instead of raising SIGPIPE,
+ * whose default action would kill your program; your own threads keep their signal mask.
  *
  * Callbacks are delivered in one of two ways, chosen per server or client in its options
  * (polysio_*_options_set_dispatch):

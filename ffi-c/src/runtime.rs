@@ -44,6 +44,22 @@ fn worker_threads() -> Result<usize> {
     }
 }
 
+/// Blocks `SIGPIPE` on the calling thread (a library thread): a write to a connection the peer
+/// reset then fails with `EPIPE`, which the library handles, instead of raising a signal whose
+/// default action kills the host process (C programs seldom ignore it; Rust, Node and Python
+/// do). The signal stays pending on that thread, never delivered; the host's own threads keep
+/// their signal mask.
+fn block_sigpipe() {
+    // SAFETY: the set is initialised by sigemptyset before use; pthread_sigmask only changes
+    // this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// A counted reference to the runtime, held by each server and client until it is freed.
 pub(crate) struct RuntimeRef {
     handle: Handle,
@@ -60,6 +76,7 @@ impl RuntimeRef {
                 .thread_name("polysio")
                 .on_thread_start(|| {
                     let _ = LIBRARY_THREAD.try_with(|t| t.set(true));
+                    block_sigpipe();
                 })
                 .enable_all()
                 .build()?;

@@ -62,6 +62,7 @@ native() {
   "$bin/test_cpp"
   "$bin/test_loopback" threads
   "$bin/test_loopback" poll
+  "$bin/test_sigpipe"
 }
 
 # Starts a background command that prints `listening PORT` (or $READY) when ready; sets $port
