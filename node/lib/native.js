@@ -33,25 +33,36 @@ const held = new Set();
 const pending = new Map();
 let nextId = 1;
 
+/** The native events of the batch being dispatched, and the next one's index. */
+let natives = null;
+let nextNative = 0;
+
 /**
- * Receives one batch (see src/dispatch.rs): JSON text of an array of events, or `[text,
- * natives]` where the events JSON cannot carry (native objects, binary data) are `0` in the text
- * and taken from `natives` in order.
+ * Receives one batch (see src/dispatch.rs): JSON text of an array of events, or `[texts,
+ * natives]`: several such texts in order, where the events JSON cannot carry (native objects,
+ * binary data) are `0` and taken from `natives` in order.
  */
 function dispatch(batch) {
+  if (typeof batch === "string") return run(batch);
+  natives = batch[1];
+  nextNative = 0;
+  const texts = batch[0];
+  for (let i = 0; i < texts.length; i++) run(texts[i]);
+  natives = null;
+}
+
+/** Dispatches the events of one JSON text of a batch. */
+function run(text) {
   let events;
-  let natives = null;
   try {
-    events = JSON.parse(typeof batch === "string" ? batch : batch[0]);
-    if (typeof batch !== "string") natives = batch[1];
+    events = JSON.parse(text);
   } catch (e) {
     report(e);
     return;
   }
-  let next = 0;
   for (let i = 0; i < events.length; i++) {
     let ev = events[i];
-    if (ev === 0) ev = natives[next++];
+    if (ev === 0) ev = natives[nextNative++];
     try {
       if (ev[0] === K.DONE) {
         const cb = pending.get(ev[1]);
@@ -103,7 +114,9 @@ class AckRequest {
     if (id === 0) return;
     this.id = 0;
     if (this.watched) unanswered.unregister(this);
-    binding.ack(id, reply);
+    const json = toJson(reply);
+    if (json !== undefined) binding.ackJson(id, json);
+    else binding.ack(id, reply);
   }
   /** The handler ran: if it has not answered, the request is dropped with its function. */
   settle() {
@@ -112,6 +125,37 @@ class AckRequest {
       unanswered.register(this.fn, this.id, this);
     }
   }
+}
+
+/**
+ * `JSON.stringify(args)` when that is what the native conversion (src/convert.rs) would send:
+ * no binary data, no `toJSON` methods, not too deep; else `undefined` (the values then take the
+ * Node-API road, which keeps binary data and reports what cannot be sent).
+ */
+function toJson(args) {
+  for (let i = 0; i < args.length; i++) {
+    if (!plain(args[i], 1)) return undefined;
+  }
+  try {
+    return JSON.stringify(args);
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `v` holds no binary data and no `toJSON` method, less than 100 levels deep. */
+function plain(v, depth) {
+  if (v === null || typeof v !== "object") return true;
+  if (depth >= 100 || ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!plain(v[i], depth + 1)) return false;
+    return true;
+  }
+  if (typeof v.toJSON === "function") return false;
+  for (const k in v) {
+    if (Object.prototype.hasOwnProperty.call(v, k) && !plain(v[k], depth + 1)) return false;
+  }
+  return true;
 }
 
 /** Registers a server or a manager under `id`. */

@@ -46,22 +46,25 @@ pub(crate) unsafe fn type_of(env: sys::napi_env, v: sys::napi_value) -> Result<i
     Ok(t)
 }
 
-/// Reads a JavaScript string.
+/// Reads a JavaScript string, in one pass: its UTF-16 length (known to V8 without a scan)
+/// bounds its UTF-8 length (3 bytes per unit at most), so no first pass measures it.
 pub(crate) unsafe fn get_string(env: sys::napi_env, v: sys::napi_value) -> Result<String> {
-    let mut len = 0usize;
+    let mut units = 0usize;
     check(
-        unsafe { sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len) },
-        "napi_get_value_string_utf8",
+        unsafe { sys::napi_get_value_string_utf16(env, v, ptr::null_mut(), 0, &mut units) },
+        "napi_get_value_string_utf16",
     )?;
-    let mut buf = vec![0u8; len + 1];
+    let cap = units * 3 + 1;
+    let mut buf = Vec::<u8>::with_capacity(cap);
     let mut written = 0usize;
     check(
         unsafe {
-            sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), len + 1, &mut written)
+            sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), cap, &mut written)
         },
         "napi_get_value_string_utf8",
     )?;
-    buf.truncate(written);
+    // Node wrote `written` bytes (and a terminating zero, not counted).
+    unsafe { buf.set_len(written.min(cap)) };
     // V8 writes well-formed UTF-8 (lone surrogates become U+FFFD).
     Ok(String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()))
 }
