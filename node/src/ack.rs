@@ -82,7 +82,8 @@ pub fn ack(env: Env, id: f64, args: Unknown<'_>) -> Result<bool> {
 #[napi(ts_args_type = "id: number, args: string")]
 pub fn ack_json(env: Env, id: f64, args: Unknown<'_>) -> Result<bool> {
     let asker = take(id);
-    if unsafe { crate::convert::type_of(env.raw(), args.raw())? } != napi::sys::ValueType::napi_string
+    if unsafe { crate::convert::type_of(env.raw(), args.raw())? }
+        != napi::sys::ValueType::napi_string
     {
         return Err(crate::error::err(
             crate::error::Code::InvalidArgType,
