@@ -63,10 +63,12 @@ pub(crate) unsafe fn get_string(env: sys::napi_env, v: sys::napi_value) -> Resul
         },
         "napi_get_value_string_utf8",
     )?;
-    // Node wrote `written` bytes (and a terminating zero, not counted).
+    // Node wrote `written` bytes (and a terminating zero, not counted): well-formed UTF-8
+    // (V8 replaces lone surrogates with U+FFFD and never splits a character; the buffer has
+    // room for the whole string), so it is not checked again.
     unsafe { buf.set_len(written.min(cap)) };
-    // V8 writes well-formed UTF-8 (lone surrogates become U+FFFD).
-    Ok(String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()))
+    debug_assert!(std::str::from_utf8(&buf).is_ok());
+    Ok(unsafe { String::from_utf8_unchecked(buf) })
 }
 
 unsafe fn is(
@@ -357,6 +359,18 @@ pub(crate) unsafe fn js_string_utf8(env: sys::napi_env, s: &[u8]) -> Result<sys:
     check(
         unsafe { string(env, s, &mut out) },
         "napi_create_string_utf8",
+    )?;
+    Ok(out)
+}
+
+/// A JavaScript string from Latin-1 bytes (ASCII included): copied, nothing decoded.
+pub(crate) unsafe fn js_string_latin1(env: sys::napi_env, s: &[u8]) -> Result<sys::napi_value> {
+    let mut out = ptr::null_mut();
+    check(
+        unsafe {
+            sys::napi_create_string_latin1(env, s.as_ptr().cast(), s.len() as isize, &mut out)
+        },
+        "napi_create_string_latin1",
     )?;
     Ok(out)
 }

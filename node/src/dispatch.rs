@@ -25,7 +25,9 @@ use polysio::server::{AckSender, ConnectError, Socket};
 use polysio::{Map, Value};
 
 use crate::ack::Asker;
-use crate::convert::{js_array, js_null, js_number, js_string, js_string_utf8, to_js};
+use crate::convert::{
+    js_array, js_null, js_number, js_string, js_string_latin1, js_string_utf8, to_js,
+};
 use crate::error::{core_error, err, Code, Result};
 use crate::server::{NativeMiddlewareReply, NativeSocket};
 
@@ -177,13 +179,15 @@ impl NativeReply {
 }
 
 /// Events waiting for the JavaScript thread.
-#[derive(Default)]
 struct Queue {
     /// The JSON text of the queued events (see [`Batch`]) since the last full chunk, without
     /// its closing bracket.
     json: Vec<u8>,
-    /// Full chunks of JSON text, without their closing brackets, in order before `json`.
-    chunks: Vec<Vec<u8>>,
+    /// Whether `json` is all ASCII (JavaScript then copies it without decoding UTF-8).
+    ascii: bool,
+    /// Full chunks of JSON text, without their closing brackets, in order before `json`, and
+    /// whether each is all ASCII.
+    chunks: Vec<(Vec<u8>, bool)>,
     /// The events JSON cannot carry, with their ack ids: `0` in the text.
     natives: Vec<(Event, u64)>,
     /// The ack requests of the queued events, by id.
@@ -210,10 +214,25 @@ impl Queue {
         if self.json.len() >= CHUNK {
             let next = self.spare.pop().unwrap_or_default();
             let full = std::mem::replace(&mut self.json, next);
-            self.chunks.push(full);
+            let ascii = std::mem::replace(&mut self.ascii, true);
+            self.chunks.push((full, ascii));
         }
         let sep = if self.json.is_empty() { b'[' } else { b',' };
         self.json.push(sep);
+    }
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Queue {
+            json: Vec::new(),
+            ascii: true,
+            chunks: Vec::new(),
+            natives: Vec::new(),
+            askers: Vec::new(),
+            scheduled: false,
+            spare: Vec::new(),
+        }
     }
 }
 
@@ -287,7 +306,11 @@ impl Dispatcher {
                 q.askers.push((ack, a));
             }
             q.begin();
+            let start = q.json.len();
             write(&mut q, ack);
+            if q.ascii && !q.json[start..].is_ascii() {
+                q.ascii = false;
+            }
             !std::mem::replace(&mut q.scheduled, true)
         };
         if wake && self.tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
@@ -299,6 +322,7 @@ impl Dispatcher {
                 .map(|mut q| {
                     q.scheduled = false;
                     q.json.clear();
+                    q.ascii = true;
                     q.chunks.clear();
                     (
                         std::mem::take(&mut q.natives),
@@ -372,7 +396,8 @@ impl Drop for Completion {
 /// Node-API into `natives`, in order, on the JavaScript thread. Ack requests are kept in
 /// `ack.rs`; events carry their id.
 pub struct Batch {
-    chunks: Vec<Vec<u8>>,
+    /// The texts, and whether each is all ASCII.
+    chunks: Vec<(Vec<u8>, bool)>,
     natives: Vec<(Event, u64)>,
     /// Where the chunk buffers go back for reuse.
     shared: Arc<Shared>,
@@ -386,16 +411,21 @@ impl ToNapiValue for Batch {
             shared,
         } = val;
         let mut texts = Vec::with_capacity(chunks.len());
-        for json in &mut chunks {
+        for (json, ascii) in &mut chunks {
             if json.is_empty() {
                 json.push(b'[');
             }
             json.push(b']');
-            // The JSON sinks only ever write valid UTF-8.
-            texts.push(unsafe { js_string_utf8(env, json) }.map_err(napi_error)?);
+            // The JSON sinks only ever write valid UTF-8; ASCII is Latin-1 too, copied as is.
+            let text = if *ascii {
+                unsafe { js_string_latin1(env, json) }
+            } else {
+                unsafe { js_string_utf8(env, json) }
+            };
+            texts.push(text.map_err(napi_error)?);
         }
         if let Ok(mut q) = shared.queue.lock() {
-            for mut json in chunks {
+            for (mut json, _) in chunks {
                 if q.spare.len() < SPARE && json.capacity() <= CHUNK * 4 {
                     json.clear();
                     q.spare.push(json);
@@ -868,8 +898,9 @@ impl NativeDispatcher {
                 q.scheduled = false;
                 let next = q.spare.pop().unwrap_or_default();
                 let last = std::mem::replace(&mut q.json, next);
+                let ascii = std::mem::replace(&mut q.ascii, true);
                 let mut chunks = std::mem::take(&mut q.chunks);
-                chunks.push(last);
+                chunks.push((last, ascii));
                 let natives = std::mem::take(&mut q.natives);
                 let askers = std::mem::take(&mut q.askers);
                 drop(q);
