@@ -11,7 +11,8 @@
 //!
 //! Value → JavaScript gives plain objects and arrays, and `Buffer`s for bytes (as socket.io does
 //! in Node). Events without bytes reach JavaScript as JSON text instead (`dispatch.rs`), which
-//! `JSON.parse` turns into the same values.
+//! `JSON.parse` turns into the same values; ack replies holding objects (no bytes) come as
+//! `JSON.stringify` text (`ack.rs`), which gives the same JSON.
 
 use std::ffi::c_void;
 use std::ptr;
