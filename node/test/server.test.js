@@ -130,6 +130,38 @@ test("a burst of large events arrives whole and in order (batches split in chunk
   assert.equal(binding.pendingAcks(), 0);
 });
 
+test("events written unusually by the client (spaces, escapes, a number as name, no arguments, another namespace) reach handlers as sent", async (t) => {
+  const { io, url } = listen(Server);
+  t.after(() => io.close());
+  const got = [];
+  const record = (nsp) => (socket) => socket.onAny((event, ...args) => got.push([nsp, event, ...args]));
+  io.on("connection", record("/"));
+  io.of("/custom").on("connection", record("/custom"));
+  const c = await connected(url);
+  t.after(() => c.disconnect());
+  const d = connect(`${url}/custom`, opts());
+  t.after(() => d.disconnect());
+  await once(d, "connect");
+  // raw Socket.IO packets, through the client's Engine.IO connection
+  const raw = (text) => c.io.engine.write(text);
+  raw('2[ "ev" , 1 ,\t{ "a" : [ 1 , "x" ] } ] ');
+  raw('2["e\\"v\\\\",2]');
+  raw('2["\\u0065v"]');
+  raw("2[7,\"seven\"]");
+  raw('2["last", "\\ud83d\\ude00", -0.5e1]');
+  d.io.engine.write('2/custom,["there",{"é":"€"}]');
+  await until(() => got.length === 6);
+  const i = got.findIndex((g) => g[0] === "/custom");
+  assert.deepEqual(got.splice(i, 1), [["/custom", "there", { é: "€" }]]);
+  assert.deepEqual(got, [
+    ["/", "ev", 1, { a: [1, "x"] }],
+    ["/", 'e"v\\', 2],
+    ["/", "ev"],
+    ["/", "7", "seven"],
+    ["/", "last", "😀", -5],
+  ]);
+});
+
 test("acks answered later, twice, or never (an unanswered ack is freed with its function)", async (t) => {
   const { binding } = require("../lib/native");
   const { io, url } = listen(Server);
