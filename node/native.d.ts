@@ -35,10 +35,10 @@ export declare class NativeClientSocket {
 export declare class NativeDispatcher {
   /**
    * `callback(batch)` is called on the JavaScript thread with the queued events (see
-   * [`Batch`]: JSON text, or `[text, natives]`); it must not throw (the JavaScript layer
+   * [`Batch`]: JSON text, or `[texts, natives]`); it must not throw (the JavaScript layer
    * catches everything).
    */
-  constructor(callback: (batch: string | [string, Array<Array<unknown>>]) => void)
+  constructor(callback: (batch: string | [Array<string>, Array<Array<unknown>>]) => void)
   /** Keeps the event loop alive (counted; a listening server or an active client each hold). */
   hold(): void
   /** Drops one hold; with none left, the event loop may end. */
@@ -188,6 +188,13 @@ export declare class NativeSocket {
  * `args` cannot be sent (the request is over all the same).
  */
 export declare function ack(id: number, args: unknown): boolean
+
+/**
+ * Answers the ack request `id` with `args`, the JSON text of an array without binary data
+ * (`JSON.stringify` of the reply: one string crossing instead of a walk through every value).
+ * Returns as [`ack`] does.
+ */
+export declare function ackJson(id: number, args: string): boolean
 
 /**
  * Holds back the writes of the broadcasts JavaScript makes from now until [`uncork`]

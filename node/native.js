@@ -844,6 +844,7 @@ module.exports.NativeReply = nativeBinding.NativeReply
 module.exports.NativeServer = nativeBinding.NativeServer
 module.exports.NativeSocket = nativeBinding.NativeSocket
 module.exports.ack = nativeBinding.ack
+module.exports.ackJson = nativeBinding.ackJson
 module.exports.cork = nativeBinding.cork
 module.exports.dropAck = nativeBinding.dropAck
 module.exports.nativeVersion = nativeBinding.nativeVersion

@@ -33,36 +33,46 @@ const held = new Set();
 const pending = new Map();
 let nextId = 1;
 
+/** The native events of the batch being dispatched, and the next one's index. */
+let natives = null;
+let nextNative = 0;
+
 /**
- * Receives one batch (see src/dispatch.rs): JSON text of an array of events, or `[text,
- * natives]` where the events JSON cannot carry (native objects, binary data) are `0` in the text
- * and taken from `natives` in order.
+ * Receives one batch (see src/dispatch.rs): JSON text of an array of events, or `[texts,
+ * natives]`: several such texts in order, where the events JSON cannot carry (native objects,
+ * binary data) are `0` and taken from `natives` in order.
  */
 function dispatch(batch) {
-  let events;
-  let natives = null;
-  try {
-    events = JSON.parse(typeof batch === "string" ? batch : batch[0]);
-    if (typeof batch !== "string") natives = batch[1];
-  } catch (e) {
-    report(e);
-    return;
-  }
   // The broadcasts the handlers make are written once the whole batch is handled (one write
   // per socket for all of them).
   binding.cork();
   try {
-    dispatchAll(events, natives);
+    if (typeof batch === "string") {
+      run(batch);
+      return;
+    }
+    natives = batch[1];
+    nextNative = 0;
+    const texts = batch[0];
+    for (let i = 0; i < texts.length; i++) run(texts[i]);
   } finally {
+    natives = null;
     binding.uncork();
   }
 }
 
-function dispatchAll(events, natives) {
-  let next = 0;
+/** Dispatches the events of one JSON text of a batch. */
+function run(text) {
+  let events;
+  try {
+    events = JSON.parse(text);
+  } catch (e) {
+    report(e);
+    return;
+  }
   for (let i = 0; i < events.length; i++) {
     let ev = events[i];
-    if (ev === 0) ev = natives[next++];
+    if (ev === 0) ev = natives[nextNative++];
     try {
       if (ev[0] === K.DONE) {
         const cb = pending.get(ev[1]);
@@ -114,7 +124,9 @@ class AckRequest {
     if (id === 0) return;
     this.id = 0;
     if (this.watched) unanswered.unregister(this);
-    binding.ack(id, reply);
+    const json = toJson(reply);
+    if (json !== undefined) binding.ackJson(id, json);
+    else binding.ack(id, reply);
   }
   /** The handler ran: if it has not answered, the request is dropped with its function. */
   settle() {
@@ -123,6 +135,57 @@ class AckRequest {
       unanswered.register(this.fn, this.id, this);
     }
   }
+}
+
+/**
+ * `JSON.stringify(args)` when that is both what the native conversion (src/convert.rs) would
+ * send and cheaper: the reply holds objects or arrays (which Node-API walks one property at a
+ * time), no binary data, no `toJSON` methods, no long strings (V8's `JSON.stringify` escapes
+ * strings a character at a time, several times slower than the native road for a 4 KiB string)
+ * and is not too deep; else `undefined`: the values then take the Node-API road, which keeps
+ * binary data and reports what cannot be sent.
+ */
+function toJson(args) {
+  budget = JSON_STRING_BUDGET;
+  let objects = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (typeof a === "string") budget -= a.length;
+    else if (a !== null && typeof a === "object") {
+      if (!plain(a, 1)) return undefined;
+      objects = true;
+    }
+  }
+  if (!objects || budget < 0) return undefined;
+  try {
+    return JSON.stringify(args);
+  } catch {
+    return undefined;
+  }
+}
+
+/** String characters a reply may hold and still go as `JSON.stringify` text. */
+const JSON_STRING_BUDGET = 512;
+/** What is left of it while `toJson` looks at a reply. */
+let budget = 0;
+
+/**
+ * True when `v` holds no binary data and no `toJSON` method, less than 100 levels deep, and
+ * its strings stay within `budget`.
+ */
+function plain(v, depth) {
+  if (typeof v === "string") return (budget -= v.length) >= 0;
+  if (v === null || typeof v !== "object") return true;
+  if (depth >= 100 || ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!plain(v[i], depth + 1)) return false;
+    return true;
+  }
+  if (typeof v.toJSON === "function") return false;
+  for (const k in v) {
+    if (Object.prototype.hasOwnProperty.call(v, k) && !plain(v[k], depth + 1)) return false;
+  }
+  return true;
 }
 
 /** Registers a server or a manager under `id`. */

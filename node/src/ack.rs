@@ -76,6 +76,48 @@ pub fn ack(env: Env, id: f64, args: Unknown<'_>) -> Result<bool> {
     }
 }
 
+/// Answers the ack request `id` with `args`, the JSON text of an array without binary data
+/// (`JSON.stringify` of the reply: one string crossing instead of a walk through every value).
+/// Returns as [`ack`] does.
+#[napi(ts_args_type = "id: number, args: string")]
+pub fn ack_json(env: Env, id: f64, args: Unknown<'_>) -> Result<bool> {
+    let asker = take(id);
+    if unsafe { crate::convert::type_of(env.raw(), args.raw())? }
+        != napi::sys::ValueType::napi_string
+    {
+        return Err(crate::error::err(
+            crate::error::Code::InvalidArgType,
+            "ack JSON must be a string",
+        ));
+    }
+    let text = unsafe { crate::convert::get_string(env.raw(), args.raw())? };
+    if !(text.starts_with('[') && text.ends_with(']')) {
+        return Err(crate::error::err(
+            crate::error::Code::InvalidArgValue,
+            "ack JSON must be an array",
+        ));
+    }
+    let Some(asker) = asker else {
+        return Ok(false);
+    };
+    let sent = match asker {
+        Asker::Client(a) => a.send_json(&text),
+        Asker::Server(a) => match serde_json::from_str::<Vec<polysio::Value>>(&text) {
+            Ok(args) => a.send(args),
+            Err(e) => {
+                return Err(crate::error::err(
+                    crate::error::Code::InvalidArgValue,
+                    format!("ack JSON is not an array: {e}"),
+                ))
+            }
+        },
+    };
+    match sent {
+        Ok(()) | Err(polysio::Error::Closed) => Ok(true),
+        Err(e) => Err(core_error(e)),
+    }
+}
+
 /// Gives up the ack request `id` unanswered (its function was garbage-collected).
 #[napi]
 pub fn drop_ack(id: f64) {

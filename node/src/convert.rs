@@ -11,7 +11,8 @@
 //!
 //! Value → JavaScript gives plain objects and arrays, and `Buffer`s for bytes (as socket.io does
 //! in Node). Events without bytes reach JavaScript as JSON text instead (`dispatch.rs`), which
-//! `JSON.parse` turns into the same values.
+//! `JSON.parse` turns into the same values; ack replies holding objects (no bytes) come as
+//! `JSON.stringify` text (`ack.rs`), which gives the same JSON.
 
 use std::ffi::c_void;
 use std::ptr;
@@ -46,24 +47,29 @@ pub(crate) unsafe fn type_of(env: sys::napi_env, v: sys::napi_value) -> Result<i
     Ok(t)
 }
 
-/// Reads a JavaScript string.
+/// Reads a JavaScript string, in one pass: its UTF-16 length (known to V8 without a scan)
+/// bounds its UTF-8 length (3 bytes per unit at most), so no first pass measures it.
 pub(crate) unsafe fn get_string(env: sys::napi_env, v: sys::napi_value) -> Result<String> {
-    let mut len = 0usize;
+    let mut units = 0usize;
     check(
-        unsafe { sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len) },
-        "napi_get_value_string_utf8",
+        unsafe { sys::napi_get_value_string_utf16(env, v, ptr::null_mut(), 0, &mut units) },
+        "napi_get_value_string_utf16",
     )?;
-    let mut buf = vec![0u8; len + 1];
+    let cap = units * 3 + 1;
+    let mut buf = Vec::<u8>::with_capacity(cap);
     let mut written = 0usize;
     check(
         unsafe {
-            sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), len + 1, &mut written)
+            sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), cap, &mut written)
         },
         "napi_get_value_string_utf8",
     )?;
-    buf.truncate(written);
-    // V8 writes well-formed UTF-8 (lone surrogates become U+FFFD).
-    Ok(String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()))
+    // Node wrote `written` bytes (and a terminating zero, not counted): well-formed UTF-8
+    // (V8 replaces lone surrogates with U+FFFD and never splits a character; the buffer has
+    // room for the whole string), so it is not checked again.
+    unsafe { buf.set_len(written.min(cap)) };
+    debug_assert!(std::str::from_utf8(&buf).is_ok());
+    Ok(unsafe { String::from_utf8_unchecked(buf) })
 }
 
 unsafe fn is(
@@ -354,6 +360,18 @@ pub(crate) unsafe fn js_string_utf8(env: sys::napi_env, s: &[u8]) -> Result<sys:
     check(
         unsafe { string(env, s, &mut out) },
         "napi_create_string_utf8",
+    )?;
+    Ok(out)
+}
+
+/// A JavaScript string from Latin-1 bytes (ASCII included): copied, nothing decoded.
+pub(crate) unsafe fn js_string_latin1(env: sys::napi_env, s: &[u8]) -> Result<sys::napi_value> {
+    let mut out = ptr::null_mut();
+    check(
+        unsafe {
+            sys::napi_create_string_latin1(env, s.as_ptr().cast(), s.len() as isize, &mut out)
+        },
+        "napi_create_string_latin1",
     )?;
     Ok(out)
 }

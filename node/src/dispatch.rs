@@ -25,7 +25,9 @@ use polysio::server::{AckSender, ConnectError, Socket};
 use polysio::{Map, Value};
 
 use crate::ack::Asker;
-use crate::convert::{js_array, js_null, js_number, js_string, js_string_utf8, to_js};
+use crate::convert::{
+    js_array, js_null, js_number, js_string, js_string_latin1, js_string_utf8, to_js,
+};
 use crate::error::{core_error, err, Code, Result};
 use crate::server::{NativeMiddlewareReply, NativeSocket};
 
@@ -177,16 +179,61 @@ impl NativeReply {
 }
 
 /// Events waiting for the JavaScript thread.
-#[derive(Default)]
 struct Queue {
-    /// The JSON text of the queued events (see [`Batch`]), without its closing bracket.
+    /// The JSON text of the queued events (see [`Batch`]) since the last full chunk, without
+    /// its closing bracket.
     json: Vec<u8>,
-    /// The events JSON cannot carry, with their ack ids: `0` in `json`.
+    /// Whether `json` is all ASCII (JavaScript then copies it without decoding UTF-8).
+    ascii: bool,
+    /// Full chunks of JSON text, without their closing brackets, in order before `json`, and
+    /// whether each is all ASCII.
+    chunks: Vec<(Vec<u8>, bool)>,
+    /// The events JSON cannot carry, with their ack ids: `0` in the text.
     natives: Vec<(Event, u64)>,
     /// The ack requests of the queued events, by id.
     askers: Vec<(u64, Asker)>,
     /// A wake-up is on its way; pushes need not send another.
     scheduled: bool,
+    /// Emptied chunk buffers JavaScript gave back, for reuse.
+    spare: Vec<Vec<u8>>,
+}
+
+/// The size at which a chunk of JSON text is closed and the next one begun. Each chunk becomes
+/// one JavaScript string: kept below V8's large-object size (128 KiB), it is made in the young
+/// generation and dies there, where one string per batch of megabytes took fresh pages
+/// (page faults) each time and lingered in the old generation until a full collection.
+const CHUNK: usize = 96 * 1024;
+
+/// Spare chunk buffers kept for reuse (each about [`CHUNK`] bytes).
+const SPARE: usize = 8;
+
+impl Queue {
+    /// Begins an event in the JSON text (a separator), starting a new chunk first when the
+    /// current one is full.
+    fn begin(&mut self) {
+        if self.json.len() >= CHUNK {
+            let next = self.spare.pop().unwrap_or_default();
+            let full = std::mem::replace(&mut self.json, next);
+            let ascii = std::mem::replace(&mut self.ascii, true);
+            self.chunks.push((full, ascii));
+        }
+        let sep = if self.json.is_empty() { b'[' } else { b',' };
+        self.json.push(sep);
+    }
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Queue {
+            json: Vec::new(),
+            ascii: true,
+            chunks: Vec::new(),
+            natives: Vec::new(),
+            askers: Vec::new(),
+            scheduled: false,
+            spare: Vec::new(),
+        }
+    }
 }
 
 /// What the runtime threads and the JavaScript thread share.
@@ -213,16 +260,7 @@ impl Dispatcher {
             Event::ClientEvent { ack, .. } => ack.take().map(Asker::Server),
             _ => None,
         };
-        let ack = crate::ack::id_for(&asker);
-        let wake = {
-            let Ok(mut q) = self.shared.queue.lock() else {
-                return;
-            };
-            if let Some(a) = asker {
-                q.askers.push((ack, a));
-            }
-            let sep = if q.json.is_empty() { b'[' } else { b',' };
-            q.json.push(sep);
+        self.enqueue(asker, |q, ack| {
             if needs_native(&ev) {
                 q.json.push(b'0');
                 q.natives.push((ev, ack));
@@ -231,6 +269,47 @@ impl Dispatcher {
                 // Cannot fail: the event holds nothing native.
                 let _ = layout(ev, ack, &mut JsonSink(&mut q.json));
                 q.json.push(b']');
+            }
+        });
+    }
+
+    /// Queues an event from a client to a server socket whose arguments are JSON text already:
+    /// `args_tail` is the packet's payload after the event name and its comma (see
+    /// [`args_tail`]), spliced into the batch as is. The same as pushing [`Event::Event`] with
+    /// the parsed arguments, without writing them as JSON again.
+    pub fn push_event_json(
+        &self,
+        server: u32,
+        key: u32,
+        name: &str,
+        args_tail: &str,
+        ack: Option<AckSender>,
+    ) {
+        self.enqueue(ack.map(Asker::Client), |q, ack| {
+            let _ = write!(q.json, "[{},{},{},", kind::EVENT as u8, server, key);
+            let _ = serde_json::to_writer(&mut q.json, name);
+            q.json.extend_from_slice(b",[");
+            q.json.extend_from_slice(args_tail.as_bytes());
+            let _ = write!(q.json, ",{ack}]");
+        });
+    }
+
+    /// Queues one event (`write` puts it in the queue, given the id of its ack request) and
+    /// wakes JavaScript when it is the first since the last batch.
+    fn enqueue(&self, asker: Option<Asker>, write: impl FnOnce(&mut Queue, u64)) {
+        let ack = crate::ack::id_for(&asker);
+        let wake = {
+            let Ok(mut q) = self.shared.queue.lock() else {
+                return;
+            };
+            if let Some(a) = asker {
+                q.askers.push((ack, a));
+            }
+            q.begin();
+            let start = q.json.len();
+            write(&mut q, ack);
+            if q.ascii && !q.json[start..].is_ascii() {
+                q.ascii = false;
             }
             !std::mem::replace(&mut q.scheduled, true)
         };
@@ -243,6 +322,8 @@ impl Dispatcher {
                 .map(|mut q| {
                     q.scheduled = false;
                     q.json.clear();
+                    q.ascii = true;
+                    q.chunks.clear();
                     (
                         std::mem::take(&mut q.natives),
                         std::mem::take(&mut q.askers),
@@ -307,48 +388,112 @@ impl Drop for Completion {
 
 /// The events of one wake-up.
 ///
-/// JavaScript receives the batch as JSON text (an array of event arrays, one `JSON.parse` for
-/// the whole batch: far cheaper than building each array, string and number through Node-API;
-/// written by the threads that push the events), or, when some events hold what JSON cannot
-/// carry (binary data, native objects, errors), as `[text, natives]`: those events are `0` in
-/// the text and built with Node-API into `natives`, in order, on the JavaScript thread. Ack
-/// requests are kept in `ack.rs`; events carry their id.
+/// JavaScript receives the batch as JSON text (an array of event arrays, one `JSON.parse` per
+/// text: far cheaper than building each array, string and number through Node-API; written by
+/// the threads that push the events), or as `[texts, natives]` when there are several texts
+/// (chunks of at most about [`CHUNK`] bytes, in order) or events holding what JSON cannot carry
+/// (binary data, native objects, errors): those events are `0` in the texts and built with
+/// Node-API into `natives`, in order, on the JavaScript thread. Ack requests are kept in
+/// `ack.rs`; events carry their id.
 pub struct Batch {
-    json: Vec<u8>,
+    /// The texts, and whether each is all ASCII.
+    chunks: Vec<(Vec<u8>, bool)>,
     natives: Vec<(Event, u64)>,
+    /// Where the chunk buffers go back for reuse.
+    shared: Arc<Shared>,
 }
 
 impl ToNapiValue for Batch {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-        let mut json = val.json;
-        if json.is_empty() {
-            json.push(b'[');
+        let Batch {
+            mut chunks,
+            natives,
+            shared,
+        } = val;
+        let mut texts = Vec::with_capacity(chunks.len());
+        for (json, ascii) in &mut chunks {
+            if json.is_empty() {
+                json.push(b'[');
+            }
+            json.push(b']');
+            // The JSON sinks only ever write valid UTF-8; ASCII is Latin-1 too, copied as is.
+            let text = if *ascii {
+                unsafe { js_string_latin1(env, json) }
+            } else {
+                unsafe { js_string_utf8(env, json) }
+            };
+            texts.push(text.map_err(napi_error)?);
         }
-        json.push(b']');
-        // The JSON sink only ever writes valid UTF-8.
-        let text = unsafe { js_string_utf8(env, &json) }.map_err(napi_error)?;
-        if val.natives.is_empty() {
-            return Ok(text);
+        if let Ok(mut q) = shared.queue.lock() {
+            for (mut json, _) in chunks {
+                if q.spare.len() < SPARE && json.capacity() <= CHUNK * 4 {
+                    json.clear();
+                    q.spare.push(json);
+                }
+            }
         }
-        let mut natives = Vec::with_capacity(val.natives.len());
-        for (ev, ack) in val.natives {
+        if natives.is_empty() && texts.len() == 1 {
+            return Ok(texts[0]);
+        }
+        let texts = unsafe { js_array(env, &texts) }.map_err(napi_error)?;
+        let mut built = Vec::with_capacity(natives.len());
+        for (ev, ack) in natives {
             let mut sink = NativeSink {
                 env,
                 items: Vec::with_capacity(8),
             };
             // A value that cannot be converted (only on Node-API failures) becomes null.
-            let built =
-                layout(ev, ack, &mut sink).and_then(|()| unsafe { js_array(env, &sink.items) });
-            match built {
-                Ok(v) => natives.push(v),
+            let v = layout(ev, ack, &mut sink).and_then(|()| unsafe { js_array(env, &sink.items) });
+            match v {
+                Ok(v) => built.push(v),
                 Err(e) => {
                     tracing::error!("dropping an event: {}", e.reason);
-                    natives.push(unsafe { js_null(env) }.map_err(napi_error)?);
+                    built.push(unsafe { js_null(env) }.map_err(napi_error)?);
                 }
             }
         }
-        let natives = unsafe { js_array(env, &natives) }.map_err(napi_error)?;
-        unsafe { js_array(env, &[text, natives]) }.map_err(napi_error)
+        let natives = unsafe { js_array(env, &built) }.map_err(napi_error)?;
+        unsafe { js_array(env, &[texts, natives]) }.map_err(napi_error)
+    }
+}
+
+/// The arguments of an event payload `[name, ...args]` (see `Socket::on_fallback_json`) after
+/// the name and its comma, up to and with the closing bracket: `"a",1]` for `["ev","a",1]`,
+/// `]` for `["ev"]`. `None` when the payload does not start that way.
+pub fn args_tail(payload: &str) -> Option<&str> {
+    let b = payload.as_bytes();
+    let ws = |mut i: usize| {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+        i
+    };
+    let mut i = ws(0);
+    if b.get(i) != Some(&b'[') {
+        return None;
+    }
+    i = ws(i + 1);
+    if b.get(i) == Some(&b'"') {
+        i += 1;
+        loop {
+            match b.get(i)? {
+                b'"' => break,
+                b'\\' => i += 2,
+                _ => i += 1,
+            }
+        }
+        i += 1;
+    } else {
+        // A number (the core names such events by it).
+        while i < b.len() && !matches!(b[i], b',' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+    }
+    i = ws(i);
+    match b.get(i)? {
+        b',' => Some(&payload[i + 1..]),
+        b']' => Some(&payload[i..]),
+        _ => None,
     }
 }
 
@@ -732,11 +877,11 @@ pub struct NativeDispatcher {
 #[napi]
 impl NativeDispatcher {
     /// `callback(batch)` is called on the JavaScript thread with the queued events (see
-    /// [`Batch`]: JSON text, or `[text, natives]`); it must not throw (the JavaScript layer
+    /// [`Batch`]: JSON text, or `[texts, natives]`); it must not throw (the JavaScript layer
     /// catches everything).
     #[napi(
         constructor,
-        ts_args_type = "callback: (batch: string | [string, Array<Array<unknown>>]) => void"
+        ts_args_type = "callback: (batch: string | [Array<string>, Array<Array<unknown>>]) => void"
     )]
     pub fn new(callback: Function<'_, Batch, Unknown<'static>>) -> Result<Self> {
         let shared: Arc<Shared> = Arc::default();
@@ -751,13 +896,20 @@ impl NativeDispatcher {
                     .lock()
                     .map_err(|_| napi::Error::new(Status::GenericFailure, "queue poisoned"))?;
                 q.scheduled = false;
-                let len = q.json.len();
-                let json = std::mem::replace(&mut q.json, Vec::with_capacity(len + 1));
+                let next = q.spare.pop().unwrap_or_default();
+                let last = std::mem::replace(&mut q.json, next);
+                let ascii = std::mem::replace(&mut q.ascii, true);
+                let mut chunks = std::mem::take(&mut q.chunks);
+                chunks.push((last, ascii));
                 let natives = std::mem::take(&mut q.natives);
                 let askers = std::mem::take(&mut q.askers);
                 drop(q);
                 crate::ack::keep(askers);
-                Ok(Batch { json, natives })
+                Ok(Batch {
+                    chunks,
+                    natives,
+                    shared: sh.clone(),
+                })
             })
             .map_err(|e| err(Code::Napi, e.reason))?;
         Ok(NativeDispatcher {

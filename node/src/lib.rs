@@ -6,9 +6,11 @@
 //!
 //! Threads: the core runs on one multi-threaded tokio runtime owned by the addon
 //! ([`runtime`]). Everything it reports reaches JavaScript through one threadsafe function per
-//! JavaScript realm, as batches of JSON text parsed once by JavaScript, events holding binary
-//! data or native objects built with Node-API ([`dispatch`]); values from JavaScript are
-//! converted directly to [`polysio::Value`] on the JavaScript thread ([`convert`]). Errors carry a
+//! JavaScript realm, as batches of JSON text parsed by JavaScript (events' arguments spliced in
+//! as received), events holding binary data or native objects built with Node-API
+//! ([`dispatch`]); values from JavaScript are converted directly to [`polysio::Value`] on the
+//! JavaScript thread ([`convert`]), or, for ack replies holding objects, sent as the JSON text
+//! `JSON.stringify` made ([`ack`]). Errors carry a
 //! stable `code` ([`error::Code`]).
 
 #![deny(clippy::all)]

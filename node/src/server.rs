@@ -22,7 +22,7 @@ use polysio::server::{
 use polysio::{Map, Value};
 
 use crate::convert::{args_from_js, from_js};
-use crate::dispatch::{next_socket_key, Dispatcher, Event, NativeDispatcher, Outcome};
+use crate::dispatch::{args_tail, next_socket_key, Dispatcher, Event, NativeDispatcher, Outcome};
 use crate::error::{err, Code, IntoJsError, Result};
 
 /// A duration given in milliseconds by JavaScript.
@@ -496,14 +496,18 @@ impl NativeServer {
             let key = next_socket_key();
             {
                 let d = d.clone();
-                socket.on_fallback(move |_, name, args, ack| {
-                    d.push(Event::Event {
-                        server,
-                        key,
-                        name: name.to_owned(),
-                        args,
-                        ack,
-                    })
+                // Events without binary data reach JavaScript as the JSON text they came in.
+                socket.on_fallback_json(move |_, name, args, json, ack| {
+                    match json.and_then(args_tail) {
+                        Some(tail) => d.push_event_json(server, key, name, tail, ack),
+                        None => d.push(Event::Event {
+                            server,
+                            key,
+                            name: name.to_owned(),
+                            args,
+                            ack,
+                        }),
+                    }
                 });
             }
             {

@@ -60,6 +60,108 @@ test("events, acks both ways and binary nested anywhere", async (t) => {
   await assert.rejects(serverSocket.timeout(100).emitWithAck("silent"), (e) => e.code === "ERR_TIMEOUT" && e.message === "operation has timed out");
 });
 
+test("a burst of large events arrives whole and in order (batches split in chunks, binary events among them); every kind of ack reply round-trips; no ack is left pending", async (t) => {
+  const { binding } = require("../lib/native");
+  const { io, url } = listen(Server);
+  t.after(() => io.close());
+  const got = [];
+  io.on("connection", (socket) => {
+    socket.on("block", (ms, ack) => {
+      // Keeps the JavaScript thread busy while the burst queues up in Rust.
+      const end = Date.now() + ms;
+      while (Date.now() < end);
+      ack();
+    });
+    socket.on("big", (i, payload, ack) => {
+      got.push([i, typeof payload === "string" ? payload.length : payload.length, payload[0]]);
+      switch (i % 5) {
+        case 0:
+          return ack(payload);
+        case 1:
+          return ack({ i, s: "short", nested: [1, { x: null, u: undefined }], n: -0, big: 1e21, nan: NaN }, "é\"\\\u0001😀");
+        case 2:
+          return ack({ i, bin: Buffer.from([i & 255]) });
+        case 3:
+          return ack({ i, when: new Date(0) });
+        default:
+          return ack(i, undefined, [undefined, () => 1], true);
+      }
+    });
+  });
+  const c = await connected(url);
+  t.after(() => c.disconnect());
+  const blocked = new Promise((r) => c.emit("block", 300, r));
+  const N = 300;
+  // every 11th text is not ASCII (its chunk is decoded as UTF-8)
+  const text = (i) => (i % 11 === 5 ? "é€" : "") + String.fromCharCode(97 + (i % 26)).repeat(i % 11 === 5 ? 4094 : 4096);
+  const replies = new Array(N);
+  const all = [];
+  for (let i = 0; i < N; i++) {
+    // every 7th event carries binary data: built with Node-API, between JSON chunks
+    const payload = i % 7 === 3 ? Buffer.alloc(4096, i & 255) : text(i);
+    all.push(new Promise((r) => c.emit("big", i, payload, (...reply) => r((replies[i] = reply)))));
+  }
+  await within(blocked);
+  await within(Promise.all(all));
+  assert.equal(got.length, N);
+  for (let i = 0; i < N; i++) {
+    const bin = i % 7 === 3;
+    assert.deepEqual(got[i], [i, 4096, bin ? i & 255 : text(i)[0]]);
+    const r = replies[i];
+    switch (i % 5) {
+      case 0:
+        if (bin) assert.deepEqual([...r[0]], [...Buffer.alloc(4096, i & 255)]);
+        else assert.equal(r[0], text(i));
+        break;
+      case 1:
+        assert.deepEqual(r, [{ i, s: "short", nested: [1, { x: null }], n: 0, big: 1e21, nan: null }, "é\"\\\u0001😀"]);
+        break;
+      case 2:
+        assert.equal(r[0].i, i);
+        assert.deepEqual([...r[0].bin], [i & 255]);
+        break;
+      case 3:
+        assert.deepEqual(r, [{ i, when: "1970-01-01T00:00:00.000Z" }]);
+        break;
+      default:
+        assert.deepEqual(r, [i, null, [null, null], true]);
+    }
+  }
+  assert.equal(binding.pendingAcks(), 0);
+});
+
+test("events written unusually by the client (spaces, escapes, a number as name, no arguments, another namespace) reach handlers as sent", async (t) => {
+  const { io, url } = listen(Server);
+  t.after(() => io.close());
+  const got = [];
+  const record = (nsp) => (socket) => socket.onAny((event, ...args) => got.push([nsp, event, ...args]));
+  io.on("connection", record("/"));
+  io.of("/custom").on("connection", record("/custom"));
+  const c = await connected(url);
+  t.after(() => c.disconnect());
+  const d = connect(`${url}/custom`, opts());
+  t.after(() => d.disconnect());
+  await once(d, "connect");
+  // raw Socket.IO packets, through the client's Engine.IO connection
+  const raw = (text) => c.io.engine.write(text);
+  raw('2[ "ev" , 1 ,\t{ "a" : [ 1 , "x" ] } ] ');
+  raw('2["e\\"v\\\\",2]');
+  raw('2["\\u0065v"]');
+  raw("2[7,\"seven\"]");
+  raw('2["last", "\\ud83d\\ude00", -0.5e1]');
+  d.io.engine.write('2/custom,["there",{"é":"€"}]');
+  await until(() => got.length === 6);
+  const i = got.findIndex((g) => g[0] === "/custom");
+  assert.deepEqual(got.splice(i, 1), [["/custom", "there", { é: "€" }]]);
+  assert.deepEqual(got, [
+    ["/", "ev", 1, { a: [1, "x"] }],
+    ["/", 'e"v\\', 2],
+    ["/", "ev"],
+    ["/", "7", "seven"],
+    ["/", "last", "😀", -5],
+  ]);
+});
+
 test("acks answered later, twice, or never (an unanswered ack is freed with its function)", async (t) => {
   const { binding } = require("../lib/native");
   const { io, url } = listen(Server);

@@ -101,16 +101,7 @@ impl Packet {
             out.extend_from_slice(att.len().to_string().as_bytes());
             out.push(b'-');
         }
-        if self.nsp != "/" && !self.nsp.is_empty() {
-            out.extend_from_slice(self.nsp.as_bytes());
-            if self.id.is_some() || !body.is_empty() {
-                out.push(b',');
-            }
-        }
-        if let Some(id) = self.id {
-            out.extend_from_slice(id.to_string().as_bytes());
-        }
-        out.extend_from_slice(&body);
+        write_tail(&mut out, &self.nsp, self.id, &body);
         // Only valid UTF-8 was written (JSON output and the namespace string).
         let text = String::from_utf8(out).unwrap_or_default();
         let mut frames = Vec::with_capacity(1 + att.len());
@@ -132,6 +123,40 @@ impl Value {
         }
         out.push(b']');
     }
+}
+
+/// Writes the namespace, the ack id and the JSON `body` of a packet after its type.
+fn write_tail(out: &mut Vec<u8>, nsp: &str, id: Option<u64>, body: &[u8]) {
+    if names(nsp) {
+        out.extend_from_slice(nsp.as_bytes());
+        if id.is_some() || !body.is_empty() {
+            out.push(b',');
+        }
+    }
+    if let Some(id) = id {
+        out.extend_from_slice(id.to_string().as_bytes());
+    }
+    out.extend_from_slice(body);
+}
+
+/// Whether packets of namespace `nsp` name it (all but the main namespace's).
+fn names(nsp: &str) -> bool {
+    nsp != "/" && !nsp.is_empty()
+}
+
+/// The frame of an ACK packet whose arguments are JSON text already (`args_json`: a JSON array
+/// without binary placeholders, written as is).
+pub(crate) fn ack_frame(nsp: &str, id: u64, args_json: &str) -> Frame {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(args_json.len() + nsp.len() + 24);
+    out.push_str("43");
+    if names(nsp) {
+        out.push_str(nsp);
+        out.push(',');
+    }
+    let _ = write!(out, "{id}");
+    out.push_str(args_json);
+    Frame::Text(out.into())
 }
 
 /// Reassembles packets from Engine.IO messages, binary attachments included.
@@ -235,9 +260,9 @@ fn is_digit(b: u8) -> bool {
     b.is_ascii_digit()
 }
 
-/// Parses the text part of a packet; returns the packet (placeholders unfilled) and how many
-/// attachments it announces.
-pub fn decode_str(s: &str) -> Result<(Packet, usize)> {
+/// The header of packet text `s`: its type, attachment count, namespace, ack id, and where its
+/// JSON payload starts (`s.len()` when it has none).
+fn header(s: &str) -> Result<(u8, usize, &str, Option<u64>, usize)> {
     let bytes = s.as_bytes();
     let bad = |m: &str| Error::Parse(m.to_owned());
     let kind = match bytes.first() {
@@ -282,6 +307,20 @@ pub fn decode_str(s: &str) -> Result<(Packet, usize)> {
                 .map_err(|_| bad("invalid ack id"))?,
         );
     }
+    Ok((kind, attachments, nsp, id, i))
+}
+
+/// The JSON payload of packet text `s` (a packet [`decode_str`] accepted), as received: for an
+/// event, `[name, ...args]`.
+pub(crate) fn payload_text(s: &str) -> &str {
+    header(s).map(|h| &s[h.4..]).unwrap_or("")
+}
+
+/// Parses the text part of a packet; returns the packet (placeholders unfilled) and how many
+/// attachments it announces.
+pub fn decode_str(s: &str) -> Result<(Packet, usize)> {
+    let bad = |m: &str| Error::Parse(m.to_owned());
+    let (kind, attachments, nsp, id, i) = header(s)?;
     let rest = &s[i..];
     let payload: Option<Value> = if rest.is_empty() {
         None

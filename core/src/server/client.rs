@@ -94,12 +94,13 @@ impl EngineHandler for Handler {
 
 impl ConnHandler for Conn {
     fn on_message(&mut self, msg: Message<'_>) {
-        let r = match msg {
-            Message::Text(t) => self.decoder.decode_text(t),
-            Message::Binary(b) => self.decoder.decode_binary(b),
+        let (r, json) = match msg {
+            // A text message completing a packet is one without attachments.
+            Message::Text(t) => (self.decoder.decode_text(t), Some(t)),
+            Message::Binary(b) => (self.decoder.decode_binary(b), None),
         };
         match r {
-            Ok(Some(p)) => self.on_packet(p),
+            Ok(Some(p)) => self.on_packet(p, json.map(crate::parser::packet::payload_text)),
             Ok(None) => {}
             Err(e) => {
                 tracing::debug!("closing connection {}: {e}", self.client.engine.sid());
@@ -116,7 +117,7 @@ impl ConnHandler for Conn {
 }
 
 impl Conn {
-    fn on_packet(&mut self, p: Packet) {
+    fn on_packet(&mut self, p: Packet, json: Option<&str>) {
         let existing = self
             .client
             .sockets
@@ -134,7 +135,7 @@ impl Conn {
                 );
             }
             (Some(s), PacketData::Event(..) | PacketData::Ack(_) | PacketData::Disconnect) => {
-                deliver(&s, p);
+                deliver(&s, p, json);
             }
             _ => self.client.engine.close(),
         }
@@ -224,14 +225,14 @@ impl Conn {
 }
 
 /// Routes a packet to a socket, or holds it while the socket's connection handlers run.
-fn deliver(s: &Arc<Socket>, p: Packet) {
+fn deliver(s: &Arc<Socket>, p: Packet, json: Option<&str>) {
     if let Ok(mut early) = s.early.lock() {
         if let Some(buf) = early.as_mut() {
             buf.push(p);
             return;
         }
     }
-    s.on_packet(p);
+    s.on_packet(p, json);
 }
 
 fn finish_connect(nsp: &Namespace, socket: Arc<Socket>, restored: Option<RestoredSession>) {
@@ -303,7 +304,7 @@ fn finish_connect(nsp: &Namespace, socket: Arc<Socket>, restored: Option<Restore
             Err(_) => break,
         };
         for p in batch {
-            socket.on_packet(p);
+            socket.on_packet(p, None);
         }
     }
 }

@@ -95,7 +95,8 @@ pub struct SocketHandshake {
 
 type EventHandler = Arc<dyn Fn(&Arc<Socket>, Vec<Value>, Option<AckSender>) + Send + Sync>;
 type AnyHandler = Arc<dyn Fn(&Arc<Socket>, &str, &[Value]) + Send + Sync>;
-type FallbackHandler = Arc<dyn Fn(&Arc<Socket>, &str, Vec<Value>, Option<AckSender>) + Send + Sync>;
+type FallbackHandler =
+    Arc<dyn Fn(&Arc<Socket>, &str, Vec<Value>, Option<&str>, Option<AckSender>) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(&Arc<Socket>, DisconnectReason) + Send + Sync>;
 /// Gets the ack's arguments, or [`Error::Closed`] when the socket disconnects first.
 pub(crate) type AckCallback = Box<dyn FnOnce(Result<Vec<Value>>) + Send>;
@@ -152,6 +153,14 @@ impl AckSender {
             data: PacketData::Ack(args),
         };
         self.socket.send_packet(&p)
+    }
+
+    /// Sends the ack with arguments that are JSON text already: `args_json` must be a JSON
+    /// array (no binary data); it is sent as is, unchecked. Bindings use it to pass on what
+    /// their language serialised without converting it to [`Value`]s first.
+    pub fn send_json(self, args_json: &str) -> Result<()> {
+        let frame = crate::parser::packet::ack_frame(self.socket.nsp.name(), self.id, args_json);
+        self.socket.send_frames(std::slice::from_ref(&frame))
     }
 }
 
@@ -267,6 +276,20 @@ impl Socket {
     pub fn on_fallback(
         &self,
         f: impl Fn(&Arc<Socket>, &str, Vec<Value>, Option<AckSender>) + Send + Sync + 'static,
+    ) {
+        self.on_fallback_json(move |s, event, args, _, ack| f(s, event, args, ack));
+    }
+    /// Like [`Socket::on_fallback`], and the handler also gets the JSON text the event arrived
+    /// in: the packet's payload, `[name, ...args]` as the client wrote it (`None` for events
+    /// with binary attachments and for events received before the connection handlers ran).
+    /// Bindings splice it into what they hand their language instead of writing the arguments
+    /// as JSON again. Replaces the previous fallback.
+    pub fn on_fallback_json(
+        &self,
+        f: impl Fn(&Arc<Socket>, &str, Vec<Value>, Option<&str>, Option<AckSender>)
+            + Send
+            + Sync
+            + 'static,
     ) {
         if let Ok(mut l) = self.listeners.write() {
             l.fallback = Some(Arc::new(f));
@@ -546,8 +569,9 @@ impl Socket {
         }
     }
 
-    /// Handles a packet for this namespace (after the connection handlers ran).
-    pub(crate) fn on_packet(self: &Arc<Self>, p: Packet) {
+    /// Handles a packet for this namespace (after the connection handlers ran); `json` is the
+    /// packet's JSON payload as received, when it has no binary attachments.
+    pub(crate) fn on_packet(self: &Arc<Self>, p: Packet, json: Option<&str>) {
         match p.data {
             PacketData::Event(name, args) => {
                 let (handler, any, fallback) = match self.listeners.read() {
@@ -568,7 +592,7 @@ impl Socket {
                 if let Some(h) = handler {
                     guard(&name, || h(self, args, ack));
                 } else if let Some(h) = fallback {
-                    guard(&name, || h(self, &name, args, ack));
+                    guard(&name, || h(self, &name, args, json, ack));
                 }
             }
             PacketData::Ack(args) => {
