@@ -58,22 +58,16 @@ pub fn native_version() -> String {
     env!("CARGO_PKG_VERSION").to_owned()
 }
 
-thread_local! {
-    /// The corks [`cork`] put on the JavaScript thread.
-    static CORKS: std::cell::RefCell<Vec<polysio::server::Cork>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// Holds back the writes of the broadcasts JavaScript makes from now until [`uncork`]
 /// (`polysio::server::Cork`): the dispatcher corks around each batch of events it delivers, so
 /// the broadcasts of a batch's handlers reach each socket in one write. Nests.
 #[napi]
 pub fn cork() {
-    CORKS.with(|c| c.borrow_mut().push(polysio::server::Cork::new()));
+    polysio::server::Cork::begin();
 }
 
 /// Ends the last [`cork`]: the broadcasts it held back are written. Does nothing without one.
 #[napi]
 pub fn uncork() {
-    let last = CORKS.with(|c| c.borrow_mut().pop());
-    drop(last);
+    polysio::server::Cork::end();
 }

@@ -26,12 +26,6 @@ use crate::errors::{DisconnectedError, ResultExt};
 use crate::hub::{environ, AckGuard, AckKind, Event, Hub};
 use crate::runtime;
 
-thread_local! {
-    /// The corks `cork()` put on this thread.
-    static CORKS: std::cell::RefCell<Vec<polysio::server::Cork>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// A duration option given in seconds.
 pub(crate) fn seconds(name: &str, s: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(s).map_err(|_| {
@@ -740,13 +734,12 @@ impl NativeServer {
     /// started have run their first step, so their broadcasts reach each socket in one write.
     /// Nests.
     fn cork(&self) {
-        CORKS.with(|c| c.borrow_mut().push(polysio::server::Cork::new()));
+        polysio::server::Cork::begin();
     }
 
     /// Ends the last `cork()`: the broadcasts it held back are written. Does nothing without one.
     fn uncork(&self) {
-        let last = CORKS.with(|c| c.borrow_mut().pop());
-        drop(last);
+        polysio::server::Cork::end();
     }
 
     /// Binds `host:port` (0: any free port) and serves in the background.

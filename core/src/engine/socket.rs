@@ -152,8 +152,32 @@ pub struct Cork(std::marker::PhantomData<*const ()>);
 impl Cork {
     /// Corks this thread until the returned value is dropped.
     pub fn new() -> Cork {
-        CORKED.with(|c| c.borrow_mut().0 += 1);
+        Cork::begin();
         Cork(std::marker::PhantomData)
+    }
+
+    /// Corks this thread without a guard, for callers whose cork and uncork are separate calls
+    /// (a binding's host language): each `begin` needs one [`Cork::end`] on the same thread.
+    pub fn begin() {
+        CORKED.with(|c| c.borrow_mut().0 += 1);
+    }
+
+    /// Ends one [`Cork::begin`] (or guard) of this thread; at the last one, the broadcasts held
+    /// back are written. Does nothing on a thread that is not corked.
+    pub fn end() {
+        let sessions = CORKED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.0 == 0 {
+                return Vec::new();
+            }
+            c.0 -= 1;
+            if c.0 == 0 {
+                std::mem::take(&mut c.1)
+            } else {
+                Vec::new()
+            }
+        });
+        drop(FlushBatch { sessions });
     }
 }
 
@@ -171,16 +195,7 @@ impl std::fmt::Debug for Cork {
 
 impl Drop for Cork {
     fn drop(&mut self) {
-        let sessions = CORKED.with(|c| {
-            let mut c = c.borrow_mut();
-            c.0 -= 1;
-            if c.0 == 0 {
-                std::mem::take(&mut c.1)
-            } else {
-                Vec::new()
-            }
-        });
-        drop(FlushBatch { sessions });
+        Cork::end();
     }
 }
 

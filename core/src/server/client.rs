@@ -94,13 +94,13 @@ impl EngineHandler for Handler {
 
 impl ConnHandler for Conn {
     fn on_message(&mut self, msg: Message<'_>) {
-        let (r, json) = match msg {
+        let (r, text) = match msg {
             // A text message completing a packet is one without attachments.
             Message::Text(t) => (self.decoder.decode_text(t), Some(t)),
             Message::Binary(b) => (self.decoder.decode_binary(b), None),
         };
         match r {
-            Ok(Some(p)) => self.on_packet(p, json.map(crate::parser::packet::payload_text)),
+            Ok(Some(p)) => self.on_packet(p, text),
             Ok(None) => {}
             Err(e) => {
                 tracing::debug!("closing connection {}: {e}", self.client.engine.sid());
@@ -117,7 +117,7 @@ impl ConnHandler for Conn {
 }
 
 impl Conn {
-    fn on_packet(&mut self, p: Packet, json: Option<&str>) {
+    fn on_packet(&mut self, p: Packet, text: Option<&str>) {
         let existing = self
             .client
             .sockets
@@ -135,7 +135,7 @@ impl Conn {
                 );
             }
             (Some(s), PacketData::Event(..) | PacketData::Ack(_) | PacketData::Disconnect) => {
-                deliver(&s, p, json);
+                deliver(&s, p, text);
             }
             _ => self.client.engine.close(),
         }
@@ -225,14 +225,14 @@ impl Conn {
 }
 
 /// Routes a packet to a socket, or holds it while the socket's connection handlers run.
-fn deliver(s: &Arc<Socket>, p: Packet, json: Option<&str>) {
+fn deliver(s: &Arc<Socket>, p: Packet, text: Option<&str>) {
     if let Ok(mut early) = s.early.lock() {
         if let Some(buf) = early.as_mut() {
             buf.push(p);
             return;
         }
     }
-    s.on_packet(p, json);
+    s.on_packet(p, text);
 }
 
 fn finish_connect(nsp: &Namespace, socket: Arc<Socket>, restored: Option<RestoredSession>) {

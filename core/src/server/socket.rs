@@ -569,9 +569,10 @@ impl Socket {
         }
     }
 
-    /// Handles a packet for this namespace (after the connection handlers ran); `json` is the
-    /// packet's JSON payload as received, when it has no binary attachments.
-    pub(crate) fn on_packet(self: &Arc<Self>, p: Packet, json: Option<&str>) {
+    /// Handles a packet for this namespace (after the connection handlers ran); `text` is the
+    /// packet's text as received, when it has no binary attachments (its JSON payload is cut
+    /// out only for a fallback handler, which is the one to get it).
+    pub(crate) fn on_packet(self: &Arc<Self>, p: Packet, text: Option<&str>) {
         match p.data {
             PacketData::Event(name, args) => {
                 let (handler, any, fallback) = match self.listeners.read() {
@@ -592,6 +593,7 @@ impl Socket {
                 if let Some(h) = handler {
                     guard(&name, || h(self, args, ack));
                 } else if let Some(h) = fallback {
+                    let json = text.map(crate::parser::packet::payload_text);
                     guard(&name, || h(self, &name, args, json, ack));
                 }
             }
