@@ -1,10 +1,17 @@
-//! Engine.IO v4: packet codecs, and the server transports (long-polling, WebSocket, upgrade).
+//! Engine.IO v4: packet codecs, the protocol rules ([`rules`]), and the server transports
+//! (long-polling, WebSocket, upgrade) behind one host boundary ([`host`]) that every way of
+//! serving goes through: polysio's own hyper listener, the tower layer, and the bindings' hosts
+//! (ASGI, aiohttp, Node's http.Server, C servers).
 
 pub mod config;
+pub mod host;
+mod hyper_host;
 mod outbox;
 pub mod packet;
+pub mod rules;
 pub mod server;
 pub mod socket;
+mod websocket;
 mod ws_io;
 
 use std::net::SocketAddr;

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -10,7 +11,7 @@ use tokio::sync::Notify;
 use super::config::TransportType;
 use super::outbox::Outbox;
 use super::packet::{Frame, PacketType};
-use super::server::ServerInner;
+use super::rules::{Beat, Heartbeat};
 use super::Handshake;
 use crate::error::{Error, Result};
 
@@ -69,6 +70,16 @@ pub trait EngineHandler: Send + Sync + 'static {
     fn on_open(&self, socket: &EngineSocket) -> Box<dyn ConnHandler>;
 }
 
+/// What a session reports to and runs on: the server that owns it. A session never reaches into
+/// its server otherwise.
+pub(crate) trait SessionOwner: Send + Sync + 'static {
+    /// The runtime the session's tasks run on.
+    fn runtime(&self) -> &tokio::runtime::Handle;
+    /// The session ended. `linger`: a polling client has yet to get the close packet with its
+    /// next GET, so the session stays reachable for a while.
+    fn session_closed(&self, session: &EngineSocket, linger: bool);
+}
+
 pub(crate) const T_POLLING: u8 = 0;
 pub(crate) const T_WEBSOCKET: u8 = 1;
 
@@ -79,7 +90,7 @@ pub(crate) struct Shared {
     pub(crate) outbox: Outbox,
     /// The buffer of the transport task sending them (a pending poll or the WebSocket); held
     /// while it does.
-    pub(crate) reader: tokio::sync::Mutex<VecDeque<Frame>>,
+    pub(crate) reader: Arc<tokio::sync::Mutex<VecDeque<Frame>>>,
     pub(crate) transport: AtomicU8,
     pub(crate) upgrading: AtomicBool,
     pub(crate) post_busy: AtomicBool,
@@ -88,7 +99,7 @@ pub(crate) struct Shared {
     pub(crate) close_notify: Notify,
     pub(crate) pong: Notify,
     pub(crate) conn: Mutex<Option<Box<dyn ConnHandler>>>,
-    server: Weak<ServerInner>,
+    owner: Weak<dyn SessionOwner>,
 }
 
 /// Runs the connection handler's `on_close` when dropped: in the task `close_with` spawns, or,
@@ -217,9 +228,9 @@ impl Drop for FlushBatch {
         }
         let runtime = self.sessions[0]
             .0
-            .server
+            .owner
             .upgrade()
-            .map(|s| s.runtime.clone())
+            .map(|s| s.runtime().clone())
             .or_else(|| tokio::runtime::Handle::try_current().ok());
         let Some(runtime) = runtime else {
             for s in self.sessions.drain(..) {
@@ -260,13 +271,13 @@ impl EngineSocket {
         sid: Arc<str>,
         handshake: Arc<Handshake>,
         transport: TransportType,
-        server: Weak<ServerInner>,
+        owner: Weak<dyn SessionOwner>,
     ) -> Self {
         EngineSocket(Arc::new(Shared {
             sid,
             handshake,
             outbox: Outbox::default(),
-            reader: tokio::sync::Mutex::new(VecDeque::new()),
+            reader: Arc::new(tokio::sync::Mutex::new(VecDeque::new())),
             transport: AtomicU8::new(match transport {
                 TransportType::Polling => T_POLLING,
                 TransportType::Websocket => T_WEBSOCKET,
@@ -278,7 +289,7 @@ impl EngineSocket {
             close_notify: Notify::new(),
             pong: Notify::new(),
             conn: Mutex::new(None),
-            server,
+            owner,
         }))
     }
 
@@ -369,33 +380,21 @@ impl EngineSocket {
         self.0.close_notify.notify_waiters();
         // The WebSocket task waits on the outbox, not on the notification.
         self.0.outbox.wake();
-        let server = self.0.server.upgrade();
-        if let Some(server) = &server {
-            if reason == CloseReason::ForcedClose
+        let owner = self.0.owner.upgrade();
+        if let Some(owner) = &owner {
+            // As the reference: a polling client with no GET pending gets the close packet
+            // with its next GET (see `poll`), not "Session ID unknown".
+            let linger = reason == CloseReason::ForcedClose
                 && self.transport() == TransportType::Polling
-                && !self.poll_pending()
-            {
-                // As the reference: a polling client with no GET pending gets the close
-                // packet with its next GET (see `poll`), not "Session ID unknown"; a client
-                // that does not come back within pingTimeout is forgotten.
-                let (weak, me) = (Arc::downgrade(server), self.clone());
-                let wait = server.config.ping_timeout;
-                server.runtime.spawn(async move {
-                    tokio::time::sleep(wait).await;
-                    if let Some(server) = weak.upgrade() {
-                        server.remove_session(&me);
-                    }
-                });
-            } else {
-                server.remove_session(self);
-            }
+                && !self.poll_pending();
+            owner.session_closed(self, linger);
         }
         // The handler may be running on this very thread (it asked for the close), so its
         // `on_close` runs once it has let go of the connection state.
         let run = CloseLater(Some((self.clone(), reason)));
-        match server
+        match owner
             .as_ref()
-            .map(|s| s.runtime.clone())
+            .map(|s| s.runtime().clone())
             .or_else(|| tokio::runtime::Handle::try_current().ok())
         {
             Some(rt) => {
@@ -437,13 +436,30 @@ impl EngineSocket {
         }
     }
 
-    /// Server-driven heartbeat: ping every `interval`, close if no pong within `timeout`.
+    /// Handles a long-polling POST's body: a payload of packets (invalid content closes the
+    /// session with a parse error).
+    pub(crate) fn on_post(&self, body: &[u8]) {
+        let decoded = std::str::from_utf8(body)
+            .map_err(|_| ())
+            .and_then(|s| super::packet::decode_payload(s).map_err(|_| ()));
+        match decoded {
+            Ok(packets) => {
+                for p in packets {
+                    self.on_packet(p);
+                }
+            }
+            Err(()) => self.close_with(CloseReason::ParseError),
+        }
+    }
+
+    /// Drives the session's [`Heartbeat`] until the session ends.
     pub(crate) async fn heartbeat(
         self,
         interval: std::time::Duration,
         timeout: std::time::Duration,
     ) {
         let ping = Frame::text(PacketType::Ping, "");
+        let mut beat = Heartbeat::new(interval, timeout, Instant::now());
         loop {
             let closed = self.0.close_notify.notified();
             if self.is_closed() {
@@ -451,19 +467,19 @@ impl EngineSocket {
             }
             tokio::select! {
                 _ = closed => return,
-                _ = tokio::time::sleep(interval) => {}
-            }
-            if self.send(ping.clone()).is_err() {
-                return;
-            }
-            let closed = self.0.close_notify.notified();
-            tokio::select! {
-                _ = closed => return,
-                _ = self.0.pong.notified() => {}
-                _ = tokio::time::sleep(timeout) => {
-                    self.close_with(CloseReason::PingTimeout);
-                    return;
-                }
+                _ = self.0.pong.notified() => beat.on_pong(Instant::now()),
+                _ = tokio::time::sleep_until(beat.due().into()) => match beat.on_time(Instant::now()) {
+                    Beat::Ping => {
+                        if self.send(ping.clone()).is_err() {
+                            return;
+                        }
+                    }
+                    Beat::Timeout => {
+                        self.close_with(CloseReason::PingTimeout);
+                        return;
+                    }
+                    Beat::Wait => {}
+                },
             }
         }
     }

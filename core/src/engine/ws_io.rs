@@ -1,6 +1,7 @@
-//! The byte stream under a server WebSocket: the TCP stream itself when hyper hands it back
-//! after the upgrade (our own accept loop), else hyper's upgraded IO (a request routed to
-//! [`super::EngineServer::handle`] by another HTTP server).
+//! The byte stream under a server WebSocket: the TCP stream itself when the host hands it over
+//! (our own accept loop, or hyper's upgrade on a plain TCP connection, whoever runs hyper), else
+//! whatever byte stream the host has (hyper's upgraded IO over TLS, a TLS stream, any
+//! `AsyncRead + AsyncWrite`; see [`super::host::WsTicket`]).
 //!
 //! With the TCP stream the connection task can wait for readability itself, so a wake-up that
 //! only has frames to write does not poll the WebSocket reader (which costs tungstenite a pass
@@ -91,29 +92,46 @@ pub(crate) struct WsIo {
     pub(crate) tungstenite_writes: bool,
 }
 
+/// A byte stream a host hands over for a WebSocket.
+pub trait HostIo: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> HostIo for T {}
+
 enum Stream {
     /// Shared with the flushes of the session's outbox (see `outbox`).
     Tcp(Arc<TcpStream>),
-    Upgraded(TokioIo<Upgraded>),
+    Io(Box<dyn HostIo>),
 }
 
 impl WsIo {
-    /// The stream of an upgraded request, and the bytes hyper read past the request.
-    pub(crate) fn new(upgraded: Upgraded) -> (WsIo, Vec<u8>) {
-        let (stream, read) = match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => (
-                Stream::Tcp(Arc::new(parts.io.into_inner())),
-                parts.read_buf.to_vec(),
-            ),
-            Err(upgraded) => (Stream::Upgraded(TokioIo::new(upgraded)), Vec::new()),
-        };
-        let io = WsIo {
+    fn with(stream: Stream) -> WsIo {
+        WsIo {
             stream,
             ahead: Vec::new(),
             ahead_pos: 0,
             tungstenite_writes: true,
-        };
-        (io, read)
+        }
+    }
+
+    /// The stream of an upgraded request, and the bytes hyper read past the request: the TCP
+    /// stream itself when hyper ran on one (tokio's, wrapped in hyper-util's `TokioIo`).
+    pub(crate) fn from_upgraded(upgraded: Upgraded) -> (WsIo, Vec<u8>) {
+        match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => (
+                WsIo::from_tcp(parts.io.into_inner()),
+                parts.read_buf.to_vec(),
+            ),
+            Err(upgraded) => (WsIo::from_io(TokioIo::new(upgraded)), Vec::new()),
+        }
+    }
+
+    /// A TCP stream the host gives up.
+    pub(crate) fn from_tcp(stream: TcpStream) -> WsIo {
+        WsIo::with(Stream::Tcp(Arc::new(stream)))
+    }
+
+    /// Any other byte stream.
+    pub(crate) fn from_io(io: impl HostIo) -> WsIo {
+        WsIo::with(Stream::Io(Box::new(io)))
     }
 
     /// Resolves once the stream may have something to read (at once when that cannot be told).
@@ -149,7 +167,7 @@ impl WsIo {
     pub(crate) fn tcp(&self) -> Option<Arc<TcpStream>> {
         match &self.stream {
             Stream::Tcp(s) => Some(s.clone()),
-            Stream::Upgraded(_) => None,
+            Stream::Io(_) => None,
         }
     }
 }
@@ -316,7 +334,7 @@ impl AsyncRead for Stream {
                     Err(e) => return Poll::Ready(Err(e)),
                 }
             },
-            Stream::Upgraded(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Io(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -370,7 +388,7 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Tcp(s) => poll_tcp_write(s, cx, |s| try_send_vectored(s, &[IoSlice::new(buf)])),
-            Stream::Upgraded(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Io(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -381,21 +399,21 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Tcp(s) => poll_tcp_write(s, cx, |s| try_send_vectored(s, bufs)),
-            Stream::Upgraded(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Io(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
             Stream::Tcp(_) => true,
-            Stream::Upgraded(s) => s.is_write_vectored(),
+            Stream::Io(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(_) => Poll::Ready(Ok(())),
-            Stream::Upgraded(s) => Pin::new(s).poll_flush(cx),
+            Stream::Io(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -404,7 +422,7 @@ impl AsyncWrite for Stream {
             // The connection closes when the last holder drops the stream (tungstenite never
             // shuts the write side down on its own).
             Stream::Tcp(_) => Poll::Ready(Ok(())),
-            Stream::Upgraded(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Io(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
