@@ -65,6 +65,18 @@ pub(crate) enum Event {
     ClientConnectError { nsp: String, data: Value },
     /// Client: a connection-level event (`reconnect_failed`, `reconnect`, ...).
     Manager { event: String, args: Vec<Value> },
+    /// Server: the response to a long-polling GET of a mounted host, for a Python callback
+    /// `f(response, None)` (see [`crate::host`]).
+    Response {
+        callback: Py<PyAny>,
+        response: polysio::engine::host::HttpResponse,
+    },
+    /// Server: a batch of frames for a WebSocket of a mounted host to send (None: close it),
+    /// for a Python callback `f(frames, None)` (see [`crate::host`]).
+    Frames {
+        callback: Arc<Py<PyAny>>,
+        frames: Option<Vec<polysio::engine::packet::Frame>>,
+    },
     /// An acknowledgement (or another completion) for a Python callback `f(args, exc)`.
     Done {
         callback: Py<PyAny>,
@@ -514,6 +526,20 @@ impl Event {
             Event::Manager { event, args } => {
                 ("manager", event, args_to_py(py, &args)?).into_pyobject(py)
             }
+            Event::Response { callback, response } => (
+                intern!(py, "done"),
+                callback,
+                crate::host::response_tuple(py, &response)?,
+                py.None(),
+            )
+                .into_pyobject(py),
+            Event::Frames { callback, frames } => (
+                intern!(py, "done"),
+                callback.clone_ref(py),
+                crate::host::frames_list(py, frames.as_deref())?,
+                py.None(),
+            )
+                .into_pyobject(py),
             Event::Done { callback, result } => match result {
                 Ok(args) => (
                     "done",

@@ -8,6 +8,7 @@
 mod client;
 mod convert;
 mod errors;
+mod host;
 mod hub;
 mod runtime;
 mod server;
@@ -28,11 +29,13 @@ mod polysio_native {
     #[pymodule_export]
     use super::client::NativeClient;
     #[pymodule_export]
+    use super::host::{BodyTicket, PollTicket, WsConnection, WsTicket};
+    #[pymodule_export]
     use super::hub::{Ack, ConnectReply};
     #[pymodule_export]
     use super::runtime::{before_exit, set_worker_threads};
     #[pymodule_export]
-    use super::server::NativeServer;
+    use super::server::{NativeServer, StaticFiles};
 
     use pyo3::prelude::*;
 

@@ -282,8 +282,10 @@ impl State {
     }
 }
 
-/// Serves files outside the Socket.IO path, with python-engineio's `static_files` rules.
-struct StaticFiles {
+/// Serves files outside the Socket.IO path, with python-engineio's `static_files` rules (the
+/// server's own listener, and `polysio.ASGIApp`).
+#[pyclass(frozen, module = "polysio._polysio")]
+pub(crate) struct StaticFiles {
     map: HashMap<String, (String, Option<String>)>,
 }
 
@@ -387,7 +389,7 @@ impl StaticFiles {
         Some((filename, ctype))
     }
 
-    fn respond(&self, path: &str) -> Option<Response<Full<Bytes>>> {
+    fn respond_py(&self, path: &str) -> Option<Response<Full<Bytes>>> {
         let (filename, ctype) = self.resolve(path)?;
         let body = std::fs::read(&filename).ok()?;
         let mut r = Response::new(Full::new(Bytes::from(body)));
@@ -395,6 +397,20 @@ impl StaticFiles {
             r.headers_mut().insert(header::CONTENT_TYPE, v);
         }
         Some(r)
+    }
+}
+
+#[pymethods]
+impl StaticFiles {
+    /// The rules of a `static_files` mapping.
+    #[new]
+    fn py_new(mapping: &Bound<'_, PyDict>) -> PyResult<StaticFiles> {
+        StaticFiles::from_py(mapping)
+    }
+
+    /// `(filename, content_type)` for a request path, if a rule matches.
+    fn lookup(&self, path: &str) -> Option<(String, String)> {
+        self.resolve(path)
     }
 }
 
@@ -645,7 +661,7 @@ impl NativeServer {
             Server::with_runtime(config, handle.clone())
         };
         if let Some(s) = statics {
-            io.set_fallback(Arc::new(move |req| s.respond(req.uri().path())));
+            io.set_fallback(Arc::new(move |req| s.respond_py(req.uri().path())));
         }
         Ok(NativeServer {
             pid: std::process::id(),
@@ -749,6 +765,34 @@ impl NativeServer {
             .detach(|| self.runtime.block_on(self.io.listen((host.as_str(), port))))
             .map_err(PyErr::from)?;
         Ok((addr.ip().to_string(), addr.port()))
+    }
+
+    /// Answers one request a host received for the Socket.IO path (see `host.rs`): a response
+    /// `(status, headers, body)`, or a `BodyTicket`, `PollTicket` or `WsTicket`.
+    #[pyo3(signature = (method, path, query, headers, client=None, secure=false, websocket=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn request<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &Bound<'py, PyAny>,
+        client: Option<&Bound<'py, PyAny>>,
+        secure: bool,
+        websocket: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.check()?;
+        let args = crate::host::RequestArgs {
+            method,
+            path,
+            query,
+            headers,
+            client,
+            secure,
+            websocket,
+        };
+        crate::host::request(py, self.io.engine(), &self.state.hub, args)
     }
 
     /// Disconnects everyone (`server shutting down`), closes every connection and the listeners.

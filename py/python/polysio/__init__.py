@@ -2,7 +2,9 @@
 a Rust core.
 
 The API is python-socketio's: :class:`AsyncServer` and :class:`AsyncClient` for asyncio,
-:class:`Server` and :class:`Client` for code without asyncio. Values travel as they are: dict,
+:class:`Server` and :class:`Client` for code without asyncio. An :class:`AsyncServer` serves
+with its own listener, mounted in an ASGI application (:class:`ASGIApp`: FastAPI, Starlette...
+under uvicorn or hypercorn), or attached to an aiohttp application (``sio.attach(app)``). Values travel as they are: dict,
 list, tuple, str, int, float, bool, None and bytes (binary attachments, nested anywhere).
 
 >>> import polysio
@@ -19,6 +21,7 @@ import atexit
 
 from . import exceptions
 from ._polysio import __version__, before_exit, set_worker_threads
+from .asgi import ASGIApp
 from .async_client import AsyncClient, ClientDisconnectReason
 from .async_server import AsyncServer, DisconnectReason
 from .client import Client
@@ -39,6 +42,7 @@ from .server import Server
 atexit.register(before_exit)
 
 __all__ = [
+    "ASGIApp",
     "AsyncClient",
     "AsyncServer",
     "BadNamespaceError",

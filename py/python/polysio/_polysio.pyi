@@ -4,9 +4,14 @@ from typing import Any, Callable, Optional, Union, final
 
 __all__ = [
     "Ack",
+    "BodyTicket",
     "ConnectReply",
     "NativeClient",
     "NativeServer",
+    "PollTicket",
+    "StaticFiles",
+    "WsConnection",
+    "WsTicket",
     "before_exit",
     "roundtrip",
     "set_worker_threads",
@@ -33,6 +38,42 @@ class Ack:
 class ConnectReply:
     def accept(self) -> None: ...
     def refuse(self, message: str, data: Any = None) -> None: ...
+
+_Response = tuple[int, list[tuple[bytes, bytes]], bytes]
+_Headers = Any
+
+@final
+class StaticFiles:
+    def __new__(cls, mapping: dict[str, Union[str, dict[str, str]]]) -> StaticFiles: ...
+    def lookup(self, path: str) -> Optional[tuple[str, str]]: ...
+
+@final
+class BodyTicket:
+    @property
+    def limit(self) -> int: ...
+    def finish(self, body: bytes) -> _Response: ...
+    def too_large(self) -> _Response: ...
+    def abort(self) -> None: ...
+
+@final
+class PollTicket:
+    def start(self, callback: Callable[[_Response, None], None]) -> None: ...
+    def cancel(self) -> None: ...
+
+@final
+class WsTicket:
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]: ...
+    def run(
+        self, callback: Callable[[Optional[list[Union[str, bytes]]], None], None]
+    ) -> WsConnection: ...
+
+@final
+class WsConnection:
+    def text(self, message: str) -> None: ...
+    def binary(self, message: bytes) -> None: ...
+    def sent(self) -> None: ...
+    def close(self) -> None: ...
 
 @final
 class NativeServer:
@@ -69,6 +110,16 @@ class NativeServer:
     def cork(self) -> None: ...
     def uncork(self) -> None: ...
     def listen(self, host: str, port: int) -> tuple[str, int]: ...
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: _Headers,
+        client: Any = None,
+        secure: bool = False,
+        websocket: bool = False,
+    ) -> Union[_Response, BodyTicket, PollTicket, WsTicket]: ...
     def close(self) -> None: ...
     def release(self) -> None: ...
     @property

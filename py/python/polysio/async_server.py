@@ -7,7 +7,7 @@ import builtins
 import logging
 from typing import Any, Callable, Iterable, Optional, Union
 
-from . import _base
+from . import _base, _options
 from ._polysio import ConnectReply, NativeServer
 from .exceptions import ConnectionRefusedError, DisconnectedError, ShutdownError
 
@@ -82,6 +82,18 @@ class AsyncServer(_base.Registry):
       accepts any namespace.
     - ``logger``: True for INFO logs on the ``polysio`` logger, or a :class:`logging.Logger`.
       Handler errors are always logged.
+    - ``async_mode``: None, ``"asgi"`` or ``"aiohttp"`` (how it is served changes nothing
+      else). python-socketio's other arguments are accepted where ignoring them is harmless
+      (``engineio_logger``, ``monitor_clients``, ``http_compression``,
+      ``compression_threshold``, ``json=json``, their defaults), and refused with a
+      ``ValueError`` naming them where polysio cannot do what they ask (``client_manager``,
+      ``serializer``, a custom ``json`` module, ``async_handlers=False``,
+      ``always_connect=True``).
+
+    Three ways to serve it: its own listener (:meth:`serve` / :meth:`start`), mounted in an
+    ASGI application (:class:`polysio.ASGIApp`, under uvicorn or hypercorn), or attached to an
+    aiohttp application (:meth:`attach`). Mounted, it starts on the application's startup (or
+    its first request), on that event loop.
 
     Example::
 
@@ -107,7 +119,12 @@ class AsyncServer(_base.Registry):
         **options: Any,
     ) -> None:
         self.logger = _base.logger_for(logger)
-        self._native = NativeServer(**options)
+        #: ``async_mode`` as given (None, ``"asgi"`` or ``"aiohttp"``).
+        self.async_mode, native = _options.server_options(
+            type(self).__name__, ("asgi", "aiohttp"), options
+        )
+        self._max_http_buffer_size: int = native.get("max_http_buffer_size", 1_000_000)
+        self._native = NativeServer(**native)
         self._handlers = _base.Handlers(reserved=("connect", "disconnect"))
         self._runner = _base.Runner(self.logger, event_label="event {!r}")
         self._extra_namespaces: list[str] = (
@@ -130,6 +147,31 @@ class AsyncServer(_base.Registry):
         loop = _base.running_loop("AsyncServer.start()")
         self._attach(loop)
         return self._native.listen(host, port)
+
+    def attach(self, app: Any, socketio_path: str = "socket.io") -> None:
+        """Serves Socket.IO on ``/socketio_path/`` of an ``aiohttp.web.Application`` (GET,
+        POST and OPTIONS routes), beside the application's own routes. The server starts with
+        the application (or on its first request) and shuts down with it. For ASGI
+        applications (FastAPI, Starlette...), wrap them in :class:`polysio.ASGIApp` instead.
+
+        Example::
+
+            from aiohttp import web
+
+            app = web.Application()
+            sio.attach(app)
+            web.run_app(app, port=5000)
+        """
+        from .aiohttp import attach
+
+        attach(self, app, socketio_path)
+
+    def _serving(self) -> NativeServer:
+        """The native server, started on the running loop if it is not yet (for hosts that
+        hand it requests: ASGI, aiohttp)."""
+        if not self._started:
+            self._attach(_base.running_loop("serving a request"))
+        return self._native
 
     async def serve(self, host: str = "127.0.0.1", port: int = 5000) -> None:
         """Serves on ``host:port`` until :meth:`shutdown` or cancellation (Ctrl-C under

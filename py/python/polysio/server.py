@@ -16,7 +16,8 @@ from .async_server import AsyncServer, DisconnectReason, Rooms, _SessionContext
 class Server(_base.Registry, _base.Threads):
     """A Socket.IO server for code without asyncio, served by the polysio Rust core.
 
-    It takes the options of :class:`polysio.AsyncServer`. Handlers are plain functions; each
+    It takes the options of :class:`polysio.AsyncServer` (``async_mode``: None or
+    ``"threading"``). Handlers are plain functions; each
     runs on a thread of a pool, so one that blocks holds up no other. Every method may be
     called from any thread.
 
@@ -43,7 +44,16 @@ class Server(_base.Registry, _base.Threads):
         namespaces: Union[None, str, list[str]] = None,
         **options: Any,
     ) -> None:
+        if options.get("async_mode") not in (None, "threading"):
+            raise ValueError(
+                f"async_mode={options['async_mode']!r} is not supported by polysio: "
+                "polysio.Server serves with its own listener ('threading'); for ASGI or "
+                "aiohttp, use polysio.AsyncServer"
+            )
+        mode = options.pop("async_mode", None)
         self._server = AsyncServer(logger=logger, namespaces=namespaces, **options)
+        #: ``async_mode`` as given (None or ``"threading"``).
+        self.async_mode = mode
         self._executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="polysio-handler")
         self._server._runner.executor = self._executor
         self._handlers = self._server._handlers
