@@ -179,6 +179,7 @@ pub(crate) fn request<'py>(
             py,
             WsTicket {
                 ticket: Mutex::new(Some(t)),
+                max_message: engine.config().max_http_buffer_size,
                 hub: hub.clone(),
                 runtime,
             },
@@ -281,6 +282,8 @@ impl PollTicket {
 #[pyclass(frozen, module = "polysio._polysio")]
 pub(crate) struct WsTicket {
     ticket: Mutex<Option<polysio::engine::host::WsTicket>>,
+    /// `max_http_buffer_size`: the host's own WebSocket limit may be larger (uvicorn: 16 MiB).
+    max_message: usize,
     hub: Arc<Hub>,
     runtime: Handle,
 }
@@ -325,6 +328,7 @@ impl WsTicket {
         ));
         Ok(WsConnection {
             inbound: Mutex::new(Some(inbound)),
+            max_message: self.max_message,
             credit: shared,
             runtime: self.runtime.clone(),
         })
@@ -372,11 +376,32 @@ async fn pump(
 #[pyclass(frozen, module = "polysio._polysio")]
 pub(crate) struct WsConnection {
     inbound: Mutex<Option<WsInbound>>,
+    max_message: usize,
     credit: Arc<Credit>,
     runtime: Handle,
 }
 
 impl WsConnection {
+    /// Ends the session on a message over the limit, as the core's own WebSockets do; the
+    /// driver then gets `None` and closes the WebSocket.
+    fn over_limit(&self, py: Python<'_>, len: usize) -> bool {
+        let over = len > self.max_message;
+        if over {
+            self.end_session(py);
+        }
+        over
+    }
+
+    /// The session's WebSocket ended; later messages go nowhere.
+    fn end_session(&self, py: Python<'_>) {
+        if let Some(i) = lock(&self.inbound).take() {
+            py.detach(|| {
+                let _guard = self.runtime.enter();
+                i.receive(WsInput::Close)
+            });
+        }
+    }
+
     fn receive(&self, py: Python<'_>, input: WsInput<'_>) {
         let Some(inbound) = lock(&self.inbound).clone() else {
             return;
@@ -390,14 +415,19 @@ impl WsConnection {
 
 #[pymethods]
 impl WsConnection {
-    /// A text message.
+    /// A text message (over `max_http_buffer_size`, it ends the session).
     fn text(&self, py: Python<'_>, message: &str) {
-        self.receive(py, WsInput::Text(message))
+        if !self.over_limit(py, message.len()) {
+            self.receive(py, WsInput::Text(message))
+        }
     }
 
-    /// A binary message.
+    /// A binary message (over `max_http_buffer_size`, it ends the session).
     fn binary(&self, py: Python<'_>, message: &[u8]) {
-        self.receive(py, WsInput::Binary(Bytes::copy_from_slice(message)))
+        if !self.over_limit(py, message.len()) {
+            let message = Bytes::copy_from_slice(message);
+            self.receive(py, WsInput::Binary(message))
+        }
     }
 
     /// The last batch was sent: the next may come.
@@ -407,15 +437,9 @@ impl WsConnection {
 
     /// The WebSocket ended (closed by either side, or failed). Later calls do nothing.
     fn close(&self, py: Python<'_>) {
-        let inbound = lock(&self.inbound).take();
         self.credit.closed.store(true, Ordering::Release);
         self.credit.notify.notify_one();
-        if let Some(i) = inbound {
-            py.detach(|| {
-                let _guard = self.runtime.enter();
-                i.receive(WsInput::Close)
-            });
-        }
+        self.end_session(py);
     }
 }
 

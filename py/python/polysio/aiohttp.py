@@ -44,7 +44,7 @@ class _Handler:
         )
         self.watcher: Optional[asyncio.Task[None]] = None
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         native = self.server._serving()
         transport = request.transport
         peer = transport.get_extra_info("peername") if transport is not None else None
@@ -165,7 +165,7 @@ def attach(server: AsyncServer, app: web.Application, socketio_path: str = "sock
     path = "/" + socketio_path.strip("/") + "/"
     handler = _Handler(server)
     for method in ("GET", "POST", "OPTIONS"):
-        app.router.add_route(method, path, handler)
+        app.router.add_route(method, path, handler.handle)
 
     async def startup(app: web.Application) -> None:
         server._serving()

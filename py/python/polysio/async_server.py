@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import os
 from typing import Any, Callable, Iterable, Optional, Union
 
 from . import _base, _options
@@ -124,7 +125,9 @@ class AsyncServer(_base.Registry):
             type(self).__name__, ("asgi", "aiohttp"), options
         )
         self._max_http_buffer_size: int = native.get("max_http_buffer_size", 1_000_000)
+        self._native_options = native
         self._native = NativeServer(**native)
+        self._pid = os.getpid()
         self._handlers = _base.Handlers(reserved=("connect", "disconnect"))
         self._runner = _base.Runner(self.logger, event_label="event {!r}")
         self._extra_namespaces: list[str] = (
@@ -207,6 +210,11 @@ class AsyncServer(_base.Registry):
             raise RuntimeError("this server already runs on another event loop")
         if self._started:
             return
+        if self._pid != os.getpid():
+            # Created before fork() and never served (an app module imported by a pre-forking
+            # server such as gunicorn --preload): this process gets a core of its own.
+            self._native = NativeServer(**self._native_options)
+            self._pid = os.getpid()
         self._started = True
         self._runner.loop = loop
         self._stopped = asyncio.Event()
