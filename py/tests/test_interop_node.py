@@ -154,7 +154,7 @@ async def wait_listening(proc: asyncio.subprocess.Process, port: int, timeout: f
             await asyncio.sleep(0.1)
 
 
-@pytest.mark.parametrize("lang", ["python", "python-socketio"])
+@pytest.mark.parametrize("lang", ["python", "python-asgi", "python-aiohttp", "python-socketio"])
 async def test_run_server_scenario_with_npm_client(lang) -> None:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
