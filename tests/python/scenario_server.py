@@ -2,8 +2,15 @@
 API (the handlers below are shared):
 
     python scenario_server.py polysio PORT          polysio's AsyncServer (tests/run-server python)
+    python scenario_server.py polysio-asgi PORT     the same through polysio.ASGIApp around a
+                                                    FastAPI app, under uvicorn
+                                                    (tests/run-server python-asgi)
+    python scenario_server.py polysio-aiohttp PORT  the same attached to an aiohttp app
+                                                    (tests/run-server python-aiohttp)
     python scenario_server.py python-socketio PORT  PyPI python-socketio under uvicorn
                                                     (tests/run-server python-socketio)
+
+The mounted hosts also answer ``GET /health`` with ``ok`` from the host framework itself.
 
 Prints ``listening PORT`` once serving on 127.0.0.1; runs until SIGINT/SIGTERM.
 """
@@ -68,6 +75,52 @@ async def serve_polysio(port):
     await sio.shutdown()
 
 
+def polysio_server(async_mode):
+    import polysio
+    sio = polysio.AsyncServer(async_mode=async_mode, ping_interval=0.3, ping_timeout=0.2,
+                              connect_timeout=1.0)
+    for nsp in ("/", "/custom"):
+        setup(sio, polysio, nsp)
+    return sio
+
+
+def bound_socket(port):
+    """Bound here so that PORT 0 works and the chosen port can be printed."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    print("listening %d" % sock.getsockname()[1], flush=True)
+    return sock
+
+
+def serve_polysio_asgi(port):
+    import fastapi
+    import polysio
+    import uvicorn
+    api = fastapi.FastAPI()
+
+    @api.get("/health", response_class=fastapi.responses.PlainTextResponse)
+    def health():
+        return "ok"
+
+    app = polysio.ASGIApp(polysio_server("asgi"), other_asgi_app=api)
+    sock = bound_socket(port)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve_polysio_aiohttp(port):
+    from aiohttp import web
+    app = web.Application()
+    polysio_server("aiohttp").attach(app)
+
+    async def health(request):
+        return web.Response(text="ok")
+
+    app.router.add_get("/health", health)
+    web.run_app(app, sock=bound_socket(port), print=None, shutdown_timeout=1)
+
+
 def serve_python_socketio(port):
     import socketio
     import uvicorn
@@ -77,11 +130,7 @@ def serve_python_socketio(port):
                                cors_allowed_origins="*")
     for nsp in ("/", "/custom"):
         setup(sio, socketio, nsp)
-    # Bound here so that PORT 0 works and the chosen port can be printed.
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    print("listening %d" % sock.getsockname()[1], flush=True)
+    sock = bound_socket(port)
     # A short graceful shutdown: uvicorn otherwise waits for every connection to end on SIGTERM.
     config = uvicorn.Config(socketio.ASGIApp(sio), log_level="warning", timeout_graceful_shutdown=1)
     uvicorn.Server(config).run(sockets=[sock])
@@ -91,7 +140,11 @@ if __name__ == "__main__":
     impl, port = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 3000
     if impl == "polysio":
         asyncio.run(serve_polysio(port))
+    elif impl == "polysio-asgi":
+        serve_polysio_asgi(port)
+    elif impl == "polysio-aiohttp":
+        serve_polysio_aiohttp(port)
     elif impl == "python-socketio":
         serve_python_socketio(port)
     else:
-        sys.exit("usage: scenario_server.py polysio|python-socketio PORT")
+        sys.exit("usage: scenario_server.py polysio|polysio-asgi|polysio-aiohttp|python-socketio PORT")
