@@ -10,6 +10,8 @@ pub mod adapter;
 pub mod client;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "tower")]
+pub mod layer;
 pub mod parser;
 pub mod server;
 pub mod value;
