@@ -385,7 +385,7 @@ impl EngineServer {
         };
         let inner = self.inner.clone();
         // Dropped with the ticket before it completes (the GET was aborted): the session ends.
-        let guard = AbortGuard(Some(session.clone()));
+        let mut guard = AbortGuard(Some(session.clone()));
         Reply::Wait(PollTicket(Box::pin(async move {
             let closed = session.0.close_notify.notified();
             if !session.is_closed() && !session.0.outbox.take(&mut queued) {
@@ -402,7 +402,8 @@ impl EngineServer {
                 // A session closed while no GET was pending waited for this one.
                 inner.remove_session(&session);
             }
-            std::mem::forget(guard);
+            // Answered: not an aborted GET.
+            guard.0 = None;
             drop(queued);
             let mut r = HttpResponse::new(StatusCode::OK, encode_payload(&frames))
                 .with_type("text/plain; charset=UTF-8");
