@@ -14,6 +14,7 @@ use polysio::Value;
 /// Generous: the test machine may be loaded.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+pub mod node_scenarios;
 mod rust_ref;
 
 /// Which server plays the reference: the npm `socket.io` server (tests/node/ref-server.js) or
