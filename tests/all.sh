@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what a fresh machine lacks (npm and PyPI reference peers, Debian's
 # Chromium), then runs formatting and lint checks, the Rust tests, each binding's suite (C, Node,
-# Python), the cross-language conformance matrix and the chat demo in headless Chromium. Prints
-# how long each stage took.
+# Python), the cross-language conformance matrix, the official protocol suites and the chat demo
+# in headless Chromium. Prints how long each stage took.
 set -euo pipefail
 t_all=$SECONDS
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +25,9 @@ stage "C binding (ffi-c/tests/run.sh)" bash ffi-c/tests/run.sh
 stage "Node binding (node/test/run.sh)" bash node/test/run.sh
 stage "Python binding (py/tests/run.sh)" bash py/tests/run.sh
 stage "conformance matrix" python3 tests/matrix
+# The official Engine.IO v4 / Socket.IO v5 suites against every server host (port 3000, one at a
+# time; the matrix built every host already).
+stage "official protocol suites (tests/conformance.sh)" env POLYSIO_PREBUILT=1 bash tests/conformance.sh
 browser_tests() {
   local lang rc
   for lang in rust node python; do

@@ -825,6 +825,21 @@ async fn client_close_packet_answers_pending_get_with_noop() {
     wait_session_gone(addr, EIO, &sid).await;
 }
 
+/// The official suites send the last GET and the close POST at once; routed in the other order
+/// (two connections, two worker threads), the GET still gets its noop, then the sid is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_close_packet_before_its_last_get_still_answers_it() {
+    let addr = start_engine_default().await;
+    let sid = open_polling(addr, EIO).await;
+    let r = post(addr, &poll_url(EIO, &sid), b"1").await;
+    assert_eq!(r.text(), "ok");
+    let g = get(addr, &poll_url(EIO, &sid)).await;
+    assert_eq!((g.status, g.text().as_str()), (200, "6"));
+    get(addr, &poll_url(EIO, &sid))
+        .await
+        .assert_error(400, 1, "Session ID unknown");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeat_timeout_closes_silent_client() {
     let (_s, addr) = start_engine(EngineConfig {

@@ -306,6 +306,11 @@ impl EngineServer {
         let mut found = None;
         let route = rules::route(cfg, &req.method, &query, is_upgrade, |sid| {
             let s = self.session(sid)?;
+            // A session its client closed lingers for its last GET only (see `close_with`).
+            let polling_get = req.method == Method::GET && !is_upgrade;
+            if !polling_get && s.close_reason() == Some(CloseReason::TransportClose) {
+                return None;
+            }
             let t = s.transport();
             found = Some(s);
             Some(t)
@@ -403,7 +408,7 @@ impl EngineServer {
                 inner.remove_session(&session);
             }
             // Answered: not an aborted GET.
-            guard.0 = None;
+            guard.0.take();
             drop(queued);
             let mut r = HttpResponse::new(StatusCode::OK, encode_payload(&frames))
                 .with_type("text/plain; charset=UTF-8");

@@ -383,9 +383,14 @@ impl EngineSocket {
         let owner = self.0.owner.upgrade();
         if let Some(owner) = &owner {
             // As the reference: a polling client with no GET pending gets the close packet
-            // with its next GET (see `poll`), not "Session ID unknown".
-            let linger = reason == CloseReason::ForcedClose
-                && self.transport() == TransportType::Polling
+            // with its next GET (see `poll`), not "Session ID unknown". A client that closed
+            // the session itself gets a noop: its close POST and its last GET may race, and
+            // on a multi-threaded server the POST may be routed first although the GET was
+            // sent first (the reference, on one thread, routes them in order).
+            let linger = matches!(
+                reason,
+                CloseReason::ForcedClose | CloseReason::TransportClose
+            ) && self.transport() == TransportType::Polling
                 && !self.poll_pending();
             owner.session_closed(self, linger);
         }

@@ -164,8 +164,9 @@ def attach(server: AsyncServer, app: web.Application, socketio_path: str = "sock
         )
     path = "/" + socketio_path.strip("/") + "/"
     handler = _Handler(server)
-    for method in ("GET", "POST", "OPTIONS"):
-        app.router.add_route(method, path, handler.handle)
+    # Every method: the core answers the ones Engine.IO does not use with the reference's 400,
+    # where aiohttp's router would say 405.
+    app.router.add_route("*", path, handler.handle)
 
     async def startup(app: web.Application) -> None:
         server._serving()
