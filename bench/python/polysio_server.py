@@ -1,5 +1,7 @@
 """This project's server through its Python binding, for the benchmarks:
-``python polysio_server.py PORT`` serves 127.0.0.1:PORT. The handlers are bench/python/server.py's
+``python polysio_server.py PORT`` serves 127.0.0.1:PORT on polysio's own listener;
+``python polysio_server.py --asgi PORT`` serves it as ``polysio.ASGIApp`` under uvicorn, with
+bench/python/server.py's uvicorn settings. The handlers are bench/python/server.py's
 (python-socketio's API); the broadcast's fan-out happens in Rust."""
 import asyncio
 import sys
@@ -20,5 +22,18 @@ async def bcast(sid, payload):
 
 
 if __name__ == "__main__":
-    print("listening on 127.0.0.1:%s" % sys.argv[1], flush=True)
-    asyncio.run(sio.serve("127.0.0.1", int(sys.argv[1])))
+    args = sys.argv[1:]
+    asgi = args[:1] == ["--asgi"]
+    if asgi:
+        args = args[1:]
+    if len(args) != 1 or not args[0].isdigit():
+        sys.exit("usage: python polysio_server.py [--asgi] PORT")
+    port = int(args[0])
+    if asgi:
+        import uvicorn
+
+        uvicorn.run(polysio.ASGIApp(sio), host="127.0.0.1", port=port,
+                    log_level="warning", access_log=False)
+    else:
+        print("listening on 127.0.0.1:%s" % port, flush=True)
+        asyncio.run(sio.serve("127.0.0.1", port))

@@ -469,7 +469,7 @@ def test_bad_options_raise_clearly() -> None:
         polysio.AsyncServer(transports=["carrier-pigeon"])
     with pytest.raises(TypeError):
         polysio.AsyncServer(ping_timeout="soon")
-    with pytest.raises(ValueError, match="cookie option"):
+    with pytest.raises(ValueError, match="cookie attribute 'flavour'"):
         polysio.AsyncServer(cookie={"flavour": "choc"})
     with pytest.raises(TypeError):
         polysio.AsyncServer(static_files={"/": 3})

@@ -12,12 +12,18 @@
 //! hash of the addresses), as a multi-process deployment would: `bench/run` does so for 100,000
 //! connections when the open-files limit is too low for one process to hold them all.
 //!
+//! With `--axum` (`bench/server rust-axum`) the same server is polysio's tower layer in an axum
+//! application (`Router` with one route of its own, served by `axum::serve`), as a user mounting
+//! polysio in axum runs it.
+//!
 //! ```sh
 //! cargo run --release -p polysio-bench --bin bench-server -- 3000
+//! cargo run --release -p polysio-bench --bin bench-server -- --axum 3000
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+use axum::serve::ListenerExt;
 use polysio::server::{Server, ServerConfig};
 use tokio::net::{TcpListener, TcpSocket};
 
@@ -25,10 +31,15 @@ use tokio::net::{TcpListener, TcpSocket};
 const BACKLOG: u32 = 65_535;
 
 fn main() -> std::io::Result<()> {
-    let port: u16 = match std::env::args().nth(1).map(|p| p.parse()) {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let axum = args.first().is_some_and(|a| a == "--axum");
+    if axum {
+        args.remove(0);
+    }
+    let port: u16 = match args.first().map(|p| p.parse()) {
         Some(Ok(p)) => p,
         _ => {
-            eprintln!("usage: bench-server PORT");
+            eprintln!("usage: bench-server [--axum] PORT");
             std::process::exit(2);
         }
     };
@@ -60,6 +71,21 @@ fn main() -> std::io::Result<()> {
         let listener = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), reuseport)?;
         let addr = listener.local_addr()?;
         let shared = if reuseport { " (SO_REUSEPORT)" } else { "" };
+        if axum {
+            println!("listening on {addr}{shared} (axum)");
+            let app = axum::Router::new()
+                .route("/health", axum::routing::get(|| async { "ok" }))
+                .layer(io.layer());
+            // As polysio's own listener: no Nagle delay on small frames.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            return axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+        }
         println!("listening on {addr}{shared}");
         io.serve(listener).await;
         Ok(())
