@@ -142,19 +142,6 @@ async fn host_request(
     }
 }
 
-fn binary_args() -> Vec<Value> {
-    let mut nested = polysio::Map::new();
-    nested.insert(
-        "data".into(),
-        Value::Bytes(Bytes::from_static(&[0, 1, 255])),
-    );
-    vec![
-        Value::from("text"),
-        Value::Map(nested),
-        Value::Bytes(Bytes::new()),
-    ]
-}
-
 async fn roundtrip(transports: &[TransportKind], want: TransportKind) {
     let reasons = Arc::new(Mutex::new(Vec::new()));
     let io = scenario_server(reasons.clone());

@@ -106,19 +106,6 @@ fn echo_server(config: ServerConfig) -> (Server, Arc<Mutex<Vec<String>>>) {
     (io, reasons)
 }
 
-fn binary_args() -> Vec<Value> {
-    let mut nested = polysio::Map::new();
-    nested.insert(
-        "data".into(),
-        Value::Bytes(Bytes::from_static(&[0, 1, 255])),
-    );
-    vec![
-        Value::from("text"),
-        Value::Map(nested),
-        Value::Bytes(Bytes::new()),
-    ]
-}
-
 async fn rust_client(transports: &[TransportKind], want: TransportKind) {
     let (io, _) = echo_server(ServerConfig::default());
     let addr = serve_in_axum(&io).await;

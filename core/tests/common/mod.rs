@@ -253,6 +253,20 @@ pub async fn info(socket: &Socket) -> Value {
     r.into_iter().next().expect("info value")
 }
 
+/// Arguments with binary parts at the top level and nested, and an empty buffer.
+pub fn binary_args() -> Vec<Value> {
+    let mut nested = polysio::Map::new();
+    nested.insert(
+        "data".into(),
+        Value::Bytes(bytes::Bytes::from_static(&[0, 1, 255])),
+    );
+    vec![
+        Value::from("text"),
+        Value::Map(nested),
+        Value::Bytes(bytes::Bytes::new()),
+    ]
+}
+
 pub fn json(v: serde_json::Value) -> Value {
     Value::from(v)
 }
