@@ -10,10 +10,7 @@ use axum::Router;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::args()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
+    let port = scenario::port();
     let io = scenario::server();
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))

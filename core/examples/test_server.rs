@@ -9,10 +9,7 @@ mod scenario;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::args()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
+    let port = scenario::port();
     let io = scenario::server();
     let addr = io.listen(("127.0.0.1", port)).await?;
     println!("listening {}", addr.port());

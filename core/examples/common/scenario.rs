@@ -10,6 +10,14 @@ use polysio::{Map, Value};
 
 /// The scenario server's options: pingInterval 300 ms, pingTimeout 200 ms, connectTimeout
 /// 1000 ms, everything else at the defaults.
+/// The port from the first argument (3000 without one).
+pub fn port() -> u16 {
+    std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000)
+}
+
 pub fn config() -> ServerConfig {
     let defaults = ServerConfig::default();
     ServerConfig {
