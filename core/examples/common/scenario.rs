@@ -8,8 +8,6 @@ use polysio::engine::EngineConfig;
 use polysio::server::{ConnectError, Namespace, Server, ServerConfig};
 use polysio::{Map, Value};
 
-/// The scenario server's options: pingInterval 300 ms, pingTimeout 200 ms, connectTimeout
-/// 1000 ms, everything else at the defaults.
 /// The port from the first argument (3000 without one).
 pub fn port() -> u16 {
     std::env::args()
@@ -18,6 +16,8 @@ pub fn port() -> u16 {
         .unwrap_or(3000)
 }
 
+/// The scenario server's options: pingInterval 300 ms, pingTimeout 200 ms, connectTimeout
+/// 1000 ms, everything else at the defaults.
 pub fn config() -> ServerConfig {
     let defaults = ServerConfig::default();
     ServerConfig {
