@@ -361,3 +361,51 @@ async fn a_dropped_poll_ticket_ends_the_session() {
     }
     assert_eq!(reasons.lock().unwrap().as_slice(), ["transport error"]);
 }
+
+/// A request that arrives after an unanswered ping's deadline finds the session closed with
+/// `ping timeout` (400, "Session ID unknown"), even when the heartbeat's timer has not fired
+/// yet: here the only runtime thread is blocked across the deadline, as a loaded machine might
+/// delay it. The reference's timers run before its I/O, so its clients rely on this.
+#[tokio::test(flavor = "current_thread")]
+async fn a_request_after_the_ping_deadline_finds_the_session_gone() {
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let mut config = ServerConfig::default();
+    config.engine.ping_interval = Duration::from_millis(100);
+    config.engine.ping_timeout = Duration::from_millis(100);
+    let io = Server::new(config);
+    let r = reasons.clone();
+    io.of("/").on_connection(move |socket| {
+        let r = r.clone();
+        socket.on_disconnect(move |_, reason| r.lock().unwrap().push(reason.as_str().to_owned()));
+    });
+    let engine = io.engine().clone();
+    let Reply::Ready(open) = engine.request(plain(Method::GET, "EIO=4&transport=polling")) else {
+        panic!("the handshake is answered at once");
+    };
+    let open = String::from_utf8(open.body.to_vec()).unwrap();
+    let open: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
+    let q = format!(
+        "EIO=4&transport=polling&sid={}",
+        open["sid"].as_str().unwrap()
+    );
+    let Reply::ReadBody(ticket) = engine.request(plain(Method::POST, &q)) else {
+        panic!("a POST asks for its body");
+    };
+    assert_eq!(ticket.finish(Ok(Bytes::from_static(b"40"))).body, "ok");
+    // The ping goes out after the interval (the runtime is free to send it)...
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // ...then the runtime stalls past the pong's deadline, so the timer cannot fire.
+    std::thread::sleep(Duration::from_millis(120));
+    let Reply::Ready(late) = engine.request(plain(Method::GET, &q)) else {
+        panic!("an unknown session is answered at once");
+    };
+    assert_eq!(
+        late.status,
+        400,
+        "{:?}",
+        String::from_utf8_lossy(&late.body)
+    );
+    assert_eq!(engine.clients_count(), 0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(reasons.lock().unwrap().as_slice(), ["ping timeout"]);
+}

@@ -260,7 +260,15 @@ impl Heartbeat {
             return Beat::Timeout;
         }
         self.awaiting = true;
-        self.due = now + self.timeout;
+        // The pong is due a timeout after the ping was scheduled, as a client timing the
+        // reference expects, unless the ping went out so late (a stalled process) that the
+        // client would be left less than half the timeout to answer.
+        let anchored = self.due + self.timeout;
+        self.due = if anchored >= now + self.timeout / 2 {
+            anchored
+        } else {
+            now + self.timeout
+        };
         Beat::Ping
     }
 
@@ -486,6 +494,15 @@ mod tests {
         assert_eq!(h.due(), pong + i);
         assert_eq!(h.on_time(pong + i), Beat::Ping);
         assert_eq!(h.on_time(pong + i + t), Beat::Timeout);
+        // A ping sent a little late (timer jitter) keeps its scheduled deadline; one sent so
+        // late that the client would have under half the timeout gets the whole timeout.
+        let mut h = Heartbeat::new(i, t, t0);
+        assert_eq!(h.on_time(t0 + i + Duration::from_millis(5)), Beat::Ping);
+        assert_eq!(h.due(), t0 + i + t);
+        let mut h = Heartbeat::new(i, t, t0);
+        let stalled = t0 + i + Duration::from_millis(150);
+        assert_eq!(h.on_time(stalled), Beat::Ping);
+        assert_eq!(h.due(), stalled + t);
         // A pong that was not asked for changes nothing.
         let mut h = Heartbeat::new(i, t, t0);
         h.on_pong(t0 + Duration::from_millis(10));

@@ -266,8 +266,14 @@ impl EngineServer {
                 .is_some_and(|rest| rest.starts_with('/'))
     }
 
+    /// The open session `sid`. One whose ping went unanswered past its deadline is closed now
+    /// and is unknown, even if its heartbeat task has yet to notice.
     fn session(&self, sid: &str) -> Option<EngineSocket> {
-        self.inner.sessions.lock().ok()?.get(sid).cloned()
+        let s = self.inner.sessions.lock().ok()?.get(sid).cloned()?;
+        if s.check_ping_timeout() && s.close_reason() == Some(CloseReason::PingTimeout) {
+            return None;
+        }
+        Some(s)
     }
 
     /// Answers one request to the Engine.IO path: the host boundary every way of serving goes

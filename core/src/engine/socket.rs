@@ -1,7 +1,7 @@
 //! One Engine.IO session: its outgoing queue, state flags, heartbeat and close.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
@@ -98,6 +98,13 @@ pub(crate) struct Shared {
     pub(crate) close_reason: Mutex<Option<CloseReason>>,
     pub(crate) close_notify: Notify,
     pub(crate) pong: Notify,
+    /// When the session opened: the heartbeat's clock starts here, not when its task first runs.
+    opened: Instant,
+    /// While a ping awaits its pong: when it times out, in nanoseconds after `opened` (0: no
+    /// ping is out). Lets a request that arrives after the deadline find the session closed even
+    /// if the heartbeat task has not run yet (a loaded runtime, timers rounded up), as the
+    /// reference's timers run before its I/O.
+    ping_deadline: AtomicU64,
     pub(crate) conn: Mutex<Option<Box<dyn ConnHandler>>>,
     owner: Weak<dyn SessionOwner>,
 }
@@ -288,6 +295,8 @@ impl EngineSocket {
             close_reason: Mutex::new(None),
             close_notify: Notify::new(),
             pong: Notify::new(),
+            opened: Instant::now(),
+            ping_deadline: AtomicU64::new(0),
             conn: Mutex::new(None),
             owner,
         }))
@@ -464,7 +473,7 @@ impl EngineSocket {
         timeout: std::time::Duration,
     ) {
         let ping = Frame::text(PacketType::Ping, "");
-        let mut beat = Heartbeat::new(interval, timeout, Instant::now());
+        let mut beat = Heartbeat::new(interval, timeout, self.0.opened);
         loop {
             let closed = self.0.close_notify.notified();
             if self.is_closed() {
@@ -472,9 +481,15 @@ impl EngineSocket {
             }
             tokio::select! {
                 _ = closed => return,
-                _ = self.0.pong.notified() => beat.on_pong(Instant::now()),
+                _ = self.0.pong.notified() => {
+                    beat.on_pong(Instant::now());
+                    self.0.ping_deadline.store(0, Ordering::Release);
+                }
                 _ = tokio::time::sleep_until(beat.due().into()) => match beat.on_time(Instant::now()) {
                     Beat::Ping => {
+                        let due = beat.due().saturating_duration_since(self.0.opened);
+                        let nanos = u64::try_from(due.as_nanos()).unwrap_or(u64::MAX).max(1);
+                        self.0.ping_deadline.store(nanos, Ordering::Release);
                         if self.send(ping.clone()).is_err() {
                             return;
                         }
@@ -487,5 +502,18 @@ impl EngineSocket {
                 },
             }
         }
+    }
+
+    /// Closes the session with `ping timeout` if its ping's deadline has passed, whether or not
+    /// the heartbeat task has run yet; true if the session is (now) closed.
+    pub(crate) fn check_ping_timeout(&self) -> bool {
+        let deadline = self.0.ping_deadline.load(Ordering::Acquire);
+        if deadline != 0 {
+            let late = self.0.opened.elapsed().as_nanos() >= u128::from(deadline);
+            if late && !self.is_closed() {
+                self.close_with(CloseReason::PingTimeout);
+            }
+        }
+        self.is_closed()
     }
 }
