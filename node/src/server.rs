@@ -264,6 +264,7 @@ fn config(v: &Value) -> Result<ServerConfig> {
             cors: cors(v)?,
             cookie: cookie(v)?,
             allow_request: None,
+            ..EngineConfig::default()
         },
         connect_timeout: opt_ms(v, "connectTimeout", d.connect_timeout)?,
         connection_state_recovery: recovery,

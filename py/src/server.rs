@@ -648,6 +648,7 @@ impl NativeServer {
                 )?,
                 cookie: self::cookie(cookie)?,
                 allow_request: allow_request.map(self::allow_request),
+                ..EngineConfig::default()
             },
             connect_timeout: seconds("connect_timeout", connect_timeout)?,
             connection_state_recovery: recovery(connection_state_recovery)?,

@@ -154,6 +154,57 @@ pub struct EngineConfig {
     pub cookie: Option<CookieConfig>,
     /// Handshake filter (none).
     pub allow_request: Option<AllowRequest>,
+    /// How long a long-polling POST may take to send its body (30000 ms, engine.io's
+    /// `httpRequestBodyTimeout`): a slower one is answered 408 and its session closed with
+    /// `transport error`.
+    pub http_request_body_timeout: Duration,
+    /// Most chunks a long-polling POST body may arrive in (10000, engine.io's
+    /// `maxBufferedChunks`): a body in more is answered 413 and its session closed with
+    /// `transport error`.
+    pub max_buffered_chunks: usize,
+    /// Most bytes of packets queued for one session and not yet taken by its transport (a
+    /// polling client that does not GET, a WebSocket whose peer does not read), each packet
+    /// counted as its length plus 64 (16 MiB). Past it the session closes with
+    /// `transport error`, rather than buffering without bound. The reference has no such bound.
+    pub max_buffered_bytes: usize,
+    /// How long a write to a WebSocket may make no progress (30000 ms): a client that stops
+    /// reading is disconnected with `transport error` (the reference's socket timeout).
+    pub write_timeout: Duration,
+    /// Most messages of one session handed to a slow consumer (a Python, Node or C event loop)
+    /// and not yet handled (1024). Past it, polysio stops reading from that client until the
+    /// consumer catches up, so the client feels TCP backpressure; nothing is dropped. Rust
+    /// handlers run inline and never count.
+    pub max_pending_messages: usize,
+    /// Most new sessions per second (none): a handshake over the rate is answered 503.
+    pub max_handshakes_per_second: Option<u32>,
+    /// polysio's own listener's timeouts and connection cap (unused when mounted in a host).
+    pub listener: ListenerConfig,
+}
+
+/// Options of polysio's own HTTP listener ([`super::EngineServer::serve`]); a host that mounts
+/// polysio in its own server (axum, uvicorn, aiohttp) applies its own.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListenerConfig {
+    /// How long a client has to send a complete request head, counted from when the server
+    /// starts waiting for one, on a new connection as between requests (60000 ms, Node's
+    /// `server.headersTimeout`). A connection that never sends a request is closed after it.
+    pub headers_timeout: Duration,
+    /// How long an idle connection is kept open after a response, waiting for another request
+    /// (5000 ms, Node's `server.keepAliveTimeout`).
+    pub keep_alive_timeout: Duration,
+    /// Most concurrent TCP connections (none). Past it, a new connection is answered 503 and
+    /// closed at once, before it can hold a descriptor for long.
+    pub max_connections: Option<usize>,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            headers_timeout: Duration::from_millis(60_000),
+            keep_alive_timeout: Duration::from_millis(5_000),
+            max_connections: None,
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -169,6 +220,13 @@ impl Default for EngineConfig {
             cors: None,
             cookie: None,
             allow_request: None,
+            http_request_body_timeout: Duration::from_millis(30_000),
+            max_buffered_chunks: 10_000,
+            max_buffered_bytes: 16 * 1024 * 1024,
+            write_timeout: Duration::from_millis(30_000),
+            max_pending_messages: 1024,
+            max_handshakes_per_second: None,
+            listener: ListenerConfig::default(),
         }
     }
 }
@@ -186,6 +244,13 @@ impl fmt::Debug for EngineConfig {
             .field("cors", &self.cors)
             .field("cookie", &self.cookie)
             .field("allow_request", &self.allow_request.is_some())
+            .field("http_request_body_timeout", &self.http_request_body_timeout)
+            .field("max_buffered_chunks", &self.max_buffered_chunks)
+            .field("max_buffered_bytes", &self.max_buffered_bytes)
+            .field("write_timeout", &self.write_timeout)
+            .field("max_pending_messages", &self.max_pending_messages)
+            .field("max_handshakes_per_second", &self.max_handshakes_per_second)
+            .field("listener", &self.listener)
             .finish()
     }
 }

@@ -199,20 +199,28 @@ impl std::fmt::Debug for Reply {
     }
 }
 
-/// Why the host could not give a POST's whole body.
+/// Why the host could not give a POST's whole body. Each ends the session with
+/// `transport error`, as the reference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyError {
-    /// The body went over [`BodyTicket::limit`] (answered `413`, the session stays).
+    /// The body went over [`BodyTicket::limit`] (answered `413`).
     TooLarge,
-    /// The client went away or the body could not be read (the session ends).
+    /// The body came in more than [`BodyTicket::max_chunks`] chunks (answered `413`).
+    TooManyChunks,
+    /// The body did not arrive within [`BodyTicket::timeout`] (answered `408`).
+    TimedOut,
+    /// The client went away or the body could not be read (answered `400`).
     Aborted,
 }
 
-/// A POST to a session whose body the host reads. Dropping it unfinished counts as
-/// [`BodyError::Aborted`].
+/// A POST to a session whose body the host reads: await [`BodyTicket::ready`], read the body
+/// within [`BodyTicket::timeout`] and [`BodyTicket::limit`], then [`BodyTicket::finish`].
+/// Dropping it unfinished counts as [`BodyError::Aborted`].
 pub struct BodyTicket {
     pub(crate) session: Option<EngineSocket>,
     pub(crate) limit: usize,
+    pub(crate) max_chunks: usize,
+    pub(crate) timeout: std::time::Duration,
     pub(crate) headers: HeaderMap,
 }
 
@@ -222,22 +230,48 @@ impl BodyTicket {
         self.limit
     }
 
+    /// The most chunks the body may come in (`maxBufferedChunks`).
+    pub fn max_chunks(&self) -> usize {
+        self.max_chunks
+    }
+
+    /// How long the body may take to arrive (`httpRequestBodyTimeout`), counted once
+    /// [`BodyTicket::ready`] resolved.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
+    }
+
+    /// Waits until the session may take more messages: the host reads the body only then, so
+    /// a client whose messages a slow consumer still holds meets TCP backpressure.
+    pub async fn ready(&self) {
+        if let Some(s) = &self.session {
+            s.ready().await
+        }
+    }
+
     /// Hands the body over; returns the response.
     pub fn finish(mut self, body: Result<Bytes, BodyError>) -> HttpResponse {
         let Some(session) = self.session.take() else {
             return HttpResponse::new(StatusCode::BAD_REQUEST, "");
         };
         session.0.post_busy.store(false, Ordering::Release);
+        let body = match body {
+            Ok(b) if b.len() > self.limit => Err(BodyError::TooLarge),
+            b => b,
+        };
         let mut r = match body {
-            Ok(b) if b.len() > self.limit => HttpResponse::new(StatusCode::PAYLOAD_TOO_LARGE, ""),
             Ok(b) => {
                 session.on_post(&b);
                 HttpResponse::new(StatusCode::OK, "ok").with_type("text/html")
             }
-            Err(BodyError::TooLarge) => HttpResponse::new(StatusCode::PAYLOAD_TOO_LARGE, ""),
-            Err(BodyError::Aborted) => {
+            Err(e) => {
                 session.close_with(CloseReason::TransportError);
-                HttpResponse::new(StatusCode::BAD_REQUEST, "")
+                let status = match e {
+                    BodyError::TooLarge | BodyError::TooManyChunks => StatusCode::PAYLOAD_TOO_LARGE,
+                    BodyError::TimedOut => StatusCode::REQUEST_TIMEOUT,
+                    BodyError::Aborted => StatusCode::BAD_REQUEST,
+                };
+                HttpResponse::new(status, "")
             }
         };
         r.headers.extend(std::mem::take(&mut self.headers));
@@ -281,6 +315,7 @@ pub struct WsTicket {
 pub(crate) struct WsParams {
     pub(crate) upgrade_timeout: Duration,
     pub(crate) max_message: usize,
+    pub(crate) write_timeout: Duration,
 }
 
 impl WsTicket {

@@ -6,14 +6,15 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::Buf;
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use super::host::{BodyError, HttpRequest, HttpResponse, Reply};
+use super::host::{BodyError, BodyTicket, HttpRequest, HttpResponse, Reply};
 use super::server::EngineServer;
 
 /// The response body type of the server.
@@ -39,16 +40,8 @@ impl EngineServer {
         let response = match self.request(HttpRequest::from_parts(&parts, remote, false)) {
             Reply::Ready(r) => r,
             Reply::ReadBody(ticket) => {
-                let got = match Limited::new(body, ticket.limit()).collect().await {
-                    Ok(c) => Ok(c.to_bytes()),
-                    Err(e)
-                        if e.downcast_ref::<http_body_util::LengthLimitError>()
-                            .is_some() =>
-                    {
-                        Err(BodyError::TooLarge)
-                    }
-                    Err(_) => Err(BodyError::Aborted),
-                };
+                ticket.ready().await;
+                let got = read_body(body, &ticket).await;
                 ticket.finish(got)
             }
             Reply::Wait(poll) => poll.await,
@@ -92,6 +85,41 @@ impl EngineServer {
         })
         .await
     }
+}
+
+/// Reads a POST body under the ticket's bounds: its size, its number of chunks and its time.
+async fn read_body<B>(body: B, ticket: &BodyTicket) -> Result<Bytes, BodyError>
+where
+    B: hyper::body::Body,
+{
+    let (limit, max_chunks) = (ticket.limit(), ticket.max_chunks());
+    let read = async {
+        let mut body = std::pin::pin!(body);
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut len = 0usize;
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map_err(|_| BodyError::Aborted)?.into_data() else {
+                continue;
+            };
+            let mut data = data;
+            len += data.remaining();
+            if len > limit {
+                return Err(BodyError::TooLarge);
+            }
+            if chunks.len() == max_chunks {
+                return Err(BodyError::TooManyChunks);
+            }
+            chunks.push(data.copy_to_bytes(data.remaining()));
+        }
+        Ok(match chunks.len() {
+            0 => Bytes::new(),
+            1 => chunks.pop().unwrap_or_default(),
+            _ => Bytes::from(chunks.concat()),
+        })
+    };
+    tokio::time::timeout(ticket.timeout(), read)
+        .await
+        .unwrap_or(Err(BodyError::TimedOut))
 }
 
 /// The accept loop shared by the Engine.IO and Socket.IO servers.

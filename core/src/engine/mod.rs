@@ -16,10 +16,12 @@ mod ws_io;
 
 use std::net::SocketAddr;
 
-pub use config::{CookieConfig, CorsConfig, CorsOrigin, EngineConfig, TransportType};
+pub use config::{
+    CookieConfig, CorsConfig, CorsOrigin, EngineConfig, ListenerConfig, TransportType,
+};
 pub use server::EngineServer;
 pub(crate) use socket::FlushBatch;
-pub use socket::{CloseReason, ConnHandler, Cork, EngineHandler, EngineSocket, Message};
+pub use socket::{CloseReason, ConnHandler, Cork, EngineHandler, EngineSocket, Held, Message};
 
 /// The HTTP request that opened a session, as handlers see it.
 #[derive(Clone, Debug)]

@@ -23,9 +23,24 @@ use tokio::net::TcpStream;
 use super::packet::Frame;
 use super::ws_io::{try_send_vectored, write_frames};
 
-#[derive(Default)]
 pub(crate) struct Outbox {
     state: Mutex<State>,
+    /// Most bytes queued and not yet taken (see [`Outbox::cost`]).
+    limit: usize,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox::new(usize::MAX)
+    }
+}
+
+/// What queuing frames found: whether a flush must run, and whether the queue is over its
+/// bound (the session must close).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Pushed {
+    pub(crate) flush: bool,
+    pub(crate) over: bool,
 }
 
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
@@ -55,6 +70,9 @@ struct State {
     scheduled: bool,
     /// Bytes of the first queued frame already written (a flush stopped in it).
     offset: usize,
+    /// The cost of `frames` (see [`Outbox::cost`]); may overcount what a flush that stopped
+    /// part-way had written already.
+    bytes: usize,
 }
 
 thread_local! {
@@ -63,47 +81,69 @@ thread_local! {
 }
 
 impl Outbox {
+    /// An outbox holding at most `limit` bytes not yet taken.
+    pub(crate) fn new(limit: usize) -> Outbox {
+        Outbox {
+            state: Mutex::default(),
+            limit,
+        }
+    }
+
+    /// What a queued frame counts for: its bytes plus the bookkeeping around them.
+    fn cost(f: &Frame) -> usize {
+        f.len() + 64
+    }
+
+    fn extend(s: &mut State, frames: impl IntoIterator<Item = Frame>) {
+        for f in frames {
+            s.bytes = s.bytes.saturating_add(Self::cost(&f));
+            s.frames.push_back(f);
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while the lock is held; a poisoned queue is still consistent.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Queues frames, in order, and wakes the reader (unless the connection task holds the
-    /// writing token: it takes them when it gives the token back).
-    pub(crate) fn push(&self, frames: impl IntoIterator<Item = Frame>) {
-        let waker = {
+    /// writing token: it takes them when it gives the token back). True when the queue is
+    /// over its bound.
+    pub(crate) fn push(&self, frames: impl IntoIterator<Item = Frame>) -> bool {
+        let (waker, over) = {
             let mut s = self.lock();
-            s.frames.extend(frames);
+            Self::extend(&mut s, frames);
+            let over = s.bytes > self.limit;
             if s.writing == Writer::Task {
-                return;
+                return over;
             }
-            s.waker.take()
+            (s.waker.take(), over)
         };
         if let Some(w) = waker {
             w.wake();
         }
+        over
     }
 
     /// Queues frames for a flush: true when the caller must run [`Outbox::flush`] (soon) for
     /// them to go out. Without a direct stream, like [`Outbox::push`].
-    pub(crate) fn push_for_flush(&self, frames: impl IntoIterator<Item = Frame>) -> bool {
-        let waker = {
+    pub(crate) fn push_for_flush(&self, frames: impl IntoIterator<Item = Frame>) -> Pushed {
+        let (waker, over) = {
             let mut s = self.lock();
-            s.frames.extend(frames);
+            Self::extend(&mut s, frames);
+            let over = s.bytes > self.limit;
             if s.direct.is_some() {
                 // A writer sees the new frames when it gives the token back.
-                if s.writing != Writer::None || s.scheduled {
-                    return false;
-                }
-                s.scheduled = true;
-                return true;
+                let flush = s.writing == Writer::None && !s.scheduled;
+                s.scheduled |= flush;
+                return Pushed { flush, over };
             }
-            s.waker.take()
+            (s.waker.take(), over)
         };
         if let Some(w) = waker {
             w.wake();
         }
-        false
+        Pushed { flush: false, over }
     }
 
     /// Lets flushes write to `stream` (`None`: no longer). Called by the connection task.
@@ -114,7 +154,7 @@ impl Outbox {
     /// Writes the queued frames straight to the socket, unless a writer is at it already; what
     /// cannot be written now is left to the connection task.
     pub(crate) fn flush(&self) {
-        let (stream, mut frames, mut offset) = {
+        let (stream, mut frames, mut offset, taken) = {
             let mut s = self.lock();
             s.scheduled = false;
             if s.writing != Writer::None || s.frames.is_empty() {
@@ -131,7 +171,8 @@ impl Outbox {
             s.writing = Writer::Flush;
             let spare = SPARE.with(|sp| sp.take());
             let frames = std::mem::replace(&mut s.frames, spare);
-            (stream, frames, std::mem::take(&mut s.offset))
+            let bytes = std::mem::take(&mut s.bytes);
+            (stream, frames, std::mem::take(&mut s.offset), bytes)
         };
         let done = write_frames(&mut frames, &mut offset, |slices| {
             match try_send_vectored(&stream, slices) {
@@ -148,6 +189,7 @@ impl Outbox {
                 frames.append(&mut s.frames);
                 std::mem::swap(&mut frames, &mut s.frames);
                 s.offset = offset;
+                s.bytes = s.bytes.saturating_add(taken);
             }
             let wake = !finished || std::mem::take(&mut s.wanted) || !s.frames.is_empty();
             if wake {
@@ -187,6 +229,7 @@ impl Outbox {
         if s.frames.is_empty() {
             return false;
         }
+        s.bytes = 0;
         if out.is_empty() {
             std::mem::swap(&mut s.frames, out);
         } else {
@@ -312,5 +355,19 @@ mod tests {
                 Frame::text(PacketType::Ping, "")
             ]
         );
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_bytes_until_taken() {
+        // Each frame costs its length plus 64: two of 36 bytes fill a 200-byte bound exactly.
+        let outbox = Outbox::new(200);
+        let f = Frame::message(&"x".repeat(35));
+        assert!(!outbox.push([f.clone()]));
+        assert!(!outbox.push([f.clone()]));
+        assert!(outbox.push([f.clone()]), "a third frame is over the bound");
+        let mut got = VecDeque::new();
+        assert!(outbox.take(&mut got));
+        assert_eq!(got.len(), 3);
+        assert!(!outbox.push([f]), "taking the frames frees the bound");
     }
 }

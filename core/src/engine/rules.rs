@@ -272,6 +272,13 @@ impl Heartbeat {
         Beat::Ping
     }
 
+    /// The pong awaited may come as late as `due` (a packet from the client bought it time).
+    pub fn extend(&mut self, due: Instant) {
+        if self.awaiting && due > self.due {
+            self.due = due;
+        }
+    }
+
     /// A pong arrived at `now`: the next ping is due after `interval`.
     pub fn on_pong(&mut self, now: Instant) {
         if self.awaiting {

@@ -16,7 +16,7 @@ use super::host::{
 };
 use super::packet::{encode_payload, Frame, PacketType};
 use super::rules::{self, PostRefusal, Route, UpgradeCheck};
-use super::socket::{CloseReason, EngineHandler, EngineSocket, SessionOwner};
+use super::socket::{CloseReason, EngineHandler, EngineSocket, SessionLimits, SessionOwner};
 use super::websocket::Start;
 use super::Handshake;
 
@@ -437,6 +437,8 @@ impl EngineServer {
                 return Reply::ReadBody(BodyTicket {
                     session: Some(session),
                     limit: max,
+                    max_chunks: self.inner.config.max_buffered_chunks,
+                    timeout: self.inner.config.http_request_body_timeout,
                     headers: cors,
                 })
             }
@@ -445,15 +447,11 @@ impl EngineServer {
         if refusal != PostRefusal::Overlapping {
             session.0.post_busy.store(false, Ordering::Release);
         }
+        // Each ends the session with `transport error`, as engine.io 6.6.13 (its transport's
+        // "overlap from client", "invalid content" and "payload too large" errors).
+        session.close_with(CloseReason::TransportError);
         let status = match refusal {
-            PostRefusal::Overlapping => {
-                session.close_with(CloseReason::TransportError);
-                StatusCode::BAD_REQUEST
-            }
-            PostRefusal::Binary => {
-                session.close_with(CloseReason::ParseError);
-                StatusCode::BAD_REQUEST
-            }
+            PostRefusal::Overlapping | PostRefusal::Binary => StatusCode::BAD_REQUEST,
             PostRefusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         };
         let mut r = HttpResponse::new(status, Bytes::new());
@@ -480,6 +478,7 @@ impl EngineServer {
             params: WsParams {
                 upgrade_timeout: cfg.upgrade_timeout,
                 max_message: cfg.max_http_buffer_size,
+                write_timeout: cfg.write_timeout,
             },
             runtime: self.inner.runtime.clone(),
         })
@@ -516,7 +515,12 @@ impl EngineServer {
         t: TransportType,
     ) -> EngineSocket {
         let owner: Arc<dyn SessionOwner> = self.inner.clone();
-        let socket = EngineSocket::new(sid.clone(), handshake, t, Arc::downgrade(&owner));
+        let cfg = &self.inner.config;
+        let limits = SessionLimits {
+            max_buffered_bytes: cfg.max_buffered_bytes,
+            max_pending_messages: cfg.max_pending_messages,
+        };
+        let socket = EngineSocket::new(sid.clone(), handshake, t, Arc::downgrade(&owner), limits);
         if let Ok(mut m) = self.inner.sessions.lock() {
             m.insert(sid, socket.clone());
         }

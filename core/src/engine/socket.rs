@@ -1,7 +1,7 @@
 //! One Engine.IO session: its outgoing queue, state flags, heartbeat and close.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
@@ -80,6 +80,37 @@ pub(crate) trait SessionOwner: Send + Sync + 'static {
     fn session_closed(&self, session: &EngineSocket, linger: bool);
 }
 
+/// A message held by a slow consumer (see [`EngineSocket::hold`]); dropping it lets the
+/// session read again once it is under its bound.
+#[must_use = "the message counts as pending until the guard is dropped"]
+pub struct Held(EngineSocket);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let s = &self.0 .0;
+        if s.held.fetch_sub(1, Ordering::AcqRel) == s.max_held {
+            s.unheld.notify_waiters();
+        }
+    }
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Held").field(&self.0.sid()).finish()
+    }
+}
+
+/// A session's bounds, from its server's [`super::EngineConfig`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SessionLimits {
+    pub(crate) max_buffered_bytes: usize,
+    pub(crate) max_pending_messages: usize,
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 pub(crate) const T_POLLING: u8 = 0;
 pub(crate) const T_WEBSOCKET: u8 = 1;
 
@@ -105,6 +136,15 @@ pub(crate) struct Shared {
     /// if the heartbeat task has not run yet (a loaded runtime, timers rounded up), as the
     /// reference's timers run before its I/O.
     ping_deadline: AtomicU64,
+    /// The ping timeout, in nanoseconds, once the heartbeat runs.
+    ping_timeout: AtomicU64,
+    /// A packet other than the pong already pushed the current ping's deadline back.
+    ping_refreshed: AtomicBool,
+    /// Messages handed to a slow consumer and not yet handled (see [`EngineSocket::hold`]).
+    held: AtomicUsize,
+    max_held: usize,
+    /// Notified when `held` drops below `max_held`.
+    unheld: Notify,
     pub(crate) conn: Mutex<Option<Box<dyn ConnHandler>>>,
     owner: Weak<dyn SessionOwner>,
 }
@@ -279,11 +319,12 @@ impl EngineSocket {
         handshake: Arc<Handshake>,
         transport: TransportType,
         owner: Weak<dyn SessionOwner>,
+        limits: SessionLimits,
     ) -> Self {
         EngineSocket(Arc::new(Shared {
             sid,
             handshake,
-            outbox: Outbox::default(),
+            outbox: Outbox::new(limits.max_buffered_bytes),
             reader: Arc::new(tokio::sync::Mutex::new(VecDeque::new())),
             transport: AtomicU8::new(match transport {
                 TransportType::Polling => T_POLLING,
@@ -297,6 +338,11 @@ impl EngineSocket {
             pong: Notify::new(),
             opened: Instant::now(),
             ping_deadline: AtomicU64::new(0),
+            ping_timeout: AtomicU64::new(0),
+            ping_refreshed: AtomicBool::new(false),
+            held: AtomicUsize::new(0),
+            max_held: limits.max_pending_messages.max(1),
+            unheld: Notify::new(),
             conn: Mutex::new(None),
             owner,
         }))
@@ -331,13 +377,11 @@ impl EngineSocket {
         self.0.reader.try_lock().is_err()
     }
 
-    /// Queues a frame; fails once the session is closed.
+    /// Queues a frame; fails once the session is closed. A session whose queue goes over
+    /// `max_buffered_bytes` (its client does not take what is sent) closes with
+    /// `transport error`.
     pub fn send(&self, frame: Frame) -> Result<()> {
-        if self.is_closed() {
-            return Err(Error::Closed);
-        }
-        self.0.outbox.push([frame]);
-        Ok(())
+        self.send_all([&frame])
     }
 
     /// Queues several frames in order (a packet and its attachments).
@@ -345,7 +389,9 @@ impl EngineSocket {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        self.0.outbox.push(frames.into_iter().cloned());
+        if self.0.outbox.push(frames.into_iter().cloned()) {
+            self.close_with(CloseReason::TransportError);
+        }
         Ok(())
     }
 
@@ -358,7 +404,10 @@ impl EngineSocket {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        if self.0.outbox.push_for_flush(frames.into_iter().cloned()) {
+        let pushed = self.0.outbox.push_for_flush(frames.into_iter().cloned());
+        if pushed.over {
+            self.close_with(CloseReason::TransportError);
+        } else if pushed.flush {
             batch.sessions.push(self.clone());
         }
         Ok(())
@@ -437,13 +486,20 @@ impl EngineSocket {
     /// Handles one decoded incoming packet (shared by polling and WebSocket).
     pub(crate) fn on_packet(&self, p: super::packet::Packet<'_>) {
         use super::packet::Packet;
+        if !matches!(p, Packet::Pong(_)) {
+            self.refresh_ping_deadline();
+        }
         match p {
             Packet::Text(t) => self.dispatch(Message::Text(t)),
             Packet::Binary(b) => self.dispatch(Message::Binary(b)),
-            Packet::Pong(_) => self.0.pong.notify_one(),
-            Packet::Ping(d) => {
-                let _ = self.send(Frame::text(PacketType::Pong, d));
+            Packet::Pong(_) => {
+                self.0.ping_deadline.store(0, Ordering::Release);
+                self.0.pong.notify_one();
             }
+            // In Engine.IO v4 only the server pings: the reference closes the session
+            // ("invalid heartbeat direction"). The upgrade probe's ping is handled before a
+            // packet gets here.
+            Packet::Ping(_) => self.close_with(CloseReason::TransportError),
             Packet::Close => self.close_with(CloseReason::TransportClose),
             Packet::Noop | Packet::Upgrade => {}
             Packet::Open(_) => self.close_with(CloseReason::ParseError),
@@ -474,6 +530,7 @@ impl EngineSocket {
     ) {
         let ping = Frame::text(PacketType::Ping, "");
         let mut beat = Heartbeat::new(interval, timeout, self.0.opened);
+        self.0.ping_timeout.store(nanos(timeout), Ordering::Release);
         loop {
             let closed = self.0.close_notify.notified();
             if self.is_closed() {
@@ -485,11 +542,11 @@ impl EngineSocket {
                     beat.on_pong(Instant::now());
                     self.0.ping_deadline.store(0, Ordering::Release);
                 }
-                _ = tokio::time::sleep_until(beat.due().into()) => match beat.on_time(Instant::now()) {
+                _ = tokio::time::sleep_until(beat.due().into()) => match self.beat(&mut beat) {
                     Beat::Ping => {
+                        self.0.ping_refreshed.store(false, Ordering::Release);
                         let due = beat.due().saturating_duration_since(self.0.opened);
-                        let nanos = u64::try_from(due.as_nanos()).unwrap_or(u64::MAX).max(1);
-                        self.0.ping_deadline.store(nanos, Ordering::Release);
+                        self.0.ping_deadline.store(nanos(due).max(1), Ordering::Release);
                         if self.send(ping.clone()).is_err() {
                             return;
                         }
@@ -500,6 +557,73 @@ impl EngineSocket {
                     }
                     Beat::Wait => {}
                 },
+            }
+        }
+    }
+
+    /// The heartbeat's step now, once a packet that pushed the deadline back (see
+    /// `refresh_ping_deadline`) is accounted for.
+    fn beat(&self, beat: &mut Heartbeat) -> Beat {
+        let d = self.0.ping_deadline.load(Ordering::Acquire);
+        if d != 0 {
+            beat.extend(self.0.opened + std::time::Duration::from_nanos(d));
+        }
+        beat.on_time(Instant::now())
+    }
+
+    /// As engine.io 6.6.1x: the first packet other than a pong that arrives while a pong is
+    /// awaited gives the client a whole ping timeout again (a busy client's pong may be queued
+    /// behind its messages).
+    fn refresh_ping_deadline(&self) {
+        let s = &self.0;
+        if s.ping_deadline.load(Ordering::Acquire) == 0 || s.ping_refreshed.load(Ordering::Acquire)
+        {
+            return;
+        }
+        if s.ping_refreshed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let timeout = std::time::Duration::from_nanos(s.ping_timeout.load(Ordering::Acquire));
+        let due = nanos(s.opened.elapsed() + timeout).max(1);
+        // Only while the ping is still out (a pong may have cleared it meanwhile).
+        let cur = s.ping_deadline.load(Ordering::Acquire);
+        if cur != 0 && due > cur {
+            let _ = s
+                .ping_deadline
+                .compare_exchange(cur, due, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+
+    /// Counts one message handed to a slow consumer (a binding's event loop) until the guard
+    /// is dropped, once the consumer has handled it. While `max_pending_messages` are held,
+    /// polysio reads nothing more from this client (see [`EngineSocket::ready`]), so a
+    /// flooding client meets TCP backpressure instead of filling the consumer's queue.
+    pub fn hold(&self) -> Held {
+        self.0.held.fetch_add(1, Ordering::AcqRel);
+        Held(self.clone())
+    }
+
+    /// True while fewer than `max_pending_messages` messages are held (or the session is
+    /// closed).
+    pub fn is_ready(&self) -> bool {
+        self.0.held.load(Ordering::Acquire) < self.0.max_held || self.is_closed()
+    }
+
+    /// Waits until [`EngineSocket::is_ready`]: the transports wait on it before they read the
+    /// client's next message; a host that reads WebSocket messages or POST bodies itself
+    /// awaits it too.
+    pub async fn ready(&self) {
+        loop {
+            let unheld = self.0.unheld.notified();
+            tokio::pin!(unheld);
+            unheld.as_mut().enable();
+            let closed = self.0.close_notify.notified();
+            if self.is_ready() {
+                return;
+            }
+            tokio::select! {
+                _ = unheld => {}
+                _ = closed => {}
             }
         }
     }

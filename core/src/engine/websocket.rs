@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -75,12 +76,12 @@ pub(crate) async fn run_stream(start: Start, params: WsParams, io: WsIo, read: V
     match start {
         Start::Open(open) => {
             let (session, first) = open();
-            run_websocket(session, ws, Some(first)).await;
+            run_websocket(session, ws, Some(first), params.write_timeout).await;
         }
         Start::Upgrade(session) => {
             if probe_stream(&mut ws, &session, params).await {
                 upgraded(&session);
-                run_websocket(session, ws, None).await;
+                run_websocket(session, ws, None, params.write_timeout).await;
             } else {
                 session.0.upgrading.store(false, Ordering::Release);
                 let _ = ws.close(None).await;
@@ -143,9 +144,17 @@ async fn probe_stream(
 /// On a TCP stream, flushes on other tasks may write queued frames too (see `outbox`): the task
 /// writes only while it holds the outbox's writing token, and so does tungstenite (a pong or the
 /// close frame it queued goes out with the task's next write).
-async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, first: Option<Frame>) {
+///
+/// Every write must finish within `write_timeout`: a client that stops reading is disconnected
+/// then, and so is the connection of a session that ended while its write was blocked.
+async fn run_websocket(
+    session: EngineSocket,
+    mut ws: WebSocketStream<WsIo>,
+    first: Option<Frame>,
+    write_timeout: Duration,
+) {
     if let Some(f) = first {
-        if ws.send(to_ws(f)).await.is_err() {
+        if bounded(write_timeout, ws.send(to_ws(f))).await.is_err() {
             session.close_with(CloseReason::TransportError);
             return;
         }
@@ -168,6 +177,8 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
         tokio::select! {
             biased;
             m = async {
+                // Nothing more is read while a slow consumer holds too many messages.
+                session.ready().await;
                 if !more {
                     ws.get_ref().read_ready().await;
                 }
@@ -184,7 +195,7 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
                     if session.is_closed() {
                         break;
                     }
-                    if i == READ_BATCH {
+                    if i == READ_BATCH || !session.is_ready() {
                         more = true;
                         break;
                     }
@@ -194,7 +205,7 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
                     }
                 }
                 if held
-                    && write_held(&mut ws, &session, &mut queued, &mut offset, &mut pong)
+                    && write_held(&mut ws, &session, &mut queued, &mut offset, &mut pong, write_timeout)
                         .await
                         .is_err()
                 {
@@ -203,7 +214,7 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
             }
             got = std::future::poll_fn(|cx| outbox.poll_acquire(cx, &mut queued, &mut offset, pong)) => {
                 if got
-                    && write_held(&mut ws, &session, &mut queued, &mut offset, &mut pong)
+                    && write_held(&mut ws, &session, &mut queued, &mut offset, &mut pong, write_timeout)
                         .await
                         .is_err()
                 {
@@ -219,11 +230,25 @@ async fn run_websocket(session: EngineSocket, mut ws: WebSocketStream<WsIo>, fir
     }
     outbox.set_direct(None);
     ws.get_mut().tungstenite_writes = true;
-    if write_frames_ws(&mut ws, &mut queued, &mut offset)
-        .await
-        .is_ok()
+    if bounded(
+        write_timeout,
+        write_frames_ws(&mut ws, &mut queued, &mut offset),
+    )
+    .await
+    .is_ok()
     {
-        let _ = ws.close(None).await;
+        let _ = bounded(write_timeout, ws.close(None)).await;
+    }
+}
+
+/// `write`, failed with `TimedOut` unless it completes within `limit`.
+async fn bounded<T>(
+    limit: Duration,
+    write: impl std::future::Future<Output = Result<T, tungstenite::Error>>,
+) -> Result<T, tungstenite::Error> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(r) => r,
+        Err(_) => Err(tungstenite::Error::Io(std::io::ErrorKind::TimedOut.into())),
     }
 }
 
@@ -269,16 +294,17 @@ async fn write_held(
     queued: &mut VecDeque<Frame>,
     offset: &mut usize,
     pong: &mut bool,
+    limit: Duration,
 ) -> Result<(), tungstenite::Error> {
     loop {
         if std::mem::take(pong) {
             let before = ws.get_ref().tungstenite_writes;
             ws.get_mut().tungstenite_writes = true;
-            let r = ws.flush().await;
+            let r = bounded(limit, ws.flush()).await;
             ws.get_mut().tungstenite_writes = before;
             r?;
         }
-        write_frames_ws(ws, queued, offset).await?;
+        bounded(limit, write_frames_ws(ws, queued, offset)).await?;
         if !session.0.outbox.release(queued) {
             return Ok(());
         }
@@ -407,6 +433,17 @@ impl WsInbound {
     pub fn receive(&self, input: WsInput<'_>) {
         self.0 .0.receive(input)
     }
+
+    /// Waits until the session may take another message: a host awaits it before it reads the
+    /// next one, so a client whose messages a slow consumer still holds meets TCP
+    /// backpressure (see [`EngineSocket::ready`]). At once while probing or once closed.
+    pub async fn ready(&self) {
+        let session = match &self.0 .0.lock().phase {
+            Phase::Open(s) => s.clone(),
+            _ => return,
+        };
+        session.ready().await
+    }
 }
 
 impl WsOutbound {
@@ -528,7 +565,13 @@ async fn pump(
             session.0.outbox.take_wait(&mut queued).await;
         }
         let batch: Vec<Frame> = queued.drain(..).filter(|f| !is_noop(f)).collect();
-        if !batch.is_empty() && out.send(batch).await.is_err() {
+        // A host that does not take what is sent within the write timeout has a client that
+        // does not read.
+        let sent = match tokio::time::timeout(params.write_timeout, out.send(batch)).await {
+            Ok(r) => r.is_ok(),
+            Err(_) => false,
+        };
+        if !sent {
             session.close_with(CloseReason::TransportError);
             return;
         }
