@@ -1821,3 +1821,418 @@ async fn broadcasts_to_a_slow_reader_arrive_whole_and_in_order() {
         next_big += 1;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Limits and timeouts (issue 14): a client doing the bad thing, then a normal client served
+// ---------------------------------------------------------------------------------------------
+
+/// True once the server closed `s` (EOF or reset), within `limit`.
+async fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(limit, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+fn short_listener(engine: &mut EngineConfig) {
+    engine.listener.headers_timeout = Duration::from_millis(400);
+    engine.listener.keep_alive_timeout = Duration::from_millis(300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_sends_a_request_is_closed() {
+    let mut config = EngineConfig::default();
+    short_listener(&mut config);
+    let (_s, addr) = start_engine(config).await;
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut trickle = TcpStream::connect(addr).await.unwrap();
+    trickle
+        .write_all(b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    assert!(
+        closed_within(&mut silent, T).await,
+        "silent connection kept"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(350),
+        "closed before the headers timeout: {:?}",
+        start.elapsed()
+    );
+    // A head trickled slower than the timeout is cut off too.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = trickle.write_all(b"Host: 127.0.0.1\r\n").await;
+    assert!(closed_within(&mut trickle, T).await, "trickled head kept");
+    open_polling(addr, EIO).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let mut config = EngineConfig::default();
+    short_listener(&mut config);
+    config.listener.headers_timeout = Duration::from_secs(30);
+    let (_s, addr) = start_engine(config).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let r = within("the handshake", read_response(&mut s)).await;
+    assert_eq!(r.status, 200);
+    let start = std::time::Instant::now();
+    assert!(
+        closed_within(&mut s, T).await,
+        "idle keep-alive connection kept"
+    );
+    let idle = start.elapsed();
+    assert!(
+        idle >= Duration::from_millis(250) && idle < Duration::from_secs(5),
+        "closed after {idle:?}, the keep-alive timeout is 300 ms"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_outlives_the_keep_alive_timeout() {
+    let mut config = EngineConfig::default();
+    short_listener(&mut config);
+    config.ping_interval = Duration::from_millis(1500);
+    let (_s, addr) = start_engine(config).await;
+    let sid = open_polling(addr, EIO).await;
+    // The GET waits for the first ping, 1.5 s: far past the keep-alive timeout of 300 ms.
+    let r = get(addr, &poll_url(EIO, &sid)).await;
+    assert_eq!(r.text(), "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_post_body_is_408_and_ends_the_session() {
+    let (_s, addr) = start_engine(EngineConfig {
+        http_request_body_timeout: Duration::from_millis(300),
+        ..EngineConfig::default()
+    })
+    .await;
+    let sid = open_polling(addr, EIO).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n4partial",
+        poll_url(EIO, &sid)
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let start = std::time::Instant::now();
+    let r = within("the 408", read_response(&mut s)).await;
+    assert_eq!(r.status, 408, "{r:?}");
+    assert!(start.elapsed() >= Duration::from_millis(250));
+    wait_session_gone(addr, EIO, &sid).await;
+    open_polling(addr, EIO).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_in_too_many_chunks_is_413() {
+    let (_s, addr) = start_engine(EngineConfig {
+        max_buffered_chunks: 3,
+        ..EngineConfig::default()
+    })
+    .await;
+    let sid = open_polling(addr, EIO).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        poll_url(EIO, &sid)
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    for c in ["4a", "bc", "de", "fg", "hi"] {
+        // One TCP segment per chunk, so hyper hands them over one by one.
+        let _ = s.write_all(format!("2\r\n{c}\r\n").as_bytes()).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let r = within("the 413", read_response(&mut s)).await;
+    assert_eq!(r.status, 413, "{r:?}");
+    wait_session_gone(addr, EIO, &sid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_gets_is_closed_at_the_outbox_bound() {
+    let (server, addr) = start_engine(EngineConfig {
+        max_buffered_bytes: 64 * 1024,
+        ..EngineConfig::default()
+    })
+    .await;
+    let sid = open_polling(addr, EIO).await;
+    // Each POST is echoed into the outbox; the client never GETs.
+    let body = vec![format!("4{}", "x".repeat(1000)); 20].join("\x1e");
+    let mut posts = 0;
+    while session_alive(addr, EIO, &sid).await {
+        posts += 1;
+        assert!(posts < 50, "the outbox grew past its bound");
+        post(addr, &poll_url(EIO, &sid), body.as_bytes()).await;
+    }
+    assert!(
+        posts >= 3,
+        "closed after {posts} posts, before 64 KiB were queued"
+    );
+    wait_clients(&server, 0).await;
+    open_polling(addr, EIO).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_that_never_reads_is_disconnected() {
+    let (io, addr) = start_sio(ServerConfig {
+        engine: EngineConfig {
+            path: SIO.into(),
+            write_timeout: Duration::from_millis(500),
+            ..EngineConfig::default()
+        },
+        ..ServerConfig::default()
+    })
+    .await;
+    let reasons = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = reasons.clone();
+    io.of("/").on_connection(move |socket| {
+        let r = r.clone();
+        socket.on_disconnect(move |_, reason| r.lock().unwrap().push(reason.as_str().to_owned()));
+    });
+    // A raw TCP client: it upgrades, connects, then never reads again.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {SIO}?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    // A masked client text frame "40".
+    s.write_all(&[0x81, 0x82, 1, 2, 3, 4, b'4' ^ 1, b'0' ^ 2])
+        .await
+        .unwrap();
+    within("the socket to connect", async {
+        while io.of("/").sockets().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let big = "y".repeat(64 * 1024);
+    let started = std::time::Instant::now();
+    while io.engine().clients_count() > 0 {
+        assert!(started.elapsed() < T, "the stuck client was kept");
+        let _ = io.emit("flood", vec![Value::from(big.as_str())]);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    within("the disconnect reason", async {
+        while reasons.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(reasons.lock().unwrap().as_slice(), ["transport error"]);
+    assert_serves(addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_are_answered_503() {
+    let mut config = EngineConfig::default();
+    config.listener.max_connections = Some(2);
+    let (_s, addr) = start_engine(config).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        write_request(
+            &mut s,
+            "GET",
+            &format!("{EIO}?EIO=4&transport=polling"),
+            &[],
+            b"",
+        )
+        .await;
+        assert_eq!(
+            within("a handshake", read_response(&mut s)).await.status,
+            200
+        );
+        held.push(s);
+    }
+    // "Connection: close" answers leave the sockets to close: wait until the server let go.
+    drop(held);
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    let mut b = TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = request(
+        addr,
+        "GET",
+        &format!("{EIO}?EIO=4&transport=polling"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 503, "{r:?}");
+    drop((a.write_all(b"").await, b.write_all(b"").await));
+    drop((a, b));
+    within("a slot to free up", async {
+        loop {
+            let r = request(
+                addr,
+                "GET",
+                &format!("{EIO}?EIO=4&transport=polling"),
+                &[],
+                b"",
+            )
+            .await;
+            if r.status == 200 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_over_the_rate_are_answered_503() {
+    let (_s, addr) = start_engine(EngineConfig {
+        max_handshakes_per_second: Some(3),
+        ..EngineConfig::default()
+    })
+    .await;
+    let url = format!("{EIO}?EIO=4&transport=polling");
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(get(addr, &url).await.status);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&503), "{statuses:?}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(get(addr, &url).await.status, 200, "a new second");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packet_while_a_pong_is_awaited_buys_one_more_timeout() {
+    let (_s, addr) = start_engine(EngineConfig {
+        ping_interval: Duration::from_millis(200),
+        ping_timeout: Duration::from_millis(400),
+        ..EngineConfig::default()
+    })
+    .await;
+    let sid = open_polling(addr, EIO).await;
+    assert_eq!(get(addr, &poll_url(EIO, &sid)).await.text(), "2");
+    let pinged = std::time::Instant::now();
+    // A message 300 ms after the ping: the pong may now come until 300 + 400 ms.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    post(addr, &poll_url(EIO, &sid), b"4busy").await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(pinged.elapsed() > Duration::from_millis(500));
+    assert!(
+        session_alive(addr, EIO, &sid).await,
+        "the message did not extend the timeout"
+    );
+    // The noop POSTs of session_alive do not extend it again: only once per ping.
+    wait_session_gone(addr, EIO, &sid).await;
+    assert!(pinged.elapsed() < Duration::from_millis(2000));
+}
+
+/// Holds every message until told to let go (a slow consumer, as a binding's event loop).
+struct Holding(Arc<std::sync::Mutex<Vec<(String, polysio::engine::Held)>>>);
+struct HoldingConn(
+    EngineSocket,
+    Arc<std::sync::Mutex<Vec<(String, polysio::engine::Held)>>>,
+);
+
+impl EngineHandler for Holding {
+    fn on_open(&self, socket: &EngineSocket) -> Box<dyn ConnHandler> {
+        Box::new(HoldingConn(socket.clone(), self.0.clone()))
+    }
+}
+
+impl ConnHandler for HoldingConn {
+    fn on_message(&mut self, msg: Message<'_>) {
+        if let Message::Text(t) = msg {
+            self.1.lock().unwrap().push((t.to_owned(), self.0.hold()));
+        }
+    }
+    fn on_close(&mut self, _reason: CloseReason) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_stops_reading_and_loses_nothing() {
+    let held = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let server = EngineServer::new(
+        EngineConfig {
+            max_pending_messages: 4,
+            ..EngineConfig::default()
+        },
+        Arc::new(Holding(held.clone())),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let s = server.clone();
+    tokio::spawn(async move { s.serve(listener, None, std::future::pending()).await });
+    // Over WebSocket: 20 messages sent, 4 read while none is released.
+    let mut ws = ws_connect(addr, &format!("{EIO}?EIO=4&transport=websocket")).await;
+    ws_text(&mut ws).await;
+    for i in 0..20 {
+        ws_send(&mut ws, &format!("4m{i}")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(held.lock().unwrap().len(), 4, "read past the bound");
+    // Released as a consumer would: every message arrives, in order.
+    let mut got = Vec::new();
+    within("all 20 messages", async {
+        while got.len() < 20 {
+            let batch: Vec<_> = std::mem::take(&mut *held.lock().unwrap());
+            got.extend(batch.into_iter().map(|(t, _held)| t));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let want: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    assert_eq!(got, want);
+    // Over polling: the POST is not read until the consumer catches up.
+    let sid = open_polling(addr, EIO).await;
+    post(addr, &poll_url(EIO, &sid), b"4a\x1e4b\x1e4c\x1e4d").await;
+    let late = tokio::spawn(async move { post(addr, &poll_url(EIO, &sid), b"4e").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !late.is_finished(),
+        "the POST was answered while the consumer is full"
+    );
+    assert_eq!(held.lock().unwrap().len(), 4);
+    held.lock().unwrap().clear();
+    assert_eq!(within("the held POST", late).await.unwrap().text(), "ok");
+    assert_eq!(held.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_packets_are_bounded_as_socket_io_parser_4_2_7() {
+    // No attachments announced: refused (the 4.2.7 rule).
+    sio_bad_packet_closes(&[r#"450-["message","z0"]"#], true).await;
+    // More than 10 attachments announced: refused.
+    sio_bad_packet_closes(&[r#"4511-["message"]"#], true).await;
+    // Attachments adding up to more than maxHttpBufferSize: refused, though each fits.
+    let (io, addr) = start_sio(ServerConfig {
+        engine: EngineConfig {
+            path: SIO.into(),
+            max_http_buffer_size: 1000,
+            ..EngineConfig::default()
+        },
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut ws = sio_ws(addr).await;
+    sio_connect(&mut ws).await;
+    let ph = |n| format!(r#"{{"_placeholder":true,"num":{n}}}"#);
+    ws_send(&mut ws, &format!(r#"452-["echo",{},{}]"#, ph(0), ph(1))).await;
+    ws.send(WsMessage::binary(vec![1u8; 600])).await.unwrap();
+    let _ = ws.send(WsMessage::binary(vec![2u8; 600])).await;
+    let seen = ws_expect_closed(&mut ws).await;
+    assert!(seen.iter().all(|t| !t.starts_with("45")), "{seen:?}");
+    wait_clients(io.engine(), 0).await;
+    assert_serves(addr).await;
+}

@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Buf;
@@ -11,9 +12,10 @@ use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+use super::config::ListenerConfig;
 use super::host::{BodyError, BodyTicket, HttpRequest, HttpResponse, Reply};
 use super::server::EngineServer;
 
@@ -70,7 +72,8 @@ impl EngineServer {
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) {
         let me = self.clone();
-        serve_with(listener, shutdown, move |req, remote| {
+        let config = self.config().listener.clone();
+        serve_with(listener, &config, shutdown, move |req, remote| {
             let this = me.clone();
             let fallback = fallback.clone();
             async move {
@@ -122,15 +125,23 @@ where
         .unwrap_or(Err(BodyError::TimedOut))
 }
 
-/// The accept loop shared by the Engine.IO and Socket.IO servers.
+/// The accept loop shared by the Engine.IO and Socket.IO servers, under `config`'s timeouts
+/// and connection cap (see [`ListenerConfig`]).
 pub async fn serve_with<F, Fut>(
     listener: TcpListener,
+    config: &ListenerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send,
     f: F,
 ) where
     F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
 {
+    raise_fd_limit();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.headers_timeout);
+    let keep_alive = config.keep_alive_timeout;
+    let open = Arc::new(AtomicUsize::new(0));
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
@@ -138,22 +149,161 @@ pub async fn serve_with<F, Fut>(
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(_) => {
+                    // Out of descriptors (EMFILE) or a connection reset before it was taken.
                     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                     continue;
                 }
             },
         };
         let _ = stream.set_nodelay(true);
+        if config
+            .max_connections
+            .is_some_and(|max| open.load(Ordering::Acquire) >= max)
+        {
+            tokio::spawn(refuse(stream));
+            continue;
+        }
+        let count = Counted::new(&open);
+        let idle = Arc::new(Idle::default());
         let f = f.clone();
+        let http = http.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let f = f.clone();
-                async move { Ok::<_, Infallible>(f(req, remote).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let _count = count;
+            let svc = {
+                let idle = idle.clone();
+                hyper::service::service_fn(move |req| {
+                    let f = f.clone();
+                    let busy = idle.begin();
+                    async move {
+                        let r = f(req, remote).await;
+                        drop(busy);
+                        Ok::<_, Infallible>(r)
+                    }
+                })
+            };
+            let conn = http
                 .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades()
-                .await;
+                .with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = idle.expired(keep_alive) => {}
+            }
+            // Idle past the keep-alive timeout: hyper closes an idle connection at once (and a
+            // busy one after its response).
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        });
+    }
+}
+
+/// Answers a connection over the cap with `503` and closes it, within a second.
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let answer =
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        let _ = stream.write_all(answer).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+/// One open connection of a listener, counted while it lives.
+struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    fn new(open: &Arc<AtomicUsize>) -> Counted {
+        open.fetch_add(1, Ordering::AcqRel);
+        Counted(open.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Whether a connection is between requests, and since when (for the keep-alive timeout). A
+/// new connection does not count as idle until its first response: until then hyper's
+/// `headers_timeout` bounds it.
+#[derive(Default)]
+struct Idle {
+    state: std::sync::Mutex<(usize, Option<tokio::time::Instant>)>,
+    changed: tokio::sync::Notify,
+}
+
+/// A request being served; dropping it (the response is ready) may make the connection idle.
+struct Busy(Arc<Idle>);
+
+impl Idle {
+    fn begin(self: &Arc<Self>) -> Busy {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 += 1;
+        }
+        Busy(self.clone())
+    }
+
+    /// Resolves once the connection has been idle for `timeout`.
+    async fn expired(&self, timeout: std::time::Duration) {
+        loop {
+            let changed = self.changed.notified();
+            let since = match self.state.lock() {
+                Ok(s) if s.0 == 0 => s.1,
+                _ => None,
+            };
+            match since {
+                Some(t) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(t + timeout) => {
+                            let still = self.state.lock().is_ok_and(|s| s.0 == 0 && s.1 == Some(t));
+                            if still {
+                                return;
+                            }
+                        }
+                        _ = changed => {}
+                    }
+                }
+                None => changed.await,
+            }
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.state.lock() {
+            s.0 -= 1;
+            if s.0 == 0 {
+                s.1 = Some(tokio::time::Instant::now());
+            }
+        }
+        self.0.changed.notify_waiters();
+    }
+}
+
+/// Raises this process's soft limit of open files to its hard limit, once (as Node and the
+/// bench servers do): each connection holds a descriptor. Unix only; failures are ignored
+/// (the limit stays as it was).
+pub fn raise_fd_limit() {
+    #[cfg(unix)]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: `lim` is a valid rlimit for getrlimit/setrlimit to read and write.
+            unsafe {
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0
+                    && lim.rlim_cur < lim.rlim_max
+                {
+                    lim.rlim_cur = lim.rlim_max;
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+                }
+            }
         });
     }
 }

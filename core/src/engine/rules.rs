@@ -288,6 +288,42 @@ impl Heartbeat {
     }
 }
 
+/// At most `per_second` handshakes in any one-second window (a fixed window, reset each
+/// second): over it, a handshake is answered 503.
+#[derive(Debug)]
+pub struct HandshakeRate {
+    per_second: u32,
+    window: Option<Instant>,
+    count: u32,
+}
+
+impl HandshakeRate {
+    /// A limit of `per_second` handshakes.
+    pub fn new(per_second: u32) -> HandshakeRate {
+        HandshakeRate {
+            per_second,
+            window: None,
+            count: 0,
+        }
+    }
+
+    /// Counts a handshake at `now`; false if it is over the rate.
+    pub fn allow(&mut self, now: Instant) -> bool {
+        match self.window {
+            Some(w) if now.saturating_duration_since(w) < Duration::from_secs(1) => {}
+            _ => {
+                self.window = Some(now);
+                self.count = 0;
+            }
+        }
+        if self.count >= self.per_second {
+            return false;
+        }
+        self.count += 1;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,5 +550,15 @@ mod tests {
         let mut h = Heartbeat::new(i, t, t0);
         h.on_pong(t0 + Duration::from_millis(10));
         assert_eq!(h.due(), t0 + i);
+    }
+
+    #[test]
+    fn handshakes_are_limited_per_second() {
+        let t0 = Instant::now();
+        let mut r = HandshakeRate::new(2);
+        assert!(r.allow(t0));
+        assert!(r.allow(t0 + Duration::from_millis(10)));
+        assert!(!r.allow(t0 + Duration::from_millis(999)));
+        assert!(r.allow(t0 + Duration::from_millis(1000)), "a new second");
     }
 }

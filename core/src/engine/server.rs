@@ -57,6 +57,8 @@ pub(crate) struct ServerInner {
     pub(crate) config: EngineConfig,
     handler: Arc<dyn EngineHandler>,
     sessions: Mutex<HashMap<Arc<str>, EngineSocket>>,
+    /// `max_handshakes_per_second`, when set.
+    handshakes: Option<Mutex<rules::HandshakeRate>>,
     pub(crate) runtime: tokio::runtime::Handle,
     me: std::sync::Weak<ServerInner>,
 }
@@ -216,6 +218,9 @@ impl EngineServer {
     ) -> Self {
         EngineServer {
             inner: Arc::new_cyclic(|me| ServerInner {
+                handshakes: config
+                    .max_handshakes_per_second
+                    .map(|n| Mutex::new(rules::HandshakeRate::new(n))),
                 config,
                 handler,
                 sessions: Mutex::new(HashMap::new()),
@@ -346,6 +351,12 @@ impl EngineServer {
                 err(HandshakeError::UnknownSid, None)
             }
             (Route::Open { transport, eio_ok }, _) => {
+                if !self.handshake_allowed() {
+                    let mut r = HttpResponse::new(StatusCode::SERVICE_UNAVAILABLE, Bytes::new());
+                    r.headers
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    return Reply::Ready(r);
+                }
                 let handshake = handshake_of(&req, query, now_ms());
                 if let Some(allow) = &cfg.allow_request {
                     if let Err(m) = allow(&handshake) {
@@ -365,6 +376,17 @@ impl EngineServer {
                 self.set_cookie(&mut r.headers, socket.sid());
                 Reply::Ready(r)
             }
+        }
+    }
+
+    /// Counts a handshake against `max_handshakes_per_second`.
+    fn handshake_allowed(&self) -> bool {
+        match &self.inner.handshakes {
+            Some(rate) => rate
+                .lock()
+                .map(|mut r| r.allow(std::time::Instant::now()))
+                .unwrap_or(true),
+            None => true,
         }
     }
 

@@ -163,6 +163,7 @@ pub(crate) fn ack_frame(nsp: &str, id: u64, args_json: &str) -> Frame {
 #[derive(Debug)]
 pub struct Decoder {
     max_attachments: usize,
+    max_attachment_bytes: usize,
     pending: Option<Pending>,
 }
 
@@ -171,6 +172,8 @@ struct Pending {
     packet: Packet,
     expected: usize,
     attachments: Vec<Bytes>,
+    /// Bytes of `attachments`.
+    bytes: usize,
 }
 
 impl Default for Decoder {
@@ -179,14 +182,23 @@ impl Default for Decoder {
     }
 }
 
-/// Attachments one packet may announce before it is refused as a parse error.
-pub const DEFAULT_MAX_ATTACHMENTS: usize = 1000;
+/// Attachments one packet may announce before it is refused as a parse error (10, as
+/// socket.io-parser 4.2.6+, CVE-2026-33151).
+pub const DEFAULT_MAX_ATTACHMENTS: usize = 10;
 
 impl Decoder {
     /// A decoder refusing packets that announce more than `max_attachments` attachments.
     pub fn new(max_attachments: usize) -> Self {
+        Decoder::with_limits(max_attachments, usize::MAX)
+    }
+
+    /// Like [`Decoder::new`], also refusing a packet whose attachments add up to more than
+    /// `max_attachment_bytes` (a server passes its `maxHttpBufferSize`: one packet may not hold
+    /// more than one message may).
+    pub fn with_limits(max_attachments: usize, max_attachment_bytes: usize) -> Self {
         Decoder {
             max_attachments,
+            max_attachment_bytes,
             pending: None,
         }
     }
@@ -218,6 +230,7 @@ impl Decoder {
             packet,
             expected: attachments,
             attachments: Vec::new(),
+            bytes: 0,
         });
         Ok(None)
     }
@@ -229,6 +242,14 @@ impl Decoder {
                 "got binary data when not reconstructing a packet".into(),
             ));
         };
+        p.bytes = p.bytes.saturating_add(b.len());
+        if p.bytes > self.max_attachment_bytes {
+            self.pending = None;
+            return Err(Error::Parse(format!(
+                "attachments over {} bytes",
+                self.max_attachment_bytes
+            )));
+        }
         p.attachments.push(b);
         if p.attachments.len() < p.expected {
             return Ok(None);
@@ -282,6 +303,10 @@ fn header(s: &str) -> Result<(u8, usize, &str, Option<u64>, usize)> {
         attachments = s[start..i]
             .parse()
             .map_err(|_| bad("illegal attachments"))?;
+        // A binary packet without attachments is refused, as socket.io-parser 4.2.7.
+        if attachments == 0 {
+            return Err(bad("illegal attachments"));
+        }
         i += 1;
     }
     let mut nsp = "/";
@@ -504,7 +529,25 @@ mod tests {
             d.decode_binary(Bytes::new()).is_err(),
             "placeholder out of range"
         );
-        assert!(d.decode_text("50-[\"a\"]").unwrap().is_some());
+        assert!(d.decode_text("50-[\"a\"]").is_err(), "zero attachments");
+        assert!(d.decode_text("511-[\"a\"]").is_err(), "over 10 attachments");
+        assert!(d.decode_text("510-[\"a\"]").unwrap().is_none());
+    }
+
+    #[test]
+    fn attachment_bytes_are_bounded_per_packet() {
+        let mut d = Decoder::with_limits(10, 100);
+        let two = "52-[\"a\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]";
+        assert!(d.decode_text(two).unwrap().is_none());
+        assert!(d.decode_binary(Bytes::from(vec![0; 60])).unwrap().is_none());
+        assert!(
+            d.decode_binary(Bytes::from(vec![0; 60])).is_err(),
+            "120 > 100"
+        );
+        assert!(!d.is_waiting(), "the packet is dropped");
+        assert!(d.decode_text(two).unwrap().is_none());
+        assert!(d.decode_binary(Bytes::from(vec![0; 50])).unwrap().is_none());
+        assert!(d.decode_binary(Bytes::from(vec![0; 50])).unwrap().is_some());
     }
 
     fn value() -> impl Strategy<Value = Value> {

@@ -9,6 +9,7 @@ use super::socket::guard;
 use super::{Namespace, ServerWeak, Socket};
 use crate::adapter::{RestoredSession, Room, Sid};
 use crate::engine::{CloseReason, ConnHandler, EngineHandler, EngineSocket, Message};
+use crate::parser::packet::DEFAULT_MAX_ATTACHMENTS;
 use crate::parser::{Decoder, Packet, PacketData};
 use crate::value::Value;
 
@@ -56,10 +57,15 @@ impl EngineHandler for Handler {
     fn on_open(&self, socket: &EngineSocket) -> Box<dyn ConnHandler> {
         let server = self.server.upgrade();
         let runtime = tokio::runtime::Handle::try_current().ok();
-        let max_att = server
+        let (max_att, max_bytes) = server
             .as_ref()
-            .map(|s| s.config.max_attachments)
-            .unwrap_or(1000);
+            .map(|s| {
+                (
+                    s.config.max_attachments,
+                    s.config.engine.max_http_buffer_size,
+                )
+            })
+            .unwrap_or((DEFAULT_MAX_ATTACHMENTS, 1_000_000));
         let client = Arc::new(ClientShared {
             engine: socket.clone(),
             sockets: Mutex::new(HashMap::new()),
@@ -87,7 +93,7 @@ impl EngineHandler for Handler {
         Box::new(Conn {
             client,
             server: self.server.clone(),
-            decoder: Decoder::new(max_att),
+            decoder: Decoder::with_limits(max_att, max_bytes),
         })
     }
 }

@@ -69,7 +69,8 @@ pub struct ServerConfig {
     pub connect_timeout: Duration,
     /// Connection state recovery (off).
     pub connection_state_recovery: Option<RecoveryConfig>,
-    /// Attachments one packet may carry (1000).
+    /// Attachments one packet may carry (10, as socket.io-parser 4.2.6+); together they may
+    /// not exceed the engine's `max_http_buffer_size`.
     pub max_attachments: usize,
     /// Builds each namespace's adapter (the in-memory [`crate::adapter::LocalAdapter`] by default).
     pub adapter: Option<AdapterFactory>,
