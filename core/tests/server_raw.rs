@@ -1910,20 +1910,27 @@ async fn a_long_poll_outlives_the_keep_alive_timeout() {
     assert_eq!(r.text(), "2");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_post_body_is_408_and_ends_the_session() {
-    let (_s, addr) = start_engine(EngineConfig {
-        http_request_body_timeout: Duration::from_millis(300),
-        ..EngineConfig::default()
-    })
-    .await;
+/// A server with `config` and a polling session on it, and a connection on which a POST to the
+/// session has been started: its head up to the framing header, then `rest`.
+async fn post_head(config: EngineConfig, rest: &str) -> (SocketAddr, String, TcpStream) {
+    let (_s, addr) = start_engine(config).await;
     let sid = open_polling(addr, EIO).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n4partial",
-        poll_url(EIO, &sid)
-    );
+    let head = format!("POST {} HTTP/1.1\r\nHost: x\r\n{rest}", poll_url(EIO, &sid));
     s.write_all(head.as_bytes()).await.unwrap();
+    (addr, sid, s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_post_body_is_408_and_ends_the_session() {
+    let (addr, sid, mut s) = post_head(
+        EngineConfig {
+            http_request_body_timeout: Duration::from_millis(300),
+            ..EngineConfig::default()
+        },
+        "Content-Length: 100\r\n\r\n4partial",
+    )
+    .await;
     let start = std::time::Instant::now();
     let r = within("the 408", read_response(&mut s)).await;
     assert_eq!(r.status, 408, "{r:?}");
@@ -1934,18 +1941,14 @@ async fn a_stalled_post_body_is_408_and_ends_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_in_too_many_chunks_is_413() {
-    let (_s, addr) = start_engine(EngineConfig {
-        max_buffered_chunks: 3,
-        ..EngineConfig::default()
-    })
+    let (addr, sid, mut s) = post_head(
+        EngineConfig {
+            max_buffered_chunks: 3,
+            ..EngineConfig::default()
+        },
+        "Transfer-Encoding: chunked\r\n\r\n",
+    )
     .await;
-    let sid = open_polling(addr, EIO).await;
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST {} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-        poll_url(EIO, &sid)
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
     for c in ["4a", "bc", "de", "fg", "hi"] {
         // One TCP segment per chunk, so hyper hands them over one by one.
         let _ = s.write_all(format!("2\r\n{c}\r\n").as_bytes()).await;
