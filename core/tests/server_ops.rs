@@ -218,6 +218,37 @@ async fn fetch_join_leave_disconnect_sockets() {
     io.close().await;
 }
 
+/// As socket.io: emitting to a socket that has left drops the packet, without an error (a
+/// timer that emits after the client left must not fail); `connected` tells.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emit_to_a_socket_that_has_left_is_a_no_op() {
+    let io = Server::new(ServerConfig::default());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    io.on_connection(move |socket| {
+        let _ = tx.send(socket);
+    });
+    let url = serve(&io).await;
+    let ev = Events::new();
+    let s = client(ClientBuilder::new(url), "/", &ev, &[]);
+    let socket = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    s.disconnect();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while socket.connected() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the server socket to leave");
+    assert_eq!(socket.emit("late", vec![Value::from(1)]), Ok(()));
+    // Bad arguments are still refused.
+    assert!(socket.emit("disconnect", vec![]).is_err());
+    s.manager().shutdown().await;
+    io.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_ack_fails_with_closed_when_the_client_disconnects() {
     let io = Server::new(ServerConfig::default());

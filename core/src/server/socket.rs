@@ -366,11 +366,13 @@ impl Socket {
         }
     }
 
-    /// Emits `event` to this socket.
+    /// Emits `event` to this socket. Once the socket has left, a no-op (as socket.io, which
+    /// drops the packet): [`Socket::connected`] tells a caller who needs to know.
     pub fn emit(self: &Arc<Self>, event: &str, args: Vec<Value>) -> Result<()> {
         check_event(event)?;
         if !self.connected() {
-            return Err(Error::Closed);
+            tracing::debug!(sid = %self.id, event, "emit to a socket that has left: dropped");
+            return Ok(());
         }
         let packet = Packet::event(self.nsp.name(), event, args);
         if self.server_recovery() {
