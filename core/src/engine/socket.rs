@@ -613,7 +613,7 @@ impl EngineSocket {
     /// client's next message; a host that reads WebSocket messages or POST bodies itself
     /// awaits it too.
     pub async fn ready(&self) {
-        loop {
+        while !self.is_ready() {
             let unheld = self.0.unheld.notified();
             tokio::pin!(unheld);
             unheld.as_mut().enable();
