@@ -329,3 +329,65 @@ async fn corked_broadcasts_are_written_when_the_cork_drops_in_order() {
     }
     assert!(!ev_b.happens_within("d", Duration::from_millis(50)).await);
 }
+
+/// A client whose consumer is slow (it holds each event, as a binding's event loop does until
+/// its handler ran) reads no more from the server once `max_pending_messages` are held: over
+/// WebSocket no more than the bound, over polling no further GET; when the consumer lets go,
+/// every event arrives, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_consumer_stops_reading_and_loses_nothing() {
+    use polysio::client::{ClientOptions, TransportKind};
+    use std::sync::{Arc, Mutex};
+    for transport in [TransportKind::Websocket, TransportKind::Polling] {
+        let io = Server::new(ServerConfig::default());
+        io.on_connection(|socket| {
+            for i in 0..20 {
+                let _ = socket.emit("n", vec![Value::from(i)]);
+            }
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                for i in 20..40 {
+                    let _ = socket.emit("n", vec![Value::from(i)]);
+                }
+            });
+        });
+        let url = serve(&io).await;
+        let opts = ClientOptions {
+            transports: vec![transport],
+            max_pending_messages: 4,
+            ..ClientOptions::default()
+        };
+        let manager = ClientBuilder::new(url).options(opts).manager().unwrap();
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let socket = manager.socket("/");
+        let (h, m) = (held.clone(), manager.clone());
+        socket.on("n", move |args, _| {
+            h.lock().unwrap().push((args[0].clone(), m.hold()));
+        });
+        socket.connect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let n = held.lock().unwrap().len();
+        let bound = if transport == TransportKind::Websocket {
+            4
+        } else {
+            20
+        };
+        assert!(
+            (1..=bound).contains(&n),
+            "{transport:?}: {n} events read, past {bound}"
+        );
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while got.len() < 40 {
+                let batch: Vec<_> = std::mem::take(&mut *held.lock().unwrap());
+                got.extend(batch.into_iter().map(|(v, _held)| v));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{transport:?}: got {got:?}"));
+        assert_eq!(got, (0..40).map(Value::from).collect::<Vec<_>>());
+        manager.shutdown().await;
+        io.close().await;
+    }
+}

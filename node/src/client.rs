@@ -136,6 +136,7 @@ fn options(v: &Value) -> Result<ClientOptions> {
             Some(_) => Some(ms("ackTimeout", Duration::ZERO)?),
         },
         send_buffer_max,
+        ..ClientOptions::default()
     })
 }
 

@@ -144,6 +144,7 @@ impl NativeClient {
             timeout: seconds("timeout", timeout)?,
             ack_timeout: ack_timeout.map(|t| seconds("ack_timeout", t)).transpose()?,
             send_buffer_max,
+            ..ClientOptions::default()
         };
         let handle = runtime::handle()?;
         let manager = ClientBuilder::new(url)

@@ -149,6 +149,7 @@ struct ManagerInner {
     done: watch::Receiver<bool>,
     transport: Arc<std::sync::atomic::AtomicU8>,
     listeners: ManagerListeners,
+    gate: Arc<crate::engine::gate::Gate>,
 }
 
 impl Drop for ManagerInner {
@@ -186,6 +187,7 @@ impl Manager {
         opts: ClientOptions,
     ) -> Result<Manager> {
         let ep = Arc::new(opts.endpoint(authority, url_query)?);
+        let gate = ep.gate.clone();
         let opts = Arc::new(opts);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = watch::channel(false);
@@ -211,8 +213,16 @@ impl Manager {
                 done: done_rx,
                 transport,
                 listeners,
+                gate,
             }),
         })
+    }
+
+    /// Counts one message handed to a slow consumer (a binding's event loop) until the guard is
+    /// dropped, once it has been handled. While `max_pending_messages` are held, the client
+    /// reads nothing more from the server, which meets TCP backpressure; nothing is dropped.
+    pub fn hold(&self) -> crate::engine::Held {
+        self.inner.gate.hold()
     }
 
     /// The socket of namespace `nsp` (created on first use, then the same one), with the

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::transport::{encode_component, Endpoint, TransportKind};
 use super::{Manager, Socket};
+use crate::engine::gate::Gate;
 use crate::error::{Error, Result};
 use crate::value::Value;
 
@@ -107,6 +108,10 @@ pub struct ClientOptions {
     /// Largest number of packets a socket keeps queued (while offline or not yet written);
     /// beyond that, emits fail with [`Error::BufferFull`]. Default 10000.
     pub send_buffer_max: usize,
+    /// Most messages handed to a slow consumer (a Python, Node or C event loop) and not yet
+    /// handled (see [`Manager::hold`]): past it the client reads nothing more from the server
+    /// until the consumer catches up. Default 1024.
+    pub max_pending_messages: usize,
 }
 
 impl Default for ClientOptions {
@@ -126,6 +131,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_millis(20000),
             ack_timeout: None,
             send_buffer_max: 10_000,
+            max_pending_messages: 1024,
         }
     }
 }
@@ -168,6 +174,7 @@ impl ClientOptions {
             path,
             query: query.join("&"),
             headers,
+            gate: Gate::new(self.max_pending_messages),
         })
     }
 }

@@ -584,7 +584,7 @@ impl Task {
                 if let Engine::Open(o) = &mut self.engine {
                     let mut first = vec![Frame::text(PacketType::Upgrade, "")];
                     first.append(&mut o.held);
-                    o.transport = start_websocket(ws, first, session, gen, tx);
+                    o.transport = start_websocket(ws, first, &self.ep, session, gen, tx);
                     tracing::debug!("upgraded to websocket");
                 }
                 if matches!(self.engine, Engine::Open(_)) {
@@ -691,10 +691,11 @@ impl Task {
                             let mut first = vec![Frame::text(PacketType::Upgrade, "")];
                             first.extend(o.held);
                             let polling = o.transport;
+                            let ep = self.ep.clone();
                             self.closing.push(tokio::spawn(async move {
                                 pause.await;
                                 drop(polling);
-                                start_websocket(ws, first, session, gen, tx)
+                                start_websocket(ws, first, &ep, session, gen, tx)
                                     .close(None)
                                     .await;
                             }));
@@ -828,7 +829,10 @@ impl Task {
             _ => return,
         };
         match e {
-            TransportEvent::Packets(s, p) if s == self.session => self.on_incoming(s, p),
+            TransportEvent::Packets(s, p, held) if s == self.session => {
+                self.on_incoming(s, p);
+                drop(held);
+            }
             TransportEvent::Error(s, g, msg) if s == self.session && g == current_gen => {
                 tracing::debug!("transport error: {msg}");
                 self.on_close("transport error");

@@ -22,9 +22,11 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::engine::gate::Gate;
 use crate::engine::packet::{
     decode_payload, decode_text, encode_payload, Frame, Packet, PacketType,
 };
+use crate::engine::Held;
 use crate::error::{Error, Result};
 use crate::value::Value;
 
@@ -85,7 +87,9 @@ impl From<Packet<'_>> for Incoming {
 /// second the transport generation.
 #[derive(Debug)]
 pub(crate) enum TransportEvent {
-    Packets(u64, Vec<Incoming>),
+    /// Packets read, and the transport's hold on the gate until they are handled (a consumer
+    /// that is slow takes a hold of its own meanwhile).
+    Packets(u64, Vec<Incoming>, Option<Held>),
     /// A transport failure (network, HTTP status, undecodable Engine.IO data).
     Error(u64, u64, String),
     /// The peer closed the transport.
@@ -102,6 +106,9 @@ pub(crate) struct Endpoint {
     /// Extra query string, already encoded, without the leading `?` (may be empty).
     pub query: String,
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Backpressure from a slow consumer of the messages (see [`crate::client::Manager::hold`]):
+    /// no transport reads more while it is closed.
+    pub gate: Arc<Gate>,
 }
 
 impl Endpoint {
@@ -397,6 +404,7 @@ async fn poll_loop(
     pause: Arc<AtomicBool>,
 ) {
     while !pause.load(Ordering::SeqCst) {
+        ep.gate.wait_open().await;
         let url = ep.url(TransportKind::Polling, Some(&sid));
         let res = http_request(&http, &ep, http::Method::GET, &url, Bytes::new()).await;
         let packets = match res {
@@ -407,7 +415,12 @@ async fn poll_loop(
         match packets {
             Ok(p) => {
                 let closing = p.iter().any(|x| matches!(x, Incoming::Close));
-                if events.send(TransportEvent::Packets(session, p)).is_err() || closing {
+                let held = Some(ep.gate.hold_many(p.len()));
+                if events
+                    .send(TransportEvent::Packets(session, p, held))
+                    .is_err()
+                    || closing
+                {
                     return;
                 }
             }
@@ -503,7 +516,7 @@ pub(crate) async fn open_websocket(
                         ))
                     }
                 };
-                let t = start_websocket(Box::new(ws), Vec::new(), session, gen, events);
+                let t = start_websocket(Box::new(ws), Vec::new(), &ep, session, gen, events);
                 return Ok((hs, Vec::new(), t));
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -544,6 +557,7 @@ pub(crate) async fn probe_websocket(ep: Arc<Endpoint>, sid: String) -> Result<Bo
 pub(crate) fn start_websocket(
     ws: Box<Ws>,
     first: Vec<Frame>,
+    ep: &Endpoint,
     session: u64,
     gen: u64,
     events: mpsc::UnboundedSender<TransportEvent>,
@@ -554,8 +568,10 @@ pub(crate) fn start_websocket(
         let _ = tx.send(f);
     }
     let ev = events.clone();
+    let gate = ep.gate.clone();
     let reader = tokio::spawn(async move {
         loop {
+            gate.wait_open().await;
             let inc = match stream.next().await {
                 Some(Ok(Message::Text(t))) => match decode_text(&t) {
                     Ok(p) => Incoming::from(p),
@@ -581,7 +597,11 @@ pub(crate) fn start_websocket(
             };
             let closing = matches!(inc, Incoming::Close);
             if ev
-                .send(TransportEvent::Packets(session, vec![inc]))
+                .send(TransportEvent::Packets(
+                    session,
+                    vec![inc],
+                    Some(gate.hold()),
+                ))
                 .is_err()
                 || closing
             {
@@ -664,6 +684,7 @@ mod tests {
             path: "/socket.io/".into(),
             query: "x=1".into(),
             headers: vec![],
+            gate: Gate::new(1),
         };
         assert_eq!(
             ep.url(TransportKind::Websocket, Some("s")),

@@ -4,6 +4,7 @@
 //! (ASGI, aiohttp, Node's http.Server, C servers).
 
 pub mod config;
+pub(crate) mod gate;
 pub mod host;
 mod hyper_host;
 mod outbox;
@@ -19,9 +20,10 @@ use std::net::SocketAddr;
 pub use config::{
     CookieConfig, CorsConfig, CorsOrigin, EngineConfig, ListenerConfig, TransportType,
 };
+pub use gate::Held;
 pub use server::EngineServer;
 pub(crate) use socket::FlushBatch;
-pub use socket::{CloseReason, ConnHandler, Cork, EngineHandler, EngineSocket, Held, Message};
+pub use socket::{CloseReason, ConnHandler, Cork, EngineHandler, EngineSocket, Message};
 
 /// The HTTP request that opened a session, as handlers see it.
 #[derive(Clone, Debug)]

@@ -1,7 +1,7 @@
 //! One Engine.IO session: its outgoing queue, state flags, heartbeat and close.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::config::TransportType;
+use super::gate::{Gate, Held};
 use super::outbox::Outbox;
 use super::packet::{Frame, PacketType};
 use super::rules::{Beat, Heartbeat};
@@ -80,26 +81,6 @@ pub(crate) trait SessionOwner: Send + Sync + 'static {
     fn session_closed(&self, session: &EngineSocket, linger: bool);
 }
 
-/// A message held by a slow consumer (see [`EngineSocket::hold`]); dropping it lets the
-/// session read again once it is under its bound.
-#[must_use = "the message counts as pending until the guard is dropped"]
-pub struct Held(EngineSocket);
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        let s = &self.0 .0;
-        if s.held.fetch_sub(1, Ordering::AcqRel) == s.max_held {
-            s.unheld.notify_waiters();
-        }
-    }
-}
-
-impl std::fmt::Debug for Held {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Held").field(&self.0.sid()).finish()
-    }
-}
-
 /// A session's bounds, from its server's [`super::EngineConfig`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SessionLimits {
@@ -141,10 +122,7 @@ pub(crate) struct Shared {
     /// A packet other than the pong already pushed the current ping's deadline back.
     ping_refreshed: AtomicBool,
     /// Messages handed to a slow consumer and not yet handled (see [`EngineSocket::hold`]).
-    held: AtomicUsize,
-    max_held: usize,
-    /// Notified when `held` drops below `max_held`.
-    unheld: Notify,
+    gate: Arc<Gate>,
     pub(crate) conn: Mutex<Option<Box<dyn ConnHandler>>>,
     owner: Weak<dyn SessionOwner>,
 }
@@ -340,9 +318,7 @@ impl EngineSocket {
             ping_deadline: AtomicU64::new(0),
             ping_timeout: AtomicU64::new(0),
             ping_refreshed: AtomicBool::new(false),
-            held: AtomicUsize::new(0),
-            max_held: limits.max_pending_messages.max(1),
-            unheld: Notify::new(),
+            gate: Gate::new(limits.max_pending_messages),
             conn: Mutex::new(None),
             owner,
         }))
@@ -599,32 +575,29 @@ impl EngineSocket {
     /// polysio reads nothing more from this client (see [`EngineSocket::ready`]), so a
     /// flooding client meets TCP backpressure instead of filling the consumer's queue.
     pub fn hold(&self) -> Held {
-        self.0.held.fetch_add(1, Ordering::AcqRel);
-        Held(self.clone())
+        self.0.gate.hold()
     }
 
     /// True while fewer than `max_pending_messages` messages are held (or the session is
     /// closed).
     pub fn is_ready(&self) -> bool {
-        self.0.held.load(Ordering::Acquire) < self.0.max_held || self.is_closed()
+        self.0.gate.is_open() || self.is_closed()
     }
 
     /// Waits until [`EngineSocket::is_ready`]: the transports wait on it before they read the
     /// client's next message; a host that reads WebSocket messages or POST bodies itself
     /// awaits it too.
     pub async fn ready(&self) {
-        while !self.is_ready() {
-            let unheld = self.0.unheld.notified();
-            tokio::pin!(unheld);
-            unheld.as_mut().enable();
-            let closed = self.0.close_notify.notified();
-            if self.is_ready() {
-                return;
-            }
-            tokio::select! {
-                _ = unheld => {}
-                _ = closed => {}
-            }
+        if self.is_ready() {
+            return;
+        }
+        let closed = self.0.close_notify.notified();
+        if self.is_closed() {
+            return;
+        }
+        tokio::select! {
+            _ = self.0.gate.wait_open() => {}
+            _ = closed => {}
         }
     }
 
