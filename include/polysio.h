@@ -1231,8 +1231,10 @@ polysio_result polysio_socket_connected(const polysio_socket *socket, bool *out)
 polysio_result polysio_socket_recovered(const polysio_socket *socket, bool *out);
 
 /**
- * Emits `event` with `args` (nullable: no arguments) to this socket. `POLYSIO_ERR_CLOSED`
- * once it disconnected; `POLYSIO_ERR_INVALID_ARGUMENT` for a reserved name (`connect`,
+ * Emits `event` with `args` (nullable: no arguments) to this socket. Once the socket has
+ * left (or before it is connected, in a middleware), a no-op that returns `POLYSIO_OK`, as
+ * socket.io: `polysio_socket_connected` tells; `POLYSIO_ERR_CLOSED` only once the handle
+ * itself was released. `POLYSIO_ERR_INVALID_ARGUMENT` for a reserved name (`connect`,
  * `disconnect`...).
  */
 polysio_result polysio_socket_emit(polysio_socket *socket,

@@ -1186,8 +1186,10 @@ pub extern "C" fn polysio_socket_recovered(
     handle::query(socket, out, |o| Ok(o.socket.recovered()))
 }
 
-/// Emits `event` with `args` (nullable: no arguments) to this socket. `POLYSIO_ERR_CLOSED`
-/// once it disconnected; `POLYSIO_ERR_INVALID_ARGUMENT` for a reserved name (`connect`,
+/// Emits `event` with `args` (nullable: no arguments) to this socket. Once the socket has
+/// left (or before it is connected, in a middleware), a no-op that returns `POLYSIO_OK`, as
+/// socket.io: `polysio_socket_connected` tells; `POLYSIO_ERR_CLOSED` only once the handle
+/// itself was released. `POLYSIO_ERR_INVALID_ARGUMENT` for a reserved name (`connect`,
 /// `disconnect`...).
 #[no_mangle]
 pub extern "C" fn polysio_socket_emit(
