@@ -33,7 +33,9 @@ pub(crate) struct NativeClient {
     pid: u32,
     runtime: tokio::runtime::Handle,
     hub: Arc<Hub>,
-    manager: Manager,
+    /// Shared with the namespaces' event handlers as a `Weak` (for [`Manager::hold`]): they live
+    /// in the manager, which must not keep itself alive.
+    manager: Arc<Manager>,
     sockets: Mutex<HashMap<String, Socket>>,
     closed: AtomicBool,
 }
@@ -94,6 +96,7 @@ impl NativeClient {
         ack_timeout = None,
         send_buffer_max = 10_000,
         upgrade = true,
+        max_pending_messages = 1024,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -110,7 +113,16 @@ impl NativeClient {
         ack_timeout: Option<f64>,
         send_buffer_max: usize,
         upgrade: bool,
+        max_pending_messages: i64,
     ) -> PyResult<Self> {
+        let max_pending_messages = usize::try_from(max_pending_messages)
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "max_pending_messages must be an integer >= 1, got {max_pending_messages}"
+                ))
+            })?;
         let transports = match transports {
             None => vec![TransportKind::Polling, TransportKind::Websocket],
             Some(list) => list
@@ -144,7 +156,7 @@ impl NativeClient {
             timeout: seconds("timeout", timeout)?,
             ack_timeout: ack_timeout.map(|t| seconds("ack_timeout", t)).transpose()?,
             send_buffer_max,
-            ..ClientOptions::default()
+            max_pending_messages,
         };
         let handle = runtime::handle()?;
         let manager = ClientBuilder::new(url)
@@ -165,7 +177,7 @@ impl NativeClient {
             pid: std::process::id(),
             runtime: handle,
             hub,
-            manager,
+            manager: Arc::new(manager),
             sockets: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
         })
@@ -209,10 +221,12 @@ impl NativeClient {
         Ok(())
     }
 
-    /// Takes the queued events as tuples.
-    fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+    /// Takes the queued events as tuples, at most `max` (0: all; when it returns `max`, more
+    /// may be waiting: drain again, soon).
+    #[pyo3(signature = (max=0))]
+    fn drain<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         runtime::check_pid(self.pid, "client")?;
-        self.hub.drain(py)
+        self.hub.drain(py, max)
     }
 
     /// Connects namespace `nsp` with `auth` (a dict, a callable returning one, or None).
@@ -260,6 +274,7 @@ impl NativeClient {
             });
             let hub = self.hub.clone();
             let n = name.clone();
+            let manager = Arc::downgrade(&self.manager);
             socket.on_any(move |event, args, ack| {
                 hub.push(Event::Message {
                     nsp: n.clone(),
@@ -267,6 +282,9 @@ impl NativeClient {
                     event: event.to_owned(),
                     args,
                     ack: ack.map(AckKind::Client),
+                    // Counted until Python has handled it: the client stops reading from the
+                    // server while `max_pending_messages` are not handled yet.
+                    held: manager.upgrade().map(|m| m.hold()),
                 })
             });
             socket.connect();
@@ -371,7 +389,7 @@ impl NativeClient {
         self.closed.store(true, Ordering::Release);
         py.detach(|| self.hub.send_acks_now());
         let guard = AckGuard::new(self.hub.clone(), callback);
-        let manager = self.manager.clone();
+        let manager = Manager::clone(&self.manager);
         self.runtime.spawn(async move {
             manager.shutdown().await;
             guard.complete(Ok(Vec::new()));

@@ -3,12 +3,17 @@
 //! received. `NativeServer.request` hands one request to the core ([`polysio::engine::host`])
 //! and returns its answer: a response tuple now, or a ticket for what comes later:
 //!
-//! - [`BodyTicket`]: a POST; the driver reads the body and `finish`es it for the response;
+//! - [`BodyTicket`]: a POST; the driver waits until it is `ready()` (the session may take more
+//!   messages: backpressure from slow handlers), reads the body within `timeout` seconds,
+//!   `limit` bytes and `max_chunks` chunks, and `finish`es it for the response (or reports
+//!   `timed_out()`: 408, `too_large()` / `too_many_chunks()`: 413);
 //! - [`PollTicket`]: a long-polling GET; `start(callback)` has the response delivered through
 //!   the server's event queue (one wake-up of the loop for everything due), `cancel()` (the
 //!   client went away) ends the session as the reference ends one whose GET was aborted;
 //! - [`WsTicket`]: a WebSocket; once the driver accepted it, `run(callback)` gives the
-//!   [`WsConnection`] it passes every received message to (handled at once, the GIL released),
+//!   [`WsConnection`] it passes every received message to (handled at once, the GIL released;
+//!   it takes the next message from its server only once the connection is `ready()`, so a
+//!   client whose messages the handlers have not caught up with meets TCP backpressure),
 //!   while the batches of frames to send reach `callback` through the event queue, one at a
 //!   time: the next batch comes after `sent()`, so a slow client holds back the core's writer
 //!   rather than filling memory.
@@ -160,7 +165,10 @@ pub(crate) fn request<'py>(
             py,
             BodyTicket {
                 limit: t.limit(),
-                ticket: Mutex::new(Some(t)),
+                max_chunks: t.max_chunks(),
+                timeout: t.timeout().as_secs_f64(),
+                ticket: Arc::new(Mutex::new(Some(t))),
+                hub: hub.clone(),
                 runtime,
             },
         )?
@@ -188,12 +196,17 @@ pub(crate) fn request<'py>(
     })
 }
 
-/// A POST whose body the driver reads: at most `limit` bytes, then `finish(body)`. Dropped
-/// unfinished, the body counts as aborted (the session ends).
+/// A POST whose body the driver reads once `ready()`: at most `limit` bytes in at most
+/// `max_chunks` chunks within `timeout` seconds, then `finish(body)`. Dropped unfinished, the
+/// body counts as aborted (the session ends).
 #[pyclass(frozen, module = "polysio._polysio")]
 pub(crate) struct BodyTicket {
-    ticket: Mutex<Option<polysio::engine::host::BodyTicket>>,
+    /// Shared with a `wait_ready` task, which holds the ticket while it waits.
+    ticket: Arc<Mutex<Option<polysio::engine::host::BodyTicket>>>,
     limit: usize,
+    max_chunks: usize,
+    timeout: f64,
+    hub: Arc<Hub>,
     runtime: Handle,
 }
 
@@ -222,14 +235,65 @@ impl BodyTicket {
         self.limit
     }
 
+    /// The most chunks the body may come in (`max_buffered_chunks`).
+    #[getter]
+    fn max_chunks(&self) -> usize {
+        self.max_chunks
+    }
+
+    /// How long the body may take to arrive once `ready()`, in seconds
+    /// (`http_request_body_timeout`).
+    #[getter]
+    fn timeout(&self) -> f64 {
+        self.timeout
+    }
+
+    /// True when the body may be read now; else wait with `wait_ready`. (False while the
+    /// session's handlers have `max_pending_messages` of its messages in hand.)
+    fn ready(&self) -> bool {
+        lock(&self.ticket)
+            .as_ref()
+            .is_none_or(|t| now_or_never(t.ready()))
+    }
+
+    /// Calls `callback(None, None)` on the event loop (through the server's event queue) once
+    /// the body may be read.
+    fn wait_ready(&self, callback: Py<PyAny>) -> PyResult<()> {
+        let ticket = lock(&self.ticket)
+            .take()
+            .ok_or_else(|| PyValueError::new_err("this body was already given"))?;
+        let slot = self.ticket.clone();
+        let hub = self.hub.clone();
+        self.runtime.spawn(async move {
+            ticket.ready().await;
+            *lock(&slot) = Some(ticket);
+            hub.push(Event::Done {
+                callback,
+                result: Ok(Vec::new()),
+            });
+        });
+        Ok(())
+    }
+
     /// Gives the whole body; returns the response.
     fn finish<'py>(&self, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyTuple>> {
         self.give(py, Ok(Bytes::copy_from_slice(body)))
     }
 
-    /// The body went over `limit`: returns the response (413; the session stays).
+    /// The body went over `limit`: returns the response (413; the session ends).
     fn too_large<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         self.give(py, Err(BodyError::TooLarge))
+    }
+
+    /// The body came in more than `max_chunks` chunks: returns the response (413; the session
+    /// ends).
+    fn too_many_chunks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        self.give(py, Err(BodyError::TooManyChunks))
+    }
+
+    /// The body did not arrive within `timeout`: returns the response (408; the session ends).
+    fn timed_out<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        self.give(py, Err(BodyError::TimedOut))
     }
 
     /// The client went away before the whole body came (the session ends).
@@ -330,6 +394,7 @@ impl WsTicket {
             inbound: Mutex::new(Some(inbound)),
             max_message: self.max_message,
             credit: shared,
+            hub: self.hub.clone(),
             runtime: self.runtime.clone(),
         })
     }
@@ -378,6 +443,7 @@ pub(crate) struct WsConnection {
     inbound: Mutex<Option<WsInbound>>,
     max_message: usize,
     credit: Arc<Credit>,
+    hub: Arc<Hub>,
     runtime: Handle,
 }
 
@@ -430,6 +496,32 @@ impl WsConnection {
         }
     }
 
+    /// True when the next message may be taken from the WebSocket now; else wait with
+    /// `wait_ready` before receiving it. (False while the session's handlers have
+    /// `max_pending_messages` of its messages in hand: not reading makes the client feel TCP
+    /// backpressure.) True once the session ended.
+    fn ready(&self) -> bool {
+        lock(&self.inbound)
+            .as_ref()
+            .is_none_or(|i| now_or_never(i.ready()))
+    }
+
+    /// Calls `callback(None, None)` on the event loop (through the server's event queue) once
+    /// the next message may be taken.
+    fn wait_ready(&self, callback: Py<PyAny>) {
+        let inbound = lock(&self.inbound).clone();
+        let hub = self.hub.clone();
+        self.runtime.spawn(async move {
+            if let Some(i) = inbound {
+                i.ready().await;
+            }
+            hub.push(Event::Done {
+                callback,
+                result: Ok(Vec::new()),
+            });
+        });
+    }
+
     /// The last batch was sent: the next may come.
     fn sent(&self) {
         self.credit.notify.notify_one();
@@ -450,6 +542,12 @@ impl Drop for WsConnection {
         // Dropping the inbound half closes the session.
         drop_in(&self.runtime, &self.inbound);
     }
+}
+
+/// Polls `fut` once: true if it is already complete (a readiness check that does not wait).
+fn now_or_never<F: std::future::Future>(fut: F) -> bool {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::pin!(fut).poll(&mut cx).is_ready()
 }
 
 /// Drops what `slot` holds inside the runtime: tickets dropped unused end their sessions (an

@@ -4,6 +4,11 @@
 //! goes from empty to non-empty, the Python side is woken once; it then drains the whole batch
 //! on its event loop and converts values there. Nothing in the core ever waits for Python.
 //!
+//! Every message from a peer carries a [`Held`] of its connection's backpressure gate (see
+//! [`Hold`]) until Python has handled it: with `max_pending_messages` of one connection not yet
+//! handled, the core reads nothing more from it, so a flooding peer meets TCP backpressure and
+//! this queue stays bounded; nothing is dropped.
+//!
 //! Two ways to wake it:
 //! - a wake descriptor ([`Hub::wake_fd`], Unix): the core writes a byte to a socket pair whose
 //!   other end the event loop watches (`loop.add_reader(fd, drain)`). No GIL is taken on the
@@ -15,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use polysio::client::AckResponder;
-use polysio::engine::Handshake;
+use polysio::engine::{Handshake, Held};
 use polysio::server::{AckSender, ConnectError};
 use polysio::Value;
 use pyo3::intern;
@@ -52,6 +57,8 @@ pub(crate) enum Event {
         event: String,
         args: Vec<Value>,
         ack: Option<AckKind>,
+        /// The message's place in its connection's backpressure gate, until handled.
+        held: Option<Held>,
     },
     /// Server: a socket left. Client: a namespace disconnected.
     Disconnect {
@@ -86,7 +93,7 @@ pub(crate) enum Event {
 
 #[derive(Default)]
 struct State {
-    queue: Vec<Event>,
+    queue: std::collections::VecDeque<Event>,
     /// The Python side is due to drain (woken and not drained since).
     scheduled: bool,
     /// When `scheduled` was set, in wake-descriptor mode (see [`Hub::watch`]).
@@ -170,7 +177,7 @@ impl Hub {
             drop(ev);
             return;
         }
-        st.queue.push(ev);
+        st.queue.push_back(ev);
         if st.scheduled {
             return;
         }
@@ -337,12 +344,21 @@ impl Hub {
         }
     }
 
-    /// Takes every queued event.
-    pub(crate) fn take(&self) -> Vec<Event> {
+    /// Takes the queued events, at most `max` of them (0: all). When some are left, the
+    /// Python side stays due to drain (it comes back for them, `loop.call_soon`), so pushes do
+    /// not wake it meanwhile; the watchdog of wake-descriptor mode still does if it does not.
+    pub(crate) fn take(&self, max: usize) -> std::collections::VecDeque<Event> {
         self.clear_wake_fd();
         let mut st = self.lock();
-        st.scheduled = false;
-        std::mem::take(&mut st.queue)
+        if max == 0 || st.queue.len() <= max {
+            st.scheduled = false;
+            return std::mem::take(&mut st.queue);
+        }
+        st.scheduled = true;
+        if st.fd_mode.is_some() {
+            st.scheduled_at = Some(Instant::now());
+        }
+        st.queue.drain(..max).collect()
     }
 
     /// Drops what is queued and refuses further events.
@@ -356,12 +372,17 @@ impl Hub {
         drop(dropped);
     }
 
-    /// Converts the queued events into tuples (see the Python layer's dispatch).
+    /// Converts the queued events, at most `max` (0: all), into tuples (see the Python layer's
+    /// dispatch). Taking a bounded slice per turn of the event loop keeps the Python objects
+    /// of a burst (a long-polling POST carries up to `max_http_buffer_size` of packets) few at
+    /// a time, the rest waiting here in their compact form, and lets the loop serve its other
+    /// work between slices.
     pub(crate) fn drain<'py>(
         self: &Arc<Self>,
         py: Python<'py>,
+        max: usize,
     ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-        let events = self.take();
+        let events = self.take(max);
         let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         events
             .into_iter()
@@ -486,6 +507,7 @@ impl Event {
                 event,
                 args,
                 ack,
+                held,
             } => {
                 let ack = ack
                     .map(|a| {
@@ -507,12 +529,23 @@ impl Event {
                     items.push(to_py(py, a)?);
                 }
                 let hargs = PyTuple::new(py, items)?;
+                let hold = held
+                    .map(|h| {
+                        Bound::new(
+                            py,
+                            Hold {
+                                held: Mutex::new(Some(h)),
+                            },
+                        )
+                    })
+                    .transpose()?;
                 (
                     intern!(py, "event"),
                     names.get(py, &nsp),
                     names.get(py, &event),
                     hargs,
                     ack,
+                    hold,
                 )
                     .into_pyobject(py)
             }
@@ -649,6 +682,25 @@ impl Ack {
             .take()
             .ok_or_else(|| InvalidArgumentError::new_err("this ack was already sent"))?;
         self.hub.send_ack(py, ack, args)
+    }
+}
+
+/// A message's place in its connection's backpressure gate (`max_pending_messages`), given to
+/// Python with the message (`("event", ..., hold)`): `release()` once the message is handled
+/// (its handler returned; for a coroutine, once it finished). Freed unreleased, it is released
+/// then. While a connection has `max_pending_messages` unreleased, the core reads nothing more
+/// from it.
+#[pyclass(frozen, module = "polysio._polysio")]
+pub(crate) struct Hold {
+    held: Mutex<Option<Held>>,
+}
+
+#[pymethods]
+impl Hold {
+    /// Lets the message go (later calls do nothing).
+    fn release(&self) {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(held);
     }
 }
 

@@ -31,7 +31,7 @@ mod polysio_native {
     #[pymodule_export]
     use super::host::{BodyTicket, PollTicket, WsConnection, WsTicket};
     #[pymodule_export]
-    use super::hub::{Ack, ConnectReply};
+    use super::hub::{Ack, ConnectReply, Hold};
     #[pymodule_export]
     use super::runtime::{before_exit, set_worker_threads};
     #[pymodule_export]

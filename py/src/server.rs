@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response};
 use http_body_util::Full;
 use polysio::engine::{
-    CookieConfig, CorsConfig, CorsOrigin, EngineConfig, Handshake, TransportType,
+    CookieConfig, CorsConfig, CorsOrigin, EngineConfig, Handshake, ListenerConfig, TransportType,
 };
 use polysio::server::{
     BroadcastOperator, ConnectError, Namespace, RecoveryConfig, Server, ServerConfig, Socket,
@@ -22,7 +22,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
 
 use crate::convert::to_args;
-use crate::errors::{DisconnectedError, ResultExt};
+use crate::errors::{DisconnectedError, InvalidArgumentError, ResultExt};
 use crate::hub::{environ, AckGuard, AckKind, Event, Hub};
 use crate::runtime;
 
@@ -33,6 +33,24 @@ pub(crate) fn seconds(name: &str, s: f64) -> PyResult<Duration> {
             "{name} must be a non-negative number of seconds, got {s}"
         ))
     })
+}
+
+/// A timeout option given in seconds: a positive number.
+fn timeout(name: &str, s: f64) -> PyResult<Duration> {
+    if s.is_nan() || s <= 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a positive number of seconds, got {s}"
+        )));
+    }
+    seconds(name, s)
+}
+
+/// A count option: an integer of at least 1.
+fn count(name: &str, n: i64) -> PyResult<usize> {
+    usize::try_from(n)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| PyValueError::new_err(format!("{name} must be an integer >= 1, got {n}")))
 }
 
 /// What to do to a socket whose connect handler is still running, once it is connected.
@@ -199,13 +217,16 @@ impl State {
         }
         let hub = self.hub.clone();
         let (n, s) = (nsp.clone(), sid.clone());
-        socket.on_fallback(move |_, event, args, ack| {
+        socket.on_fallback(move |socket, event, args, ack| {
             hub.push(Event::Message {
                 nsp: n.clone(),
                 sid: Some(s.clone()),
                 event: event.to_owned(),
                 args,
                 ack: ack.map(AckKind::Server),
+                // Counted until Python has handled it: the core stops reading from this client
+                // while `max_pending_messages` of its messages are not handled yet.
+                held: Some(socket.conn().hold()),
             })
         });
         let hub = self.hub.clone();
@@ -597,8 +618,17 @@ impl NativeServer {
         allow_request = None,
         connect_timeout = 45.0,
         connection_state_recovery = None,
-        max_attachments = 1000,
+        max_attachments = None,
         static_files = None,
+        http_request_body_timeout = 30.0,
+        max_buffered_chunks = 10_000,
+        max_buffered_bytes = 16_777_216,
+        write_timeout = 30.0,
+        max_pending_messages = 1024,
+        max_handshakes_per_second = None,
+        headers_timeout = 60.0,
+        keep_alive_timeout = 5.0,
+        max_connections = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -619,8 +649,17 @@ impl NativeServer {
         allow_request: Option<Py<PyAny>>,
         connect_timeout: f64,
         connection_state_recovery: Option<&Bound<'_, PyAny>>,
-        max_attachments: usize,
+        max_attachments: Option<usize>,
         static_files: Option<&Bound<'_, PyDict>>,
+        http_request_body_timeout: f64,
+        max_buffered_chunks: i64,
+        max_buffered_bytes: i64,
+        write_timeout: f64,
+        max_pending_messages: i64,
+        max_handshakes_per_second: Option<i64>,
+        headers_timeout: f64,
+        keep_alive_timeout: f64,
+        max_connections: Option<i64>,
     ) -> PyResult<Self> {
         let mut path = path.to_owned();
         if !path.starts_with('/') {
@@ -648,11 +687,36 @@ impl NativeServer {
                 )?,
                 cookie: self::cookie(cookie)?,
                 allow_request: allow_request.map(self::allow_request),
-                ..EngineConfig::default()
+                http_request_body_timeout: timeout(
+                    "http_request_body_timeout",
+                    http_request_body_timeout,
+                )?,
+                max_buffered_chunks: count("max_buffered_chunks", max_buffered_chunks)?,
+                max_buffered_bytes: count("max_buffered_bytes", max_buffered_bytes)?,
+                write_timeout: timeout("write_timeout", write_timeout)?,
+                max_pending_messages: count("max_pending_messages", max_pending_messages)?,
+                max_handshakes_per_second: max_handshakes_per_second
+                    .map(|n| {
+                        u32::try_from(count("max_handshakes_per_second", n)?).map_err(|_| {
+                            PyValueError::new_err(format!(
+                                "max_handshakes_per_second must be at most {}, got {n}",
+                                u32::MAX
+                            ))
+                        })
+                    })
+                    .transpose()?,
+                listener: ListenerConfig {
+                    headers_timeout: timeout("headers_timeout", headers_timeout)?,
+                    keep_alive_timeout: timeout("keep_alive_timeout", keep_alive_timeout)?,
+                    max_connections: max_connections
+                        .map(|n| count("max_connections", n))
+                        .transpose()?,
+                },
             },
             connect_timeout: seconds("connect_timeout", connect_timeout)?,
             connection_state_recovery: recovery(connection_state_recovery)?,
-            max_attachments,
+            max_attachments: max_attachments
+                .unwrap_or(polysio::parser::packet::DEFAULT_MAX_ATTACHMENTS),
             adapter: None,
         };
         let statics = static_files.map(StaticFiles::from_py).transpose()?;
@@ -740,10 +804,12 @@ impl NativeServer {
         Ok(())
     }
 
-    /// Takes the queued events as tuples.
-    fn drain<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+    /// Takes the queued events as tuples, at most `max` (0: all; when it returns `max`, more
+    /// may be waiting: drain again, soon).
+    #[pyo3(signature = (max=0))]
+    fn drain<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         runtime::check_pid(self.pid, "server")?;
-        self.state.hub.drain(py)
+        self.state.hub.drain(py, max)
     }
 
     /// Holds back the writes of the broadcasts made on this thread until `uncork()`
@@ -861,6 +927,13 @@ impl NativeServer {
         timeout: Option<f64>,
     ) -> PyResult<()> {
         self.check()?;
+        // Checked before the socket is looked up: an invalid emit raises even to a socket that
+        // has left (for which the caller may treat `DisconnectedError` as a no-op).
+        if polysio::parser::packet::RESERVED_EVENTS.contains(&event) {
+            return Err(InvalidArgumentError::new_err(format!(
+                "\"{event}\" is a reserved event name"
+            )));
+        }
         let args = to_args(args)?;
         let timeout = timeout.map(|t| seconds("timeout", t)).transpose()?;
         let op = Op::EmitAck {

@@ -19,6 +19,11 @@ default_logger = logging.getLogger("polysio")
 #: A plain (non-async) handler running longer than this, in seconds, is logged as blocking.
 SLOW_HANDLER_SECONDS = 1.0
 
+#: Most core events handled in one turn of the event loop (:meth:`Runner.drain`): the rest of a
+#: burst waits in the core's queue, in compact form, and the loop serves its other work
+#: between slices.
+DRAIN_SLICE = 1024
+
 Handler = Callable[..., Any]
 
 #: asyncio can start a task eagerly (``Task(..., eager_start=True)``, Python 3.12+).
@@ -273,13 +278,20 @@ class Runner:
             pass
         return kind
 
-    def event(self, event: str, handler: Handler, args: tuple[Any, ...], ack: Any) -> None:
+    def event(
+        self, event: str, handler: Handler, args: tuple[Any, ...], ack: Any, hold: Any = None
+    ) -> None:
         """Runs the handler of an event from the peer (the hot path); its result is the ack
         when the peer asked for one (``ack``: the native ``Ack``, or None). Same behaviour as
         ``dispatch(..., then=ack_sender(ack, event))``, with fewer steps: an ``async def``
         handler runs in one task that also sends the ack (started eagerly where asyncio
         supports it, Python 3.12 and later, unless the loop has a task factory); a plain one
-        is called right here."""
+        is called right here.
+
+        ``hold`` (the native ``Hold``, or None) is the event's place in its connection's
+        backpressure gate: released once the handler is done (a task's when it finishes, a
+        thread's when it returns; a plain handler's with the batch :meth:`drain` took it
+        in), so that a connection whose events are not handled yet is not read further."""
         try:
             kind = self._by_handler[handler]
         except (KeyError, TypeError):
@@ -296,41 +308,56 @@ class Runner:
                 if took > SLOW_HANDLER_SECONDS:
                     self._slow(self.event_label.format(event), handler, took)
             if inspect.isawaitable(result):
-                self._await_then(event, handler, result, ack)
+                self._await_then(event, handler, result, ack, hold)
             elif ack is not None:
                 self._reply(ack, result, event)
             return
         if kind == _DISPATCH:
-            self.dispatch(self.event_label.format(event), handler, args, self.ack_sender(ack, event))
+            self.dispatch(
+                self.event_label.format(event),
+                handler,
+                args,
+                self.ack_sender(ack, event),
+                None if hold is None else hold.release,
+            )
             return
         try:
             coro = handler(*args)
         except Exception as exc:  # e.g. the wrong number of arguments
             self.failed(self.event_label.format(event), handler, exc)
             return
-        self._await_then(event, handler, coro, ack)
+        self._await_then(event, handler, coro, ack, hold)
 
-    def _await_then(self, event: str, handler: Handler, coro: Awaitable[Any], ack: Any) -> None:
-        """Awaits ``coro`` in a task of its own, then sends its result as the ack."""
+    def _await_then(
+        self, event: str, handler: Handler, coro: Awaitable[Any], ack: Any, hold: Any = None
+    ) -> None:
+        """Awaits ``coro`` in a task of its own, then sends its result as the ack and releases
+        ``hold``."""
         # The task forgets itself when done: cheaper than a done callback, and than
         # asyncio.current_task() (a getpid() system call on Python 3.11).
         me: list[asyncio.Task[Any]] = []
         loop = self.loop
         assert loop is not None
         if loop.get_task_factory() is not None:
-            task = loop.create_task(self._event_task(event, handler, coro, ack, me))
+            task = loop.create_task(self._event_task(event, handler, coro, ack, me, hold))
         elif _EAGER:
             task = asyncio.Task(  # type: ignore[call-arg,unused-ignore]
-                self._event_task(event, handler, coro, ack, me), loop=loop, eager_start=True
+                self._event_task(event, handler, coro, ack, me, hold), loop=loop, eager_start=True
             )
         else:
-            task = asyncio.Task(self._event_task(event, handler, coro, ack, me), loop=loop)
+            task = asyncio.Task(self._event_task(event, handler, coro, ack, me, hold), loop=loop)
         if not task.done():
             me.append(task)
             self.tasks.add(task)
 
     async def _event_task(
-        self, event: str, handler: Handler, coro: Awaitable[Any], ack: Any, me: list[asyncio.Task[Any]]
+        self,
+        event: str,
+        handler: Handler,
+        coro: Awaitable[Any],
+        ack: Any,
+        me: list[asyncio.Task[Any]],
+        hold: Any,
     ) -> None:
         try:
             result = await coro
@@ -340,6 +367,9 @@ class Runner:
         finally:
             if me:
                 self.tasks.discard(me[0])
+            # Released even when cancelled (shutdown) or failed: the event is done with.
+            if hold is not None:
+                hold.release()
         if ack is not None:
             self._reply(ack, result, event)
 
@@ -361,36 +391,48 @@ class Runner:
 
     def drain(
         self,
-        take: Callable[[], list[tuple[Any, ...]]],
+        take: Callable[[int], list[tuple[Any, ...]]],
         dispatch: Callable[[tuple[Any, ...]], None],
         handlers: Optional[Handlers] = None,
-    ) -> None:
+    ) -> bool:
         """Takes the queued core events and handles each: ``("done", callback, args, exc)``
-        completes a native call; ``("event", ns, event, args, ack)`` with a handler of its own
-        in ``handlers`` goes straight to :meth:`event`; the others go to ``dispatch``. One
-        failing event does not stop the others."""
+        completes a native call; ``("event", ns, event, args, ack, hold)`` with a handler of
+        its own in ``handlers`` goes straight to :meth:`event`; the others go to ``dispatch``.
+        One failing event does not stop the others. The batch is let go on return, which
+        releases the holds of the events handled inline (the others' went with them).
+
+        Takes at most :data:`DRAIN_SLICE` events; returns True when more may be waiting (the
+        caller drains again on the next turn of the loop: ``loop.call_soon``)."""
         try:
-            events = take()
+            events = take(DRAIN_SLICE)
         except Exception as exc:  # pragma: no cover - conversion failures are bugs
             self.logger.error("cannot read events from the core", exc_info=exc)
-            return
+            return False
+        more = len(events) >= DRAIN_SLICE
         by_ns = handlers.by_namespace if handlers is not None else {}
-        for ev in events:
-            try:
-                kind = ev[0]
-                if kind == "event":
-                    own = by_ns.get(ev[1])
-                    handler = own.get(ev[2]) if own is not None else None
-                    if handler is not None:
-                        self.event(ev[2], handler, ev[3], ev[4])
+        ev: Any = None
+        try:
+            for ev in events:
+                try:
+                    kind = ev[0]
+                    if kind == "event":
+                        own = by_ns.get(ev[1])
+                        handler = own.get(ev[2]) if own is not None else None
+                        if handler is not None:
+                            self.event(ev[2], handler, ev[3], ev[4], ev[5])
+                        else:
+                            dispatch(ev)
+                    elif kind == "done":
+                        ev[1](ev[2], ev[3])
                     else:
                         dispatch(ev)
-                elif kind == "done":
-                    ev[1](ev[2], ev[3])
-                else:
-                    dispatch(ev)
-            except Exception as exc:
-                self.logger.error("error dispatching %s", ev[0], exc_info=exc)
+                except Exception as exc:
+                    self.logger.error("error dispatching %s", ev[0], exc_info=exc)
+        finally:
+            # Even if a logged traceback keeps this frame alive, its events are let go.
+            events.clear()
+            ev = None
+        return more
 
     def ack_callback(self, callback: Callable[..., Any]) -> "Done":
         """The native ``callback(args, exc)`` for a user's ``callback(*args)`` of an emit: called
@@ -455,7 +497,7 @@ Done = Callable[[Optional[list[Any]], Optional[BaseException]], None]
 
 
 def attach_waker(
-    native: Any, loop: asyncio.AbstractEventLoop, drain: Callable[[], None], batch_acks: bool
+    native: Any, loop: asyncio.AbstractEventLoop, drain: Callable[[], Any], batch_acks: bool
 ) -> Optional[int]:
     """Has the core wake ``drain`` on ``loop`` when it has events: through a descriptor the
     loop watches (``add_reader``: Unix selector loops and uvloop), so the core's threads never

@@ -31,6 +31,31 @@ NATIVE = frozenset(
         "max_attachments",
         "static_files",
     }
+    | {
+        # Limits and timeouts (issue 14): engine.io's and Node http.Server's, in snake_case.
+        "http_request_body_timeout",
+        "max_buffered_chunks",
+        "max_buffered_bytes",
+        "write_timeout",
+        "max_pending_messages",
+        "max_handshakes_per_second",
+        "headers_timeout",
+        "keep_alive_timeout",
+        "max_connections",
+    }
+)
+
+#: Limits that are numbers (a bool, although an int to Python, is refused).
+_NUMBERS = (
+    "http_request_body_timeout",
+    "max_buffered_chunks",
+    "max_buffered_bytes",
+    "write_timeout",
+    "max_pending_messages",
+    "max_handshakes_per_second",
+    "headers_timeout",
+    "keep_alive_timeout",
+    "max_connections",
 )
 
 #: python-engineio's cookie attributes, as the native server names them.
@@ -121,6 +146,9 @@ def server_options(
     unknown = sorted(set(opts) - NATIVE)
     if unknown:
         raise TypeError(f"{cls}() got an unexpected keyword argument {unknown[0]!r}")
+    for name in _NUMBERS:
+        if isinstance(opts.get(name), bool):
+            raise TypeError(f"{name} must be a number, not a bool")
     interval = opts.get("ping_interval")
     if isinstance(interval, (tuple, list)):
         # python-engineio's (interval, grace period): the grace widens the pong deadline.

@@ -15,6 +15,7 @@ from typing import Any, Optional, Union
 from aiohttp import WSMsgType, web
 
 from ._polysio import BodyTicket, PollTicket, WsTicket
+from .asgi import until_ready
 from .async_server import AsyncServer
 
 #: How often parked long-polling GETs are checked for clients that went away, in seconds
@@ -103,20 +104,38 @@ class _Handler:
                     fut.set_result(None)
 
     async def _post(self, request: web.Request, ticket: BodyTicket) -> web.StreamResponse:
-        limit = ticket.limit
-        body = bytearray()
-        try:
+        await until_ready(ticket)
+        limit, max_chunks = ticket.limit, ticket.max_chunks
+
+        async def read() -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+            body = bytearray()
+            chunks = 0
             while True:
+                # What has arrived, as aiohttp buffers it: a chunk here may be several of the
+                # client's (max_buffered_chunks then bounds the reads rather than the packets).
                 chunk = await request.content.readany()
                 if not chunk:
-                    break
+                    return ticket.finish(bytes(body))
+                chunks += 1
+                if chunks > max_chunks:
+                    return ticket.too_many_chunks()
                 body += chunk
                 if len(body) > limit:
-                    return _response(ticket.too_large())
+                    return ticket.too_large()
+
+        try:
+            # http_request_body_timeout, counted once the session was ready for the body.
+            reply = await asyncio.wait_for(read(), ticket.timeout)
+        except asyncio.TimeoutError:
+            reply = ticket.timed_out()
         except (ConnectionError, asyncio.CancelledError):
             ticket.abort()
             raise
-        return _response(ticket.finish(bytes(body)))
+        response = _response(reply)
+        if reply[0] != 200:
+            # The rest of the body is not read: the connection cannot serve another request.
+            response.force_close()
+        return response
 
     async def _websocket(self, request: web.Request, ticket: WsTicket) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=self.server._max_http_buffer_size)
@@ -125,34 +144,79 @@ class _Handler:
         await ws.prepare(request)
         ready: asyncio.Queue[Optional[list[Union[str, bytes]]]] = asyncio.Queue()
         conn = ticket.run(lambda frames, exc: ready.put_nowait(frames))
+        write_timeout = self.server._write_timeout
+        loop = asyncio.get_running_loop()
+        stuck = False
 
         async def write() -> None:
+            nonlocal stuck
+            me = asyncio.current_task()
+            assert me is not None
+
+            def on_stuck() -> None:
+                nonlocal stuck
+                stuck = True
+                me.cancel()
+
             while True:
                 frames = await ready.get()
                 if frames is None:
                     await ws.close()
                     return
-                for f in frames:
-                    if type(f) is str:
-                        await ws.send_str(f)
-                    else:
-                        await ws.send_bytes(f)  # type: ignore[arg-type]
+                # A batch that cannot be sent within write_timeout (the client stopped
+                # reading) ends the WebSocket.
+                timer = loop.call_later(write_timeout, on_stuck)
+                try:
+                    for f in frames:
+                        if type(f) is str:
+                            await ws.send_str(f)
+                        else:
+                            await ws.send_bytes(f)  # type: ignore[arg-type]
+                except asyncio.CancelledError:
+                    if stuck:
+                        return
+                    raise
+                finally:
+                    timer.cancel()
                 conn.sent()
 
-        writer = asyncio.ensure_future(write())
-        try:
-            async for msg in ws:
+        async def read() -> None:
+            while True:
+                # The next message only once the handlers keep up (max_pending_messages).
+                if not conn.ready():
+                    await until_ready(conn)
+                msg = await ws.receive()
                 if msg.type == WSMsgType.TEXT:
                     conn.text(msg.data)
                 elif msg.type == WSMsgType.BINARY:
                     conn.binary(msg.data)
+                elif msg.type in _WS_ENDS:
+                    return
+
+        writer = asyncio.ensure_future(write())
+        reader = asyncio.ensure_future(read())
+        try:
+            await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
+            if stuck:
+                # Nothing more can be written; let the connection go without a close handshake.
+                if request.transport is not None:
+                    request.transport.abort()
+            elif writer.done() and not reader.done():
+                # The close went out (ws.close() waited for the client's answer).
+                await asyncio.wait((reader,), timeout=1)
         finally:
             conn.close()
-            writer.cancel()
-            await asyncio.wait((writer,))
-            if not writer.cancelled():
-                writer.exception()
+            for t in (reader, writer):
+                t.cancel()
+            await asyncio.wait((reader, writer))
+            for t in (reader, writer):
+                if not t.cancelled():
+                    t.exception()
         return ws
+
+
+#: The messages that end a WebSocket, as aiohttp's ``async for`` sees them (and a failure).
+_WS_ENDS = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 
 
 def attach(server: AsyncServer, app: web.Application, socketio_path: str = "socket.io") -> None:

@@ -27,6 +27,9 @@ ASGIApplication = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: A ``(status, [(name, value), ...], body)`` response from the core.
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 
+#: How long a closed WebSocket waits for the client's close answer before it lets go, seconds.
+CLOSE_TIMEOUT = 5.0
+
 
 def normalize_path(path: Optional[str]) -> Optional[str]:
     """``"socket.io"`` -> ``"/socket.io/"``; None stays None (every request is Socket.IO's)."""
@@ -272,37 +275,63 @@ async def _poll(ticket: PollTicket, receive: Receive, send: Send) -> None:
         await _respond(send, fut.result())
 
 
+async def until_ready(ticket: Union[BodyTicket, WsConnection]) -> None:
+    """Waits until the session may take more messages (its handlers caught up with the
+    ``max_pending_messages`` in hand; at once when they have): until then the host reads nothing
+    from the client, which meets TCP backpressure. Shared with the aiohttp driver."""
+    if ticket.ready():
+        return
+    fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    ticket.wait_ready(_completer(fut))
+    await fut
+
+
 async def _post(ticket: BodyTicket, receive: Receive, send: Send) -> None:
-    limit = ticket.limit
+    await until_ready(ticket)
+    limit, max_chunks = ticket.limit, ticket.max_chunks
     chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            ticket.abort()
-            return
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            response = ticket.too_large()
-            break
-        if chunk:
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            response = ticket.finish(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            break
+
+    async def read() -> Optional[Response]:
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    return ticket.too_large()
+                if len(chunks) == max_chunks:
+                    return ticket.too_many_chunks()
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return ticket.finish(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    try:
+        # http_request_body_timeout, counted once the session was ready for the body.
+        response = await asyncio.wait_for(read(), ticket.timeout)
+    except asyncio.TimeoutError:
+        response = ticket.timed_out()
+    if response is None:
+        ticket.abort()
+        return
     await _respond(send, response)
 
 
 class _Writer:
     """Sends the batches of frames the core hands over for one WebSocket, one batch at a time
-    (the next comes after ``sent()``)."""
+    (the next comes after ``sent()``). A batch that cannot be sent within ``write_timeout``
+    seconds (the client stopped reading) ends the writer, and with it the WebSocket."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, write_timeout: float) -> None:
         self.send = send
+        self.write_timeout = write_timeout
         self.ready: collections.deque[Optional[list[Union[str, bytes]]]] = collections.deque()
         self.waiter: Optional[asyncio.Future[None]] = None
         self.closed = False
+        #: The batch being sent did not go out within ``write_timeout``.
+        self.stuck = False
 
     def on_batch(self, frames: Optional[list[Union[str, bytes]]], exc: Any) -> None:
         self.ready.append(frames)
@@ -313,6 +342,13 @@ class _Writer:
     async def run(self, conn: WsConnection) -> None:
         send = self.send
         loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        assert me is not None
+
+        def stuck() -> None:
+            self.stuck = True
+            me.cancel()
+
         while True:
             while not self.ready:
                 self.waiter = loop.create_future()
@@ -322,11 +358,20 @@ class _Writer:
                 self.closed = True
                 await send({"type": "websocket.close", "code": 1000})
                 return
-            for f in frames:
-                if type(f) is str:
-                    await send({"type": "websocket.send", "text": f})
-                else:
-                    await send({"type": "websocket.send", "bytes": f})
+            # One timer per batch (cheaper than a timeout per frame).
+            timer = loop.call_later(self.write_timeout, stuck)
+            try:
+                for f in frames:
+                    if type(f) is str:
+                        await send({"type": "websocket.send", "text": f})
+                    else:
+                        await send({"type": "websocket.send", "bytes": f})
+            except asyncio.CancelledError:
+                if self.stuck:
+                    return
+                raise
+            finally:
+                timer.cancel()
             conn.sent()
 
 
@@ -366,11 +411,15 @@ async def _websocket(server: AsyncServer, scope: Scope, receive: Receive, send: 
     if headers:
         accept["headers"] = headers
     await send(accept)
-    writer = _Writer(send)
+    writer = _Writer(send, server._write_timeout)
     conn = reply.run(writer.on_batch)
     task = asyncio.ensure_future(writer.run(conn))
-    try:
+
+    async def read() -> None:
         while True:
+            # The next message only once the handlers keep up (max_pending_messages).
+            if not conn.ready():
+                await until_ready(conn)
             message = await receive()
             kind = message["type"]
             if kind == "websocket.receive":
@@ -380,9 +429,19 @@ async def _websocket(server: AsyncServer, scope: Scope, receive: Receive, send: 
                 else:
                     conn.binary(message.get("bytes") or b"")
             elif kind == "websocket.disconnect":
-                break
+                return
+
+    reader = asyncio.ensure_future(read())
+    try:
+        # Until the client leaves, or the writer ends: the session closed (the close is sent),
+        # or a write did not finish within write_timeout (the client stopped reading).
+        await asyncio.wait((reader, task), return_when=asyncio.FIRST_COMPLETED)
+        if writer.closed and not reader.done():
+            # The close went out: the client's answer ends the WebSocket (as it did before).
+            await asyncio.wait((reader,), timeout=CLOSE_TIMEOUT)
     finally:
         conn.close()
+        await _stop(reader)
         await _stop(task)
 
 

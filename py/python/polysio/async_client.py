@@ -40,7 +40,10 @@ class AsyncClient(_base.Registry):
     (1), ``reconnection_delay_max`` (5), ``randomization_factor`` (0.5), ``request_timeout``
     (20: the connection handshake), ``ack_timeout`` (None: acks of ``emit(callback=)`` wait
     until disconnection), ``send_buffer_max`` (10000 packets kept while disconnected),
-    ``logger``.
+    ``max_pending_messages`` (1024: events from the server handed to the handlers and not
+    handled yet, an ``async def`` handler's until it finishes; past it the client reads nothing
+    more from the server, which meets TCP backpressure, until the handlers catch up; nothing
+    is dropped), ``logger``.
 
     Handlers (plain or ``async def``) run on the event loop that called :meth:`connect`:
     ``connect()``, ``connect_error(data)``, ``disconnect(reason)`` (see
@@ -73,6 +76,7 @@ class AsyncClient(_base.Registry):
         request_timeout: float = 20,
         ack_timeout: Optional[float] = None,
         send_buffer_max: int = 10_000,
+        max_pending_messages: int = 1024,
         **kwargs: Any,
     ) -> None:
         unknown = set(kwargs) - {"handle_sigint", "serializer", "json", "engineio_logger"}
@@ -80,6 +84,14 @@ class AsyncClient(_base.Registry):
             raise TypeError(f"unknown AsyncClient options: {', '.join(sorted(unknown))}")
         if reconnection_attempts < 0:
             raise ValueError("reconnection_attempts must be >= 0 (0: unlimited)")
+        if (
+            isinstance(max_pending_messages, bool)
+            or not isinstance(max_pending_messages, int)
+            or max_pending_messages < 1
+        ):
+            raise ValueError(
+                f"max_pending_messages must be an integer >= 1, got {max_pending_messages!r}"
+            )
         self.reconnection = reconnection
         self.reconnection_attempts = reconnection_attempts
         self.reconnection_delay = reconnection_delay
@@ -88,6 +100,7 @@ class AsyncClient(_base.Registry):
         self.request_timeout = request_timeout
         self.ack_timeout = ack_timeout
         self.send_buffer_max = send_buffer_max
+        self.max_pending_messages = max_pending_messages
         self.logger = _base.logger_for(logger)
         self._handlers = _base.Handlers(reserved=("connect", "connect_error", "disconnect"))
         self._runner = _base.Runner(self.logger)
@@ -176,6 +189,7 @@ class AsyncClient(_base.Registry):
             timeout=self.request_timeout,
             ack_timeout=self.ack_timeout,
             send_buffer_max=self.send_buffer_max,
+            max_pending_messages=self.max_pending_messages,
         )
         self._native = native
         self._wanted = wanted
@@ -240,7 +254,8 @@ class AsyncClient(_base.Registry):
                 self.logger.warning(
                     "the client connection did not close within %s s", SHUTDOWN_TIMEOUT
                 )
-            self._drain()
+            while self._drain():
+                pass
         finally:
             _base.detach_waker(native, self._wake_loop, self._wake_fd)
             native.release()
@@ -254,15 +269,17 @@ class AsyncClient(_base.Registry):
 
     # ---- events from the core ---------------------------------------------------------------
 
-    def _drain(self) -> None:
+    def _drain(self) -> bool:
+        """Handles a slice of the core's events; True if more may be waiting (they are
+        drained on the next turn of the loop)."""
         native = self._native
         if native is None:
-            return
+            return False
 
         def dispatch(ev: tuple[Any, ...]) -> None:
             kind = ev[0]
             if kind == "event":
-                self._on_event(ev[1], ev[2], ev[3], ev[4])
+                self._on_event(ev[1], ev[2], ev[3], ev[4], ev[5])
             elif kind == "connect":
                 self._on_connect(native, ev[1])
             elif kind == "connect_error":
@@ -272,7 +289,11 @@ class AsyncClient(_base.Registry):
             elif kind == "manager":
                 self._on_manager(ev[1])
 
-        self._runner.drain(native.drain, dispatch, self._handlers)
+        more = self._runner.drain(native.drain, dispatch, self._handlers)
+        loop = self._wake_loop
+        if more and loop is not None and not loop.is_closed():
+            loop.call_soon(self._drain)
+        return more
 
     def _dispatch(
         self, what: str, ns: str, args: tuple[Any, ...], ack: Any = None, optional: int = 0
@@ -286,14 +307,14 @@ class AsyncClient(_base.Registry):
             hargs = _base.fit(handler, hargs, optional)
         self._runner.dispatch(what, handler, hargs, self._runner.ack_sender(ack, what))
 
-    def _on_event(self, ns: str, event: str, args: tuple[Any, ...], ack: Any) -> None:
+    def _on_event(self, ns: str, event: str, args: tuple[Any, ...], ack: Any, hold: Any) -> None:
         """An event without a handler of its own."""
         handler, hargs = self._handlers.resolve(event, ns, args)
         if handler is None:
             if event not in self._handlers.reserved:
                 self.logger.info("no handler for event %r on %s", event, ns)
             return
-        self._runner.event(event, handler, hargs, ack)
+        self._runner.event(event, handler, hargs, ack, hold)
 
     def _on_connect(self, native: NativeClient, ns: str) -> None:
         self.namespaces[ns] = native.sid(ns) or ""

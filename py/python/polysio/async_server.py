@@ -66,7 +66,40 @@ class AsyncServer(_base.Registry):
     - ``path`` (``"/socket.io/"``), ``ping_interval`` (25), ``ping_timeout`` (20),
       ``upgrade_timeout`` (10), ``max_http_buffer_size`` (1e6 bytes),
       ``transports`` (``["polling", "websocket"]``), ``allow_upgrades`` (True),
-      ``connect_timeout`` (45, for the client to join a namespace), ``max_attachments`` (1000).
+      ``connect_timeout`` (45, for the client to join a namespace), ``max_attachments`` (10
+      binary attachments per packet, as socket.io-parser 4.2.6+; together at most
+      ``max_http_buffer_size`` bytes).
+    - Limits and timeouts (the reference's defaults where it has one; see "Limits and
+      timeouts" in the README):
+
+      - ``http_request_body_timeout`` (30 s, engine.io's ``httpRequestBodyTimeout``): a
+        long-polling POST whose body takes longer is answered 408 and its session closes
+        (``transport error``);
+      - ``max_buffered_chunks`` (10000, engine.io's ``maxBufferedChunks``): a POST body in more
+        chunks is answered 413 and its session closes;
+      - ``max_buffered_bytes`` (16 MiB): packets queued for a client that does not take them
+        (no GET, a WebSocket it does not read), each counted as its length + 64; past it the
+        session closes with ``transport error``;
+      - ``write_timeout`` (30 s): a WebSocket write that makes no progress that long (the
+        client stopped reading) closes the connection (``transport error``);
+      - ``max_pending_messages`` (1024): events of one client handed to the handlers and not
+        handled yet (a plain handler's until it returns, an ``async def`` one's until its
+        coroutine finishes). Past it polysio reads nothing more from that client, which meets
+        TCP backpressure, until the handlers catch up; nothing is dropped and other clients
+        are served meanwhile. A handler that waits for a later message of the same client
+        (say, ``await sio.call(...)`` to it) keeps its place while it waits;
+      - ``max_handshakes_per_second`` (None: no limit): a new session over the rate is
+        answered 503;
+      - polysio's own listener only (:meth:`serve` / :meth:`start`; mounted in uvicorn,
+        hypercorn or aiohttp, the host's settings apply): ``headers_timeout`` (60 s, Node's
+        ``server.headersTimeout``: a request head not complete by then, or a new connection
+        that sends nothing, is closed), ``keep_alive_timeout`` (5 s, Node's
+        ``server.keepAliveTimeout``: an idle keep-alive connection is closed) and
+        ``max_connections`` (None, Node's ``server.maxConnections``: a connection over it is
+        answered 503 and closed).
+
+      Durations are seconds (floats), positive; counts are integers >= 1. Anything else is
+      a ``ValueError`` (a ``TypeError`` for the wrong type).
     - CORS (off unless ``cors_allowed_origins`` is set: ``"*"``, a str, a list of str, or
       ``True`` to echo the request's origin): ``cors_credentials`` (False), ``cors_methods``,
       ``cors_allowed_headers``, ``cors_exposed_headers``, ``cors_max_age``.
@@ -125,6 +158,8 @@ class AsyncServer(_base.Registry):
             type(self).__name__, ("asgi", "aiohttp"), options
         )
         self._max_http_buffer_size: int = native.get("max_http_buffer_size", 1_000_000)
+        #: For the hosts that write WebSockets themselves (ASGI, aiohttp).
+        self._write_timeout: float = native.get("write_timeout", 30.0)
         self._native_options = native
         self._native = NativeServer(**native)
         self._pid = os.getpid()
@@ -195,7 +230,8 @@ class AsyncServer(_base.Registry):
             return
         self._native.close()
         try:
-            self._drain()
+            while self._drain():
+                pass
             await self._runner.drain_tasks(SHUTDOWN_GRACE)
         finally:
             _base.detach_waker(self._native, self._runner.loop, self._wake_fd)
@@ -227,24 +263,30 @@ class AsyncServer(_base.Registry):
 
     # ---- events from the core ---------------------------------------------------------------
 
-    def _drain(self) -> None:
+    def _drain(self) -> bool:
+        """Handles a slice of the core's events; True if more may be waiting (they are
+        drained on the next turn of the loop)."""
         # The broadcasts of the handlers started here are written together once their first
         # steps have run (they are ahead of the uncork in the loop's queue): one write per
         # socket instead of one per broadcast.
         self._native.cork()
+        more = False
         try:
-            self._runner.drain(self._native.drain, self._dispatch, self._handlers)
+            more = self._runner.drain(self._native.drain, self._dispatch, self._handlers)
         finally:
             loop = self._runner.loop
             if loop is not None and not loop.is_closed():
                 loop.call_soon(self._native.uncork)
+                if more:
+                    loop.call_soon(self._drain)
             else:
                 self._native.uncork()
+        return more
 
     def _dispatch(self, ev: tuple[Any, ...]) -> None:
         kind = ev[0]
         if kind == "event":
-            self._on_event(ev[1], ev[2], ev[3], ev[4])
+            self._on_event(ev[1], ev[2], ev[3], ev[4], ev[5])
         elif kind == "connect":
             self._runner.spawn(self._on_connect(*ev[1:]))
         elif kind == "disconnect":
@@ -252,13 +294,13 @@ class AsyncServer(_base.Registry):
         elif kind == "recovered":
             self._environ[(ev[1], ev[2])] = ev[3]
 
-    def _on_event(self, ns: str, event: str, args: tuple[Any, ...], ack: Any) -> None:
+    def _on_event(self, ns: str, event: str, args: tuple[Any, ...], ack: Any, hold: Any) -> None:
         """An event without a handler of its own (``args``: the sid, then the event's)."""
         handler, hargs = self._handlers.resolve(event, ns, args)
         if handler is None:
             self.logger.info("no handler for event %r on %s (from %s)", event, ns, args[0])
             return
-        self._runner.event(event, handler, hargs, ack)
+        self._runner.event(event, handler, hargs, ack, hold)
 
     async def _on_connect(
         self, ns: str, sid: str, environ: dict[str, Any], auth: Any, reply: ConnectReply
@@ -312,11 +354,17 @@ class AsyncServer(_base.Registry):
         ns = namespace or "/"
         args = _base.data_args(data)
         if callback is None:
+            # To a sid that has left: a room nobody is in, reaches nobody.
             self._native.emit(ns, event, args, _rooms(to), _rooms(skip_sid))
             return
         if not isinstance(to, str):
             raise ValueError("a callback needs a single recipient: to=<sid>")
-        self._native.emit_with_ack(ns, to, event, args, self._runner.ack_callback(callback))
+        try:
+            self._native.emit_with_ack(ns, to, event, args, self._runner.ack_callback(callback))
+        except DisconnectedError:
+            # The client has left (a timer firing after its disconnect...): a no-op, as in
+            # Socket.IO; the callback is never called. Invalid arguments raised already.
+            self.logger.debug("emit %r to %s, which has left: dropped", event, to)
 
     def _call_native(
         self,
@@ -362,7 +410,9 @@ class AsyncServer(_base.Registry):
         a list of rooms (``to`` / ``room``; everyone when omitted), except ``skip_sid`` (a sid
         or a list). ``callback(*args)`` gets the client's ack; it needs ``to=<sid>``.
 
-        Emitting to a room nobody is in (or to an unknown sid) reaches nobody, as in Socket.IO.
+        Emitting to a room nobody is in, or to a client that has left (an unknown sid), reaches
+        nobody and raises nothing, as in Socket.IO (a callback is then never called); invalid
+        arguments (a reserved event name, a value that cannot be sent) still raise.
         """
         self._emit(event, data, to if to is not None else room, skip_sid, namespace, callback)
 
