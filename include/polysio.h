@@ -60,6 +60,9 @@
  *     polysio_server_poll / polysio_client_poll, in order. polysio_*_event_fd gives a file
  *     descriptor that is readable while the queue is not empty: add it to epoll, poll, libuv,
  *     a GUI loop... No callback ever runs on another thread, so no locks are needed.
+ *     The queue is bounded per client: at max_pending_messages callbacks of one client not
+ *     yet run (polysio_*_options_set_max_pending_messages, default 1024), the library stops
+ *     reading from that client (TCP backpressure) until poll catches up; nothing is dropped.
  * user_data is passed back untouched; it must stay valid until the object is freed. When a
  * _free returns, no callback of that object is running (except the caller, when called from
  * inside one of its callbacks: allowed) and none will start. Callbacks must not unwind
@@ -295,8 +298,11 @@ typedef struct polysio_server_options polysio_server_options;
 /**
  * One client connected to one namespace. Belongs to the library: valid from the
  * connection callback until the disconnect callback returns (then every call with it
- * returns `POLYSIO_ERR_CLOSED`); the socket given to a middleware is valid during that
- * call only. Never freed by the caller.
+ * returns `POLYSIO_ERR_CLOSED`), and always until the callback it was given to returns,
+ * also when that callback disconnected it; the socket given to a middleware is valid
+ * during that call only. Never freed by the caller. A socket that has left while its handle
+ * is still valid (its disconnect callback is queued in poll mode, or it was disconnected by
+ * the running callback) answers `polysio_socket_connected` false and ignores emits.
  */
 typedef struct polysio_socket polysio_socket;
 
@@ -487,6 +493,15 @@ polysio_result polysio_client_options_set_ack_timeout(polysio_client_options *op
  */
 polysio_result polysio_client_options_set_send_buffer_max(polysio_client_options *options,
                                                           size_t packets);
+
+/**
+ * The most messages from the server received and not handled yet by your callbacks (default
+ * 1024; must be > 0). In `POLYSIO_DISPATCH_POLL` mode every queued event counts until its
+ * callback returned inside `polysio_client_poll`: at the bound the client stops reading from
+ * the server (TCP backpressure) until the program catches up; nothing is dropped.
+ */
+polysio_result polysio_client_options_set_max_pending_messages(polysio_client_options *options,
+                                                               size_t messages);
 
 /**
  * Where callbacks run: `POLYSIO_DISPATCH_THREADS` (default) or `POLYSIO_DISPATCH_POLL`
@@ -954,7 +969,10 @@ polysio_result polysio_payload_get_key(const polysio_payload *payload,
  * Creates server options with the reference server's defaults: path `/socket.io/`, ping
  * interval 25000 ms and timeout 20000 ms, connect timeout 45000 ms, maxHttpBufferSize 1e6,
  * both transports with upgrades, CORS off, no connection state recovery, callbacks on library
- * threads.
+ * threads; and the limits and timeouts of the `polysio_server_options_set_*` functions below
+ * (request body 30000 ms, 10000 body chunks, 16 MiB queued per client, write 30000 ms, 1024
+ * pending messages, request head 60000 ms, keep-alive 5000 ms, 10 attachments, no handshake
+ * rate or connection cap).
  */
 polysio_result polysio_server_options_new(polysio_server_options **out);
 
@@ -1029,6 +1047,93 @@ polysio_result polysio_server_options_set_connection_state_recovery(polysio_serv
  * thread; see `polysio_server_event_fd`).
  */
 polysio_result polysio_server_options_set_dispatch(polysio_server_options *options, uint32_t mode);
+
+/**
+ * How long a long-polling POST may take to send its body (default 30000 ms, engine.io's
+ * `httpRequestBodyTimeout`; must be > 0). A slower body is answered 408 and its session
+ * closes with `"transport error"`.
+ */
+polysio_result polysio_server_options_set_http_request_body_timeout(polysio_server_options *options,
+                                                                    uint32_t timeout_ms);
+
+/**
+ * The most chunks a long-polling POST body may arrive in (default 10000, engine.io's
+ * `maxBufferedChunks`; must be > 0). A body in more is answered 413 and its session closes
+ * with `"transport error"`.
+ */
+polysio_result polysio_server_options_set_max_buffered_chunks(polysio_server_options *options,
+                                                              size_t chunks);
+
+/**
+ * The most bytes of packets queued for one client and not yet taken by its transport (a
+ * polling client that does not GET, a WebSocket whose peer does not read), each packet
+ * counted as its length + 64 (default 16777216, 16 MiB; must be > 0; the reference buffers
+ * without bound). Past it the session closes with `"transport error"`.
+ */
+polysio_result polysio_server_options_set_max_buffered_bytes(polysio_server_options *options,
+                                                             size_t bytes);
+
+/**
+ * How long a WebSocket write may make no progress (default 30000 ms, the reference's socket
+ * timeout; must be > 0). A client that stops reading is disconnected with `"transport
+ * error"` and its connection closed, even while the write is blocked.
+ */
+polysio_result polysio_server_options_set_write_timeout(polysio_server_options *options,
+                                                        uint32_t timeout_ms);
+
+/**
+ * The most messages of one client (one connection, all its namespaces) received and not
+ * handled yet by your callbacks (default 1024; must be > 0; the reference has no such
+ * bound). In `POLYSIO_DISPATCH_POLL` mode every queued event counts until its callback
+ * returned inside `polysio_server_poll`: at the bound the library stops reading from that
+ * client, which meets TCP backpressure, until the program catches up. Nothing is dropped,
+ * other clients are still served. (Pongs are not read meanwhile either: a program that
+ * polls nothing for longer than ping interval + ping timeout loses the client with `"ping
+ * timeout"`, after its queued events.)
+ */
+polysio_result polysio_server_options_set_max_pending_messages(polysio_server_options *options,
+                                                               size_t messages);
+
+/**
+ * The most new sessions (handshakes) per second (default 0: no limit, as the reference). A
+ * handshake over the rate is answered 503 with `Retry-After: 1`.
+ */
+polysio_result polysio_server_options_set_max_handshakes_per_second(polysio_server_options *options,
+                                                                    uint32_t per_second);
+
+/**
+ * How long a client has to send a complete HTTP request head, on a new connection as between
+ * requests (default 60000 ms, Node's `server.headersTimeout`; must be > 0). After it the
+ * connection is closed, also one that never sent anything. Applies to
+ * `polysio_server_listen`'s listener.
+ */
+polysio_result polysio_server_options_set_headers_timeout(polysio_server_options *options,
+                                                          uint32_t timeout_ms);
+
+/**
+ * How long an idle keep-alive connection stays open after a response, waiting for another
+ * request (default 5000 ms, Node's `server.keepAliveTimeout`; must be > 0). Applies to
+ * `polysio_server_listen`'s listener.
+ */
+polysio_result polysio_server_options_set_keep_alive_timeout(polysio_server_options *options,
+                                                             uint32_t timeout_ms);
+
+/**
+ * The most concurrent TCP connections of the server's listeners (default 0: no limit, as
+ * Node's `server.maxConnections`). A connection past it is answered 503 and closed at once.
+ * The listener also raises the process's soft open-files limit to its hard limit, as Node.
+ */
+polysio_result polysio_server_options_set_max_connections(polysio_server_options *options,
+                                                          size_t connections);
+
+/**
+ * The most binary attachments one packet may announce (default 10, socket.io-parser's
+ * `maxAttachments` since 4.2.6; 0 refuses every binary packet). A packet announcing more,
+ * or announcing 0 (socket.io-parser 4.2.7), is a parse error that closes the connection
+ * (`"parse error"`); together a packet's attachments may not exceed maxHttpBufferSize.
+ */
+polysio_result polysio_server_options_set_max_attachments(polysio_server_options *options,
+                                                          size_t attachments);
 
 /**
  * Creates a server with `options` (NULL: defaults; the options are copied and can be freed
@@ -1233,9 +1338,10 @@ polysio_result polysio_socket_recovered(const polysio_socket *socket, bool *out)
 /**
  * Emits `event` with `args` (nullable: no arguments) to this socket. Once the socket has
  * left (or before it is connected, in a middleware), a no-op that returns `POLYSIO_OK`, as
- * socket.io: `polysio_socket_connected` tells; `POLYSIO_ERR_CLOSED` only once the handle
- * itself was released. `POLYSIO_ERR_INVALID_ARGUMENT` for a reserved name (`connect`,
- * `disconnect`...).
+ * socket.io (the packet is dropped): `polysio_socket_connected` tells a caller who needs to
+ * know. `POLYSIO_ERR_CLOSED` only for a handle that is no longer valid (after its
+ * disconnect callback returned, as any released handle); `POLYSIO_ERR_INVALID_ARGUMENT` for
+ * a reserved name (`connect`, `disconnect`...), NULL and invalid UTF-8 as everywhere.
  */
 polysio_result polysio_socket_emit(polysio_socket *socket,
                                    const char *event,
@@ -1244,7 +1350,9 @@ polysio_result polysio_socket_emit(polysio_socket *socket,
 /**
  * Emits `event` asking the client for an acknowledgement; `callback` gets the answer, or
  * `POLYSIO_ERR_TIMEOUT` after `timeout_ms` (0: no timeout), or `POLYSIO_ERR_CLOSED` when the
- * socket disconnects first. When this returns an error, `callback` is never called.
+ * socket disconnects first. When this returns an error, `callback` is never called: unlike
+ * `polysio_socket_emit`, a socket that has left answers `POLYSIO_ERR_CLOSED` here, since no
+ * answer can come.
  *
  * ```c
  * static void on_answer(void *ud, polysio_result r, const polysio_payload *args) {

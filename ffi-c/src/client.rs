@@ -317,6 +317,24 @@ pub extern "C" fn polysio_client_options_set_send_buffer_max(
     })
 }
 
+/// The most messages from the server received and not handled yet by your callbacks (default
+/// 1024; must be > 0). In `POLYSIO_DISPATCH_POLL` mode every queued event counts until its
+/// callback returned inside `polysio_client_poll`: at the bound the client stops reading from
+/// the server (TCP backpressure) until the program catches up; nothing is dropped.
+#[no_mangle]
+pub extern "C" fn polysio_client_options_set_max_pending_messages(
+    options: *mut polysio_client_options,
+    messages: usize,
+) -> polysio_result {
+    with_opts(options, |o| {
+        if messages == 0 {
+            return Err(Error::invalid("messages must be > 0"));
+        }
+        o.opts.max_pending_messages = messages;
+        Ok(())
+    })
+}
+
 /// Where callbacks run: `POLYSIO_DISPATCH_THREADS` (default) or `POLYSIO_DISPATCH_POLL`
 /// (run by `polysio_client_poll`; see `polysio_client_event_fd`).
 #[no_mangle]
@@ -372,7 +390,11 @@ impl CSockObj {
                 return;
             };
             let event = cstring_lossy(event);
+            // A message from the server until its callback ran (poll mode: while queued): at
+            // `max_pending_messages` the client stops reading from the server.
+            let held = c.manager.hold();
             c.dispatch.deliver(move || {
+                let _held = held;
                 let ud = ud;
                 let p = payload::borrowed(args);
                 let a = ack::borrowed(ack.map(Responder::Client));

@@ -53,8 +53,11 @@ pub struct polysio_namespace {
 kind!(polysio_namespace, NsObj, Namespace, "polysio_namespace");
 /// One client connected to one namespace. Belongs to the library: valid from the
 /// connection callback until the disconnect callback returns (then every call with it
-/// returns `POLYSIO_ERR_CLOSED`); the socket given to a middleware is valid during that
-/// call only. Never freed by the caller.
+/// returns `POLYSIO_ERR_CLOSED`), and always until the callback it was given to returns,
+/// also when that callback disconnected it; the socket given to a middleware is valid
+/// during that call only. Never freed by the caller. A socket that has left while its handle
+/// is still valid (its disconnect callback is queued in poll mode, or it was disconnected by
+/// the running callback) answers `polysio_socket_connected` false and ignores emits.
 #[allow(non_camel_case_types)]
 pub struct polysio_socket {
     _private: [u8; 0],
@@ -160,7 +163,10 @@ fn with_opts(
 /// Creates server options with the reference server's defaults: path `/socket.io/`, ping
 /// interval 25000 ms and timeout 20000 ms, connect timeout 45000 ms, maxHttpBufferSize 1e6,
 /// both transports with upgrades, CORS off, no connection state recovery, callbacks on library
-/// threads.
+/// threads; and the limits and timeouts of the `polysio_server_options_set_*` functions below
+/// (request body 30000 ms, 10000 body chunks, 16 MiB queued per client, write 30000 ms, 1024
+/// pending messages, request head 60000 ms, keep-alive 5000 ms, 10 attachments, no handshake
+/// rate or connection cap).
 #[no_mangle]
 pub extern "C" fn polysio_server_options_new(
     out: *mut *mut polysio_server_options,
@@ -364,6 +370,163 @@ pub extern "C" fn polysio_server_options_set_dispatch(
     })
 }
 
+// ---- limits and timeouts (every resource a client can hold is bounded) -------------------
+
+/// A count that must not be 0.
+fn count(n: usize, what: &str) -> Result<usize> {
+    if n == 0 {
+        return Err(Error::invalid(format!("{what} must be > 0")));
+    }
+    Ok(n)
+}
+
+/// How long a long-polling POST may take to send its body (default 30000 ms, engine.io's
+/// `httpRequestBodyTimeout`; must be > 0). A slower body is answered 408 and its session
+/// closes with `"transport error"`.
+#[no_mangle]
+pub extern "C" fn polysio_server_options_set_http_request_body_timeout(
+    options: *mut polysio_server_options,
+    timeout_ms: u32,
+) -> polysio_result {
+    with_opts(options, |o| {
+        o.config.engine.http_request_body_timeout = millis(timeout_ms, "timeout_ms")?;
+        Ok(())
+    })
+}
+
+/// The most chunks a long-polling POST body may arrive in (default 10000, engine.io's
+/// `maxBufferedChunks`; must be > 0). A body in more is answered 413 and its session closes
+/// with `"transport error"`.
+#[no_mangle]
+pub extern "C" fn polysio_server_options_set_max_buffered_chunks(
+    options: *mut polysio_server_options,
+    chunks: usize,
+) -> polysio_result {
+    with_opts(options, |o| {
+        o.config.engine.max_buffered_chunks = count(chunks, "chunks")?;
+        Ok(())
+    })
+}
+
+/// The most bytes of packets queued for one client and not yet taken by its transport (a
+/// polling client that does not GET, a WebSocket whose peer does not read), each packet
+/// counted as its length + 64 (default 16777216, 16 MiB; must be > 0; the reference buffers
+/// without bound). Past it the session closes with `"transport error"`.
+#[no_mangle]
+pub extern "C" fn polysio_server_options_set_max_buffered_bytes(
+    options: *mut polysio_server_options,
+    bytes: usize,
+) -> polysio_result {
+    with_opts(options, |o| {
+        o.config.engine.max_buffered_bytes = count(bytes, "bytes")?;
+        Ok(())
+    })
+}
+
+/// How long a WebSocket write may make no progress (default 30000 ms, the reference's socket
+/// timeout; must be > 0). A client that stops reading is disconnected with `"transport
+/// error"` and its connection closed, even while the write is blocked.
+#[no_mangle]
+pub extern "C" fn polysio_server_options_set_write_timeout(
+    options: *mut polysio_server_options,
+    timeout_ms: u32,
+) -> polysio_result {
+    with_opts(options, |o| {
+        o.config.engine.write_timeout = millis(timeout_ms, "timeout_ms")?;
+        Ok(())
+    })
+}
+
+/// The most messages of one client (one connection, all its namespaces) received and not
+/// handled yet by your callbacks (default 1024; must be > 0; the reference has no such
+/// bound). In `POLYSIO_DISPATCH_POLL` mode every queued event counts until its callback
+/// returned inside `polysio_server_poll`: at the bound the library stops reading from that
+/// client, which meets TCP backpressure, until the program catches up. Nothing is dropped,
+/// other clients are still served. (Pongs are not read meanwhile either: a program that
+/// polls nothing for longer than ping interval + ping timeout loses the client with `"ping
+/// timeout"`, after its queued events.)
+#[no_mangle]
+pub extern "C" fn polysio_server_options_set_max_pending_messages(
+    options: *mut polysio_server_options,
+    messages: usize,
+) -> polysio_result {
+    with_opts(options, |o| {
+        o.config.engine.max_pending_messages = count(messages, "messages")?;
+        Ok(())
+    })
+}
+
+/// The most new sessions (handshakes) per second (default 0: no limit, as the reference). A
+/// handshake over the rate is answered 503 with `Retry-After: 1`.
+#[no_mangle]
+pub extern "C" fn polysio_server_options_set_max_handshakes_per_second(
+    options: *mut polysio_server_options,
+    per_second: u32,
+) -> polysio_result {
+    with_opts(options, |o| {
+        o.config.engine.max_handshakes_per_second = (per_second > 0).then_some(per_second);
+        Ok(())
+    })
+}
+
+/// How long a client has to send a complete HTTP request head, on a new connection as between
+/// requests (default 60000 ms, Node's `server.headersTimeout`; must be > 0). After it the
+/// connection is closed, also one that never sent anything. Applies to
+/// `polysio_server_listen`'s listener.
+#[no_mangle]
+pub extern "C" fn polysio_server_options_set_headers_timeout(
+    options: *mut polysio_server_options,
+    timeout_ms: u32,
+) -> polysio_result {
+    with_opts(options, |o| {
+        o.config.engine.listener.headers_timeout = millis(timeout_ms, "timeout_ms")?;
+        Ok(())
+    })
+}
+
+/// How long an idle keep-alive connection stays open after a response, waiting for another
+/// request (default 5000 ms, Node's `server.keepAliveTimeout`; must be > 0). Applies to
+/// `polysio_server_listen`'s listener.
+#[no_mangle]
+pub extern "C" fn polysio_server_options_set_keep_alive_timeout(
+    options: *mut polysio_server_options,
+    timeout_ms: u32,
+) -> polysio_result {
+    with_opts(options, |o| {
+        o.config.engine.listener.keep_alive_timeout = millis(timeout_ms, "timeout_ms")?;
+        Ok(())
+    })
+}
+
+/// The most concurrent TCP connections of the server's listeners (default 0: no limit, as
+/// Node's `server.maxConnections`). A connection past it is answered 503 and closed at once.
+/// The listener also raises the process's soft open-files limit to its hard limit, as Node.
+#[no_mangle]
+pub extern "C" fn polysio_server_options_set_max_connections(
+    options: *mut polysio_server_options,
+    connections: usize,
+) -> polysio_result {
+    with_opts(options, |o| {
+        o.config.engine.listener.max_connections = (connections > 0).then_some(connections);
+        Ok(())
+    })
+}
+
+/// The most binary attachments one packet may announce (default 10, socket.io-parser's
+/// `maxAttachments` since 4.2.6; 0 refuses every binary packet). A packet announcing more,
+/// or announcing 0 (socket.io-parser 4.2.7), is a parse error that closes the connection
+/// (`"parse error"`); together a packet's attachments may not exceed maxHttpBufferSize.
+#[no_mangle]
+pub extern "C" fn polysio_server_options_set_max_attachments(
+    options: *mut polysio_server_options,
+    attachments: usize,
+) -> polysio_result {
+    with_opts(options, |o| {
+        o.config.max_attachments = attachments;
+        Ok(())
+    })
+}
+
 // ---- objects ------------------------------------------------------------------------------
 
 type Statics = Arc<RwLock<HashMap<String, (http::HeaderValue, Bytes)>>>;
@@ -404,6 +567,26 @@ pub struct SockObj {
     ns: Arc<NsObj>,
     /// The handshake payload's handle once asked for; `gone` once the socket is unregistered.
     handshake: Mutex<(bool, Option<u64>)>,
+    /// The callbacks given this socket that are running (nested ones included), and whether
+    /// its disconnect callback has run: the handle is unregistered once both say so, so a
+    /// callback's socket stays valid until it returns, also when it disconnected the socket.
+    uses: Mutex<(usize, bool)>,
+}
+
+/// A callback given a socket is running (see `SockObj::uses`).
+struct InUse<'a>(&'a SockObj);
+
+impl Drop for InUse<'_> {
+    fn drop(&mut self) {
+        let last = {
+            let mut u = self.0.uses.lock().unwrap_or_else(|p| p.into_inner());
+            u.0 -= 1;
+            u.0 == 0 && u.1
+        };
+        if last {
+            self.0.unregister();
+        }
+    }
 }
 
 pub struct BroadcastObj {
@@ -436,8 +619,28 @@ impl SockObj {
                 id,
                 ns,
                 handshake: Mutex::new((false, None)),
+                uses: Mutex::new((0, false)),
             })
         })
+    }
+
+    /// Marks a callback given this socket as running until the guard is dropped.
+    fn in_use(&self) -> InUse<'_> {
+        self.uses.lock().unwrap_or_else(|p| p.into_inner()).0 += 1;
+        InUse(self)
+    }
+
+    /// The disconnect callback has run: unregisters the handle now, or when the last
+    /// callback still using it returns.
+    fn left(&self) {
+        let now = {
+            let mut u = self.uses.lock().unwrap_or_else(|p| p.into_inner());
+            u.1 = true;
+            u.0 == 0
+        };
+        if now {
+            self.unregister();
+        }
     }
 
     fn ptr(&self) -> *mut polysio_socket {
@@ -559,9 +762,13 @@ impl NsObj {
             }
         });
         let ns = self.clone();
+        // A message of this client until its callback ran (poll mode: while queued).
+        let held = socket.conn().hold();
         server.dispatch.deliver(move || {
+            let _held = held;
             let h = ns.handlers.read().ok().and_then(|h| h.connection);
             if let Some((f, ud)) = h {
+                let _use = so.in_use();
                 // SAFETY: a C callback with the arguments its type documents.
                 unsafe { f(ud.0, so.ptr()) }
             }
@@ -588,7 +795,12 @@ impl NsObj {
         };
         let ns = self.clone();
         let event = event.to_owned();
+        // Counted against `max_pending_messages` until the callback ran: in poll mode a program
+        // that polls slowly makes the core stop reading from this client (TCP backpressure)
+        // instead of this queue growing. Dropped with the job when the server is freed.
+        let held = s.conn().hold();
         server.dispatch.deliver(move || {
+            let _held = held;
             let h = ns
                 .handlers
                 .read()
@@ -601,6 +813,7 @@ impl NsObj {
             let p = payload::borrowed(args);
             let a = ack::borrowed(ack);
             let a = a.as_ref().map_or(std::ptr::null_mut(), |a| a.ptr());
+            let _use = so.in_use();
             // SAFETY: a C callback with the arguments its type documents.
             unsafe { f(ud.0, so.ptr(), name.as_ptr(), p.ptr(), a) }
         });
@@ -619,13 +832,14 @@ impl NsObj {
         server.dispatch.deliver(move || {
             let h = ns.handlers.read().ok().and_then(|h| h.disconnect);
             if let Some((f, ud)) = h {
+                let _use = so.in_use();
                 // SAFETY: a C callback with the arguments its type documents.
                 unsafe { f(ud.0, so.ptr(), reason_str(reason).as_ptr()) }
             }
             if let Ok(mut m) = srv.sockets.lock() {
                 m.remove(&k);
             }
-            so.unregister();
+            so.left();
         });
     }
 }
@@ -1000,7 +1214,9 @@ pub extern "C" fn polysio_namespace_use(
                 .upgrade()
                 .and_then(|ns| ns.server.upgrade().map(|s| (ns, s)))
             {
+                let held = socket.conn().hold();
                 server.dispatch.deliver(move || {
+                    let _held = held;
                     let ud = ud;
                     let so = SockObj::register(socket, ns);
                     let refusal = Arc::new(RefusalObj(Mutex::new(None)));
@@ -1188,9 +1404,10 @@ pub extern "C" fn polysio_socket_recovered(
 
 /// Emits `event` with `args` (nullable: no arguments) to this socket. Once the socket has
 /// left (or before it is connected, in a middleware), a no-op that returns `POLYSIO_OK`, as
-/// socket.io: `polysio_socket_connected` tells; `POLYSIO_ERR_CLOSED` only once the handle
-/// itself was released. `POLYSIO_ERR_INVALID_ARGUMENT` for a reserved name (`connect`,
-/// `disconnect`...).
+/// socket.io (the packet is dropped): `polysio_socket_connected` tells a caller who needs to
+/// know. `POLYSIO_ERR_CLOSED` only for a handle that is no longer valid (after its
+/// disconnect callback returned, as any released handle); `POLYSIO_ERR_INVALID_ARGUMENT` for
+/// a reserved name (`connect`, `disconnect`...), NULL and invalid UTF-8 as everywhere.
 #[no_mangle]
 pub extern "C" fn polysio_socket_emit(
     socket: *mut polysio_socket,
@@ -1200,14 +1417,20 @@ pub extern "C" fn polysio_socket_emit(
     ffi(|| {
         let so = handle::get(socket)?;
         let event = cstr(event, "event")?;
-        so.socket.emit(event, payload::args_of(args)?)?;
-        Ok(())
+        match so.socket.emit(event, payload::args_of(args)?) {
+            // The connection closed and the socket has not been told yet (its disconnect is
+            // on its way): it has left, so a no-op like any emit after that.
+            Ok(()) | Err(polysio::Error::Closed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     })
 }
 
 /// Emits `event` asking the client for an acknowledgement; `callback` gets the answer, or
 /// `POLYSIO_ERR_TIMEOUT` after `timeout_ms` (0: no timeout), or `POLYSIO_ERR_CLOSED` when the
-/// socket disconnects first. When this returns an error, `callback` is never called.
+/// socket disconnects first. When this returns an error, `callback` is never called: unlike
+/// `polysio_socket_emit`, a socket that has left answers `POLYSIO_ERR_CLOSED` here, since no
+/// answer can come.
 ///
 /// ```c
 /// static void on_answer(void *ud, polysio_result r, const polysio_payload *args) {

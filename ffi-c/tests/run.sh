@@ -62,6 +62,10 @@ native() {
   "$bin/test_cpp"
   "$bin/test_loopback" threads
   "$bin/test_loopback" poll
+  # Backpressure into a program that polls slowly: bounded queue and RSS, nothing lost.
+  "$bin/test_flood" websocket
+  "$bin/test_flood" polling
+  "$bin/test_flood" client
   "$bin/test_sigpipe"
 }
 
@@ -177,6 +181,9 @@ under_valgrind() {
   vg "$bin/test_cpp"
   vg "$bin/test_loopback" threads
   vg "$bin/test_loopback" poll
+  vg "$bin/test_flood" websocket 3000
+  vg "$bin/test_flood" polling 3000
+  vg "$bin/test_flood" client 2000
   start_ref_server
   vg "$bin/test_client_ref" "$port" threads
   stop_server || true

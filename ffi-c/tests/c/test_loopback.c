@@ -146,11 +146,15 @@ static void srv_on_kick(void *ud, polysio_socket *s, const char *ev, const polys
     (void)ud; (void)ev; (void)args; (void)ack;
     on_thread();
     OK(polysio_socket_disconnect(s, false));
-    /* As socket.io, emitting to a socket that has left is a no-op (POLYSIO_OK) while its
-     * handle lives; once the library released the handle (after the disconnect callback, at
-     * once in threads mode) the handle itself is reported closed. Never anything else. */
-    polysio_result r = polysio_socket_emit(s, "too-late", NULL);
-    CHECK(r == POLYSIO_OK || r == POLYSIO_ERR_CLOSED);
+    /* As socket.io, emitting to a socket that has left is a no-op (POLYSIO_OK): the handle
+     * stays valid until this callback returns, also in threads mode where the disconnect
+     * callback has already run (inside polysio_socket_disconnect). Bad arguments still fail. */
+    bool connected = true;
+    OK(polysio_socket_connected(s, &connected));
+    CHECK(!connected);
+    OK(polysio_socket_emit(s, "too-late", NULL));
+    ERR(polysio_socket_emit(s, "disconnect", NULL), POLYSIO_ERR_INVALID_ARGUMENT);
+    ERR(polysio_socket_emit(s, NULL, NULL), POLYSIO_ERR_NULL_ARGUMENT);
 }
 
 static void srv_on_later_ack(void *ud, polysio_socket *s, const char *ev, const polysio_payload *args, polysio_ack *ack) {
@@ -557,6 +561,10 @@ int main(int argc, char **argv) {
     STREQ(b->reason, "io server disconnect");
     WAIT_UNTIL(atomic_load(&srv_disconnects[B]) == 1);
     if (strcmp(srv_reason[B], "server namespace disconnect") != 0) FAIL("B: %s", srv_reason[B]);
+    /* once the callbacks given it returned (just after the counter moved), the handle is
+     * released like any other: POLYSIO_ERR_CLOSED */
+    bool b_connected;
+    WAIT_UNTIL(polysio_socket_connected(b_sock, &b_connected) == POLYSIO_ERR_CLOSED);
     ERR(polysio_socket_emit(b_sock, "x", NULL), POLYSIO_ERR_CLOSED);
     ERR(polysio_socket_join(b_sock, "red"), POLYSIO_ERR_CLOSED);
 

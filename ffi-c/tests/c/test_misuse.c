@@ -55,7 +55,34 @@ static void options(void) {
     OK(polysio_server_options_set_cors(o, POLYSIO_CORS_ANY, true));
     OK(polysio_server_options_add_cors_origin(o, "https://example.com"));
     OK(polysio_server_options_set_connection_state_recovery(o, true, 60000, true));
+    /* limits and timeouts: 0 is refused, except where it means "no limit" (or, for
+     * attachments, "no binary packets"); a NULL or foreign handle is refused as everywhere */
+    ERR(polysio_server_options_set_http_request_body_timeout(o, 0), POLYSIO_ERR_INVALID_ARGUMENT);
+    ERR(polysio_server_options_set_max_buffered_chunks(o, 0), POLYSIO_ERR_INVALID_ARGUMENT);
+    ERR(polysio_server_options_set_max_buffered_bytes(o, 0), POLYSIO_ERR_INVALID_ARGUMENT);
+    ERR(polysio_server_options_set_write_timeout(o, 0), POLYSIO_ERR_INVALID_ARGUMENT);
+    ERR(polysio_server_options_set_max_pending_messages(o, 0), POLYSIO_ERR_INVALID_ARGUMENT);
+    ERR(polysio_server_options_set_headers_timeout(o, 0), POLYSIO_ERR_INVALID_ARGUMENT);
+    ERR(polysio_server_options_set_keep_alive_timeout(o, 0), POLYSIO_ERR_INVALID_ARGUMENT);
+    ERR(polysio_server_options_set_http_request_body_timeout(NULL, 1000), POLYSIO_ERR_NULL_ARGUMENT);
+    ERR(polysio_server_options_set_max_connections(NULL, 10), POLYSIO_ERR_NULL_ARGUMENT);
+    ERR(polysio_server_options_set_max_attachments((polysio_server_options *)(uintptr_t)12, 1),
+        POLYSIO_ERR_INVALID_HANDLE);
+    OK(polysio_server_options_set_http_request_body_timeout(o, 1));
+    OK(polysio_server_options_set_max_buffered_chunks(o, 1));
+    OK(polysio_server_options_set_max_buffered_bytes(o, SIZE_MAX));
+    OK(polysio_server_options_set_write_timeout(o, UINT32_MAX));
+    OK(polysio_server_options_set_max_pending_messages(o, 1));
+    OK(polysio_server_options_set_max_handshakes_per_second(o, 0));
+    OK(polysio_server_options_set_max_handshakes_per_second(o, 100));
+    OK(polysio_server_options_set_headers_timeout(o, 60000));
+    OK(polysio_server_options_set_keep_alive_timeout(o, 5000));
+    OK(polysio_server_options_set_max_connections(o, 0));
+    OK(polysio_server_options_set_max_connections(o, 1000));
+    OK(polysio_server_options_set_max_attachments(o, 0));
+    OK(polysio_server_options_set_max_attachments(o, 10));
     OK(polysio_server_options_free(o));
+    ERR(polysio_server_options_set_max_pending_messages(o, 1), POLYSIO_ERR_CLOSED);
     ERR(polysio_server_options_free(o), POLYSIO_ERR_CLOSED);
 
     polysio_client_options *c = NULL;
@@ -68,6 +95,9 @@ static void options(void) {
     ERR(polysio_client_options_set_reconnection_delay(c, 100, 50, 0.5), POLYSIO_ERR_INVALID_ARGUMENT);
     ERR(polysio_client_options_set_reconnection_delay(c, 100, 500, 1.5), POLYSIO_ERR_INVALID_ARGUMENT);
     OK(polysio_client_options_set_auth(c, NULL, 0));
+    ERR(polysio_client_options_set_max_pending_messages(c, 0), POLYSIO_ERR_INVALID_ARGUMENT);
+    ERR(polysio_client_options_set_max_pending_messages(NULL, 1), POLYSIO_ERR_NULL_ARGUMENT);
+    OK(polysio_client_options_set_max_pending_messages(c, 1));
     OK(polysio_client_options_free(c));
 }
 
