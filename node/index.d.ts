@@ -147,8 +147,66 @@ export interface ServerOptions {
   };
   /** Decides on each handshake: `fn(null, true)` accepts, `fn("message", false)` refuses (403). */
   allowRequest?: (req: HandshakeRequest, fn: (err: string | null | undefined, success: boolean) => void) => void;
-  /** Binary attachments one packet may carry; default 1000 (polysio). */
+  /**
+   * Binary attachments one packet may carry; default 10 (socket.io-parser 4.2.6+ `maxAttachments`).
+   * A packet announcing more, or none for a binary packet, is a parse error; together a packet's
+   * attachments may not exceed `maxHttpBufferSize`.
+   */
   maxAttachments?: number;
+  /**
+   * How long a long-polling POST may take to send its body, in ms; default 30000 (engine.io
+   * 6.6.10+ `httpRequestBodyTimeout`). A slower one is answered 408 and its session closed
+   * (`transport error`).
+   */
+  httpRequestBodyTimeout?: number;
+  /**
+   * Most chunks a long-polling POST body may arrive in; default 10000 (engine.io 6.6.10+
+   * `maxBufferedChunks`). A body in more is answered 413 and its session closed (`transport error`).
+   */
+  maxBufferedChunks?: number;
+  /**
+   * Most bytes queued for one client and not yet taken by it (a polling client that does not GET,
+   * a WebSocket peer that does not read), each packet counted as its length + 64; default 16 MiB
+   * (16777216). Past it the session closes (`transport error`). engine.io buffers without bound;
+   * `Infinity` does the same.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * How long a WebSocket write may make no progress, in ms; default 30000 (the reference's
+   * socket timeout). A client that stopped reading is disconnected (`transport error`), the TCP
+   * connection closed even while the write is blocked.
+   */
+  writeTimeout?: number;
+  /**
+   * Most events of one client waiting for JavaScript (received, their handlers not run yet);
+   * default 1024 (polysio; socket.io has no such bound). At it, polysio stops reading from that
+   * client until the handlers catch up: the client meets TCP backpressure, other clients are
+   * served meanwhile, nothing is dropped. An event counts until its listeners have returned (a
+   * promise a listener returns is not awaited). `Infinity`: no bound (reads as fast as the
+   * client sends, memory grows while the handlers are behind).
+   */
+  maxPendingMessages?: number;
+  /**
+   * Most new sessions (handshakes) per second, an integer ≥ 1; default none (`null`). A handshake
+   * over it is answered 503 with `Retry-After: 1`. No reference equivalent.
+   */
+  maxHandshakesPerSecond?: number | null;
+  /**
+   * How long a client has to send a complete request head, in ms, on a new connection as between
+   * requests; default 60000 (Node `server.headersTimeout`); 0 disables it, as in Node. The
+   * connection is closed (one that never sends anything included).
+   */
+  headersTimeout?: number;
+  /**
+   * How long an idle keep-alive connection is kept after a response, in ms; default 5000 (Node
+   * `server.keepAliveTimeout`); 0 disables it, as in Node. The idle connection is closed.
+   */
+  keepAliveTimeout?: number;
+  /**
+   * Most concurrent TCP connections; default none (`null`; 0 too, as Node
+   * `server.maxConnections`). A connection over it is answered 503 and closed at once.
+   */
+  maxConnections?: number | null;
   /** Accepted for compatibility; no effect (the browser client is not served). */
   serveClient?: boolean;
   /** Accepted for compatibility; no effect. */
@@ -164,15 +222,17 @@ export interface NamespaceReservedEvents<ListenEvents extends EventsMap, EmitEve
   connection: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void;
   connect: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void;
   new_namespace: (namespace: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void;
-  /** Errors thrown by handlers, when nothing closer listens. */
-  error: (err: unknown) => void;
 }
 
 /** The events of a server-side socket besides the client's. */
 export interface SocketReservedEvents {
   disconnect: (reason: DisconnectReason, description?: unknown) => void;
   disconnecting: (reason: DisconnectReason, description?: unknown) => void;
-  /** Errors thrown by this socket's handlers and refusals of `socket.use` middlewares. */
+  /**
+   * Refusals of `socket.use` middlewares (`next(err)`), as socket.io; without a listener the
+   * error is the process' `uncaughtException`. (What a listener throws goes there too, as in
+   * socket.io: it is not an `error` event.)
+   */
   error: (err: unknown) => void;
 }
 

@@ -39,6 +39,14 @@ export declare class NativeDispatcher {
    * catches everything).
    */
   constructor(callback: (batch: string | [Array<string>, Array<Array<unknown>>]) => void)
+  /**
+   * Called by JavaScript once its event loop has had a turn after a batch (from
+   * `setImmediate`): the events queued meanwhile are the next batch. Until then no new batch
+   * is started, so that however fast clients send, the batches of events never starve the
+   * timers and I/O of the application (Node-API would otherwise run up to 1000 calls of the
+   * threadsafe function in one turn of the loop).
+   */
+  resume(): void
   /** Keeps the event loop alive (counted; a listening server or an active client each hold). */
   hold(): void
   /** Drops one hold; with none left, the event loop may end. */
@@ -163,7 +171,7 @@ export declare class NativeSocket {
   data(): unknown
   /** Replaces the `data` kept in Rust. */
   setData(value: unknown): void
-  /** Emits to this socket. */
+  /** Emits to this socket; once it has left, a no-op (as socket.io). Invalid arguments throw. */
   emit(event: string, args: unknown): void
   /** Emits asking for an ack; the answer (or an error) comes back as a `Done` event for `req`. */
   emitWithAck(event: string, args: unknown, timeout: number | undefined | null, req: number, dispatcher: NativeDispatcher): void

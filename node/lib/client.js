@@ -1,9 +1,10 @@
 "use strict";
 // The socket.io-client-shaped client: io(), Manager and Socket over the native classes of
-// src/client.rs. Listeners run on the JavaScript thread; whatever they throw is reported.
+// src/client.rs. Listeners run on the JavaScript thread; what they throw surfaces as in
+// socket.io-client (the process' `uncaughtException`, see errors.js `raise`).
 
 const { binding, dispatcher, register, newId, callAsync, AckRequest, Hold, K } = require("./native");
-const { codedError, expect, checkNotReserved, report, safeCall } = require("./errors");
+const { codedError, expect, checkNotReserved, raise } = require("./errors");
 const { Listeners, SocketBase } = require("./listeners");
 
 /** Options passed through to the core (socket.io-client's names). */
@@ -199,12 +200,12 @@ class Manager extends Listeners {
             try {
               reply.send(data === undefined ? null : data);
             } catch (e) {
-              report(e, s._ee);
+              raise(e);
               reply.send(null);
             }
           });
         } catch (e) {
-          report(e, s._ee);
+          raise(e);
           if (!done) reply.send(null);
         }
         return;
@@ -281,10 +282,10 @@ class Socket extends SocketBase {
   emit(event, ...args) {
     checkNotReserved(event);
     const flags = this._takeFlags();
-    this._fireAny(this._anyOut, event, args, this._ee);
+    this._fireAny(this._anyOut, event, args);
     if (typeof args[args.length - 1] === "function") {
       const cb = args.pop();
-      this._ackCallback(this._emitWithAck(event, args, flags), cb, flags.timeout !== undefined || this._withErr, this._ee);
+      this._ackCallback(this._emitWithAck(event, args, flags), cb, flags.timeout !== undefined || this._withErr);
       return this;
     }
     this._native.emit(event, args, !!flags.volatile);
@@ -303,7 +304,7 @@ class Socket extends SocketBase {
     } catch (e) {
       return Promise.reject(e);
     }
-    this._fireAny(this._anyOut, event, args, this._ee);
+    this._fireAny(this._anyOut, event, args);
     return this._emitWithAck(event, args, flags).then((r) => r[0]);
   }
   /** Emits a `message` event. */
@@ -330,7 +331,7 @@ class Socket extends SocketBase {
     }
     const ack = ackId === 0 ? null : new AckRequest(ackId);
     if (ack) args.push(ack.fn);
-    this._fireAny(this._any, name, args, this._ee);
+    this._fireAny(this._any, name, args);
     this.emitReserved(name, ...args);
     if (ack) ack.settle();
   }

@@ -32,39 +32,42 @@ function checkNotReserved(event) {
 }
 
 /**
- * Reports an error thrown (or a promise rejected) by a user handler: to `error` listeners of
- * the given emitters (the first that has some), else as a process warning. Never throws.
+ * Reports an error of this layer itself (never of user code: see `raise`) as a process warning
+ * (`PolysioHandlerError`, code `ERR_HANDLER_THREW`). Never throws.
  */
-function report(err, ...emitters) {
+function report(err) {
   try {
-    for (const em of emitters) {
-      if (em && em.listenerCount("error") > 0) {
-        em.emit("error", err);
-        return;
-      }
-    }
-    const w = new Error(`a socket handler threw: ${err && err.message !== undefined ? err.message : String(err)}`, { cause: err });
+    const w = new Error(`polysio: ${err && err.message !== undefined ? err.message : String(err)}`, { cause: err });
     w.name = "PolysioHandlerError";
     w.code = "ERR_HANDLER_THREW";
     process.emitWarning(w);
-  } catch (e) {
-    // An `error` listener that throws itself: last resort, never let it escape.
-    try {
-      process.emitWarning(String(e && e.stack ? e.stack : e), "PolysioHandlerError");
-    } catch {}
-  }
+  } catch {}
 }
 
-/** Calls `fn` with `args`, reporting throws and rejections instead of letting them escape. */
-function safeCall(fn, self, args, ...emitters) {
+/**
+ * Re-throws `err`, thrown by user code (a listener, a middleware, an ack callback), where
+ * socket.io would let it go: out of the event loop, as the process' `uncaughtException` (the
+ * process ends unless the application listens for it). Thrown from `process.nextTick`, so the
+ * events that reached JavaScript with it are all handled first and the native side's
+ * bookkeeping (acks, the backpressure count) is never skipped.
+ */
+function raise(err) {
+  process.nextTick(() => {
+    throw err;
+  });
+}
+
+/**
+ * Calls the user function `fn` with `args` as socket.io calls listeners: a throw becomes the
+ * process' `uncaughtException` (see `raise`); a promise it returns is left alone (its
+ * rejection, unhandled, is the process' `unhandledRejection`, as in socket.io).
+ */
+function safeCall(fn, self, args) {
   try {
-    const r = fn.apply(self, args);
-    if (r && typeof r.then === "function") {
-      r.then(undefined, (e) => report(e, ...emitters));
-    }
+    fn.apply(self, args);
   } catch (e) {
-    report(e, ...emitters);
+    raise(e);
   }
 }
 
-module.exports = { codedError, expect, checkEventName, checkNotReserved, report, safeCall, RESERVED };
+module.exports = { codedError, expect, checkEventName, checkNotReserved, report, raise, safeCall, RESERVED };

@@ -2,7 +2,8 @@
 // Listener storage shared by the server's Namespace and Socket and the client's Manager and
 // Socket: socket.io's `on/once/off` methods over a private EventEmitter (so `emit` stays free to
 // mean "send"), and the catch-all `onAny` / `onAnyOutgoing` lists. Listeners are called through
-// `_fire`, which reports throws instead of propagating them.
+// `_fire`, which calls each listener as socket.io would (a throw becomes the process'
+// `uncaughtException`, see errors.js `raise`) without letting it into the native layer.
 
 const { EventEmitter } = require("node:events");
 const { expect, safeCall } = require("./errors");
@@ -64,13 +65,13 @@ class Listeners {
   }
   /** Calls the listeners of `ev` locally (socket.io's emitReserved); never throws. */
   emitReserved(ev, ...args) {
-    this._fire(ev, args, ev === "error" ? null : this._ee);
+    this._fire(ev, args);
     return this;
   }
-  /** Calls the listeners of `ev` with `args`; errors go to `report` (see errors.js). */
-  _fire(ev, args, ...report) {
+  /** Calls the listeners of `ev` with `args` (see `safeCall` in errors.js); never throws. */
+  _fire(ev, args) {
     const ls = this._ee.rawListeners(ev);
-    for (let i = 0; i < ls.length; i++) safeCall(ls[i], this, args, ...report);
+    for (let i = 0; i < ls.length; i++) safeCall(ls[i], this, args);
   }
 }
 
@@ -117,8 +118,8 @@ class AnyListeners extends Listeners {
   listenersAnyOutgoing() {
     return this._anyOut.slice();
   }
-  _fireAny(list, event, args, ...report) {
-    for (const l of list.slice()) safeCall(l, this, [event, ...args], ...report);
+  _fireAny(list, event, args) {
+    for (const l of list.slice()) safeCall(l, this, [event, ...args]);
   }
 }
 
@@ -153,11 +154,11 @@ class SocketBase extends AnyListeners {
    * Feeds an ack promise to a socket.io-style callback: `(...args)`, or `(err, ...args)` when
    * `withErr` (a timeout was set); without it, failures are not reported (as socket.io).
    */
-  _ackCallback(promise, cb, withErr, ...report) {
+  _ackCallback(promise, cb, withErr) {
     promise.then(
-      (r) => safeCall(cb, this, withErr ? [null, ...r] : r, ...report),
+      (r) => safeCall(cb, this, withErr ? [null, ...r] : r),
       (e) => {
-        if (withErr) safeCall(cb, this, [e], ...report);
+        if (withErr) safeCall(cb, this, [e]);
       },
     );
   }

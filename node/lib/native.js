@@ -3,7 +3,7 @@
 // Rust side reports, in batches, and routes them to the server or client they belong to.
 
 const binding = require("../native.js");
-const { report } = require("./errors");
+const { codedError, report } = require("./errors");
 
 /** Event kinds, as src/dispatch.rs numbers them. */
 const K = {
@@ -45,8 +45,8 @@ let nextNative = 0;
 function dispatch(batch) {
   // The broadcasts the handlers make are written once the whole batch is handled (one write
   // per socket for all of them).
-  binding.cork();
   try {
+    binding.cork();
     if (typeof batch === "string") {
       run(batch);
       return;
@@ -55,9 +55,27 @@ function dispatch(batch) {
     nextNative = 0;
     const texts = batch[0];
     for (let i = 0; i < texts.length; i++) run(texts[i]);
+  } catch (e) {
+    // Nothing may be thrown into the threadsafe function (Node-API would make it a fatal
+    // exception and the rest of the batch would be lost); user code never gets here (see
+    // errors.js `safeCall`).
+    report(e);
   } finally {
     natives = null;
     binding.uncork();
+    // The next batch once the event loop has had a turn (timers, I/O): see src/dispatch.rs.
+    setImmediate(resume);
+  }
+  // Returning hands the batch's messages back to the core (src/dispatch.rs): their clients'
+  // connections are read again if they were held back.
+}
+
+/** Lets the dispatcher start the next batch (see `dispatch`). */
+function resume() {
+  try {
+    dispatcher.resume();
+  } catch (e) {
+    report(e);
   }
 }
 
@@ -77,7 +95,7 @@ function run(text) {
       if (ev[0] === K.DONE) {
         const cb = pending.get(ev[1]);
         if (cb) {
-          pending.delete(ev[1]);
+          cancel(ev[1]);
           cb(ev[2], ev[3]);
         }
         continue;
@@ -198,16 +216,22 @@ function newId() {
   return nextId++;
 }
 
-/** Registers `cb(error, value)` for an asynchronous operation; returns its request id. */
+/**
+ * Registers `cb(error, value)` for an asynchronous operation; returns its request id. While
+ * requests are pending the event loop stays alive (the native side always completes them: at
+ * the latest when their socket or server goes), as socket.io's ack timers keep it alive.
+ */
 function request(cb) {
   const id = nextId++;
   pending.set(id, cb);
+  pendingHold.set(true);
   return id;
 }
 
 /** Forgets a request whose native call threw (no completion will come). */
 function cancel(id) {
   pending.delete(id);
+  if (pending.size === 0) pendingHold.set(false);
 }
 
 /**
@@ -224,6 +248,63 @@ function callAsync(start) {
       reject(e);
     }
   });
+}
+
+/** Like `callAsync`, but a synchronous throw of `start` is thrown (nothing is started). */
+function startAsync(start) {
+  let resolve, reject;
+  const promise = new Promise((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  const req = request((err, value) => (err ? reject(err) : resolve(value)));
+  try {
+    start(req);
+  } catch (e) {
+    cancel(req);
+    throw e;
+  }
+  return promise;
+}
+
+/** The largest delay `setTimeout` takes (longer ones fire at once, with a warning). */
+const MAX_TIMER = 2 ** 31 - 1;
+
+/**
+ * Asks for an ack the socket.io way (`start(req)` calls the addon with the request id): resolves
+ * with the reply's arguments, rejects with `ERR_TIMEOUT` after `timeout` ms. When the socket has
+ * left (before or after the emit; the addon says `ERR_CLOSED`) the promise behaves as socket.io's
+ * does for a socket that is gone: with a timeout it rejects with `ERR_TIMEOUT` when the timeout
+ * expires (counted from the emit, on an unreferenced timer), without one it never settles.
+ * Invalid arguments throw synchronously (the emit is then not made).
+ */
+function askAck(start, timeout) {
+  const begun = Date.now();
+  let resolve, reject;
+  const promise = new Promise((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  const gone = () => {
+    if (timeout === undefined || timeout === null) return;
+    const left = Math.max(0, begun + timeout - Date.now());
+    if (!(left <= MAX_TIMER)) return;
+    const t = setTimeout(() => reject(codedError("ERR_TIMEOUT", "operation has timed out")), left);
+    if (typeof t.unref === "function") t.unref();
+  };
+  const req = request((err, value) => {
+    if (!err) resolve(value);
+    else if (err.code === "ERR_CLOSED") gone();
+    else reject(err);
+  });
+  try {
+    start(req);
+  } catch (e) {
+    cancel(req);
+    if (!e || e.code !== "ERR_CLOSED") throw e;
+    gone();
+  }
+  return promise;
 }
 
 /**
@@ -248,4 +329,7 @@ class Hold {
   }
 }
 
-module.exports = { binding, dispatcher, targets, register, newId, callAsync, AckRequest, Hold, K };
+/** Holds the event loop while requests are pending (see `request`). */
+const pendingHold = new Hold(pending);
+
+module.exports = { binding, dispatcher, targets, register, newId, callAsync, startAsync, askAck, AckRequest, Hold, K };

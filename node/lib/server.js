@@ -1,12 +1,13 @@
 "use strict";
 // The socket.io-shaped server: Server, Namespace, Socket and BroadcastOperator over the native
-// classes of src/server.rs. Handlers run on the JavaScript thread; whatever they throw (or
-// reject with) is reported, never propagated into the native layer.
+// classes of src/server.rs. Handlers run on the JavaScript thread; what they throw surfaces as
+// in socket.io (the process' `uncaughtException`, see errors.js `raise`), never in the native
+// layer. Emitting to a socket that has left is a no-op, as in socket.io.
 
 const fs = require("node:fs");
 const pathMod = require("node:path");
-const { binding, dispatcher, targets, register, newId, callAsync, AckRequest, Hold, K } = require("./native");
-const { codedError, expect, checkNotReserved, report, safeCall } = require("./errors");
+const { binding, dispatcher, targets, register, newId, callAsync, startAsync, askAck, AckRequest, Hold, K } = require("./native");
+const { codedError, expect, checkNotReserved, raise, safeCall } = require("./errors");
 const { Listeners, SocketBase } = require("./listeners");
 
 /** Server options passed through to the core (socket.io's names). */
@@ -23,6 +24,16 @@ const CORE_OPTIONS = [
   "connectTimeout",
   "connectionStateRecovery",
   "maxAttachments",
+  // Limits and timeouts (see README "Limits and timeouts").
+  "httpRequestBodyTimeout",
+  "maxBufferedChunks",
+  "maxBufferedBytes",
+  "writeTimeout",
+  "maxPendingMessages",
+  "maxHandshakesPerSecond",
+  "headersTimeout",
+  "keepAliveTimeout",
+  "maxConnections",
 ];
 
 function nativeOptions(opts) {
@@ -112,36 +123,41 @@ class BroadcastOperator {
   }
   /**
    * Emits to the selected sockets (encoded once, fanned out in Rust). With a callback as last
-   * argument, collects every socket's ack: `callback(err, responses)`.
+   * argument, collects every socket's ack: `callback(err, responses)`. Sockets that have left
+   * (and every socket, once the server is closed) are not reached; invalid arguments throw.
    */
   emit(event, ...args) {
     checkNotReserved(event);
     if (typeof args[args.length - 1] === "function") {
       const cb = args.pop();
       this._emitWithAck(event, args).then(
-        (r) => safeCall(cb, this, [null, r], this._nsp._ee),
-        (e) => safeCall(cb, this, [e, e.responses || []], this._nsp._ee),
+        (r) => safeCall(cb, this, [null, r]),
+        (e) => safeCall(cb, this, [e, e.responses || []]),
       );
       return true;
     }
-    this._native().emit(this._target(), event, args);
+    // Also after `close()`: a closed server has no sockets left, the emit reaches nobody.
+    this._nsp._native.emit(this._target(), event, args);
     return true;
   }
+  /** Starts the emit (throws on invalid arguments); the promise has every socket's reply. */
   _emitWithAck(event, args) {
     const t = this._flags.timeout;
-    return callAsync((req) => this._native().emitWithAck(this._target(), t === undefined ? null : t, event, args, req)).then(
-      // Like socket.io, each socket's response is the first argument of its ack.
-      (acks) => acks.map((a) => a[0]),
+    const target = this._target();
+    const native = this._nsp._native;
+    // Like socket.io, each socket's response is the first argument of its ack.
+    return startAsync((req) => native.emitWithAck(target, t === undefined ? null : t, event, args, req)).then((acks) =>
+      acks.map((a) => a[0]),
     );
   }
   /** Emits and resolves with every selected socket's ack (rejects on timeout). */
   emitWithAck(event, ...args) {
     try {
       checkNotReserved(event);
+      return this._emitWithAck(event, args);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this._emitWithAck(event, args);
   }
   /** The selected sockets (the `Socket` objects of this server). */
   fetchSockets() {
@@ -263,7 +279,7 @@ class Namespace extends Listeners {
   serverSideEmit(event, ...args) {
     checkNotReserved(event);
     const cb = typeof args[args.length - 1] === "function" ? args.pop() : null;
-    if (cb) queueMicrotask(() => safeCall(cb, this, [null, []], this._ee));
+    if (cb) queueMicrotask(() => safeCall(cb, this, [null, []]));
     return true;
   }
   serverSideEmitWithAck(event, ...args) {
@@ -289,7 +305,8 @@ class Namespace extends Listeners {
           reply.resolve(null, null);
         }
       } catch (e) {
-        report(e, this._ee);
+        // `err.data` that cannot be sent: refused all the same, without it.
+        raise(e);
         reply.resolve("middleware error", null);
       }
     };
@@ -299,22 +316,16 @@ class Namespace extends Listeners {
       const fn = fns[i++];
       let called = false;
       try {
-        const r = fn(socket, (e) => {
+        // A promise it returns is left alone, as in socket.io: `next` decides.
+        fn(socket, (e) => {
           if (called) return;
           called = true;
           next(e);
         });
-        if (r && typeof r.then === "function") {
-          r.then(undefined, (e) => {
-            report(e, this._ee);
-            if (!called) {
-              called = true;
-              answer(e);
-            }
-          });
-        }
       } catch (e) {
-        report(e, this._ee);
+        // As socket.io, the throw surfaces as the process' uncaughtException; the socket is
+        // refused with its message rather than left waiting for its connect timeout.
+        raise(e);
         if (!called) {
           called = true;
           answer(e);
@@ -328,7 +339,7 @@ class Namespace extends Listeners {
     this._pending.delete(socket.id);
     this.sockets.set(socket.id, socket);
     socket._syncData();
-    for (const ev of ["connect", "connection"]) this._fire(ev, [socket], socket._ee, this._ee);
+    for (const ev of ["connect", "connection"]) this._fire(ev, [socket]);
     socket._syncData();
   }
 }
@@ -356,7 +367,7 @@ class ParentNamespace extends Namespace {
         reply.send(!err && !!ok);
       });
     } catch (e) {
-      report(e, this._ee);
+      raise(e);
       if (!done) reply.send(false);
     }
   }
@@ -467,32 +478,38 @@ class Socket extends SocketBase {
     return this;
   }
   /**
-   * Sends an event to this client. A function as last argument asks for an ack: it gets the
-   * client's answer (with `timeout(ms)`: `(err, ...answer)`).
+   * Sends an event to this client; returns true. A function as last argument asks for an ack:
+   * it gets the client's answer (with `timeout(ms)`: `(err, ...answer)`). Once the client has
+   * left, as in socket.io: nothing is sent, and the ack callback is called with a timeout error
+   * when the timeout expires (never without a timeout). Invalid arguments throw.
    */
   emit(event, ...args) {
     checkNotReserved(event);
     const flags = this._takeFlags();
     if (typeof args[args.length - 1] === "function") {
       const cb = args.pop();
-      this._ackCallback(this._emitWithAck(event, args, flags.timeout), cb, flags.timeout !== undefined, this._ee, this.nsp._ee);
+      this._ackCallback(this._emitWithAck(event, args, flags.timeout), cb, flags.timeout !== undefined);
       return true;
     }
     this._native.emit(event, args);
     return true;
   }
   _emitWithAck(event, args, timeout) {
-    return callAsync((req) => this._native.emitWithAck(event, args, timeout === undefined ? null : timeout, req, dispatcher));
+    return askAck((req) => this._native.emitWithAck(event, args, timeout === undefined ? null : timeout, req, dispatcher), timeout);
   }
-  /** Emits and resolves with the client's first ack argument (rejects on timeout or close). */
+  /**
+   * Emits and resolves with the client's first ack argument; with `timeout(ms)`, rejects with
+   * `ERR_TIMEOUT` when no answer came in time (also when the client left: as in socket.io,
+   * without a timeout the promise then never settles).
+   */
   emitWithAck(event, ...args) {
     const flags = this._takeFlags();
     try {
       checkNotReserved(event);
+      return this._emitWithAck(event, args, flags.timeout).then((r) => r[0]);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this._emitWithAck(event, args, flags.timeout).then((r) => r[0]);
   }
   /** Emits a `message` event. */
   send(...args) {
@@ -537,13 +554,19 @@ class Socket extends SocketBase {
     try {
       this._native.setData(this.data === undefined ? null : this.data);
     } catch (e) {
-      report(e, this._ee, this.nsp._ee);
+      raise(e);
     }
   }
   _run(event, args) {
-    if (this._any.length > 0) this._fireAny(this._any, event, args, this._ee, this.nsp._ee);
-    this._fire(event, args, this._ee, this.nsp._ee);
+    if (this._any.length > 0) this._fireAny(this._any, event, args);
+    this._fire(event, args);
     this._syncData();
+  }
+  /** A `socket.use` middleware refused a packet: `error` listeners, as socket.io's `_onerror`. */
+  _onerror(err) {
+    // An EventEmitter `error` without listeners throws: the process' uncaughtException.
+    if (this._ee.listenerCount("error") > 0) this._fire("error", [err]);
+    else raise(err);
   }
   _dispatch(event, args) {
     const fns = this._fns;
@@ -552,13 +575,13 @@ class Socket extends SocketBase {
     let i = 0;
     const packet = [event, ...args];
     const next = (err) => {
-      if (err) return report(err, this._ee, this.nsp._ee);
+      if (err) return this._onerror(err);
       if (i >= fns.length) return run();
       const fn = fns[i++];
       try {
         fn(packet, next);
       } catch (e) {
-        report(e, this._ee, this.nsp._ee);
+        raise(e);
       }
     };
     next();
@@ -571,19 +594,19 @@ class Socket extends SocketBase {
     ack.settle();
   }
   _onOutgoing(event, args) {
-    this._fireAny(this._anyOut, event, args, this._ee, this.nsp._ee);
+    this._fireAny(this._anyOut, event, args);
   }
   _onDisconnecting(reason, rooms) {
     this._roomsSnapshot = rooms;
     try {
-      this._fire("disconnecting", [reason], this._ee, this.nsp._ee);
+      this._fire("disconnecting", [reason]);
     } finally {
       this._roomsSnapshot = null;
     }
   }
   _onDisconnect(reason) {
     this._connected = false;
-    this._fire("disconnect", [reason, undefined], this._ee, this.nsp._ee);
+    this._fire("disconnect", [reason, undefined]);
   }
 }
 
@@ -724,7 +747,7 @@ class Server {
     this._nsps.set(nsp.name, nsp);
     this._byId.set(nsp._id, nsp);
     if (this.sockets) {
-      this.sockets._fire("new_namespace", [nsp], this.sockets._ee);
+      this.sockets._fire("new_namespace", [nsp]);
     }
   }
   _findSocket(id) {
@@ -844,7 +867,7 @@ class Server {
         throw e;
       }
     }
-    if (typeof fn === "function") this._closing.then(() => safeCall(fn, this, [], this.sockets._ee));
+    if (typeof fn === "function") this._closing.then(() => safeCall(fn, this, []));
     return this._closing;
   }
   _finishClose() {
@@ -926,7 +949,7 @@ class Server {
             reply.send(ok ? true : err ? String(err.message || err) : "");
           });
         } catch (e) {
-          report(e, this.sockets._ee);
+          raise(e);
           if (!done) reply.send("");
         }
         return;

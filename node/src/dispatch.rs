@@ -4,7 +4,20 @@
 //! a decision) becomes an [`Event`] pushed on a queue. The first push after the queue was
 //! drained wakes the JavaScript thread through one threadsafe function; the JavaScript side then
 //! receives every queued event in one call (a batch), so a burst costs one crossing, not one per
-//! event. Events are converted to JavaScript values on the JavaScript thread only.
+//! event. The next batch waits until JavaScript's event loop has had a turn
+//! ([`NativeDispatcher::resume`]). Events are converted to JavaScript values on the JavaScript thread only.
+//!
+//! Backpressure: an event from a client to a server socket carries a [`Held`] (its session's
+//! count of messages handed to JavaScript, `EngineSocket::hold`), kept with the queue and then
+//! with the batch until the JavaScript call that handles the batch has returned. While a session
+//! has `maxPendingMessages` held, the core reads nothing more from that client (TCP
+//! backpressure), so the queue holds at most that many events per client; nothing is dropped.
+//! The threadsafe function's own queue is unbounded (`MaxQueueSize` 0) but never holds more
+//! than two calls: a call is only made by the first push after a batch was taken.
+//!
+//! No JavaScript exception reaches Node-API from here: the batch function catches everything
+//! (lib/native.js), and the call is made with a return-value callback, which receives what
+//! would escape anyway (napi-rs then hands it to us instead of making it a fatal exception).
 //!
 //! The threadsafe function is weak: it keeps Node's event loop alive only while something holds
 //! it ([`NativeDispatcher::hold`], counted), i.e. while a server listens or a client is active.
@@ -21,6 +34,7 @@ use napi::JsValue;
 use napi::{sys, Env, Status};
 use napi_derive::napi;
 use polysio::adapter::{Room, SocketInfo};
+use polysio::engine::Held;
 use polysio::server::{AckSender, ConnectError, Socket};
 use polysio::{Map, Value};
 
@@ -192,10 +206,13 @@ struct Queue {
     natives: Vec<(Event, u64)>,
     /// The ack requests of the queued events, by id.
     askers: Vec<(u64, Asker)>,
-    /// A wake-up is on its way; pushes need not send another.
+    /// A wake-up is on its way, or JavaScript is handling a batch and has not had a turn of its
+    /// event loop since ([`NativeDispatcher::resume`]): pushes need not send another.
     scheduled: bool,
     /// Emptied chunk buffers JavaScript gave back, for reuse.
     spare: Vec<Vec<u8>>,
+    /// The backpressure counts of the queued client messages (see the module's doc).
+    held: Vec<Held>,
 }
 
 /// The size at which a chunk of JSON text is closed and the next one begun. Each chunk becomes
@@ -232,6 +249,7 @@ impl Default for Queue {
             askers: Vec::new(),
             scheduled: false,
             spare: Vec::new(),
+            held: Vec::new(),
         }
     }
 }
@@ -240,6 +258,36 @@ impl Default for Queue {
 #[derive(Default)]
 struct Shared {
     queue: Mutex<Queue>,
+    /// The backpressure counts of the batch JavaScript is handling (taken from the queue with
+    /// it), let go when that call returns. Calls run one after the other on the JavaScript
+    /// thread, so this is the batch of the one call under way.
+    handling: Mutex<Vec<Held>>,
+}
+
+/// Lets go of the batch's backpressure counts once the JavaScript call is over, whether its
+/// return callback runs or napi-rs drops it (Node shutting down, a batch that could not be
+/// converted). When JavaScript did not run (`ran` unset), no `resume` will come: the next push
+/// wakes it again.
+struct Handled {
+    shared: Arc<Shared>,
+    ran: bool,
+}
+
+impl Drop for Handled {
+    fn drop(&mut self) {
+        let done = self
+            .shared
+            .handling
+            .lock()
+            .map(|mut h| std::mem::take(&mut *h))
+            .unwrap_or_default();
+        drop(done);
+        if !self.ran {
+            if let Ok(mut q) = self.shared.queue.lock() {
+                q.scheduled = false;
+            }
+        }
+    }
 }
 
 type Tsfn = ThreadsafeFunction<(), Unknown<'static>, Batch, Status, false, true, 0>;
@@ -254,13 +302,19 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// Queues an event for JavaScript. Events JSON can carry are written as JSON at once, on
     /// the pushing thread, so their values are freed where they were made.
-    pub fn push(&self, mut ev: Event) {
+    pub fn push(&self, ev: Event) {
+        self.push_held(ev, None)
+    }
+
+    /// Like [`Dispatcher::push`], for a client's message counted by `held` (see the module's
+    /// doc) until JavaScript has handled it.
+    pub fn push_held(&self, mut ev: Event, held: Option<Held>) {
         let asker = match &mut ev {
             Event::Event { ack, .. } => ack.take().map(Asker::Client),
             Event::ClientEvent { ack, .. } => ack.take().map(Asker::Server),
             _ => None,
         };
-        self.enqueue(asker, |q, ack| {
+        self.enqueue(asker, held, |q, ack| {
             if needs_native(&ev) {
                 q.json.push(b'0');
                 q.natives.push((ev, ack));
@@ -276,7 +330,8 @@ impl Dispatcher {
     /// Queues an event from a client to a server socket whose arguments are JSON text already:
     /// `args_tail` is the packet's payload after the event name and its comma (see
     /// [`args_tail`]), spliced into the batch as is. The same as pushing [`Event::Event`] with
-    /// the parsed arguments, without writing them as JSON again.
+    /// the parsed arguments, without writing them as JSON again; `held` counts it as
+    /// [`Dispatcher::push_held`] does.
     pub fn push_event_json(
         &self,
         server: u32,
@@ -284,8 +339,9 @@ impl Dispatcher {
         name: &str,
         args_tail: &str,
         ack: Option<AckSender>,
+        held: Held,
     ) {
-        self.enqueue(ack.map(Asker::Client), |q, ack| {
+        self.enqueue(ack.map(Asker::Client), Some(held), |q, ack| {
             let _ = write!(q.json, "[{},{},{},", kind::EVENT as u8, server, key);
             let _ = serde_json::to_writer(&mut q.json, name);
             q.json.extend_from_slice(b",[");
@@ -296,7 +352,12 @@ impl Dispatcher {
 
     /// Queues one event (`write` puts it in the queue, given the id of its ack request) and
     /// wakes JavaScript when it is the first since the last batch.
-    fn enqueue(&self, asker: Option<Asker>, write: impl FnOnce(&mut Queue, u64)) {
+    fn enqueue(
+        &self,
+        asker: Option<Asker>,
+        held: Option<Held>,
+        write: impl FnOnce(&mut Queue, u64),
+    ) {
         let ack = crate::ack::id_for(&asker);
         let wake = {
             let Ok(mut q) = self.shared.queue.lock() else {
@@ -304,6 +365,9 @@ impl Dispatcher {
             };
             if let Some(a) = asker {
                 q.askers.push((ack, a));
+            }
+            if let Some(h) = held {
+                q.held.push(h);
             }
             q.begin();
             let start = q.json.len();
@@ -313,7 +377,30 @@ impl Dispatcher {
             }
             !std::mem::replace(&mut q.scheduled, true)
         };
-        if wake && self.tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
+        if wake {
+            self.wake();
+        }
+    }
+
+    /// Has JavaScript called with the queued events (`scheduled` is set).
+    fn wake(&self) {
+        let mut handled = Handled {
+            shared: self.shared.clone(),
+            ran: false,
+        };
+        let called = self.tsfn.call_with_return_value(
+            (),
+            ThreadsafeFunctionCallMode::NonBlocking,
+            move |returned, _env| {
+                // The batch function ran: it calls `resume` from `setImmediate`.
+                handled.ran = true;
+                drop(handled);
+                // The batch function catches everything; an exception that still escaped (a
+                // bug of lib/native.js) is raised as the process' uncaughtException.
+                returned.map(drop)
+            },
+        );
+        if called != Status::Ok {
             // Node is shutting down: nobody will read these.
             let dropped = self
                 .shared
@@ -327,6 +414,7 @@ impl Dispatcher {
                     (
                         std::mem::take(&mut q.natives),
                         std::mem::take(&mut q.askers),
+                        std::mem::take(&mut q.held),
                     )
                 })
                 .unwrap_or_default();
@@ -895,7 +983,7 @@ impl NativeDispatcher {
                     .queue
                     .lock()
                     .map_err(|_| napi::Error::new(Status::GenericFailure, "queue poisoned"))?;
-                q.scheduled = false;
+                // `scheduled` stays set until `resume`.
                 let next = q.spare.pop().unwrap_or_default();
                 let last = std::mem::replace(&mut q.json, next);
                 let ascii = std::mem::replace(&mut q.ascii, true);
@@ -903,8 +991,13 @@ impl NativeDispatcher {
                 chunks.push((last, ascii));
                 let natives = std::mem::take(&mut q.natives);
                 let askers = std::mem::take(&mut q.askers);
+                let held = std::mem::take(&mut q.held);
                 drop(q);
                 crate::ack::keep(askers);
+                // Until this call returns (see `Handled`).
+                if let Ok(mut h) = sh.handling.lock() {
+                    h.extend(held);
+                }
                 Ok(Batch {
                     chunks,
                     natives,
@@ -919,6 +1012,26 @@ impl NativeDispatcher {
                 holds: AtomicUsize::new(0),
             }),
         })
+    }
+
+    /// Called by JavaScript once its event loop has had a turn after a batch (from
+    /// `setImmediate`): the events queued meanwhile are the next batch. Until then no new batch
+    /// is started, so that however fast clients send, the batches of events never starve the
+    /// timers and I/O of the application (Node-API would otherwise run up to 1000 calls of the
+    /// threadsafe function in one turn of the loop).
+    #[napi]
+    pub fn resume(&self) {
+        let more = match self.inner.shared.queue.lock() {
+            Ok(mut q) => {
+                let more = !q.json.is_empty();
+                q.scheduled = more;
+                more
+            }
+            Err(_) => false,
+        };
+        if more {
+            self.inner.wake();
+        }
     }
 
     /// Keeps the event loop alive (counted; a listening server or an active client each hold).

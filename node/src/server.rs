@@ -14,7 +14,7 @@ use napi::JsValue;
 use napi_derive::napi;
 use polysio::adapter::Room;
 use polysio::engine::{
-    CookieConfig, CorsConfig, CorsOrigin, EngineConfig, Handshake, TransportType,
+    CookieConfig, CorsConfig, CorsOrigin, EngineConfig, Handshake, ListenerConfig, TransportType,
 };
 use polysio::server::{
     BroadcastOperator, ConnectError, Namespace, RecoveryConfig, Server, ServerConfig, Socket,
@@ -25,7 +25,11 @@ use crate::convert::{args_from_js, from_js};
 use crate::dispatch::{args_tail, next_socket_key, Dispatcher, Event, NativeDispatcher, Outcome};
 use crate::error::{err, Code, IntoJsError, Result};
 
-/// A duration given in milliseconds by JavaScript.
+/// The longest duration handed to the core (about a century): `Infinity` and longer ones
+/// become it, so that no deadline computed from one (`now + duration`) can overflow.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A duration given in milliseconds by JavaScript (at most [`FOREVER`]).
 pub(crate) fn millis(ms: f64, what: &str) -> Result<Duration> {
     if !ms.is_finite() && ms != f64::INFINITY || ms < 0.0 {
         return Err(err(
@@ -33,7 +37,60 @@ pub(crate) fn millis(ms: f64, what: &str) -> Result<Duration> {
             format!("{what} must be a non-negative number of milliseconds, got {ms}"),
         ));
     }
-    Ok(Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::from_millis(u64::MAX)))
+    Ok(Duration::try_from_secs_f64(ms / 1000.0)
+        .unwrap_or(FOREVER)
+        .min(FOREVER))
+}
+
+/// A duration in milliseconds where 0 means none, as Node's `http.Server` takes
+/// `headersTimeout` and `keepAliveTimeout`: 0 becomes [`FOREVER`].
+fn opt_ms_or_off(v: &Value, key: &str, default: Duration) -> Result<Duration> {
+    let d = opt_ms(v, key, default)?;
+    Ok(if d.is_zero() { FOREVER } else { d })
+}
+
+/// A count option: a non-negative integer of at least `min`, or `Infinity` (no bound:
+/// `usize::MAX`).
+fn opt_count(v: &Value, key: &str, default: usize, min: usize) -> Result<usize> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(x) => match x.as_f64() {
+            Some(n) if n == f64::INFINITY => Ok(usize::MAX),
+            Some(n) if n.is_finite() && n.fract() == 0.0 && n >= min as f64 => {
+                // (A float cast saturates.)
+                Ok(n as usize)
+            }
+            Some(n) => Err(err(
+                Code::InvalidArgValue,
+                format!("{key} must be an integer of at least {min} (or Infinity), got {n}"),
+            )),
+            None => Err(err(Code::InvalidArgType, format!("{key} must be a number"))),
+        },
+    }
+}
+
+/// An optional bound: `null`, `undefined` or `Infinity` (and 0 where `zero_is_none`, as Node's
+/// `maxConnections`) mean none; else an integer of at least 1.
+fn opt_limit(v: &Value, key: &str, zero_is_none: bool) -> Result<Option<usize>> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(x) => match x.as_f64() {
+            Some(n) if n == f64::INFINITY => Ok(None),
+            Some(n) if n == 0.0 && zero_is_none => Ok(None),
+            Some(n) if n.is_finite() && n.fract() == 0.0 && n >= 1.0 => Ok(Some(n as usize)),
+            Some(n) => Err(err(
+                Code::InvalidArgValue,
+                format!(
+                    "{key} must be a positive integer, or null for no limit{}, got {n}",
+                    if zero_is_none { " (or 0)" } else { "" }
+                ),
+            )),
+            None => Err(err(
+                Code::InvalidArgType,
+                format!("{key} must be a number or null"),
+            )),
+        },
+    }
 }
 
 fn opt_ms(v: &Value, key: &str, default: Duration) -> Result<Duration> {
@@ -264,7 +321,26 @@ fn config(v: &Value) -> Result<ServerConfig> {
             cors: cors(v)?,
             cookie: cookie(v)?,
             allow_request: None,
-            ..EngineConfig::default()
+            http_request_body_timeout: opt_ms(
+                v,
+                "httpRequestBodyTimeout",
+                e.http_request_body_timeout,
+            )?,
+            max_buffered_chunks: opt_count(v, "maxBufferedChunks", e.max_buffered_chunks, 0)?,
+            max_buffered_bytes: opt_count(v, "maxBufferedBytes", e.max_buffered_bytes, 0)?,
+            write_timeout: opt_ms(v, "writeTimeout", e.write_timeout)?,
+            max_pending_messages: opt_count(v, "maxPendingMessages", e.max_pending_messages, 1)?,
+            max_handshakes_per_second: opt_limit(v, "maxHandshakesPerSecond", false)?
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            listener: ListenerConfig {
+                headers_timeout: opt_ms_or_off(v, "headersTimeout", e.listener.headers_timeout)?,
+                keep_alive_timeout: opt_ms_or_off(
+                    v,
+                    "keepAliveTimeout",
+                    e.listener.keep_alive_timeout,
+                )?,
+                max_connections: opt_limit(v, "maxConnections", true)?,
+            },
         },
         connect_timeout: opt_ms(v, "connectTimeout", d.connect_timeout)?,
         connection_state_recovery: recovery,
@@ -498,16 +574,23 @@ impl NativeServer {
             {
                 let d = d.clone();
                 // Events without binary data reach JavaScript as the JSON text they came in.
-                socket.on_fallback_json(move |_, name, args, json, ack| {
+                // Each counts against its session's `maxPendingMessages` until JavaScript has
+                // run its handlers (see dispatch.rs): a client that sends faster than they run
+                // is not read meanwhile.
+                socket.on_fallback_json(move |s, name, args, json, ack| {
+                    let held = s.conn().hold();
                     match json.and_then(args_tail) {
-                        Some(tail) => d.push_event_json(server, key, name, tail, ack),
-                        None => d.push(Event::Event {
-                            server,
-                            key,
-                            name: name.to_owned(),
-                            args,
-                            ack,
-                        }),
+                        Some(tail) => d.push_event_json(server, key, name, tail, ack, held),
+                        None => d.push_held(
+                            Event::Event {
+                                server,
+                                key,
+                                name: name.to_owned(),
+                                args,
+                                ack,
+                            },
+                            Some(held),
+                        ),
                     }
                 });
             }
@@ -873,11 +956,16 @@ impl NativeSocket {
             .set_data(unsafe { from_js(env.raw(), value.raw())? });
         Ok(())
     }
-    /// Emits to this socket.
+    /// Emits to this socket; once it has left, a no-op (as socket.io). Invalid arguments throw.
     #[napi]
     pub fn emit(&self, env: Env, event: String, args: Unknown<'_>) -> Result<()> {
         let args = unsafe { args_from_js(env.raw(), args.raw())? };
-        self.socket.emit(&event, args).js()
+        match self.socket.emit(&event, args) {
+            // The session ended and the socket's disconnection is under way (the core drops
+            // emits once it is done): the same no-op.
+            Err(polysio::Error::Closed) => Ok(()),
+            r => r.js(),
+        }
     }
     /// Emits asking for an ack; the answer (or an error) comes back as a `Done` event for `req`.
     #[napi]

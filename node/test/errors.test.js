@@ -78,101 +78,23 @@ test("listening twice, or on a port in use", async (t) => {
   assert.throws(() => b.listen(a.io.address().port, { host: "127.0.0.1" }), (e) => code("ERR_LISTEN")(e) && /in use/i.test(e.message));
 });
 
-test("emit after close: a no-op to a socket that left, ERR_CLOSED once the server closed", async () => {
+test("after close: emits reach nobody (as socket.io), other calls ERR_CLOSED", async () => {
   const { io: srv, url } = listen(Server);
   const seen = once(srv, "connection");
   const c = refConnect(url, { forceNew: true, reconnection: false });
   const [socket] = await seen;
-  // a pending ack is rejected when the socket goes
-  c.on("never", () => {});
-  const pending = socket.emitWithAck("never");
   c.disconnect();
-  await assert.rejects(pending, code("ERR_CLOSED"));
   await until(() => !socket.connected);
-  // as socket.io: emitting to a socket that has left is a no-op
-  assert.doesNotThrow(() => socket.emit("late"));
-  await assert.rejects(socket.emitWithAck("late"), code("ERR_CLOSED"));
   await srv.close();
-  assert.throws(() => srv.emit("late"), code("ERR_CLOSED"));
-  assert.throws(() => srv.to("room").emit("late"), code("ERR_CLOSED"));
+  // emitting to sockets that have left is a no-op; invalid arguments still throw
+  assert.equal(socket.emit("late"), true);
+  assert.equal(srv.emit("late"), true);
+  assert.equal(srv.to("room").emit("late"), true);
+  assert.deepEqual(await srv.timeout(100).emitWithAck("late"), []);
+  assert.throws(() => srv.emit("late", 1n), code("ERR_INVALID_ARG_TYPE"));
+  assert.throws(() => socket.emit("late", 1n), code("ERR_INVALID_ARG_TYPE"));
   await assert.rejects(srv.fetchSockets(), code("ERR_CLOSED"));
   assert.throws(() => srv.listen(0), code("ERR_CLOSED"));
-});
-
-test("a handler that throws is reported and the server goes on", async (t) => {
-  const { io: srv, url } = listen(Server);
-  t.after(() => srv.close());
-  const warnings = [];
-  const onWarning = (w) => warnings.push(w);
-  process.on("warning", onWarning);
-  t.after(() => process.off("warning", onWarning));
-  const errors = [];
-  srv.on("connection", (socket) => {
-    if (socket.handshake.auth.withErrorListener) socket.on("error", (e) => errors.push(e.message));
-    socket.on("throw", () => {
-      throw new Error("sync boom");
-    });
-    socket.on("reject", async () => {
-      throw new Error("async boom");
-    });
-    socket.on("ping", (cb) => cb("pong"));
-    throw new Error("connection handler boom");
-  });
-  srv.use((socket, next) => {
-    if (socket.handshake.auth.middlewareThrows) throw new Error("middleware boom");
-    next();
-  });
-  const c = refConnect(url, { forceNew: true, reconnection: false });
-  t.after(() => c.disconnect());
-  await once(c, "connect");
-  c.emit("throw");
-  c.emit("reject");
-  assert.equal(await c.timeout(5000).emitWithAck("ping"), "pong");
-  await until(() => warnings.length >= 3);
-  const messages = warnings.map((w) => w.message).sort();
-  assert.deepEqual(messages, [
-    "a socket handler threw: async boom",
-    "a socket handler threw: connection handler boom",
-    "a socket handler threw: sync boom",
-  ]);
-  assert.ok(warnings.every((w) => w.code === "ERR_HANDLER_THREW" && w.cause instanceof Error));
-  // with an `error` listener on the socket, errors go there instead
-  const c2 = refConnect(url, { forceNew: true, reconnection: false, auth: { withErrorListener: true } });
-  t.after(() => c2.disconnect());
-  await once(c2, "connect");
-  c2.emit("throw");
-  assert.equal(await c2.timeout(5000).emitWithAck("ping"), "pong");
-  await until(() => errors.length >= 1);
-  assert.deepEqual(errors, ["connection handler boom", "sync boom"]);
-  // a middleware that throws refuses the connection with its message
-  const c3 = refConnect(url, { forceNew: true, reconnection: false, auth: { middlewareThrows: true } });
-  const [err] = await once(c3, "connect_error");
-  assert.equal(err.message, "middleware boom");
-});
-
-test("a client listener that throws is reported; the client goes on", async (t) => {
-  const { io: srv, url } = listen(Server);
-  t.after(() => srv.close());
-  srv.on("connection", (s) => {
-    s.emit("boom");
-    s.on("ping", (cb) => cb("pong"));
-  });
-  const warnings = [];
-  const onWarning = (w) => warnings.push(w);
-  process.on("warning", onWarning);
-  t.after(() => process.off("warning", onWarning));
-  const c = io(url, { forceNew: true, reconnection: false });
-  t.after(() => c.disconnect());
-  c.on("boom", () => {
-    throw new Error("client boom");
-  });
-  c.on("connect", () => {
-    throw new Error("connect boom");
-  });
-  await once(c, "connect");
-  assert.equal(await c.emitWithAck("ping"), "pong");
-  await until(() => warnings.length >= 2);
-  assert.deepEqual(warnings.map((w) => w.message).sort(), ["a socket handler threw: client boom", "a socket handler threw: connect boom"]);
 });
 
 test("huge payloads: within the limit they round-trip; over it the connection drops with a clear error", async (t) => {

@@ -105,25 +105,47 @@ test("a client whose server disconnects it exits; so does one that exhausted its
   assert.equal(r.stdout, "io server disconnect\nreconnect_failed\n");
 });
 
-test("a throwing handler does not take the process down", async () => {
-  const r = await program(`
-    const io = new polysio.Server();
+// As in socket.io: what a listener throws is the process' uncaughtException (the process dies
+// unless the application handles it); the same program runs against the npm reference.
+test("a throwing handler: the process' uncaughtException, as socket.io", async () => {
+  const body = (handled) => `(async () => {
+    const http = require("node:http");
+    const ref = process.argv.includes("ref");
+    let io, port;
+    if (ref) {
+      const srv = http.createServer();
+      io = new (require(${JSON.stringify(require.resolve("socket.io"))}).Server)(srv);
+      await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+      port = srv.address().port;
+    } else {
+      io = new polysio.Server();
+      io.listen(0, { host: "127.0.0.1" });
+      port = io.address().port;
+    }
+    ${handled ? 'process.on("uncaughtException", (e) => log("uncaught: " + e.message));' : ""}
     io.on("connection", (s) => {
       s.on("boom", () => { throw new Error("boom"); });
       s.on("ping", (cb) => cb("still alive"));
     });
-    io.listen(0, { host: "127.0.0.1" });
-    const c = client.io("http://127.0.0.1:" + io.address().port);
+    const c = require(${JSON.stringify(require.resolve("socket.io-client"))}).io("http://127.0.0.1:" + port, { transports: ["websocket"] });
     c.on("connect", async () => {
       c.emit("boom");
       log(await c.emitWithAck("ping"));
       c.disconnect();
-      await io.close();
+      io.close();
     });
-  `);
-  exitedCleanly(r);
-  assert.equal(r.stdout, "still alive\n");
-  assert.match(r.stderr, /PolysioHandlerError: a socket handler threw: boom/);
+  })();`;
+  for (const impl of ["polysio", "ref"]) {
+    // Not handled: the process dies with the error, as any uncaught exception.
+    const dies = await run([process.execPath, "-e", `const polysio = require(${pkg}); const log = (...a) => console.log(...a); ${body(false)}`, impl], { timeout: 30000 });
+    assert.equal(dies.signal, null, `${impl}: killed; stderr: ${dies.stderr}`);
+    assert.equal(dies.code, 1, `${impl}: exit code ${dies.code}; stdout: ${dies.stdout}; stderr: ${dies.stderr}`);
+    assert.match(dies.stderr, /Error: boom/, impl);
+    // Handled: the server goes on serving.
+    const lives = await run([process.execPath, "-e", `const polysio = require(${pkg}); const log = (...a) => console.log(...a); ${body(true)}`, impl], { timeout: 30000 });
+    exitedCleanly(lives);
+    assert.equal(lives.stdout, "uncaught: boom\nstill alive\n", impl);
+  }
 });
 
 test("many servers and clients in worker threads and the main thread, all closed: exit", async () => {
