@@ -1253,6 +1253,53 @@ async fn sio_middleware_refusal() {
     assert_eq!(ws_text(&mut ws).await, r#"42["echo-back","x"]"#);
 }
 
+/// A client may not send to a namespace before its CONNECT reply (socket.io-client buffers
+/// until then); one that does while a middleware runs is closed, as socket.io closes it
+/// ("invalid state"), instead of its packets piling up. Once the reply went out, what arrives
+/// while the connection handlers still run is delivered, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sio_events_before_the_connect_reply_close_the_connection() {
+    let (io, addr) = start_sio(ServerConfig::default()).await;
+    io.of("/slow").use_async(|_| async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        Ok(())
+    });
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    io.of("/busy").on_connection(move |socket| {
+        // a slow connection handler: the client's events arrive while it runs
+        std::thread::sleep(Duration::from_millis(300));
+        let tx = seen_tx.clone();
+        socket.on("n", move |_, args, _| {
+            let _ = tx.send(format!("{args:?}"));
+        });
+    });
+    let mut ws = sio_ws(addr).await;
+    sio_connect(&mut ws).await;
+    ws_send(&mut ws, "40/busy,").await;
+    let reply = ws_text(&mut ws).await;
+    assert!(reply.starts_with("40/busy,{"), "{reply}");
+    for i in 0..50 {
+        ws_send(&mut ws, &format!(r#"42/busy,["n",{i}]"#)).await;
+    }
+    for i in 0..50 {
+        let got = within("an early event", seen_rx.recv()).await.expect("event");
+        assert!(got.contains(&format!("{i}")), "event {i} in order: {got}");
+    }
+    // Before the reply: the connection is closed, the namespace never joined.
+    ws_send(&mut ws, "40/slow,").await;
+    for i in 0..1000 {
+        ws_send(&mut ws, &format!(r#"42/slow,["n",{i}]"#)).await;
+    }
+    let seen = ws_expect_closed(&mut ws).await;
+    assert!(
+        seen.iter().all(|t| !t.starts_with("40/slow")),
+        "no CONNECT reply: {seen:?}"
+    );
+    wait_clients(io.engine(), 0).await;
+    assert_eq!(io.of("/slow").sockets().len(), 0);
+    assert_serves(addr).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sio_connect_timeout_closes_session() {
     let (io, addr) = start_sio(ServerConfig {

@@ -231,10 +231,24 @@ impl Conn {
 }
 
 /// Routes a packet to a socket, or holds it while the socket's connection handlers run.
+///
+/// Before the CONNECT reply (while the namespace's middlewares run) the client may not send to
+/// the namespace: socket.io's client buffers until it is connected. A peer that does is closed
+/// as socket.io closes it ("invalid state"), rather than its packets piling up unread.
 fn deliver(s: &Arc<Socket>, p: Packet, text: Option<&str>) {
     if let Ok(mut early) = s.early.lock() {
         if let Some(buf) = early.as_mut() {
-            buf.push(p);
+            if !s.connected() {
+                tracing::debug!(
+                    "closing connection {}: a packet for {} before its CONNECT reply",
+                    s.client.engine.sid(),
+                    s.nsp().name()
+                );
+                drop(early);
+                s.client.engine.close();
+                return;
+            }
+            buf.push((p, s.client.engine.hold()));
             return;
         }
     }
@@ -309,8 +323,9 @@ fn finish_connect(nsp: &Namespace, socket: Arc<Socket>, restored: Option<Restore
             },
             Err(_) => break,
         };
-        for p in batch {
+        for (p, held) in batch {
             socket.on_packet(p, None);
+            drop(held);
         }
     }
 }

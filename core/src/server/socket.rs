@@ -11,7 +11,7 @@ use super::client::ClientShared;
 use super::{BroadcastOperator, Namespace};
 use crate::adapter::{BroadcastOptions, Room, SessionToPersist, Sid};
 use crate::engine::packet::Frame;
-use crate::engine::{EngineSocket, Handshake};
+use crate::engine::{EngineSocket, Handshake, Held};
 use crate::error::{Error, Result};
 use crate::parser::{Packet, PacketData};
 use crate::value::Value;
@@ -125,8 +125,9 @@ pub struct Socket {
     connected: AtomicBool,
     data: Mutex<Value>,
     recovered: bool,
-    /// Packets received before the connection handlers ran; `None` once they have.
-    pub(crate) early: Mutex<Option<Vec<Packet>>>,
+    /// Packets received after the CONNECT reply went out but before the connection handlers
+    /// ran, each counted against the connection's backpressure gate; `None` once they have.
+    pub(crate) early: Mutex<Option<Vec<(Packet, Held)>>>,
 }
 
 impl std::fmt::Debug for Socket {
