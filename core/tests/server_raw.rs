@@ -1282,7 +1282,9 @@ async fn sio_events_before_the_connect_reply_close_the_connection() {
         ws_send(&mut ws, &format!(r#"42/busy,["n",{i}]"#)).await;
     }
     for i in 0..50 {
-        let got = within("an early event", seen_rx.recv()).await.expect("event");
+        let got = within("an early event", seen_rx.recv())
+            .await
+            .expect("event");
         assert!(got.contains(&format!("{i}")), "event {i} in order: {got}");
     }
     // Before the reply: the connection is closed, the namespace never joined.
@@ -2257,6 +2259,64 @@ async fn a_slow_consumer_stops_reading_and_loses_nothing() {
     held.lock().unwrap().clear();
     assert_eq!(within("the held POST", late).await.unwrap().text(), "ok");
     assert_eq!(held.lock().unwrap().len(), 1);
+}
+
+/// While the gate keeps a client unread its pong is unread too: the heartbeat waits with it
+/// rather than closing a live client for polysio's own delay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_gate_does_not_time_out_the_heartbeat() {
+    let held = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let server = EngineServer::new(
+        EngineConfig {
+            max_pending_messages: 2,
+            ping_interval: Duration::from_millis(100),
+            ping_timeout: Duration::from_millis(150),
+            ..EngineConfig::default()
+        },
+        Arc::new(Holding(held.clone())),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let s = server.clone();
+    tokio::spawn(async move { s.serve(listener, None, std::future::pending()).await });
+    let mut ws = ws_connect(addr, &format!("{EIO}?EIO=4&transport=websocket")).await;
+    ws_text(&mut ws).await;
+    ws_send(&mut ws, "4a").await;
+    ws_send(&mut ws, "4b").await;
+    // Held for 1 s, four times pingInterval + pingTimeout: the client answers every ping.
+    let t0 = std::time::Instant::now();
+    let mut pings = 0;
+    while t0.elapsed() < Duration::from_secs(1) {
+        match tokio::time::timeout(Duration::from_millis(50), ws.next()).await {
+            Ok(Some(Ok(WsMessage::Text(t)))) if t.as_str() == "2" => {
+                pings += 1;
+                ws_send(&mut ws, "3").await;
+            }
+            Ok(Some(Ok(WsMessage::Text(_) | WsMessage::Ping(_) | WsMessage::Pong(_)))) => {}
+            Ok(other) => panic!("the session ended while the gate was closed: {other:?}"),
+            Err(_) => {}
+        }
+    }
+    assert!(pings >= 1, "a ping was sent");
+    assert_eq!(server.clients_count(), 1, "the session lives");
+    // Released: the pongs are read, the heartbeat goes on, new messages are read.
+    held.lock().unwrap().clear();
+    ws_send(&mut ws, "4c").await;
+    let t1 = std::time::Instant::now();
+    while t1.elapsed() < Duration::from_millis(600) {
+        if let Ok(Some(Ok(WsMessage::Text(t)))) =
+            tokio::time::timeout(Duration::from_millis(50), ws.next()).await
+        {
+            if t.as_str() == "2" {
+                ws_send(&mut ws, "3").await;
+            }
+        }
+    }
+    assert_eq!(server.clients_count(), 1, "the session lives on");
+    let texts: Vec<String> = held.lock().unwrap().iter().map(|(t, _)| t.clone()).collect();
+    assert_eq!(texts, ["c"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -539,12 +539,27 @@ impl EngineSocket {
 
     /// The heartbeat's step now, once a packet that pushed the deadline back (see
     /// `refresh_ping_deadline`) is accounted for.
+    ///
+    /// While the backpressure gate is closed polysio reads nothing from the client, its pong
+    /// included: the wait is ours, not the client's, so the deadline moves with it (the client
+    /// has a whole ping timeout once reading resumes).
     fn beat(&self, beat: &mut Heartbeat) -> Beat {
         let d = self.0.ping_deadline.load(Ordering::Acquire);
         if d != 0 {
             beat.extend(self.0.opened + std::time::Duration::from_nanos(d));
         }
-        beat.on_time(Instant::now())
+        let now = Instant::now();
+        if d != 0 && !self.0.gate.is_open() {
+            let timeout =
+                std::time::Duration::from_nanos(self.0.ping_timeout.load(Ordering::Acquire));
+            beat.extend(now + timeout);
+            let due = nanos(now.saturating_duration_since(self.0.opened) + timeout).max(1);
+            let _ =
+                self.0
+                    .ping_deadline
+                    .compare_exchange(d, due, Ordering::AcqRel, Ordering::Acquire);
+        }
+        beat.on_time(now)
     }
 
     /// As engine.io 6.6.1x: the first packet other than a pong that arrives while a pong is
@@ -607,7 +622,8 @@ impl EngineSocket {
         let deadline = self.0.ping_deadline.load(Ordering::Acquire);
         if deadline != 0 {
             let late = self.0.opened.elapsed().as_nanos() >= u128::from(deadline);
-            if late && !self.is_closed() {
+            // Not while the gate keeps the pong unread (see `beat`).
+            if late && !self.is_closed() && self.0.gate.is_open() {
                 self.close_with(CloseReason::PingTimeout);
             }
         }
