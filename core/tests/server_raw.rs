@@ -2084,6 +2084,54 @@ async fn a_websocket_client_that_never_reads_is_disconnected() {
     assert_serves(addr).await;
 }
 
+/// A WebSocket client gone without a close frame (its TCP connection ended, or reset) is a
+/// `transport close`, as engine.io reports it (ws gives a 1006 close); a protocol violation
+/// stays a `transport error`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_gone_without_a_close_frame_is_a_transport_close() {
+    let (io, addr) = start_sio(ServerConfig::default()).await;
+    let reasons = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = reasons.clone();
+    io.of("/").on_connection(move |socket| {
+        let r = r.clone();
+        socket.on_disconnect(move |_, reason| r.lock().unwrap().push(reason.as_str().to_owned()));
+    });
+    let wait_reasons = |n: usize| {
+        let reasons = reasons.clone();
+        within("the disconnect reasons", async move {
+            while reasons.lock().unwrap().len() < n {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    // EOF without a close frame.
+    let mut ws = sio_ws(addr).await;
+    sio_connect(&mut ws).await;
+    drop(ws);
+    wait_reasons(1).await;
+    // A reset (SO_LINGER 0).
+    let mut ws = sio_ws(addr).await;
+    sio_connect(&mut ws).await;
+    if let MaybeTlsStream::Plain(tcp) = ws.get_ref() {
+        #[allow(deprecated)]
+        tcp.set_linger(Some(Duration::ZERO)).unwrap();
+    }
+    drop(ws);
+    wait_reasons(2).await;
+    // An unmasked client frame: a protocol violation.
+    let mut ws = sio_ws(addr).await;
+    sio_connect(&mut ws).await;
+    if let MaybeTlsStream::Plain(tcp) = ws.get_mut() {
+        tcp.write_all(&[0x81, 0x02, b'4', b'2']).await.unwrap();
+    }
+    wait_reasons(3).await;
+    assert_eq!(
+        reasons.lock().unwrap().as_slice(),
+        ["transport close", "transport close", "transport error"]
+    );
+    assert_serves(addr).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_cap_are_answered_503() {
     let mut config = EngineConfig::default();

@@ -267,9 +267,26 @@ fn on_ws_message(session: &EngineSocket, m: Option<Result<WsMessage, tungstenite
         Some(Ok(WsMessage::Ping(_))) => return true,
         Some(Ok(WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
         Some(Ok(WsMessage::Close(_))) | None => deliver(session, WsInput::Close),
-        Some(Err(_)) => session.close_with(CloseReason::TransportError),
+        Some(Err(e)) => session.close_with(read_error_reason(&e)),
     }
     false
+}
+
+/// The close reason for a failed WebSocket read, as engine.io gives it: the connection going
+/// away without a close frame (a reset, an EOF) is `transport close` (ws reports it as a 1006
+/// close); a protocol violation (a bad frame, invalid UTF-8, an oversized message) is
+/// `transport error`.
+fn read_error_reason(e: &tungstenite::Error) -> CloseReason {
+    use tungstenite::error::ProtocolError;
+    match e {
+        tungstenite::Error::ConnectionClosed
+        | tungstenite::Error::AlreadyClosed
+        | tungstenite::Error::Io(_)
+        | tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            CloseReason::TransportClose
+        }
+        _ => CloseReason::TransportError,
+    }
 }
 
 /// Handles one message of a WebSocket session, however it was framed.
