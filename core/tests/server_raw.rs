@@ -2033,6 +2033,52 @@ async fn a_client_that_never_gets_is_closed_at_the_outbox_bound() {
     open_polling(addr, EIO).await;
 }
 
+/// A long-polling client that stops reading its GET's response loses the connection after
+/// `write_timeout`, as a WebSocket one does, instead of holding it for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_polling_client_that_never_reads_its_response_is_cut_off() {
+    let (io, addr) = start_sio(ServerConfig {
+        engine: EngineConfig {
+            path: SIO.into(),
+            write_timeout: Duration::from_millis(500),
+            max_buffered_bytes: 256 << 20,
+            ..EngineConfig::default()
+        },
+        ..ServerConfig::default()
+    })
+    .await;
+    let sid = open_polling(addr, SIO).await;
+    post(addr, &poll_url(SIO, &sid), b"40").await;
+    let connect = get(addr, &poll_url(SIO, &sid)).await;
+    assert!(connect.text().starts_with("40{"), "{connect:?}");
+    // 48 MB for the next GET: more than the loopback's socket buffers take.
+    let big = "z".repeat(1 << 20);
+    for _ in 0..48 {
+        io.emit("big", vec![Value::from(big.as_str())]).unwrap();
+    }
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    write_request(&mut s, "GET", &poll_url(SIO, &sid), &[], b"").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Now read: what the kernel buffered, then the end (EOF or reset), well short of 48 MB.
+    let mut total = 0usize;
+    let ended = within("the connection to end", async {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
+    assert!(ended);
+    assert!(
+        total < 40 << 20,
+        "read {total} bytes: the whole response went out"
+    );
+    assert_serves(addr).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_client_that_never_reads_is_disconnected() {
     let (io, addr) = start_sio(ServerConfig {
@@ -2363,7 +2409,12 @@ async fn a_closed_gate_does_not_time_out_the_heartbeat() {
         }
     }
     assert_eq!(server.clients_count(), 1, "the session lives on");
-    let texts: Vec<String> = held.lock().unwrap().iter().map(|(t, _)| t.clone()).collect();
+    let texts: Vec<String> = held
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect();
     assert_eq!(texts, ["c"]);
 }
 

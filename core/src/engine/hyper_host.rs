@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use super::config::ListenerConfig;
 use super::host::{BodyError, BodyTicket, HttpRequest, HttpResponse, Reply};
 use super::server::EngineServer;
+use super::ws_io::WriteDeadline;
 
 /// The response body type of the server.
 pub type Body = Full<Bytes>;
@@ -73,19 +74,26 @@ impl EngineServer {
     ) {
         let me = self.clone();
         let config = self.config().listener.clone();
-        serve_with(listener, &config, shutdown, move |req, remote| {
-            let this = me.clone();
-            let fallback = fallback.clone();
-            async move {
-                if this.matches(req.uri().path()) {
-                    this.handle(req, Some(remote)).await
-                } else {
-                    fallback.and_then(|f| f(&req)).unwrap_or_else(|| {
-                        HttpResponse::new(StatusCode::NOT_FOUND, Bytes::new()).into_http()
-                    })
+        let write_timeout = self.config().write_timeout;
+        serve_with(
+            listener,
+            &config,
+            write_timeout,
+            shutdown,
+            move |req, remote| {
+                let this = me.clone();
+                let fallback = fallback.clone();
+                async move {
+                    if this.matches(req.uri().path()) {
+                        this.handle(req, Some(remote)).await
+                    } else {
+                        fallback.and_then(|f| f(&req)).unwrap_or_else(|| {
+                            HttpResponse::new(StatusCode::NOT_FOUND, Bytes::new()).into_http()
+                        })
+                    }
                 }
-            }
-        })
+            },
+        )
         .await
     }
 }
@@ -126,10 +134,12 @@ where
 }
 
 /// The accept loop shared by the Engine.IO and Socket.IO servers, under `config`'s timeouts
-/// and connection cap (see [`ListenerConfig`]).
+/// and connection cap (see [`ListenerConfig`]); a response write that makes no progress for
+/// `write_timeout` (`EngineConfig::write_timeout`) ends its connection.
 pub async fn serve_with<F, Fut>(
     listener: TcpListener,
     config: &ListenerConfig,
+    write_timeout: std::time::Duration,
     shutdown: impl std::future::Future<Output = ()> + Send,
     f: F,
 ) where
@@ -182,7 +192,7 @@ pub async fn serve_with<F, Fut>(
                 })
             };
             let conn = http
-                .serve_connection(TokioIo::new(stream), svc)
+                .serve_connection(TokioIo::new(WriteDeadline::new(stream, write_timeout)), svc)
                 .with_upgrades();
             tokio::pin!(conn);
             tokio::select! {

@@ -115,9 +115,18 @@ impl WsIo {
     /// The stream of an upgraded request, and the bytes hyper read past the request: the TCP
     /// stream itself when hyper ran on one (tokio's, wrapped in hyper-util's `TokioIo`).
     pub(crate) fn from_upgraded(upgraded: Upgraded) -> (WsIo, Vec<u8>) {
-        match upgraded.downcast::<TokioIo<TcpStream>>() {
+        let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                return (
+                    WsIo::from_tcp(parts.io.into_inner()),
+                    parts.read_buf.to_vec(),
+                )
+            }
+            Err(upgraded) => upgraded,
+        };
+        match upgraded.downcast::<TokioIo<WriteDeadline>>() {
             Ok(parts) => (
-                WsIo::from_tcp(parts.io.into_inner()),
+                WsIo::from_tcp(parts.io.into_inner().tcp),
                 parts.read_buf.to_vec(),
             ),
             Err(upgraded) => (WsIo::from_io(TokioIo::new(upgraded)), Vec::new()),
@@ -465,6 +474,90 @@ impl AsyncWrite for WsIo {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// A TCP connection of polysio's own listener while hyper serves it: a write that makes no
+/// progress for `limit` fails with `TimedOut`, so a long-polling client that stops reading its
+/// response loses the connection instead of holding it (and its task) for good, as a WebSocket
+/// that stops reading does (`write_timeout`). An upgraded connection goes back to the bare TCP
+/// stream (see [`WsIo::from_upgraded`]); the WebSocket bounds its writes itself.
+pub(crate) struct WriteDeadline {
+    tcp: TcpStream,
+    limit: std::time::Duration,
+    /// Running while a write is blocked.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl WriteDeadline {
+    pub(crate) fn new(tcp: TcpStream, limit: std::time::Duration) -> WriteDeadline {
+        WriteDeadline {
+            tcp,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// `Pending` from a write: starts the deadline, or fails once it has passed.
+    fn blocked<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let limit = self.limit;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match std::future::Future::poll(stalled.as_mut(), cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn progress<T>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match r {
+            Poll::Pending => self.blocked(cx),
+            done => {
+                self.stalled = None;
+                done
+            }
+        }
+    }
+}
+
+impl AsyncRead for WriteDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WriteDeadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.tcp).poll_write(cx, buf);
+        self.progress(cx, r)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        self.progress(cx, r)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut self.tcp).poll_flush(cx);
+        self.progress(cx, r)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = Pin::new(&mut self.tcp).poll_shutdown(cx);
+        self.progress(cx, r)
     }
 }
 
