@@ -448,22 +448,23 @@ pub(crate) struct WsConnection {
 }
 
 impl WsConnection {
-    /// Ends the session on a message over the limit, as the core's own WebSockets do; the
-    /// driver then gets `None` and closes the WebSocket.
+    /// Ends the session on a message over the limit (`transport error`), as the core's own
+    /// WebSockets do; the driver then gets `None` and closes the WebSocket.
     fn over_limit(&self, py: Python<'_>, len: usize) -> bool {
         let over = len > self.max_message;
         if over {
-            self.end_session(py);
+            self.end_session(py, WsInput::Error);
         }
         over
     }
 
-    /// The session's WebSocket ended; later messages go nowhere.
-    fn end_session(&self, py: Python<'_>) {
+    /// The session's WebSocket ended (`WsInput::Close` or `WsInput::Error`); later messages go
+    /// nowhere.
+    fn end_session(&self, py: Python<'_>, how: WsInput<'static>) {
         if let Some(i) = lock(&self.inbound).take() {
             py.detach(|| {
                 let _guard = self.runtime.enter();
-                i.receive(WsInput::Close)
+                i.receive(how)
             });
         }
     }
@@ -527,11 +528,20 @@ impl WsConnection {
         self.credit.notify.notify_one();
     }
 
-    /// The WebSocket ended (closed by either side, or failed). Later calls do nothing.
-    fn close(&self, py: Python<'_>) {
+    /// The WebSocket ended: closed by either side or gone (`transport close`), or, with
+    /// `failed`, broken by a protocol error (`transport error`). Later calls do nothing.
+    #[pyo3(signature = (failed = false))]
+    fn close(&self, py: Python<'_>, failed: bool) {
         self.credit.closed.store(true, Ordering::Release);
         self.credit.notify.notify_one();
-        self.end_session(py);
+        self.end_session(
+            py,
+            if failed {
+                WsInput::Error
+            } else {
+                WsInput::Close
+            },
+        );
     }
 }
 

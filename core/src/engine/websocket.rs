@@ -299,6 +299,7 @@ fn deliver(session: &EngineSocket, input: WsInput<'_>) {
         WsInput::Binary(b) => session.on_packet(packet::Packet::Binary(b)),
         WsInput::Control => {}
         WsInput::Close => session.close_with(CloseReason::TransportClose),
+        WsInput::Error => session.close_with(CloseReason::TransportError),
     }
 }
 
@@ -357,8 +358,11 @@ pub enum WsInput<'a> {
     Binary(Bytes),
     /// A ping or pong (the host answers pings itself).
     Control,
-    /// The WebSocket closed (or failed).
+    /// The WebSocket closed, or the connection went away without a close (`transport close`).
     Close,
+    /// The WebSocket failed: a protocol violation, a message over the limit (`transport
+    /// error`, as engine.io reports a WebSocket's error).
+    Error,
 }
 
 /// The receiving half of a WebSocket framed by the host: give it every message, in order, from
@@ -415,7 +419,7 @@ impl Messages {
                     WsInput::Text(t) => probe.on_message(ProbeInput::Text(t)),
                     WsInput::Binary(_) => probe.on_message(ProbeInput::Binary),
                     WsInput::Control => ProbeStep::Wait,
-                    WsInput::Close => ProbeStep::Fail,
+                    WsInput::Close | WsInput::Error => ProbeStep::Fail,
                 };
                 match step {
                     ProbeStep::AnswerProbe => {
@@ -436,7 +440,7 @@ impl Messages {
                 return;
             }
         };
-        if input == WsInput::Close {
+        if matches!(input, WsInput::Close | WsInput::Error) {
             st.phase = Phase::Done;
         }
         // Not held while the message is handled: handlers may send, close or take long.

@@ -191,6 +191,9 @@ class _Handler:
                 elif msg.type == WSMsgType.BINARY:
                     conn.binary(msg.data)
                 elif msg.type in _WS_ENDS:
+                    # A failed WebSocket (a protocol violation) is the session's `transport
+                    # error`, as engine.io reports it; any other end its close.
+                    conn.close(msg.type == WSMsgType.ERROR)
                     return
 
         writer = asyncio.ensure_future(write())

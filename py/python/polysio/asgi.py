@@ -27,6 +27,10 @@ ASGIApplication = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: A ``(status, [(name, value), ...], body)`` response from the core.
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 
+#: WebSocket close codes of a failure rather than a close: protocol error, unsupported or
+#: invalid data, message too big.
+_WS_FAILURES = frozenset((1002, 1003, 1007, 1009))
+
 #: How long a closed WebSocket waits for the client's close answer before it lets go, seconds.
 CLOSE_TIMEOUT = 5.0
 
@@ -429,6 +433,9 @@ async def _websocket(server: AsyncServer, scope: Scope, receive: Receive, send: 
                 else:
                     conn.binary(message.get("bytes") or b"")
             elif kind == "websocket.disconnect":
+                # A protocol violation is the session's `transport error`, as engine.io reports
+                # a failed WebSocket; any other end (a close, a lost connection) its close.
+                conn.close(message.get("code") in _WS_FAILURES)
                 return
 
     reader = asyncio.ensure_future(read())
