@@ -35,6 +35,10 @@ pub enum Error {
     /// A bounded buffer is full (the client's offline send buffer).
     #[error("buffer full: {0}")]
     BufferFull(String),
+    /// TLS failed: the server's certificate is not trusted (the reason says why), a
+    /// certificate or key could not be read, or the handshake failed.
+    #[error("TLS error: {0}")]
+    Tls(String),
 }
 
 impl From<std::io::Error> for Error {

@@ -14,6 +14,8 @@ pub mod error;
 pub mod layer;
 pub mod parser;
 pub mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod value;
 
 pub use error::{Error, Result};

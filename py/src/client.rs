@@ -157,6 +157,7 @@ impl NativeClient {
             ack_timeout: ack_timeout.map(|t| seconds("ack_timeout", t)).transpose()?,
             send_buffer_max,
             max_pending_messages,
+            ..ClientOptions::default()
         };
         let handle = runtime::handle()?;
         let manager = ClientBuilder::new(url)

@@ -1,15 +1,29 @@
 // Reference Socket.IO server (npm `socket.io`) used by the Rust client's integration tests.
 //
 // Usage: node ref-server.js '{"port":0,"pingInterval":25000,"pingTimeout":20000,
-//                             "recovery":false,"path":"/socket.io/","transports":[...]}'
+//                             "recovery":false,"path":"/socket.io/","transports":[...],
+//                             "tls":{"cert":PATH,"key":PATH,"ca":PATH,"requestCert":false}}'
+// With "tls", an https.createServer (with "requestCert", clients must show a certificate
+// signed by "ca").
 // Prints `listening PORT` once ready. Binds 127.0.0.1 only. Exits when stdin closes.
 "use strict";
 
+const fs = require("fs");
 const http = require("http");
+const https = require("https");
 const { Server } = require("socket.io");
 
 const opts = JSON.parse(process.argv[2] || "{}");
-const httpServer = http.createServer();
+const tls = opts.tls;
+const httpServer = tls
+  ? https.createServer({
+      cert: fs.readFileSync(tls.cert),
+      key: fs.readFileSync(tls.key),
+      ...(tls.ca ? { ca: fs.readFileSync(tls.ca) } : {}),
+      requestCert: !!tls.requestCert,
+      rejectUnauthorized: !!tls.requestCert,
+    })
+  : http.createServer();
 const serverOpts = {
   pingInterval: opts.pingInterval ?? 25000,
   pingTimeout: opts.pingTimeout ?? 20000,

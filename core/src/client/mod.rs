@@ -49,7 +49,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use options::{Auth, ClientBuilder, ClientOptions};
+pub use options::{Auth, ClientBuilder, ClientOptions, TlsOptions};
 pub use transport::TransportKind;
 
 use crate::error::{Error, Result};
@@ -182,11 +182,10 @@ pub struct Manager {
 impl Manager {
     pub(crate) fn start(
         handle: tokio::runtime::Handle,
-        authority: &str,
-        url_query: &str,
+        url: &options::ServerUrl,
         opts: ClientOptions,
     ) -> Result<Manager> {
-        let ep = Arc::new(opts.endpoint(authority, url_query)?);
+        let ep = Arc::new(opts.endpoint(url)?);
         let gate = ep.gate.clone();
         let opts = Arc::new(opts);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();

@@ -69,6 +69,30 @@ impl std::fmt::Debug for Auth {
     }
 }
 
+/// TLS options of a client (for `https://` and `wss://` URLs; feature `tls`): the system's
+/// trusted roots plus `ca_pem`, an optional client certificate (mutual TLS), and a switch that
+/// turns verification off for development.
+///
+/// ```
+/// use polysio::client::TlsOptions;
+/// let dev = TlsOptions { danger_accept_invalid_certs: true, ..TlsOptions::default() };
+/// # let _ = dev;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// CA certificates (PEM, one or more) trusted besides the system's roots: a private CA.
+    pub ca_pem: Option<Vec<u8>>,
+    /// The client's certificate chain (PEM), for servers that ask for one (mutual TLS); with
+    /// `client_key_pem`.
+    pub client_cert_pem: Option<Vec<u8>>,
+    /// The client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub client_key_pem: Option<Vec<u8>>,
+    /// Accepts any server certificate (expired, self-signed, for another name): the traffic is
+    /// encrypted, but to whoever answers. For development only (socket.io-client's
+    /// `rejectUnauthorized: false`, python-socketio's `ssl_verify=False`). Default false.
+    pub danger_accept_invalid_certs: bool,
+}
+
 /// Options of a client [`Manager`] (one Engine.IO connection), with socket.io-client's defaults.
 ///
 /// ```
@@ -112,6 +136,9 @@ pub struct ClientOptions {
     /// handled (see [`Manager::hold`]): past it the client reads nothing more from the server
     /// until the consumer catches up. Default 1024.
     pub max_pending_messages: usize,
+    /// How `https://` and `wss://` servers are trusted (and the client's own certificate).
+    /// Default: the system's roots.
+    pub tls: TlsOptions,
 }
 
 impl Default for ClientOptions {
@@ -132,12 +159,14 @@ impl Default for ClientOptions {
             ack_timeout: None,
             send_buffer_max: 10_000,
             max_pending_messages: 1024,
+            tls: TlsOptions::default(),
         }
     }
 }
 
 impl ClientOptions {
-    pub(crate) fn endpoint(&self, authority: &str, url_query: &str) -> Result<Endpoint> {
+    pub(crate) fn endpoint(&self, url: &ServerUrl) -> Result<Endpoint> {
+        let url_query = url.query.as_str();
         if self.transports.is_empty() {
             return Err(Error::InvalidArgument("no transport allowed".into()));
         }
@@ -169,8 +198,24 @@ impl ClientOptions {
                 .map_err(|e| Error::InvalidArgument(format!("bad header value for {k:?}: {e}")))?;
             headers.push((name, value));
         }
+        #[cfg(feature = "tls")]
+        let tls = if url.secure {
+            Some(self.tls.client_config()?)
+        } else {
+            None
+        };
+        #[cfg(not(feature = "tls"))]
+        if url.secure {
+            return Err(Error::InvalidArgument(
+                "https/wss: this build of polysio has no TLS (cargo feature `tls`)".into(),
+            ));
+        }
         Ok(Endpoint {
-            authority: authority.to_owned(),
+            authority: url.authority.clone(),
+            host: url.host.clone(),
+            secure: url.secure,
+            #[cfg(feature = "tls")]
+            tls,
             path,
             query: query.join("&"),
             headers,
@@ -182,7 +227,12 @@ impl ClientOptions {
 /// A parsed server URL: where the server is and which namespace the URL names.
 #[derive(Clone, Debug)]
 pub(crate) struct ServerUrl {
+    /// `host:port`.
     pub authority: String,
+    /// The host alone (the TLS server name).
+    pub host: String,
+    /// `https://` or `wss://`.
+    pub secure: bool,
     pub namespace: String,
     pub query: String,
 }
@@ -190,23 +240,19 @@ pub(crate) struct ServerUrl {
 pub(crate) fn parse_url(url: &str) -> Result<ServerUrl> {
     let uri = http::Uri::from_str(url)
         .map_err(|e| Error::InvalidArgument(format!("bad url {url:?}: {e}")))?;
-    match uri.scheme_str() {
-        Some("http" | "ws") => {}
-        Some("https" | "wss") => {
-            return Err(Error::InvalidArgument(
-                "TLS (https/wss) is not supported by this client yet".into(),
-            ))
-        }
+    let secure = match uri.scheme_str() {
+        Some("http" | "ws") => false,
+        Some("https" | "wss") => true,
         _ => {
             return Err(Error::InvalidArgument(format!(
-                "bad url {url:?}: expected http:// or ws://"
+                "bad url {url:?}: expected http://, https://, ws:// or wss://"
             )))
         }
-    }
+    };
     let host = uri
         .host()
         .ok_or_else(|| Error::InvalidArgument(format!("bad url {url:?}: no host")))?;
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
     let authority = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
     } else {
@@ -216,8 +262,15 @@ pub(crate) fn parse_url(url: &str) -> Result<ServerUrl> {
         "" | "/" => "/".to_owned(),
         p => p.trim_end_matches('/').to_owned(),
     };
+    // The TLS server name: an IPv6 literal without its brackets.
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     Ok(ServerUrl {
         authority,
+        host,
+        secure,
         namespace,
         query: uri.query().unwrap_or("").to_owned(),
     })
@@ -328,6 +381,11 @@ impl ClientBuilder {
         self.opts.send_buffer_max = n;
         self
     }
+    /// How `https://` / `wss://` servers are trusted (see [`TlsOptions`]).
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.opts.tls = tls;
+        self
+    }
     /// Registers an event handler on the URL's namespace socket before it connects.
     pub fn on(
         mut self,
@@ -341,7 +399,7 @@ impl ClientBuilder {
     /// Builds the manager on the given runtime, without connecting.
     pub fn manager_on(&self, handle: tokio::runtime::Handle) -> Result<Manager> {
         let u = parse_url(&self.url)?;
-        Manager::start(handle, &u.authority, &u.query, self.opts.clone())
+        Manager::start(handle, &u, self.opts.clone())
     }
 
     /// Builds the manager on the current tokio runtime, without connecting.
@@ -356,7 +414,7 @@ impl ClientBuilder {
     /// watch `connect` / `connect_error` for the outcome.
     pub fn connect_on(self, handle: tokio::runtime::Handle) -> Result<Socket> {
         let u = parse_url(&self.url)?;
-        let manager = Manager::start(handle, &u.authority, &u.query, self.opts)?;
+        let manager = Manager::start(handle, &u, self.opts)?;
         let socket = manager.socket(&u.namespace);
         for (event, h) in self.handlers {
             socket.on_handler(event, h);
@@ -382,7 +440,15 @@ mod tests {
         assert_eq!(u.namespace, "/custom");
         assert_eq!(u.query, "x=1");
         assert_eq!(parse_url("ws://localhost").unwrap().namespace, "/");
-        assert!(parse_url("https://x").is_err());
+        let s = parse_url("https://x/a").unwrap();
+        assert!(s.secure);
+        assert_eq!((s.authority.as_str(), s.host.as_str()), ("x:443", "x"));
+        let v6 = parse_url("wss://[::1]:8443").unwrap();
+        assert_eq!(
+            (v6.authority.as_str(), v6.host.as_str()),
+            ("[::1]:8443", "::1")
+        );
+        assert!(parse_url("ftp://x").is_err());
         assert!(parse_url("nonsense").is_err());
     }
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full, Limited};
+#[cfg(feature = "tls")]
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
@@ -20,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::engine::gate::Gate;
 use crate::engine::packet::{
@@ -30,8 +32,76 @@ use crate::engine::Held;
 use crate::error::{Error, Result};
 use crate::value::Value;
 
-pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<Stream>;
+#[cfg(feature = "tls")]
+pub(crate) type Http = HttpClient<HttpsConnector<HttpConnector>, Full<Bytes>>;
+#[cfg(not(feature = "tls"))]
 pub(crate) type Http = HttpClient<HttpConnector, Full<Bytes>>;
+
+/// The connection under a client WebSocket: plain TCP, or TLS over it (`wss://`).
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+macro_rules! on_stream {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Stream::Plain($s) => {
+                let $s = std::pin::Pin::new($s);
+                $e
+            }
+            #[cfg(feature = "tls")]
+            Stream::Tls($s) => {
+                let $s = std::pin::Pin::new(&mut **$s);
+                $e
+            }
+        }
+    };
+}
+
+impl tokio::io::AsyncRead for Stream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        on_stream!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl tokio::io::AsyncWrite for Stream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        on_stream!(self, s => s.poll_write(cx, buf))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        on_stream!(self, s => s.poll_flush(cx))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        on_stream!(self, s => s.poll_shutdown(cx))
+    }
+}
+
+/// A TLS failure in `e` (an untrusted certificate...) as [`Error::Tls`], else `other(e)`.
+fn tls_or(e: &(dyn std::error::Error + 'static), other: impl FnOnce() -> Error) -> Error {
+    #[cfg(feature = "tls")]
+    if let Some(t) = crate::tls::client_error(e) {
+        return t;
+    }
+    let _ = e;
+    other()
+}
 
 /// Largest polling response body accepted, whatever the server announces.
 const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -101,6 +171,14 @@ pub(crate) enum TransportEvent {
 pub(crate) struct Endpoint {
     /// `host:port`.
     pub authority: String,
+    /// The host alone (the TLS server name).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub host: String,
+    /// `https://` / `wss://`.
+    pub secure: bool,
+    /// The TLS configuration when `secure`.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The Engine.IO path, with a trailing slash.
     pub path: String,
     /// Extra query string, already encoded, without the leading `?` (may be empty).
@@ -113,9 +191,11 @@ pub(crate) struct Endpoint {
 
 impl Endpoint {
     pub fn url(&self, kind: TransportKind, sid: Option<&str>) -> String {
-        let scheme = match kind {
-            TransportKind::Polling => "http",
-            TransportKind::Websocket => "ws",
+        let scheme = match (kind, self.secure) {
+            (TransportKind::Polling, false) => "http",
+            (TransportKind::Polling, true) => "https",
+            (TransportKind::Websocket, false) => "ws",
+            (TransportKind::Websocket, true) => "wss",
         };
         let mut u = format!(
             "{scheme}://{}{}?EIO=4&transport={}",
@@ -272,10 +352,47 @@ impl Transport {
     }
 }
 
-fn http_client() -> Http {
-    HttpClient::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build_http()
+fn http_client(ep: &Endpoint) -> Http {
+    let mut b = HttpClient::builder(TokioExecutor::new());
+    b.pool_idle_timeout(Duration::from_secs(30));
+    #[cfg(feature = "tls")]
+    {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        let connector = match &ep.tls {
+            Some(tls) => hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config((**tls).clone())
+                .https_only()
+                .enable_http1()
+                .wrap_connector(http),
+            None => hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(plain_only())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http),
+        };
+        b.build(connector)
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = ep;
+        b.build_http()
+    }
+}
+
+/// A configuration for the connector of plain `http://` endpoints, which never use it.
+#[cfg(feature = "tls")]
+fn plain_only() -> rustls::ClientConfig {
+    static C: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
+    C.get_or_init(|| {
+        rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default versions")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    })
+    .clone()
 }
 
 async fn http_request(
@@ -296,14 +413,16 @@ async fn http_request(
         .body(Full::new(body))
         .map_err(|e| Error::InvalidArgument(e.to_string()))?;
     let resp = http.request(req).await.map_err(|e| {
-        Error::Transport(format!(
-            "xhr {} error: {e}",
-            if method == http::Method::GET {
-                "poll"
-            } else {
-                "post"
-            }
-        ))
+        tls_or(&e, || {
+            Error::Transport(format!(
+                "xhr {} error: {e}",
+                if method == http::Method::GET {
+                    "poll"
+                } else {
+                    "post"
+                }
+            ))
+        })
     })?;
     let status = resp.status();
     let body = Limited::new(resp.into_body(), MAX_BODY)
@@ -338,7 +457,7 @@ pub(crate) async fn open_polling(
     gen: u64,
     events: mpsc::UnboundedSender<TransportEvent>,
 ) -> Result<(Handshake, Vec<Incoming>, Transport)> {
-    let http = http_client();
+    let http = http_client(&ep);
     let (status, body) = http_request(
         &http,
         &ep,
@@ -491,10 +610,36 @@ async fn ws_connect(ep: &Endpoint, sid: Option<&str>) -> Result<Ws> {
     for (k, v) in &ep.headers {
         req.headers_mut().insert(k.clone(), v.clone());
     }
-    let (ws, _) = tokio_tungstenite::connect_async(req)
+    let ws_err = |e: &(dyn std::error::Error + 'static)| {
+        tls_or(e, || Error::Transport(format!("websocket error: {e}")))
+    };
+    let tcp = TcpStream::connect(ep.authority.as_str())
         .await
-        .map_err(|e| Error::Transport(format!("websocket error: {e}")))?;
+        .map_err(|e| ws_err(&e))?;
+    let _ = tcp.set_nodelay(true);
+    let stream = match connect_tls(ep, tcp).await {
+        Ok(s) => s,
+        Err(e) => return Err(ws_err(&e)),
+    };
+    let (ws, _) = tokio_tungstenite::client_async(req, stream)
+        .await
+        .map_err(|e| ws_err(&e))?;
     Ok(ws)
+}
+
+/// TLS over `tcp` when the endpoint is secure.
+async fn connect_tls(ep: &Endpoint, tcp: TcpStream) -> std::io::Result<Stream> {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &ep.tls {
+        let name = rustls::pki_types::ServerName::try_from(ep.host.clone())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let s = tokio_rustls::TlsConnector::from(tls.clone())
+            .connect(name, tcp)
+            .await?;
+        return Ok(Stream::Tls(Box::new(s)));
+    }
+    let _ = ep;
+    Ok(Stream::Plain(tcp))
 }
 
 /// Opens a session directly over WebSocket: waits for the open packet, then starts the tasks.
@@ -681,6 +826,10 @@ mod tests {
         assert_eq!(encode_component("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
         let ep = Endpoint {
             authority: "h:1".into(),
+            host: "h".into(),
+            secure: false,
+            #[cfg(feature = "tls")]
+            tls: None,
             path: "/socket.io/".into(),
             query: "x=1".into(),
             headers: vec![],

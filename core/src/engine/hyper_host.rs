@@ -40,7 +40,8 @@ impl EngineServer {
         let is_upgrade = req.headers().contains_key(header::UPGRADE);
         let on_upgrade = is_upgrade.then(|| hyper::upgrade::on(&mut req));
         let (parts, body) = req.into_parts();
-        let response = match self.request(HttpRequest::from_parts(&parts, remote, false)) {
+        let secure = parts.extensions.get::<OverTls>().is_some();
+        let response = match self.request(HttpRequest::from_parts(&parts, remote, secure)) {
             Reply::Ready(r) => r,
             Reply::ReadBody(ticket) => {
                 ticket.ready().await;
@@ -72,7 +73,6 @@ impl EngineServer {
         fallback: Option<Fallback>,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) {
-        let me = self.clone();
         let config = self.config().listener.clone();
         let write_timeout = self.config().write_timeout;
         serve_with(
@@ -80,23 +80,50 @@ impl EngineServer {
             &config,
             write_timeout,
             shutdown,
-            move |req, remote| {
-                let this = me.clone();
-                let fallback = fallback.clone();
-                async move {
-                    if this.matches(req.uri().path()) {
-                        this.handle(req, Some(remote)).await
-                    } else {
-                        fallback.and_then(|f| f(&req)).unwrap_or_else(|| {
-                            HttpResponse::new(StatusCode::NOT_FOUND, Bytes::new()).into_http()
-                        })
-                    }
-                }
-            },
+            self.router(fallback),
         )
         .await
     }
+
+    /// [`EngineServer::serve`] over TLS (https, wss) with `tls`'s certificate.
+    #[cfg(feature = "tls")]
+    pub async fn serve_tls(
+        &self,
+        listener: TcpListener,
+        tls: crate::tls::ServerTls,
+        fallback: Option<Fallback>,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) {
+        let config = self.config().listener.clone();
+        let write_timeout = self.config().write_timeout;
+        let route = self.router(fallback);
+        serve_tls_with(listener, &config, write_timeout, tls, shutdown, route).await
+    }
+
+    /// Requests to the Engine.IO path to [`EngineServer::handle`], others to `fallback`.
+    fn router(
+        &self,
+        fallback: Option<Fallback>,
+    ) -> impl Fn(Request<Incoming>, SocketAddr) -> Routed + Clone + Send + Sync + 'static {
+        let me = self.clone();
+        move |req, remote| {
+            let this = me.clone();
+            let fallback = fallback.clone();
+            Box::pin(async move {
+                if this.matches(req.uri().path()) {
+                    this.handle(req, Some(remote)).await
+                } else {
+                    fallback.and_then(|f| f(&req)).unwrap_or_else(|| {
+                        HttpResponse::new(StatusCode::NOT_FOUND, Bytes::new()).into_http()
+                    })
+                }
+            })
+        }
+    }
 }
+
+/// A routed request's response, to come.
+type Routed = std::pin::Pin<Box<dyn std::future::Future<Output = Response<Body>> + Send>>;
 
 /// Reads a POST body under the ticket's bounds: its size, its number of chunks and its time.
 async fn read_body<B>(body: B, ticket: &BodyTicket) -> Result<Bytes, BodyError>
@@ -146,11 +173,61 @@ pub async fn serve_with<F, Fut>(
     F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
 {
+    accept_loop(listener, config, write_timeout, None, shutdown, f).await
+}
+
+/// [`serve_with`] over TLS (https, wss): each connection's handshake must finish within
+/// `config.headers_timeout`.
+#[cfg(feature = "tls")]
+pub async fn serve_tls_with<F, Fut>(
+    listener: TcpListener,
+    config: &ListenerConfig,
+    write_timeout: std::time::Duration,
+    tls: crate::tls::ServerTls,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+    f: F,
+) where
+    F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    accept_loop(
+        listener,
+        config,
+        write_timeout,
+        Some(tls.acceptor()),
+        shutdown,
+        f,
+    )
+    .await
+}
+
+#[cfg(feature = "tls")]
+type Acceptor = tokio_rustls::TlsAcceptor;
+#[cfg(not(feature = "tls"))]
+type Acceptor = Infallible;
+
+/// Marks a request that came over TLS (its handshake says `secure`).
+#[derive(Clone, Copy)]
+pub(crate) struct OverTls;
+
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    config: &ListenerConfig,
+    write_timeout: std::time::Duration,
+    tls: Option<Acceptor>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+    f: F,
+) where
+    F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
     raise_fd_limit();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.headers_timeout);
     let keep_alive = config.keep_alive_timeout;
+    #[cfg(feature = "tls")]
+    let handshake_timeout = config.headers_timeout;
     let open = Arc::new(AtomicUsize::new(0));
     tokio::pin!(shutdown);
     loop {
@@ -177,13 +254,18 @@ pub async fn serve_with<F, Fut>(
         let idle = Arc::new(Idle::default());
         let f = f.clone();
         let http = http.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _count = count;
+            let secure = tls.is_some();
             let svc = {
                 let idle = idle.clone();
-                hyper::service::service_fn(move |req| {
+                hyper::service::service_fn(move |mut req| {
                     let f = f.clone();
                     let busy = idle.begin();
+                    if secure {
+                        req.extensions_mut().insert(OverTls);
+                    }
                     async move {
                         let r = f(req, remote).await;
                         drop(busy);
@@ -191,20 +273,47 @@ pub async fn serve_with<F, Fut>(
                     }
                 })
             };
-            let conn = http
-                .serve_connection(TokioIo::new(WriteDeadline::new(stream, write_timeout)), svc)
-                .with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => return,
-                _ = idle.expired(keep_alive) => {}
+            let io = WriteDeadline::new(stream, write_timeout);
+            match tls {
+                None => serve_connection(&http, TokioIo::new(io), svc, &idle, keep_alive).await,
+                #[cfg(feature = "tls")]
+                Some(acceptor) => {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await
+                    else {
+                        return;
+                    };
+                    serve_connection(&http, TokioIo::new(stream), svc, &idle, keep_alive).await
+                }
+                #[cfg(not(feature = "tls"))]
+                Some(never) => match never {},
             }
-            // Idle past the keep-alive timeout: hyper closes an idle connection at once (and a
-            // busy one after its response).
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
         });
     }
+}
+
+/// Serves one connection until it ends, or is idle past the keep-alive timeout.
+async fn serve_connection<I, S>(
+    http: &hyper::server::conn::http1::Builder,
+    io: I,
+    svc: S,
+    idle: &Idle,
+    keep_alive: std::time::Duration,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = Body> + Send,
+    S::Future: Send,
+{
+    let conn = http.serve_connection(io, svc).with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = idle.expired(keep_alive) => {}
+    }
+    // Idle past the keep-alive timeout: hyper closes an idle connection at once (and a
+    // busy one after its response).
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
 }
 
 /// Answers a connection over the cap with `503` and closes it, within a second.

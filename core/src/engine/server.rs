@@ -20,6 +20,8 @@ use super::socket::{CloseReason, EngineHandler, EngineSocket, SessionLimits, Ses
 use super::websocket::Start;
 use super::Handshake;
 
+#[cfg(feature = "tls")]
+pub use super::hyper_host::serve_tls_with;
 pub use super::hyper_host::{serve_with, Body, Fallback};
 
 /// The handshake error codes and messages of the reference.

@@ -218,15 +218,54 @@ impl Server {
 
     /// Serves `listener` until [`Server::close`].
     pub async fn serve(&self, listener: TcpListener) {
+        let Some((fallback, shutdown)) = self.serving() else {
+            return;
+        };
+        self.engine().serve(listener, fallback, shutdown).await
+    }
+
+    /// Like [`Server::listen`], over TLS (https and wss) with `tls`'s certificate (feature
+    /// `tls`); [`crate::tls::ServerTls::reload`] replaces it while serving.
+    #[cfg(feature = "tls")]
+    pub async fn listen_tls(
+        &self,
+        addr: impl ToSocketAddrs,
+        tls: crate::tls::ServerTls,
+    ) -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let me = self.clone();
+        tokio::spawn(async move { me.serve_tls(listener, tls).await });
+        Ok(local)
+    }
+
+    /// Serves `listener` over TLS until [`Server::close`] (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub async fn serve_tls(&self, listener: TcpListener, tls: crate::tls::ServerTls) {
+        let Some((fallback, shutdown)) = self.serving() else {
+            return;
+        };
+        self.engine()
+            .serve_tls(listener, tls, fallback, shutdown)
+            .await
+    }
+
+    /// The fallback and the shutdown signal of a listener; `None` once closed.
+    fn serving(
+        &self,
+    ) -> Option<(
+        Option<crate::engine::server::Fallback>,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    )> {
         let mut rx = self.inner.shutdown.subscribe();
         if *rx.borrow() {
-            return;
+            return None;
         }
         let fallback = self.inner.fallback.lock().ok().and_then(|f| f.clone());
         let shutdown = async move {
             let _ = rx.wait_for(|v| *v).await;
         };
-        self.engine().serve(listener, fallback, shutdown).await
+        Some((fallback, shutdown))
     }
 
     /// Disconnects every socket with `server shutting down`, closes every connection and stops

@@ -34,20 +34,26 @@ enum Running {
 pub struct RefServer {
     running: Running,
     pub port: u16,
+    /// Serving https (the `tls` option).
+    pub secure: bool,
 }
 
 impl RefServer {
     pub fn start(peer: Peer, opts: serde_json::Value) -> RefServer {
-        match peer {
+        let secure = opts["tls"].is_object();
+        let mut srv = match peer {
             Peer::Node => RefServer::start_node(opts),
             Peer::Rust => {
                 let r = rust_ref::RustRef::start(&opts);
                 RefServer {
                     port: r.port,
                     running: Running::Rust(r),
+                    secure,
                 }
             }
-        }
+        };
+        srv.secure = secure;
+        srv
     }
 
     fn start_node(opts: serde_json::Value) -> RefServer {
@@ -81,6 +87,7 @@ impl RefServer {
         RefServer {
             running: Running::Node(child),
             port,
+            secure: false,
         }
     }
 
@@ -90,7 +97,8 @@ impl RefServer {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.secure { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn kill(&mut self) {

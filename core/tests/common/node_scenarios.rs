@@ -99,6 +99,16 @@ pub fn scenario_server(config: ServerConfig) -> (Server, Reasons) {
 
 /// Runs one scenario of `server-scenarios.js` against `url` over `transports`; panics when it fails.
 pub async fn run_client(url: &str, scenario: &str, transports: &str) {
+    run_client_with_env(url, scenario, transports, &[]).await
+}
+
+/// [`run_client`] with extra environment variables (e.g. `NODE_EXTRA_CA_CERTS`).
+pub async fn run_client_with_env(
+    url: &str,
+    scenario: &str,
+    transports: &str,
+    env: &[(&str, &str)],
+) {
     let out = tokio::time::timeout(
         Duration::from_secs(30),
         Command::new("node")
@@ -106,6 +116,7 @@ pub async fn run_client(url: &str, scenario: &str, transports: &str) {
             .arg(url)
             .arg(scenario)
             .arg(transports)
+            .envs(env.iter().copied())
             .current_dir(node_dir())
             .kill_on_drop(true)
             .output(),

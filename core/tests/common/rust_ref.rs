@@ -16,7 +16,7 @@ pub struct RustRef {
 
 impl RustRef {
     /// Options as ref-server.js takes them: port, pingInterval, pingTimeout, path, transports,
-    /// recovery.
+    /// recovery, tls (`{"cert": PEM path, "key": PEM path}`).
     pub fn start(opts: &serde_json::Value) -> RustRef {
         let ms =
             |key: &str, default: u64| Duration::from_millis(opts[key].as_u64().unwrap_or(default));
@@ -46,6 +46,13 @@ impl RustRef {
             ..ServerConfig::default()
         };
         let port = opts["port"].as_u64().unwrap_or(0) as u16;
+        let tls = opts["tls"].as_object().map(|t| {
+            polysio::tls::ServerTls::from_pem_files(
+                t["cert"].as_str().expect("tls.cert"),
+                t["key"].as_str().expect("tls.key"),
+            )
+            .expect("the test certificate loads")
+        });
         // Started from a plain thread: the tests call this from inside their own runtime.
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -57,10 +64,11 @@ impl RustRef {
                 let io = Server::new(config);
                 setup(&io, io.of("/"));
                 setup(&io, io.of("/custom"));
-                let addr = io
-                    .listen(("127.0.0.1", port))
-                    .await
-                    .expect("bind the Rust reference server");
+                let addr = match tls {
+                    Some(tls) => io.listen_tls(("127.0.0.1", port), tls).await,
+                    None => io.listen(("127.0.0.1", port)).await,
+                }
+                .expect("bind the Rust reference server");
                 (io, addr.port())
             });
             RustRef {
