@@ -97,6 +97,10 @@ impl NativeClient {
         send_buffer_max = 10_000,
         upgrade = true,
         max_pending_messages = 1024,
+        ssl_verify = true,
+        ssl_ca = None,
+        ssl_cert = None,
+        ssl_key = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -114,6 +118,10 @@ impl NativeClient {
         send_buffer_max: usize,
         upgrade: bool,
         max_pending_messages: i64,
+        ssl_verify: bool,
+        ssl_ca: Option<Vec<u8>>,
+        ssl_cert: Option<Vec<u8>>,
+        ssl_key: Option<Vec<u8>>,
     ) -> PyResult<Self> {
         let max_pending_messages = usize::try_from(max_pending_messages)
             .ok()
@@ -157,7 +165,12 @@ impl NativeClient {
             ack_timeout: ack_timeout.map(|t| seconds("ack_timeout", t)).transpose()?,
             send_buffer_max,
             max_pending_messages,
-            ..ClientOptions::default()
+            tls: polysio::client::TlsOptions {
+                ca_pem: ssl_ca,
+                client_cert_pem: ssl_cert,
+                client_key_pem: ssl_key,
+                danger_accept_invalid_certs: !ssl_verify,
+            },
         };
         let handle = runtime::handle()?;
         let manager = ClientBuilder::new(url)

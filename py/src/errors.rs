@@ -32,7 +32,7 @@ impl IntoPyErr for polysio::Error {
                 Some(d) => ConnectionRefusedError::new_err((message, PyValue(d))),
                 None => ConnectionRefusedError::new_err((message,)),
             },
-            E::Transport(_) => ConnectionError::new_err(msg),
+            E::Transport(_) | E::Tls(_) => ConnectionError::new_err(msg),
             E::InvalidArgument(m) => InvalidArgumentError::new_err(m),
             E::BufferFull(_) => BufferFullError::new_err(msg),
             _ => SocketIOError::new_err(msg),

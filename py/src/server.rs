@@ -826,10 +826,36 @@ impl NativeServer {
     }
 
     /// Binds `host:port` (0: any free port) and serves in the background.
-    fn listen(&self, py: Python<'_>, host: String, port: u16) -> PyResult<(String, u16)> {
+    /// Binds `host:port` and serves there; over TLS (https, wss) with `ssl_cert` (a PEM
+    /// chain) and `ssl_key` (its PEM key) when both are given.
+    #[pyo3(signature = (host, port, ssl_cert=None, ssl_key=None))]
+    fn listen(
+        &self,
+        py: Python<'_>,
+        host: String,
+        port: u16,
+        ssl_cert: Option<Vec<u8>>,
+        ssl_key: Option<Vec<u8>>,
+    ) -> PyResult<(String, u16)> {
         self.check()?;
+        let tls = match (ssl_cert, ssl_key) {
+            (Some(c), Some(k)) => Some(polysio::tls::ServerTls::from_pem(&c, &k).py_err()?),
+            (None, None) => None,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "ssl_certfile and ssl_keyfile go together",
+                ))
+            }
+        };
         let addr = py
-            .detach(|| self.runtime.block_on(self.io.listen((host.as_str(), port))))
+            .detach(|| {
+                self.runtime.block_on(async {
+                    match tls {
+                        Some(tls) => self.io.listen_tls((host.as_str(), port), tls).await,
+                        None => self.io.listen((host.as_str(), port)).await,
+                    }
+                })
+            })
             .map_err(PyErr::from)?;
         Ok((addr.ip().to_string(), addr.port()))
     }

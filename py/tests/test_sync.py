@@ -125,8 +125,8 @@ def test_serve_blocks_until_shutdown_from_another_thread(client) -> None:
     port_box = []
     original_start = sio.start
 
-    def start(host, port):
-        address = original_start(host, port)
+    def start(host, port, *tls):
+        address = original_start(host, port, *tls)
         port_box.append(address[1])
         return address
 

@@ -32,6 +32,14 @@ class ClientDisconnectReason:
     PARSE_ERROR = "parse error"
 
 
+def _read(path: Optional[str]) -> Optional[bytes]:
+    """The bytes of a PEM file, or None."""
+    if path is None:
+        return None
+    with open(path, "rb") as f:
+        return f.read()
+
+
 class AsyncClient(_base.Registry):
     """A Socket.IO client for asyncio, served by the polysio Rust core.
 
@@ -44,6 +52,13 @@ class AsyncClient(_base.Registry):
     handled yet, an ``async def`` handler's until it finishes; past it the client reads nothing
     more from the server, which meets TCP backpressure, until the handlers catch up; nothing
     is dropped), ``logger``.
+
+    TLS (``https://`` URLs): ``ssl_verify`` (True; False accepts any certificate, for
+    development only, as python-socketio's), ``ssl_ca_certs`` (a PEM file of CA certificates
+    trusted besides the system's roots: a private CA), ``ssl_certfile`` and ``ssl_keyfile``
+    (the client's certificate and key, for servers that ask for one). A server whose
+    certificate is not trusted fails the connection with a :class:`polysio.ConnectionError`
+    that says so.
 
     Handlers (plain or ``async def``) run on the event loop that called :meth:`connect`:
     ``connect()``, ``connect_error(data)``, ``disconnect(reason)`` (see
@@ -77,6 +92,10 @@ class AsyncClient(_base.Registry):
         ack_timeout: Optional[float] = None,
         send_buffer_max: int = 10_000,
         max_pending_messages: int = 1024,
+        ssl_verify: bool = True,
+        ssl_ca_certs: Optional[str] = None,
+        ssl_certfile: Optional[str] = None,
+        ssl_keyfile: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
         unknown = set(kwargs) - {"handle_sigint", "serializer", "json", "engineio_logger"}
@@ -101,6 +120,12 @@ class AsyncClient(_base.Registry):
         self.ack_timeout = ack_timeout
         self.send_buffer_max = send_buffer_max
         self.max_pending_messages = max_pending_messages
+        if (ssl_certfile is None) != (ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+        self.ssl_verify = ssl_verify
+        self.ssl_ca_certs = ssl_ca_certs
+        self.ssl_certfile = ssl_certfile
+        self.ssl_keyfile = ssl_keyfile
         self.logger = _base.logger_for(logger)
         self._handlers = _base.Handlers(reserved=("connect", "connect_error", "disconnect"))
         self._runner = _base.Runner(self.logger)
@@ -190,6 +215,10 @@ class AsyncClient(_base.Registry):
             ack_timeout=self.ack_timeout,
             send_buffer_max=self.send_buffer_max,
             max_pending_messages=self.max_pending_messages,
+            ssl_verify=self.ssl_verify,
+            ssl_ca=_read(self.ssl_ca_certs),
+            ssl_cert=_read(self.ssl_certfile),
+            ssl_key=_read(self.ssl_keyfile),
         )
         self._native = native
         self._wanted = wanted

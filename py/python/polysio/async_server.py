@@ -176,15 +176,30 @@ class AsyncServer(_base.Registry):
 
     # ---- running ----------------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 5000) -> tuple[str, int]:
+    def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5000,
+        ssl_certfile: Optional[str] = None,
+        ssl_keyfile: Optional[str] = None,
+    ) -> tuple[str, int]:
         """Starts serving on ``host:port`` (0: a free port) and returns the bound address.
 
         Call it from async code: handlers run on the running event loop. Serving goes on in
-        the background until :meth:`shutdown`.
+        the background until :meth:`shutdown`. With ``ssl_certfile`` (a PEM certificate
+        chain) and ``ssl_keyfile`` (its PEM key), uvicorn's names, it serves https and wss.
         """
+        if (ssl_certfile is None) != (ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+        cert = key = None
+        if ssl_certfile is not None and ssl_keyfile is not None:
+            with open(ssl_certfile, "rb") as f:
+                cert = f.read()
+            with open(ssl_keyfile, "rb") as f:
+                key = f.read()
         loop = _base.running_loop("AsyncServer.start()")
         self._attach(loop)
-        return self._native.listen(host, port)
+        return self._native.listen(host, port, cert, key)
 
     def attach(self, app: Any, socketio_path: str = "socket.io") -> None:
         """Serves Socket.IO on ``/socketio_path/`` of an ``aiohttp.web.Application`` (GET,
@@ -211,10 +226,16 @@ class AsyncServer(_base.Registry):
             self._attach(_base.running_loop("serving a request"))
         return self._native
 
-    async def serve(self, host: str = "127.0.0.1", port: int = 5000) -> None:
+    async def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5000,
+        ssl_certfile: Optional[str] = None,
+        ssl_keyfile: Optional[str] = None,
+    ) -> None:
         """Serves on ``host:port`` until :meth:`shutdown` or cancellation (Ctrl-C under
-        ``asyncio.run``), then shuts down cleanly."""
-        self.start(host, port)
+        ``asyncio.run``), then shuts down cleanly (TLS as :meth:`start`)."""
+        self.start(host, port, ssl_certfile, ssl_keyfile)
         assert self._stopped is not None
         try:
             await self._stopped.wait()

@@ -67,23 +67,36 @@ class Server(_base.Registry, _base.Threads):
         """The logger handler errors go to."""
         return self._server.logger
 
-    def start(self, host: str = "127.0.0.1", port: int = 5000) -> tuple[str, int]:
+    def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5000,
+        ssl_certfile: Optional[str] = None,
+        ssl_keyfile: Optional[str] = None,
+    ) -> tuple[str, int]:
         """Starts serving on ``host:port`` (0: a free port) in the background and returns the
-        bound address."""
+        bound address (https/wss with ``ssl_certfile`` and ``ssl_keyfile``, see
+        :meth:`polysio.AsyncServer.start`)."""
         with self._lock:
             if self._thread is None:
                 self._thread = LoopThread("polysio-server")
             thread = self._thread
 
         async def start() -> tuple[str, int]:
-            return self._server.start(host, port)
+            return self._server.start(host, port, ssl_certfile, ssl_keyfile)
 
         return thread.run(start())
 
-    def serve(self, host: str = "127.0.0.1", port: int = 5000) -> None:
+    def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5000,
+        ssl_certfile: Optional[str] = None,
+        ssl_keyfile: Optional[str] = None,
+    ) -> None:
         """Serves on ``host:port`` until :meth:`shutdown` (from another thread or a handler) or
-        Ctrl-C, then shuts down cleanly."""
-        self.start(host, port)
+        Ctrl-C, then shuts down cleanly (TLS as :meth:`start`)."""
+        self.start(host, port, ssl_certfile, ssl_keyfile)
         try:
             while not self._stopped.wait(0.2):
                 pass
