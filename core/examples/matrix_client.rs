@@ -63,6 +63,14 @@ impl Client {
         if !step["auth"].is_null() {
             b = b.auth(to_value(&step["auth"]));
         }
+        // tests/run-client's TLS hook: a CA trusted besides the system's roots.
+        if let Some(ca) = std::env::var_os("POLYSIO_TEST_CA_FILE") {
+            let pem = std::fs::read(&ca).map_err(|e| format!("POLYSIO_TEST_CA_FILE: {e}"))?;
+            b = b.tls(polysio::client::TlsOptions {
+                ca_pem: Some(pem),
+                ..Default::default()
+            });
+        }
         let manager = b.manager().map_err(|e| e.to_string())?;
         let socket = manager.socket(s(step, "nsp"));
         let seen: Seen = Arc::default();

@@ -46,6 +46,22 @@ def same(what, got, want):
         raise AssertionError("%s: got %s, expected %s" % (what, g, w))
 
 
+def tls_options(module):
+    """tests/run-client's TLS hook: with POLYSIO_TEST_CA_FILE set, that CA is trusted besides
+    the system's roots (polysio: ssl_ca_certs; python-socketio: an aiohttp session whose SSL
+    context loads it)."""
+    ca = os.environ.get("POLYSIO_TEST_CA_FILE")
+    if not ca:
+        return {}
+    if module.__name__ == "polysio":
+        return {"ssl_ca_certs": ca}
+    import aiohttp
+    import ssl
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=ca)
+    return {"http_session": aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context))}
+
+
 class Client:
     def __init__(self, module, url, step, reconnection, answered):
         self.module, self.url, self.step = module, url, step
@@ -53,7 +69,7 @@ class Client:
         self.seen = []
         self.changed = asyncio.Event()
         self.sio = module.AsyncClient(reconnection=reconnection, reconnection_delay=0.5,
-                                      reconnection_delay_max=2)
+                                      reconnection_delay_max=2, **tls_options(module))
         self.answered = answered
 
         def record(name, args, fut=None):

@@ -12,12 +12,25 @@ API (the handlers below are shared):
 
 The mounted hosts also answer ``GET /health`` with ``ok`` from the host framework itself.
 
-Prints ``listening PORT`` once serving on 127.0.0.1; runs until SIGINT/SIGTERM.
+Prints ``listening PORT`` once serving on 127.0.0.1; runs until SIGINT/SIGTERM. With
+``POLYSIO_TEST_TLS_CERT`` and ``POLYSIO_TEST_TLS_KEY`` (PEM files) set, serves https/wss:
+polysio's listener itself, uvicorn and aiohttp with their own TLS.
 """
 import asyncio
+import os
 import signal
 import socket
+import ssl
 import sys
+
+TLS_CERT = os.environ.get("POLYSIO_TEST_TLS_CERT")
+TLS_KEY = os.environ.get("POLYSIO_TEST_TLS_KEY")
+TLS = bool(TLS_CERT and TLS_KEY)
+
+
+def uvicorn_tls():
+    """uvicorn.Config's TLS options (none without the test certificate)."""
+    return {"ssl_certfile": TLS_CERT, "ssl_keyfile": TLS_KEY} if TLS else {}
 
 
 def setup(sio, module, nsp):
@@ -65,7 +78,8 @@ async def serve_polysio(port):
     sio = polysio.AsyncServer(ping_interval=0.3, ping_timeout=0.2, connect_timeout=1.0)
     for nsp in ("/", "/custom"):
         setup(sio, polysio, nsp)
-    _, bound = sio.start("127.0.0.1", port)
+    tls = (TLS_CERT, TLS_KEY) if TLS else (None, None)
+    _, bound = sio.start("127.0.0.1", port, *tls)
     print("listening %d" % bound, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -105,7 +119,7 @@ def serve_polysio_asgi(port):
 
     app = polysio.ASGIApp(polysio_server("asgi"), other_asgi_app=api)
     sock = bound_socket(port)
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, **uvicorn_tls())
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -118,7 +132,11 @@ def serve_polysio_aiohttp(port):
         return web.Response(text="ok")
 
     app.router.add_get("/health", health)
-    web.run_app(app, sock=bound_socket(port), print=None, shutdown_timeout=1)
+    context = None
+    if TLS:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(TLS_CERT, TLS_KEY)
+    web.run_app(app, sock=bound_socket(port), print=None, shutdown_timeout=1, ssl_context=context)
 
 
 def serve_python_socketio(port):
@@ -132,7 +150,8 @@ def serve_python_socketio(port):
         setup(sio, socketio, nsp)
     sock = bound_socket(port)
     # A short graceful shutdown: uvicorn otherwise waits for every connection to end on SIGTERM.
-    config = uvicorn.Config(socketio.ASGIApp(sio), log_level="warning", timeout_graceful_shutdown=1)
+    config = uvicorn.Config(socketio.ASGIApp(sio), log_level="warning", timeout_graceful_shutdown=1,
+                            **uvicorn_tls())
     uvicorn.Server(config).run(sockets=[sock])
 
 

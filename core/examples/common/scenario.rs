@@ -9,6 +9,15 @@ use polysio::server::{ConnectError, Namespace, Server, ServerConfig};
 use polysio::{Map, Value};
 
 /// The port from the first argument (3000 without one).
+/// The certificate to serve https/wss with: `POLYSIO_TEST_TLS_CERT` and
+/// `POLYSIO_TEST_TLS_KEY` (PEM files), when both are set (tests/run-server's TLS hook).
+#[allow(dead_code)]
+pub fn test_tls() -> Option<polysio::tls::ServerTls> {
+    let cert = std::env::var_os("POLYSIO_TEST_TLS_CERT")?;
+    let key = std::env::var_os("POLYSIO_TEST_TLS_KEY")?;
+    Some(polysio::tls::ServerTls::from_pem_files(cert, key).expect("the test certificate loads"))
+}
+
 pub fn port() -> u16 {
     std::env::args()
         .nth(1)
