@@ -101,6 +101,7 @@ impl NativeClient {
         ssl_ca = None,
         ssl_cert = None,
         ssl_key = None,
+        proxy = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -122,6 +123,7 @@ impl NativeClient {
         ssl_ca: Option<Vec<u8>>,
         ssl_cert: Option<Vec<u8>>,
         ssl_key: Option<Vec<u8>>,
+        proxy: Option<String>,
     ) -> PyResult<Self> {
         let max_pending_messages = usize::try_from(max_pending_messages)
             .ok()
@@ -170,6 +172,11 @@ impl NativeClient {
                 client_cert_pem: ssl_cert,
                 client_key_pem: ssl_key,
                 danger_accept_invalid_certs: !ssl_verify,
+            },
+            proxy: match proxy {
+                None => polysio::client::Proxy::Environment,
+                Some(p) if p.is_empty() => polysio::client::Proxy::Direct,
+                Some(p) => polysio::client::Proxy::Url(p),
             },
         };
         let handle = runtime::handle()?;

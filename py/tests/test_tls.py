@@ -19,7 +19,7 @@ import uvicorn
 
 import polysio
 
-from conftest import eventually
+from conftest import NODE_DIR, eventually
 
 TRANSPORTS = [["polling"], ["websocket"], ["polling", "websocket"]]
 
@@ -174,3 +174,30 @@ async def test_polysio_client_against_python_socketio_with_mutual_tls(pki: Pki, 
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+@pytest.mark.parametrize("transports", TRANSPORTS, ids=lambda t: ",".join(t))
+async def test_the_client_through_a_connect_proxy_with_credentials(pki: Pki, make_server: Any, make_client: Any, transports: list[str]) -> None:
+    """A real HTTP CONNECT proxy (npm ``proxy``, tests/node/connect-proxy.mjs) asking for
+    credentials; TLS to the server inside the tunnel."""
+    sio = echo_server(make_server)
+    host, port = sio.start("127.0.0.1", 0, ssl_certfile=pki["server.pem"], ssl_keyfile=pki["server.key"])
+    proc = await asyncio.create_subprocess_exec(
+        "node", "connect-proxy.mjs", "user:pw", cwd=str(NODE_DIR),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        proxy_port = int(line.split()[1])
+        client = make_client(ssl_ca_certs=pki["ca.pem"], proxy=f"http://user:pw@127.0.0.1:{proxy_port}")
+        await client.connect(f"https://{host}:{port}", transports=transports)
+        assert await client.call("echo", "tunnelled", timeout=10) == "tunnelled"
+        tunnel = (await asyncio.wait_for(proc.stdout.readline(), 5)).decode().strip()
+        assert tunnel == f"connect 127.0.0.1:{port}"
+        refused = make_client(ssl_ca_certs=pki["ca.pem"], proxy=f"http://127.0.0.1:{proxy_port}")
+        with pytest.raises(polysio.ConnectionError):
+            await refused.connect(f"https://{host}:{port}", transports=transports)
+    finally:
+        proc.kill()
+        await proc.wait()

@@ -37,7 +37,7 @@
 mod backoff;
 mod options;
 mod task;
-mod transport;
+pub(crate) mod transport;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -49,7 +49,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use options::{Auth, ClientBuilder, ClientOptions, TlsOptions};
+pub use options::{Auth, ClientBuilder, ClientOptions, Proxy, TlsOptions};
 pub use transport::TransportKind;
 
 use crate::error::{Error, Result};

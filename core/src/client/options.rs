@@ -93,6 +93,29 @@ pub struct TlsOptions {
     pub danger_accept_invalid_certs: bool,
 }
 
+/// How a client reaches its server: directly, or through an HTTP proxy that tunnels with
+/// `CONNECT` (every transport: polling, WebSocket and the upgrade; TLS to the server runs
+/// inside the tunnel).
+///
+/// ```
+/// use polysio::client::Proxy;
+/// let p = Proxy::Url("http://user:secret@proxy.internal:3128".into());
+/// # let _ = p;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Proxy {
+    /// The proxy the environment names, as curl reads it: `HTTPS_PROXY` for `https://` and
+    /// `wss://` servers, `HTTP_PROXY` for `http://` and `ws://` ones, `ALL_PROXY` for both
+    /// (lower-case names too), except for the hosts of `NO_PROXY`; never for a loopback
+    /// address (`localhost`, `127.0.0.0/8`, `::1`). The default.
+    #[default]
+    Environment,
+    /// No proxy, whatever the environment says.
+    Direct,
+    /// This proxy for every server: `http://[user:password@]host:port`.
+    Url(String),
+}
+
 /// Options of a client [`Manager`] (one Engine.IO connection), with socket.io-client's defaults.
 ///
 /// ```
@@ -139,6 +162,8 @@ pub struct ClientOptions {
     /// How `https://` and `wss://` servers are trusted (and the client's own certificate).
     /// Default: the system's roots.
     pub tls: TlsOptions,
+    /// Whether to go through an HTTP CONNECT proxy. Default [`Proxy::Environment`].
+    pub proxy: Proxy,
 }
 
 impl Default for ClientOptions {
@@ -160,6 +185,7 @@ impl Default for ClientOptions {
             send_buffer_max: 10_000,
             max_pending_messages: 1024,
             tls: TlsOptions::default(),
+            proxy: Proxy::Environment,
         }
     }
 }
@@ -198,6 +224,7 @@ impl ClientOptions {
                 .map_err(|e| Error::InvalidArgument(format!("bad header value for {k:?}: {e}")))?;
             headers.push((name, value));
         }
+        let proxy = super::transport::proxy_for(&self.proxy, url)?;
         #[cfg(feature = "tls")]
         let tls = if url.secure {
             Some(self.tls.client_config()?)
@@ -214,6 +241,7 @@ impl ClientOptions {
             authority: url.authority.clone(),
             host: url.host.clone(),
             secure: url.secure,
+            proxy,
             #[cfg(feature = "tls")]
             tls,
             path,
@@ -384,6 +412,11 @@ impl ClientBuilder {
     /// How `https://` / `wss://` servers are trusted (see [`TlsOptions`]).
     pub fn tls(mut self, tls: TlsOptions) -> Self {
         self.opts.tls = tls;
+        self
+    }
+    /// Whether to go through an HTTP CONNECT proxy (see [`Proxy`]).
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.opts.proxy = proxy;
         self
     }
     /// Registers an event handler on the URL's namespace socket before it connects.

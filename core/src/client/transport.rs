@@ -5,6 +5,7 @@
 //! receives into the manager's event channel, tagged with the transport generation, and the
 //! writer drains a frame channel. Dropping a [`Transport`] aborts both tasks.
 
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,9 +35,9 @@ use crate::value::Value;
 
 pub(crate) type Ws = WebSocketStream<Stream>;
 #[cfg(feature = "tls")]
-pub(crate) type Http = HttpClient<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) type Http = HttpClient<HttpsConnector<Connector>, Full<Bytes>>;
 #[cfg(not(feature = "tls"))]
-pub(crate) type Http = HttpClient<HttpConnector, Full<Bytes>>;
+pub(crate) type Http = HttpClient<Connector, Full<Bytes>>;
 
 /// The connection under a client WebSocket: plain TCP, or TLS over it (`wss://`).
 pub(crate) enum Stream {
@@ -179,6 +180,8 @@ pub(crate) struct Endpoint {
     /// The TLS configuration when `secure`.
     #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The HTTP CONNECT proxy to tunnel through, if any.
+    pub proxy: Option<ProxyRoute>,
     /// The Engine.IO path, with a trailing slash.
     pub path: String,
     /// Extra query string, already encoded, without the leading `?` (may be empty).
@@ -352,14 +355,135 @@ impl Transport {
     }
 }
 
+/// An HTTP CONNECT proxy: where it is, and the `Proxy-Authorization` its URL's user and
+/// password make.
+#[derive(Clone, Debug)]
+pub(crate) struct ProxyRoute {
+    uri: http::Uri,
+    auth: Option<http::HeaderValue>,
+}
+
+/// The proxy the options choose for the server at `url` (see [`crate::client::Proxy`]).
+pub(crate) fn proxy_for(
+    proxy: &crate::client::Proxy,
+    url: &super::options::ServerUrl,
+) -> Result<Option<ProxyRoute>> {
+    use crate::client::Proxy;
+    use hyper_util::client::proxy::matcher::Matcher;
+    let matcher = match proxy {
+        Proxy::Direct => return Ok(None),
+        Proxy::Url(u) => {
+            let uri = http::Uri::from_str(u)
+                .map_err(|e| Error::InvalidArgument(format!("bad proxy url {u:?}: {e}")))?;
+            if uri.scheme_str() != Some("http") || uri.host().is_none() {
+                return Err(Error::InvalidArgument(format!(
+                    "bad proxy url {u:?}: expected http://[user:password@]host:port"
+                )));
+            }
+            Matcher::builder().all(u.clone()).build()
+        }
+        Proxy::Environment => {
+            if is_loopback(&url.host) {
+                return Ok(None);
+            }
+            Matcher::from_env()
+        }
+    };
+    let scheme = if url.secure { "https" } else { "http" };
+    let dst = http::Uri::from_str(&format!("{scheme}://{}", url.authority))
+        .map_err(|e| Error::InvalidArgument(format!("bad url: {e}")))?;
+    Ok(matcher.intercept(&dst).map(|i| ProxyRoute {
+        uri: i.uri().clone(),
+        auth: i.basic_auth().cloned(),
+    }))
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Opens TCP connections for the polling client: directly, or through the proxy's tunnel.
+#[derive(Clone)]
+pub(crate) enum Connector {
+    Direct(HttpConnector),
+    Tunnel(hyper_util::client::legacy::connect::proxy::Tunnel<HttpConnector>),
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<http::Uri> for Connector {
+    type Response = hyper_util::rt::TokioIo<TcpStream>;
+    type Error = BoxError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::result::Result<Self::Response, BoxError>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::result::Result<(), BoxError>> {
+        match self {
+            Connector::Direct(c) => c.poll_ready(cx).map_err(Into::into),
+            Connector::Tunnel(t) => t.poll_ready(cx).map_err(Into::into),
+        }
+    }
+
+    fn call(&mut self, dst: http::Uri) -> Self::Future {
+        match self {
+            Connector::Direct(c) => {
+                let f = c.call(dst);
+                Box::pin(async move { f.await.map_err(Into::into) })
+            }
+            Connector::Tunnel(t) => {
+                let f = t.call(dst);
+                Box::pin(async move { f.await.map_err(Into::into) })
+            }
+        }
+    }
+}
+
+fn http_connector() -> HttpConnector {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http
+}
+
+/// The connector for `ep`: through its proxy's tunnel if it has one.
+fn connector(ep: &Endpoint) -> Connector {
+    match &ep.proxy {
+        None => Connector::Direct(http_connector()),
+        Some(p) => {
+            let mut t = hyper_util::client::legacy::connect::proxy::Tunnel::new(
+                p.uri.clone(),
+                http_connector(),
+            );
+            if let Some(a) = &p.auth {
+                t = t.with_auth(a.clone());
+            }
+            Connector::Tunnel(t)
+        }
+    }
+}
+
+/// A TCP stream to the server of `ep`, through its proxy's tunnel if it has one.
+async fn tcp_to(ep: &Endpoint) -> std::result::Result<TcpStream, BoxError> {
+    use tower_service::Service;
+    let dst = http::Uri::from_str(&format!("http://{}", ep.authority))?;
+    let mut c = connector(ep);
+    std::future::poll_fn(|cx| c.poll_ready(cx)).await?;
+    Ok(c.call(dst).await?.into_inner())
+}
+
 fn http_client(ep: &Endpoint) -> Http {
     let mut b = HttpClient::builder(TokioExecutor::new());
     b.pool_idle_timeout(Duration::from_secs(30));
     #[cfg(feature = "tls")]
     {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
+        let http = connector(ep);
         let connector = match &ep.tls {
             Some(tls) => hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config((**tls).clone())
@@ -376,8 +500,7 @@ fn http_client(ep: &Endpoint) -> Http {
     }
     #[cfg(not(feature = "tls"))]
     {
-        let _ = ep;
-        b.build_http()
+        b.build(connector(ep))
     }
 }
 
@@ -613,9 +736,7 @@ async fn ws_connect(ep: &Endpoint, sid: Option<&str>) -> Result<Ws> {
     let ws_err = |e: &(dyn std::error::Error + 'static)| {
         tls_or(e, || Error::Transport(format!("websocket error: {e}")))
     };
-    let tcp = TcpStream::connect(ep.authority.as_str())
-        .await
-        .map_err(|e| ws_err(&e))?;
+    let tcp = tcp_to(ep).await.map_err(|e| ws_err(&*e))?;
     let _ = tcp.set_nodelay(true);
     let stream = match connect_tls(ep, tcp).await {
         Ok(s) => s,
@@ -822,6 +943,50 @@ mod tests {
     }
 
     #[test]
+    fn proxies_from_the_environment() {
+        use crate::client::Proxy;
+        let url = |u: &str| super::super::options::parse_url(u).unwrap();
+        // Set once for this test binary: every other test here connects to loopback
+        // addresses, which an environment proxy never serves.
+        std::env::set_var("HTTPS_PROXY", "http://u:p@proxy.test:3128");
+        std::env::set_var("HTTP_PROXY", "http://plain.test:8080");
+        std::env::set_var("NO_PROXY", "skip.example");
+        let p = proxy_for(&Proxy::Environment, &url("https://example.com/chat"))
+            .unwrap()
+            .expect("HTTPS_PROXY for https");
+        assert_eq!(p.uri.host(), Some("proxy.test"));
+        assert!(p.auth.is_some(), "user:password become Proxy-Authorization");
+        let p = proxy_for(&Proxy::Environment, &url("ws://example.com"))
+            .unwrap()
+            .expect("HTTP_PROXY for ws");
+        assert_eq!(p.uri.host(), Some("plain.test"));
+        for direct in [
+            "https://skip.example",
+            "http://127.0.0.1:3000",
+            "http://localhost",
+            "wss://[::1]:1",
+        ] {
+            assert!(
+                proxy_for(&Proxy::Environment, &url(direct))
+                    .unwrap()
+                    .is_none(),
+                "{direct}"
+            );
+        }
+        assert!(proxy_for(&Proxy::Direct, &url("https://example.com"))
+            .unwrap()
+            .is_none());
+        let p = proxy_for(
+            &Proxy::Url("http://127.0.0.1:9".into()),
+            &url("http://127.0.0.1:1"),
+        )
+        .unwrap()
+        .expect("an explicit proxy serves loopback too");
+        assert_eq!(p.uri.port_u16(), Some(9));
+        assert!(proxy_for(&Proxy::Url("socks5://x:1".into()), &url("http://a")).is_err());
+    }
+
+    #[test]
     fn url_encoding() {
         assert_eq!(encode_component("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
         let ep = Endpoint {
@@ -830,6 +995,7 @@ mod tests {
             secure: false,
             #[cfg(feature = "tls")]
             tls: None,
+            proxy: None,
             path: "/socket.io/".into(),
             query: "x=1".into(),
             headers: vec![],

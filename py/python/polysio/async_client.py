@@ -60,6 +60,10 @@ class AsyncClient(_base.Registry):
     certificate is not trusted fails the connection with a :class:`polysio.ConnectionError`
     that says so.
 
+    ``proxy``: None (the default) uses the proxy the environment names (``HTTPS_PROXY``,
+    ``HTTP_PROXY``, ``ALL_PROXY``, except ``NO_PROXY`` hosts and loopback addresses), ``False``
+    none, ``"http://[user:password@]host:port"`` that HTTP CONNECT proxy for every transport.
+
     Handlers (plain or ``async def``) run on the event loop that called :meth:`connect`:
     ``connect()``, ``connect_error(data)``, ``disconnect(reason)`` (see
     :class:`ClientDisconnectReason`), and any event ``(*args)`` whose return value is the
@@ -96,6 +100,7 @@ class AsyncClient(_base.Registry):
         ssl_ca_certs: Optional[str] = None,
         ssl_certfile: Optional[str] = None,
         ssl_keyfile: Optional[str] = None,
+        proxy: Union[None, bool, str] = None,
         **kwargs: Any,
     ) -> None:
         unknown = set(kwargs) - {"handle_sigint", "serializer", "json", "engineio_logger"}
@@ -126,6 +131,9 @@ class AsyncClient(_base.Registry):
         self.ssl_ca_certs = ssl_ca_certs
         self.ssl_certfile = ssl_certfile
         self.ssl_keyfile = ssl_keyfile
+        if proxy is True or not (proxy is None or proxy is False or isinstance(proxy, str)):
+            raise TypeError("proxy must be None, False or a proxy URL")
+        self.proxy = proxy
         self.logger = _base.logger_for(logger)
         self._handlers = _base.Handlers(reserved=("connect", "connect_error", "disconnect"))
         self._runner = _base.Runner(self.logger)
@@ -219,6 +227,7 @@ class AsyncClient(_base.Registry):
             ssl_ca=_read(self.ssl_ca_certs),
             ssl_cert=_read(self.ssl_certfile),
             ssl_key=_read(self.ssl_keyfile),
+            proxy="" if self.proxy is False else self.proxy,
         )
         self._native = native
         self._wanted = wanted
