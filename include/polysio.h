@@ -100,6 +100,27 @@
 #define POLYSIO_DISPATCH_POLL 1
 
 /**
+ * A text message (`polysio_websocket_receive`, `polysio_websocket_send_cb`).
+ */
+#define POLYSIO_WS_TEXT 1
+
+/**
+ * A binary message.
+ */
+#define POLYSIO_WS_BINARY 2
+
+/**
+ * The WebSocket closed (received: the client closed it or went away; sent: close it).
+ */
+#define POLYSIO_WS_CLOSE 3
+
+/**
+ * Received only: the WebSocket failed (protocol violation, a message over your own limit):
+ * the session ends with `"transport error"`.
+ */
+#define POLYSIO_WS_ERROR 4
+
+/**
  * CORS off (the default): no CORS headers.
  */
 #define POLYSIO_CORS_OFF 0
@@ -266,6 +287,19 @@ typedef struct polysio_client_options polysio_client_options;
 typedef struct polysio_client_socket polysio_client_socket;
 
 /**
+ * A request whose answer comes later (a long-polling GET, a POST waiting for its session to
+ * take more messages). Given by `polysio_server_handle_request`; free it with
+ * `polysio_host_pending_free` (which cancels it if it is still waiting).
+ */
+typedef struct polysio_host_pending polysio_host_pending;
+
+/**
+ * An HTTP request for `polysio_server_handle_request`, built by the host: made by
+ * `polysio_host_request_new`, freed with `polysio_host_request_free`.
+ */
+typedef struct polysio_host_request polysio_host_request;
+
+/**
  * A namespace of a server (`/`, `/admin`...). Belongs to the server: valid until the
  * server is freed; never freed by the caller.
  */
@@ -307,6 +341,12 @@ typedef struct polysio_server_options polysio_server_options;
 typedef struct polysio_socket polysio_socket;
 
 /**
+ * A WebSocket framed by the host (`polysio_server_accept_websocket_messages`); free it with
+ * `polysio_websocket_free`.
+ */
+typedef struct polysio_websocket polysio_websocket;
+
+/**
  * An event of the connection itself: `"open"`, `"close"` (reason), `"error"` ({message}),
  * `"reconnect_attempt"` (attempt number), `"reconnect"` (attempts it took),
  * `"reconnect_error"` ({message}), `"reconnect_failed"`.
@@ -337,6 +377,51 @@ typedef void (*polysio_client_event_cb)(void *user_data,
  * answered: the array of that socket's ack arguments.
  */
 typedef void (*polysio_ack_cb)(void *user_data, polysio_result result, const polysio_payload *args);
+
+/**
+ * One response header: NUL-terminated name (lower case) and value.
+ */
+typedef struct {
+  /**
+   * The header name, lower case.
+   */
+  const char *name;
+  /**
+   * The header value.
+   */
+  const char *value;
+} polysio_http_header;
+
+/**
+ * Receives the response to a request: `status`, `header_count` headers and `body_len` bytes
+ * of body (NULL when empty). Everything is borrowed for the duration of the call: copy what
+ * you keep. Called exactly once per request that `polysio_server_handle_request` accepted
+ * (never for a cancelled one): either on the calling thread before
+ * `polysio_server_handle_request` returns (the answer is known at once: a handshake, a POST,
+ * a refusal, a WebSocket's 101), or later on a library thread (a long-polling GET, a POST
+ * held back by backpressure). From a library thread it may call any polysio function, also
+ * `polysio_host_pending_free` of its own request, but must not block for long: hand the
+ * response to your server (e.g. MHD_resume_connection) and return.
+ */
+typedef void (*polysio_response_cb)(void *user_data,
+                                    uint16_t status,
+                                    const polysio_http_header *headers,
+                                    size_t header_count,
+                                    const uint8_t *body,
+                                    size_t body_len);
+
+/**
+ * Sends one frame of a host-framed WebSocket: `kind` is `POLYSIO_WS_TEXT` (`len` bytes of
+ * UTF-8 at `data`), `POLYSIO_WS_BINARY`, or `POLYSIO_WS_CLOSE` (close the WebSocket; `data`
+ * NULL; the last call). Frames come in order, one call at a time, on a library thread; the
+ * data is borrowed for the call. Return quickly (queue the frame if your send may block): the
+ * next frame of this WebSocket waits for the call to return. It may call any polysio
+ * function, also `polysio_websocket_receive` and `polysio_websocket_free` of its WebSocket.
+ */
+typedef void (*polysio_websocket_send_cb)(void *user_data,
+                                          uint32_t kind,
+                                          const uint8_t *data,
+                                          size_t len);
 
 /**
  * A `(data, len)` byte buffer: one binary attachment.
@@ -711,6 +796,141 @@ const char *polysio_result_name(uint32_t result);
  * after every object has been freed (and no callback is running), it is 0.
  */
 size_t polysio_handle_count(void);
+
+/**
+ * Makes a request: `method` (`"GET"`, `"POST"`, `"OPTIONS"`...), `path` (as the client sent
+ * it, e.g. `"/socket.io/"`), `query` (the raw query string without `?`; NULL: none). Add its
+ * headers, address, secure flag and body with the `polysio_host_request_set_*` functions,
+ * then give it to `polysio_server_handle_request`. Free it with `polysio_host_request_free`
+ * (any time after `polysio_server_handle_request` returned: what it needs is copied; a
+ * WebSocket answered 101 stays in it until accepted).
+ */
+polysio_result polysio_host_request_new(const char *method,
+                                        const char *path,
+                                        const char *query,
+                                        polysio_host_request **out);
+
+/**
+ * Adds a request header (NUL-terminated name and value; repeated names are kept, in order).
+ * A name or value that is not valid HTTP is `POLYSIO_ERR_INVALID_ARGUMENT`.
+ */
+polysio_result polysio_host_request_add_header(polysio_host_request *req,
+                                               const char *name,
+                                               const char *value);
+
+/**
+ * Sets the client's address: an IPv4 or IPv6 address in text (`"127.0.0.1"`, `"::1"`) and
+ * port (what the handshake reports as the address). Unset: none.
+ */
+polysio_result polysio_host_request_set_remote(polysio_host_request *req,
+                                               const char *ip,
+                                               uint16_t port);
+
+/**
+ * Sets whether the request came over TLS (default false).
+ */
+polysio_result polysio_host_request_set_secure(polysio_host_request *req, bool secure);
+
+/**
+ * Sets the whole body of a POST: `len` bytes at `data` (copied). A body over the server's
+ * maxHttpBufferSize is answered 413 (the session ends), so a host may stop reading once it
+ * has more than that and give what it has.
+ */
+polysio_result polysio_host_request_set_body(polysio_host_request *req,
+                                             const uint8_t *data,
+                                             size_t len);
+
+/**
+ * Frees a request (a WebSocket answered 101 and not accepted is dropped). A second free is
+ * `POLYSIO_ERR_CLOSED`.
+ */
+polysio_result polysio_host_request_free(polysio_host_request *req);
+
+/**
+ * Answers one request to the Socket.IO path (route everything under the server's path, by
+ * default `/socket.io/`, here; other paths are yours). `on_response` gets the response
+ * exactly once: at once, on this thread, before this returns (and `*pending` is set to NULL),
+ * or later on a library thread (`*pending` gets a handle: free it with
+ * `polysio_host_pending_free` when the answer came, or to cancel the request when your client
+ * went away). `pending` may be NULL when you never cancel. See `polysio_response_cb`.
+ *
+ * WebSockets: a request with `Upgrade: websocket` that polysio accepts is answered
+ * `101 Switching Protocols` with the headers to send (`Upgrade`, `Connection`,
+ * `Sec-WebSocket-Accept`, the session cookie, CORS); the request then holds the WebSocket:
+ * after your server switched protocols, hand the connection over with
+ * `polysio_server_accept_websocket_fd` or `polysio_server_accept_websocket_messages`, or free
+ * the request to drop it. A refused upgrade is answered 400 (close the connection).
+ *
+ * The server's callbacks and the CORS, limits and timeouts of its options apply as with
+ * `polysio_server_listen`; the listener-only options (headers / keep-alive timeouts, max
+ * connections) are your server's business. `POLYSIO_ERR_CLOSED` once the server is closed.
+ */
+polysio_result polysio_server_handle_request(polysio_server *server,
+                                             polysio_host_request *request,
+                                             polysio_response_cb on_response,
+                                             void *user_data,
+                                             polysio_host_pending **pending);
+
+/**
+ * Frees a pending request. Before its answer came, this cancels it (the client went away):
+ * the callback will not run once this returns (it waits for a callback running on another
+ * thread), and the session ends as when a long-polling client aborts its GET. A second free
+ * is `POLYSIO_ERR_CLOSED`.
+ */
+polysio_result polysio_host_pending_free(polysio_host_pending *pending);
+
+/**
+ * Runs the WebSocket of `request` (answered 101 by `polysio_server_handle_request`) on the
+ * TCP socket `fd`, with the `read_ahead_len` bytes your server read past the request
+ * (libmicrohttpd's `extra_in`; copied). polysio duplicates `fd` (F_DUPFD_CLOEXEC) and
+ * works on its copy, which it closes when the WebSocket ends: you keep `fd` and close it when
+ * you like (with libmicrohttpd: `MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE)` right
+ * after this call). Closing your copy must not shut the socket down (no `shutdown()`). The
+ * socket is switched to non-blocking mode (shared by both descriptors).
+ *
+ * `write_response`: true when your server has not answered the upgrade: polysio writes the
+ * 101 response itself first; false when your server sent the 101 with the headers it was
+ * given. Either way the request no longer holds the WebSocket (free it as usual).
+ */
+polysio_result polysio_server_accept_websocket_fd(polysio_server *server,
+                                                  polysio_host_request *request,
+                                                  int fd,
+                                                  const uint8_t *read_ahead,
+                                                  size_t read_ahead_len,
+                                                  bool write_response);
+
+/**
+ * Runs the WebSocket of `request` (answered 101 by `polysio_server_handle_request`) through
+ * messages, for hosts that do the WebSocket framing themselves: give every message received
+ * to `polysio_websocket_receive`; `send` gets every frame to send and finally
+ * `POLYSIO_WS_CLOSE` (see `polysio_websocket_send_cb`). `*out` gets the WebSocket: free it
+ * with `polysio_websocket_free` once it is closed (freeing it earlier closes it).
+ */
+polysio_result polysio_server_accept_websocket_messages(polysio_server *server,
+                                                        polysio_host_request *request,
+                                                        polysio_websocket_send_cb send,
+                                                        void *user_data,
+                                                        polysio_websocket **out);
+
+/**
+ * Gives a host-framed WebSocket what it received: `POLYSIO_WS_TEXT` (`len` bytes of UTF-8 at
+ * `data`; invalid UTF-8 is `POLYSIO_ERR_INVALID_UTF8` and ends the session), `POLYSIO_WS_BINARY`,
+ * `POLYSIO_WS_CLOSE` (the client closed it or went away: `"transport close"`) or
+ * `POLYSIO_WS_ERROR` (`"transport error"`); `data` NULL for the last two. Call it in the
+ * order the messages came, from any thread. A message over maxHttpBufferSize ends the session
+ * (`"transport error"`), as polysio's own WebSockets. After a close, messages are ignored.
+ */
+polysio_result polysio_websocket_receive(polysio_websocket *ws,
+                                         uint32_t kind,
+                                         const uint8_t *data,
+                                         size_t len);
+
+/**
+ * Frees a host-framed WebSocket; still open, it is closed first (`"transport close"`). When
+ * it returns, its send callback is not running (unless this is called from it) and will not
+ * be called again. A second free is `POLYSIO_ERR_CLOSED`.
+ */
+polysio_result polysio_websocket_free(polysio_websocket *ws);
 
 /**
  * Creates an empty payload (no arguments). Free it with `polysio_payload_free`.

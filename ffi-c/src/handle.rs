@@ -23,6 +23,9 @@ pub(crate) enum Obj {
     ClientSocket(Arc<crate::client::CSockObj>),
     Payload(Arc<crate::payload::PayloadObj>),
     Ack(Arc<crate::ack::AckObj>),
+    HostRequest(Arc<crate::host::HostRequestObj>),
+    HostPending(Arc<crate::host::PendingObj>),
+    WebSocket(Arc<crate::host::WebSocketObj>),
 }
 
 impl Obj {
@@ -39,6 +42,9 @@ impl Obj {
             Obj::ClientSocket(_) => "polysio_client_socket",
             Obj::Payload(_) => "polysio_payload",
             Obj::Ack(_) => "polysio_ack",
+            Obj::HostRequest(_) => "polysio_host_request",
+            Obj::HostPending(_) => "polysio_host_pending",
+            Obj::WebSocket(_) => "polysio_websocket",
         }
     }
 }

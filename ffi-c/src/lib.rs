@@ -19,6 +19,7 @@ mod client;
 mod dispatch;
 mod error;
 mod handle;
+mod host;
 mod payload;
 mod runtime;
 mod server;
@@ -31,6 +32,7 @@ pub use client::*;
 pub use dispatch::{POLYSIO_DISPATCH_POLL, POLYSIO_DISPATCH_THREADS};
 pub use error::{polysio_last_error, polysio_result, polysio_result_name};
 pub use handle::polysio_handle_count;
+pub use host::*;
 pub use payload::*;
 pub use server::*;
 

@@ -601,7 +601,12 @@ fn key(s: &Arc<Socket>) -> usize {
 }
 
 impl ServerObj {
-    fn check_open(&self) -> Result<()> {
+    /// The engine that the host API hands requests to.
+    pub(crate) fn engine(&self) -> &polysio::engine::EngineServer {
+        self.io.engine()
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             Err(Error::new(POLYSIO_ERR_CLOSED, "the server is closed"))
         } else {
