@@ -53,6 +53,45 @@ export declare class NativeDispatcher {
   release(): void
 }
 
+/** What comes after a request the core could not answer at once (see the module's doc). */
+export declare class NativeExchange {
+  /** 1: a POST body to read; 2: a long-polling GET; 3: a WebSocket. */
+  get kind(): number
+  /** The most bytes the body (or a WebSocket message) may have (`maxHttpBufferSize`). */
+  get limit(): number
+  /** The most chunks the body may come in (`maxBufferedChunks`). */
+  get maxChunks(): number
+  /** How long the body may take once ready, in milliseconds (`httpRequestBodyTimeout`). */
+  get timeout(): number
+  /** Completes (request `req`) once the body may be read: the session may take more messages. */
+  bodyReady(req: number): void
+  /**
+   * Gives the body (`error`: 0 none, 1 too large, 2 too many chunks, 3 timed out, 4
+   * aborted); returns the response.
+   */
+  finish(body: Buffer | undefined | null, error: number): HostResponse
+  /** Completes (request `req`) with the long poll's response. */
+  wait(req: number): void
+  /**
+   * The client went away: a poll is aborted (its session ends), a body counts as aborted, a
+   * WebSocket is left alone.
+   */
+  cancel(): void
+  /** The WebSocket's `101 Switching Protocols` answer (for `stream`). */
+  response(): HostResponse
+  /**
+   * Runs the WebSocket on a duplicate of the TCP socket `fd` (Node's), with the bytes `head`
+   * read past the request; the core writes the `101`. JavaScript then destroys its socket
+   * (closing its descriptor only). False when `fd` cannot be used (then `stream`).
+   */
+  takeover(fd: number, head: Buffer): boolean
+  /**
+   * Runs the WebSocket over bytes crossing from JavaScript (after it wrote `response()`),
+   * with the bytes `head` read past the request.
+   */
+  stream(head: Buffer): NativeWsStream
+}
+
 /** One client connection (socket.io-client's `Manager`) as JavaScript drives it. */
 export declare class NativeManager {
   /**
@@ -145,6 +184,17 @@ export declare class NativeServer {
   ofDynamic(ns: number): NativeNamespace
   /** Serves `body` at URL `path` (outside the Socket.IO path) with `contentType`. */
   serveStatic(path: string, body: Buffer, contentType: string): void
+  /**
+   * Serves one request that a Node `http.Server` received for the Socket.IO path (see
+   * host.rs): completes (request `req`) with a response `{ status, headers, body }` or a
+   * `NativeExchange`. `rawHeaders` alternate names and values.
+   */
+  handleRequest(method: string, url: string, rawHeaders: Array<string>, remoteAddress: string | undefined | null, remotePort: number, secure: boolean, req: number): void
+  /**
+   * Closes every Engine.IO session (the attached `http.Server` closed), as engine.io does;
+   * the server stays usable.
+   */
+  closeSessions(): void
   /** Open Engine.IO connections. */
   clientsCount(): number
 }
@@ -191,6 +241,31 @@ export declare class NativeSocket {
 }
 
 /**
+ * A WebSocket's bytes crossing between JavaScript's socket and the core: JavaScript `write`s
+ * what its socket received and `read`s what to send, one batch at a time (the next once its
+ * socket took the last: backpressure both ways).
+ */
+export declare class NativeWsStream {
+  /**
+   * Gives bytes the socket received; completes (request `req`) with `[true]` once the core
+   * took them (`[false]`: the WebSocket is gone).
+   */
+  write(chunk: Buffer, req: number): void
+  /** The socket ended: the core reads the end of the stream. */
+  end(): void
+  /**
+   * The socket closed: the core reads the end of the stream, and what it writes goes
+   * nowhere.
+   */
+  destroy(): void
+  /**
+   * Completes (request `req`) with the next bytes to send, or null once the core closed
+   * the WebSocket.
+   */
+  read(req: number): void
+}
+
+/**
  * Answers the ack request `id` with `args` (an array). Returns false when it was already
  * answered or dropped; an ack for a peer that is gone is dropped silently (true). Throws when
  * `args` cannot be sent (the request is over all the same).
@@ -213,6 +288,16 @@ export declare function cork(): void
 
 /** Gives up the ack request `id` unanswered (its function was garbage-collected). */
 export declare function dropAck(id: number): void
+
+/** An HTTP response as JavaScript writes it. */
+export interface HostResponse {
+  /** The status code. */
+  status: number
+  /** Header names and values, alternating (as `res.writeHead` takes them). */
+  headers: Array<string>
+  /** The body. */
+  body: Buffer
+}
 
 /** The version of the native addon. */
 export declare function nativeVersion(): string

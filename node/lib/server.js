@@ -9,6 +9,7 @@ const pathMod = require("node:path");
 const { binding, dispatcher, targets, register, newId, callAsync, startAsync, askAck, AckRequest, Hold, K } = require("./native");
 const { codedError, expect, checkNotReserved, raise, safeCall } = require("./errors");
 const { Listeners, SocketBase } = require("./listeners");
+const attachMod = require("./attach");
 
 /** Server options passed through to the core (socket.io's names). */
 const CORE_OPTIONS = [
@@ -610,10 +611,6 @@ class Socket extends SocketBase {
   }
 }
 
-function isNodeHttpServer(x) {
-  return x !== null && typeof x === "object" && typeof x.listen === "function" && typeof x.on === "function";
-}
-
 /**
  * A Socket.IO server served by the polysio Rust core.
  *
@@ -624,19 +621,13 @@ function isNodeHttpServer(x) {
  */
 class Server {
   /**
-   * `new Server(opts)`, or `new Server(port, opts)` to listen at once. Attaching to a Node
-   * `http.Server` is not supported (the Rust core owns the socket); use `serveStatic` for files.
+   * `new Server(opts)`, `new Server(port, opts)` (the core's own listener), or
+   * `new Server(httpServer, opts)` (attached to a Node http.Server / https.Server).
    */
   constructor(srv, opts) {
-    if (srv !== undefined && srv !== null && typeof srv === "object" && !isNodeHttpServer(srv)) {
+    if (srv !== undefined && srv !== null && typeof srv === "object" && !attachMod.isHttpServer(srv)) {
       opts = srv;
       srv = undefined;
-    }
-    if (isNodeHttpServer(srv)) {
-      throw codedError(
-        "ERR_INVALID_ARG_VALUE",
-        "attaching to a Node http.Server is not supported: the Rust core serves HTTP itself; use io.listen(port) and io.serveStatic(path, file)",
-      );
     }
     if (opts === undefined) opts = {};
     const native = nativeOptions(opts);
@@ -656,7 +647,9 @@ class Server {
     register(this._id, this);
     /** The main namespace `/`. */
     this.sockets = this.of("/");
-    if (srv !== undefined && srv !== null) this.listen(srv, opts);
+    /** The Node http.Server attached to (`attach`), if any. */
+    this.httpServer = null;
+    if (srv !== undefined && srv !== null) this.attach(srv, opts);
   }
   /** The options given to the constructor. */
   get opts() {
@@ -677,26 +670,53 @@ class Server {
   }
   /**
    * Binds `port` (0 for any free port; see `address()`) on all interfaces, or `opts.host`, and
-   * serves in the background. Throws `ERR_LISTEN` at once if the port cannot be bound.
+   * serves in the background. Throws `ERR_LISTEN` at once if the port cannot be bound. Given a
+   * Node http.Server / https.Server, attaches to it instead (see `attach`).
    */
   listen(port, opts = {}) {
+    if (attachMod.isHttpServer(port)) return this.attach(port, opts);
     if (this._closing) throw codedError("ERR_CLOSED", "the server is closed");
     if (typeof port === "string" && /^\d+$/.test(port)) port = Number(port);
     expect(Number.isInteger(port) && port >= 0 && port <= 65535, "port must be an integer between 0 and 65535", port);
     expect(typeof opts === "object" && opts !== null, "listen options must be an object", opts);
     const host = opts.host === undefined ? "" : opts.host;
     expect(typeof host === "string", "host must be a string", host);
+    expect(this.httpServer === null, "the server is attached to an http.Server already", port);
     this._port = this._native.listen(host, port);
     this._host = host;
     this._hold.set(true);
     return this;
   }
-  /** Same as `listen`. */
-  attach(port, opts) {
-    return this.listen(port, opts);
+  /**
+   * Attaches to a Node http.Server / https.Server as socket.io does: its `request` listeners
+   * get every request outside the Socket.IO path, upgrades to other paths are ended after
+   * `destroyUpgradeTimeout` ms unless `destroyUpgrade: false`, and when it closes every session
+   * ends. WebSockets run on the TCP socket itself unless `takeover: false` (or TLS). Given a
+   * port, same as `listen(port)`. Server options go to the constructor.
+   */
+  attach(srv, opts = {}) {
+    if (!attachMod.isHttpServer(srv)) return this.listen(srv, opts);
+    if (this._closing) throw codedError("ERR_CLOSED", "the server is closed");
+    expect(typeof opts === "object" && opts !== null, "attach options must be an object", opts);
+    expect(this.httpServer === null && this._port === null, "the server is attached or listening already", srv);
+    const merged = { ...this._opts, ...opts };
+    for (const k of CORE_OPTIONS) {
+      if (opts !== this._opts && opts[k] !== undefined && opts[k] !== this._opts[k]) {
+        throw codedError("ERR_INVALID_ARG_VALUE", `give ${k} to the constructor (new Server(httpServer, { ${k} })), not to attach`);
+      }
+    }
+    for (const k of ["destroyUpgrade", "takeover"]) {
+      expect(merged[k] === undefined || typeof merged[k] === "boolean", `${k} must be a boolean`, merged[k]);
+    }
+    const t = merged.destroyUpgradeTimeout;
+    expect(t === undefined || (typeof t === "number" && t >= 0), "destroyUpgradeTimeout must be a non-negative number of milliseconds", t);
+    attachMod.attach(this, srv, merged);
+    this.httpServer = srv;
+    return this;
   }
   /** The bound address `{ address, port, family }`, or null before `listen`. */
   address() {
+    if (this.httpServer) return this.httpServer.address();
     if (this._port === null) return null;
     const address = this._host || "::";
     return { address, port: this._port, family: address.includes(":") ? "IPv6" : "IPv4" };
@@ -860,6 +880,8 @@ class Server {
         this._onClosed = resolve;
       });
       this._closeHold.set(true);
+      // As socket.io: the attached http.Server closes too.
+      if (this.httpServer) this.httpServer.close(() => {});
       try {
         this._native.close();
       } catch (e) {

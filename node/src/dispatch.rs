@@ -53,7 +53,12 @@ pub enum Outcome {
     Acks(Vec<Vec<Value>>),
     /// `fetchSockets()`.
     Sockets(Vec<SocketInfo>),
+    /// Any value, made on the JavaScript thread (the host boundary's answers, see host.rs).
+    Native(MakeJs),
 }
+
+/// Makes a JavaScript value on the JavaScript thread.
+pub type MakeJs = Box<dyn FnOnce(sys::napi_env) -> Result<sys::napi_value> + Send>;
 
 /// Something JavaScript must hear about. Fields say what they hold: `server` and `manager` are
 /// JavaScript's ids of the server or client, `ns` a namespace id, `key` a connected server
@@ -945,6 +950,7 @@ unsafe fn outcome(env: sys::napi_env, o: Outcome) -> Result<sys::napi_value> {
                 .collect();
             unsafe { values(env, &v) }
         }
+        Outcome::Native(make) => make(env),
     }
 }
 

@@ -21,6 +21,7 @@ pub mod client;
 pub mod convert;
 pub mod dispatch;
 pub mod error;
+pub mod host;
 pub mod runtime;
 pub mod server;
 

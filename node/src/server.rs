@@ -646,6 +646,46 @@ impl NativeServer {
         Ok(())
     }
 
+    /// Serves one request that a Node `http.Server` received for the Socket.IO path (see
+    /// host.rs): completes (request `req`) with a response `{ status, headers, body }` or a
+    /// `NativeExchange`. `rawHeaders` alternate names and values.
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn handle_request(
+        &self,
+        method: String,
+        url: String,
+        raw_headers: Vec<String>,
+        remote_address: Option<String>,
+        remote_port: u32,
+        secure: bool,
+        req: f64,
+    ) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(err(Code::Closed, "the server is closed"));
+        }
+        let request = crate::host::http_request(
+            &method,
+            &url,
+            &raw_headers,
+            remote_address.as_deref(),
+            remote_port,
+            secure,
+        )?;
+        let done = self.dispatcher.completion(req);
+        crate::host::handle(self.server.engine(), &self.dispatcher, request, done);
+        Ok(())
+    }
+
+    /// Closes every Engine.IO session (the attached `http.Server` closed), as engine.io does;
+    /// the server stays usable.
+    #[napi]
+    pub fn close_sessions(&self) {
+        self.server
+            .engine()
+            .close_all(polysio::engine::CloseReason::ForcedClose);
+    }
+
     /// Open Engine.IO connections.
     #[napi]
     pub fn clients_count(&self) -> u32 {
