@@ -1,0 +1,280 @@
+"use strict";
+// Socket.IO attached to a Node http.Server / https.Server (Express, Fastify), against the
+// npm socket.io-client: polling, websocket and upgrade, with the WebSocket taken over (the TCP
+// socket itself) or its bytes crossing (takeover: false, TLS); upgrades to other paths;
+// closing.
+
+const test = require("node:test");
+const assert = require("node:assert");
+const http = require("node:http");
+const https = require("node:https");
+const net = require("node:net");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { execFileSync } = require("node:child_process");
+const express = require("express");
+const Fastify = require("fastify");
+const { io: connect } = require("socket.io-client");
+const { Server } = require("..");
+const { once, within, until, sleep } = require("./helpers");
+
+/** An Express app with a middleware and `GET /health`, on an http.Server with `io` attached. */
+async function expressServer(opts) {
+  const app = express();
+  app.use((req, res, next) => {
+    res.setHeader("x-middleware", "yes");
+    next();
+  });
+  app.get("/health", (req, res) => res.send("ok"));
+  const httpServer = http.createServer(app);
+  const io = new Server(httpServer, opts);
+  // Our own listener after polysio's: sees every upgrade socket.
+  const upgrades = [];
+  httpServer.on("upgrade", (req, socket) => upgrades.push(socket));
+  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
+  return { io, httpServer, upgrades, url: `http://127.0.0.1:${httpServer.address().port}` };
+}
+
+function handlers(io) {
+  io.on("connection", (socket) => {
+    socket.on("echo", (x, cb) => cb(x));
+    socket.on("join", (room, cb) => {
+      socket.join(room);
+      cb();
+    });
+    socket.on("to-room", (room, msg) => io.to(room).emit("room-msg", msg));
+  });
+}
+
+function client(url, transports, extra = {}) {
+  const c = connect(url, { transports, forceNew: true, reconnection: false, ...extra });
+  return c;
+}
+
+async function connected(c) {
+  await within(
+    new Promise((resolve, reject) => {
+      c.once("connect", resolve);
+      c.once("connect_error", reject);
+    }),
+    15000,
+    "connect",
+  );
+}
+
+/** Binary, acks and rooms over `c` (and a second client `d` in the same room). */
+async function exercise(c, d) {
+  const bin = Buffer.from([0, 1, 2, 253, 254, 255]);
+  const back = await within(c.emitWithAck("echo", { text: "héllo", bin }), 15000, "ack");
+  assert.strictEqual(back.text, "héllo");
+  assert.ok(Buffer.from(back.bin).equals(bin), "binary round trip");
+  await within(c.emitWithAck("join", "r1"), 15000, "join");
+  await within(d.emitWithAck("join", "r1"), 15000, "join");
+  const got = once(d, "room-msg");
+  c.emit("to-room", "r1", "to everyone in r1");
+  assert.deepStrictEqual(await got, ["to everyone in r1"]);
+}
+
+for (const takeover of [true, false]) {
+  test(`Express on one port, takeover ${takeover ? "on" : "off"}: routes, polling, websocket, upgrade`, async (t) => {
+    const { io, httpServer, upgrades, url } = await expressServer({ takeover });
+    handlers(io);
+    t.after(() => io.close());
+
+    const health = await fetch(`${url}/health`);
+    assert.strictEqual(health.status, 200);
+    assert.strictEqual(await health.text(), "ok");
+    assert.strictEqual(health.headers.get("x-middleware"), "yes");
+    const missing = await fetch(`${url}/nothing`);
+    assert.strictEqual(missing.status, 404, "Express answers what is not its route");
+    // Only the Socket.IO path ("/socket.io/" as a prefix) goes to the core.
+    assert.strictEqual((await fetch(`${url}/socket.iox`)).status, 404);
+
+    for (const transports of [["polling"], ["websocket"], ["polling", "websocket"]]) {
+      const before = upgrades.length;
+      const c = client(url, transports);
+      const d = client(url, transports);
+      try {
+        await connected(c);
+        await connected(d);
+        if (transports.length === 2) {
+          await until(() => c.io.engine.transport.name === "websocket" && d.io.engine.transport.name === "websocket", 15000, "upgrade");
+        }
+        assert.strictEqual(c.io.engine.transport.name, transports.includes("websocket") ? "websocket" : "polling");
+        await exercise(c, d);
+        if (transports.includes("websocket")) {
+          const mine = upgrades.slice(before);
+          assert.strictEqual(mine.length, 2, "two WebSocket upgrades");
+          if (takeover) {
+            // Node's socket is destroyed (its descriptor closed, no FIN) while the WebSocket
+            // lives on in the core.
+            await until(() => mine.every((s) => s.destroyed), 5000, "Node sockets destroyed");
+            await sleep(300);
+            assert.ok(c.connected && d.connected);
+            assert.deepStrictEqual(await within(c.emitWithAck("echo", "still here"), 15000, "ack"), "still here");
+          } else {
+            assert.ok(mine.every((s) => !s.destroyed), "bytes cross through Node's sockets");
+          }
+        }
+      } finally {
+        c.close();
+        d.close();
+      }
+    }
+    assert.strictEqual(io.httpServer, httpServer);
+  });
+}
+
+test("a POST over maxHttpBufferSize is refused with 413 and ends its session", async (t) => {
+  const { io, url } = await expressServer({ maxHttpBufferSize: 1000 });
+  t.after(() => io.close());
+  const open = await (await fetch(`${url}/socket.io/?EIO=4&transport=polling`)).text();
+  const sid = JSON.parse(open.slice(1)).sid;
+  const post = (body) => fetch(`${url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: "POST", body });
+  const ok = await post("40");
+  assert.strictEqual(ok.status, 200);
+  assert.strictEqual(await ok.text(), "ok");
+  const big = await post("4" + "x".repeat(5000));
+  assert.strictEqual(big.status, 413);
+  await until(() => io.engine.clientsCount === 0, 5000, "session ended");
+});
+
+test("a long poll whose client goes away ends its session", async (t) => {
+  const { io, url } = await expressServer({});
+  t.after(() => io.close());
+  const open = await (await fetch(`${url}/socket.io/?EIO=4&transport=polling`)).text();
+  const sid = JSON.parse(open.slice(1)).sid;
+  assert.strictEqual(io.engine.clientsCount, 1);
+  const ac = new AbortController();
+  const pending = fetch(`${url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { signal: ac.signal }).catch((e) => e);
+  await sleep(200);
+  ac.abort();
+  await pending;
+  await until(() => io.engine.clientsCount === 0, 5000, "session ended");
+});
+
+test("https.Server with a self-signed certificate: the WebSocket's bytes cross", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "polysio-tls-"));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const key = path.join(dir, "key.pem");
+  const cert = path.join(dir, "cert.pem");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"], {
+    stdio: "ignore",
+  });
+  const app = express();
+  app.get("/health", (req, res) => res.send("ok"));
+  const httpsServer = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, app);
+  const io = new Server(httpsServer);
+  handlers(io);
+  let secure = null;
+  io.on("connection", (s) => (secure = s.handshake.secure));
+  const upgrades = [];
+  httpsServer.on("upgrade", (req, socket) => upgrades.push(socket));
+  await new Promise((r) => httpsServer.listen(0, "127.0.0.1", r));
+  t.after(() => io.close());
+  const url = `https://127.0.0.1:${httpsServer.address().port}`;
+  const agent = new https.Agent({ rejectUnauthorized: false });
+  const health = await new Promise((resolve, reject) =>
+    https.get(`${url}/health`, { agent }, (res) => {
+      let b = "";
+      res.on("data", (d) => (b += d));
+      res.on("end", () => resolve([res.statusCode, b]));
+    }).on("error", reject),
+  );
+  assert.deepStrictEqual(health, [200, "ok"]);
+  for (const transports of [["polling"], ["websocket"], ["polling", "websocket"]]) {
+    const c = client(url, transports, { rejectUnauthorized: false, agent: false });
+    const d = client(url, transports, { rejectUnauthorized: false, agent: false });
+    try {
+      await connected(c);
+      await connected(d);
+      if (transports.length === 2) {
+        await until(() => c.io.engine.transport.name === "websocket" && d.io.engine.transport.name === "websocket", 15000, "upgrade");
+      }
+      assert.strictEqual(secure, true);
+      await exercise(c, d);
+    } finally {
+      c.close();
+      d.close();
+    }
+  }
+  assert.strictEqual(upgrades.length, 4);
+  assert.ok(upgrades.every((s) => s.encrypted), "TLS sockets");
+});
+
+test("Fastify: new Server(fastify.server)", async (t) => {
+  const fastify = Fastify();
+  fastify.get("/health", async () => "ok");
+  await fastify.ready();
+  const io = new Server(fastify.server);
+  handlers(io);
+  await fastify.listen({ port: 0, host: "127.0.0.1" });
+  t.after(() => io.close());
+  const url = `http://127.0.0.1:${fastify.server.address().port}`;
+  const health = await fetch(`${url}/health`);
+  assert.strictEqual(await health.text(), "ok");
+  for (const transports of [["polling"], ["websocket"], ["polling", "websocket"]]) {
+    const c = client(url, transports);
+    const d = client(url, transports);
+    try {
+      await connected(c);
+      await connected(d);
+      await exercise(c, d);
+    } finally {
+      c.close();
+      d.close();
+    }
+  }
+});
+
+/** A raw upgrade request to `p`; resolves with the socket and when it ended (ms after sending). */
+function rawUpgrade(port, p) {
+  const s = net.connect(port, "127.0.0.1");
+  const sent = Date.now();
+  const ended = new Promise((resolve) => s.on("close", () => resolve(Date.now() - sent)));
+  s.on("error", () => {});
+  s.write(`GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+  return { s, ended };
+}
+
+test("destroyUpgrade: an upgrade to another path is ended after destroyUpgradeTimeout", async (t) => {
+  const { io, httpServer } = await expressServer({});
+  t.after(() => io.close());
+  const { ended } = rawUpgrade(httpServer.address().port, "/elsewhere");
+  const ms = await within(ended, 5000, "upgrade ended");
+  assert.ok(ms >= 900 && ms < 3000, `ended after ${ms} ms`);
+});
+
+test("destroyUpgrade: false leaves other upgrades to other listeners", async (t) => {
+  const { io, httpServer } = await expressServer({ destroyUpgrade: false });
+  t.after(() => io.close());
+  const { s, ended } = rawUpgrade(httpServer.address().port, "/elsewhere");
+  let closed = false;
+  ended.then(() => (closed = true));
+  await sleep(1600);
+  assert.strictEqual(closed, false, "left open");
+  s.destroy();
+});
+
+test("the http.Server closing ends every session; io.close() closes the http.Server", async (t) => {
+  const a = await expressServer({});
+  const c = client(a.url, ["websocket"]);
+  await connected(c);
+  const gone = once(c, "disconnect");
+  a.httpServer.close();
+  const [reason] = await gone;
+  assert.strictEqual(reason, "transport close");
+  assert.strictEqual(a.io.engine.clientsCount, 0);
+  await a.io.close();
+
+  const b = await expressServer({});
+  const d = client(b.url, ["polling"]);
+  await connected(d);
+  const closed = once(b.httpServer, "close");
+  const gone2 = once(d, "disconnect");
+  await b.io.close();
+  await gone2;
+  await closed;
+  assert.strictEqual(b.httpServer.listening, false);
+});
