@@ -34,11 +34,13 @@ install_tools() {
   command -v make >/dev/null || missing+=(make)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v valgrind >/dev/null || missing+=(valgrind)
+  # The C host example and tests/run-server c-host mount polysio in libmicrohttpd.
+  pkg-config --exists libmicrohttpd 2>/dev/null || missing+=(libmicrohttpd-dev)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "${CI:-}" = true ] && command -v apt-get >/dev/null; then
       local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-      $sudo apt-get update
-      $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get update < /dev/null
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" < /dev/null
     else
       echo "missing tools: ${missing[*]} (install them, or run with CI=true to use apt-get)" >&2
       exit 1
@@ -67,6 +69,7 @@ native() {
   "$bin/test_flood" polling
   "$bin/test_flood" client
   "$bin/test_sigpipe"
+  "$bin/test_host"
 }
 
 # Starts a background command that prints `listening PORT` (or $READY) when ready; sets $port
@@ -138,6 +141,17 @@ npm_client_vs_c_server() {
   scenarios "http://127.0.0.1:$port" basic rooms
   stop_server
 
+  # The same scenarios mounted in libmicrohttpd through the host API (tests/run-server c-host).
+  start_server host "$bin/host_server" 0 --full --ping 25000,20000
+  scenarios "http://127.0.0.1:$port" basic rooms middleware server-disconnect
+  node -e "require('http').get('http://127.0.0.1:$port/health',r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>process.exit(r.statusCode===200&&b==='ok'?0:1))})"
+  stop_server
+  expect_log host 3 "disconnect server namespace disconnect"
+
+  start_server host-poll "$bin/host_server" 0 --full --poll --ping 25000,20000
+  scenarios "http://127.0.0.1:$port" basic rooms
+  stop_server
+
   start_server recovery "$bin/scenario_server" 0 --full --recovery --ping 25000,20000
   scenarios "http://127.0.0.1:$port" recovery
   stop_server
@@ -181,6 +195,7 @@ under_valgrind() {
   vg "$bin/test_cpp"
   vg "$bin/test_loopback" threads
   vg "$bin/test_loopback" poll
+  vg "$bin/test_host"
   vg "$bin/test_flood" websocket 3000
   vg "$bin/test_flood" polling 3000
   vg "$bin/test_flood" client 2000
@@ -189,6 +204,9 @@ under_valgrind() {
   stop_server || true
   # The C server under valgrind, with real npm clients; SIGTERM makes it free everything.
   start_server vg-scenarios "${vg[@]}" "$bin/scenario_server" 0 --full --ping 25000,20000
+  scenarios "http://127.0.0.1:$port" basic middleware
+  stop_server
+  start_server vg-host "${vg[@]}" "$bin/host_server" 0 --full --ping 25000,20000
   scenarios "http://127.0.0.1:$port" basic middleware
   stop_server
   start_server vg-scenarios-poll "${vg[@]}" "$bin/scenario_server" 0 --full --poll --ping 25000,20000
@@ -213,6 +231,17 @@ examples() {
     node -e "require('http').get('http://127.0.0.1:$port$path',r=>process.exit(r.statusCode===200?0:1))"
   done
   "$build/examples/chat_client" "http://127.0.0.1:$port" bob lobby --once "hello from C++"
+  stop_server
+  # Socket.IO inside libmicrohttpd: the npm client (polling, then the upgrade), a chat echoed and acked.
+  start_server mhd "$build/examples/mhd_server" 0
+  (cd tests/node && node -e '
+    const s = require("socket.io-client").io(process.argv[1], {reconnection: false});
+    const t = setTimeout(() => { console.error("mhd_server: no answer"); process.exit(1); }, 10000);
+    let acked = false, echoed = false;
+    const done = () => { if (acked && echoed) { clearTimeout(t); s.close(); } };
+    s.on("chat", (m) => { echoed = m === "hi"; done(); });
+    s.on("connect", () => s.emit("chat", "hi", () => { acked = true; done(); }));
+  ' "http://127.0.0.1:$port")
   stop_server
 }
 
