@@ -17,7 +17,7 @@ t_all=$SECONDS
 logs=${CARGO_TARGET_DIR:-$root/target}/conformance
 mkdir -p "$logs"
 hosts=("$@")
-[ ${#hosts[@]} -gt 0 ] || hosts=(rust rust-axum c c-host python python-asgi python-aiohttp node)
+[ ${#hosts[@]} -gt 0 ] || hosts=(rust rust-axum c c-host python python-asgi python-aiohttp node node-express node-express-stream)
 # The suites connect to "localhost": make it 127.0.0.1, where the servers listen.
 export NODE_OPTIONS="${NODE_OPTIONS:-} --dns-result-order=ipv4first"
 

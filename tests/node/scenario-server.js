@@ -3,6 +3,10 @@
 // (the handlers below are shared):
 //   node tests/node/scenario-server.js polysio PORT    polysio's Node binding (tests/run-server node)
 //   node tests/node/scenario-server.js socketio PORT   the npm socket.io package (tests/run-server socketio)
+//   node tests/node/scenario-server.js polysio-express PORT          polysio attached to an Express
+//        app's http.Server (GET /health -> "ok"), WebSockets taken over (tests/run-server node-express)
+//   node tests/node/scenario-server.js polysio-express-stream PORT   the same with takeover: false
+//        (WebSocket bytes cross Node's sockets; tests/run-server node-express-stream)
 // Prints `listening PORT` (PORT 0 picks a free port), serves on 127.0.0.1 until killed.
 "use strict";
 
@@ -47,6 +51,19 @@ if (impl === "polysio") {
   setup(io.of("/custom"));
   io.listen(port, { host: "127.0.0.1" });
   console.log(`listening ${io.address().port}`);
+} else if (impl === "polysio-express" || impl === "polysio-express-stream") {
+  const http = require("node:http");
+  const path = require("node:path");
+  // Express is a devDependency of the Node binding (node/node_modules).
+  const express = require(require.resolve("express", { paths: [path.join(__dirname, "..", "..", "node")] }));
+  const { Server } = require("../../node");
+  const app = express();
+  app.get("/health", (req, res) => res.send("ok"));
+  const httpServer = http.createServer(app);
+  const io = new Server(httpServer, { ...opts, takeover: impl === "polysio-express" });
+  setup(io.of("/"));
+  setup(io.of("/custom"));
+  httpServer.listen(port, "127.0.0.1", () => console.log(`listening ${httpServer.address().port}`));
 } else if (impl === "socketio") {
   const http = require("node:http");
   const { Server } = require("socket.io");
@@ -56,6 +73,6 @@ if (impl === "polysio") {
   setup(io.of("/custom"));
   httpServer.listen(port, "127.0.0.1", () => console.log(`listening ${httpServer.address().port}`));
 } else {
-  console.error("usage: scenario-server.js polysio|socketio PORT");
+  console.error("usage: scenario-server.js polysio|polysio-express|polysio-express-stream|socketio PORT");
   process.exit(2);
 }
