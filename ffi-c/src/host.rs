@@ -60,7 +60,12 @@ kind!(
 pub struct polysio_websocket {
     _private: [u8; 0],
 }
-kind!(polysio_websocket, WebSocketObj, WebSocket, "polysio_websocket");
+kind!(
+    polysio_websocket,
+    WebSocketObj,
+    WebSocket,
+    "polysio_websocket"
+);
 
 /// One response header: NUL-terminated name (lower case) and value.
 #[repr(C)]
@@ -186,7 +191,8 @@ pub struct PendingObj {
     cancel: Mutex<Option<oneshot::Sender<()>>>,
 }
 
-type RespFn = unsafe extern "C" fn(*mut c_void, u16, *const polysio_http_header, usize, *const u8, usize);
+type RespFn =
+    unsafe extern "C" fn(*mut c_void, u16, *const polysio_http_header, usize, *const u8, usize);
 type SendFn = unsafe extern "C" fn(*mut c_void, u32, *const u8, usize);
 
 pub struct WebSocketObj {
@@ -270,7 +276,10 @@ pub extern "C" fn polysio_host_request_new(
             body: Bytes::new(),
             ws: None,
         })));
-        write_out(out, handle::ptr_of(handle::insert::<polysio_host_request>(obj)));
+        write_out(
+            out,
+            handle::ptr_of(handle::insert::<polysio_host_request>(obj)),
+        );
         Ok(())
     })
 }
@@ -413,7 +422,10 @@ pub extern "C" fn polysio_server_handle_request(
                 slot,
                 cancel: Mutex::new(Some(tx)),
             });
-            write_out(pending, handle::ptr_of(handle::insert::<polysio_host_pending>(p)));
+            write_out(
+                pending,
+                handle::ptr_of(handle::insert::<polysio_host_pending>(p)),
+            );
         };
         write_out(pending, std::ptr::null_mut());
         match engine.request(req) {

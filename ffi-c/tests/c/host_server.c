@@ -8,22 +8,10 @@
  *   host_server PORT [--full] [--recovery] [--ping INTERVAL,TIMEOUT] [--poll]
  *
  * Prints `listening PORT` when ready; runs until SIGINT or SIGTERM, then frees everything. */
-#include <poll.h>
-
 #define POLYSIO_MHD_NO_MAIN
 #include "../../examples/mhd_server.c"
 
 #include "scenarios.h"
-
-static int stop_pipe[2] = {-1, -1};
-
-static void on_signal(int sig) {
-    (void)sig;
-    int saved = errno;
-    ssize_t r = write(stop_pipe[1], "x", 1);
-    (void)r;
-    errno = saved;
-}
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -36,11 +24,7 @@ int main(int argc, char **argv) {
     polysio_server *server = scenario_server_new(argc, argv, 2, &opts);
     if (!server) return 2;
 
-    if (pipe(stop_pipe) != 0) return 1;
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (scenario_catch_signals() != 0) return 1;
     signal(SIGPIPE, SIG_IGN);
 
     uint16_t bound = 0;
@@ -53,15 +37,7 @@ int main(int argc, char **argv) {
     printf("listening %u\n", bound);
     fflush(stdout);
 
-    struct pollfd fds[2] = {{.fd = stop_pipe[0], .events = POLLIN}, {.fd = -1, .events = POLLIN}};
-    if (opts.poll) check(polysio_server_event_fd(server, &fds[1].fd), "event fd");
-    for (;;) {
-        if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
-        if (fds[0].revents) break;
-        if (fds[1].revents) check(polysio_server_poll(server, NULL), "poll");
-    }
+    scenario_wait(server, opts.poll);
     mhd_stop(d);
-    close(stop_pipe[0]);
-    close(stop_pipe[1]);
     return 0;
 }

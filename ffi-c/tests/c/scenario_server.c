@@ -15,27 +15,10 @@
  * --recovery turns connection state recovery on; --poll runs every callback on the main
  * thread (POLYSIO_DISPATCH_POLL) instead of library threads.
  * Prints `listening PORT` when ready; runs until SIGINT or SIGTERM, then frees everything. */
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "scenarios.h"
-
-static int stop_pipe[2] = {-1, -1};
-
-static void on_signal(int sig) {
-    (void)sig;
-    int saved = errno;
-    ssize_t r = write(stop_pipe[1], "x", 1);
-    (void)r;
-    errno = saved;
-}
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -44,16 +27,11 @@ int main(int argc, char **argv) {
     }
     int port = atoi(argv[1]);
 
-    if (pipe(stop_pipe) != 0) return 1;
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (scenario_catch_signals() != 0) return 1;
 
     struct scenario_opts opts;
     polysio_server *srv = scenario_server_new(argc, argv, 2, &opts);
     if (!srv) return 2;
-    bool poll_mode = opts.poll;
     uint16_t bound = 0;
     polysio_result r = polysio_server_listen(srv, "127.0.0.1", (uint16_t)port, &bound);
     if (r != POLYSIO_OK) {
@@ -64,15 +42,7 @@ int main(int argc, char **argv) {
     printf("listening %u\n", bound);
     fflush(stdout);
 
-    struct pollfd fds[2] = {{.fd = stop_pipe[0], .events = POLLIN}, {.fd = -1, .events = POLLIN}};
-    if (poll_mode) check(polysio_server_event_fd(srv, &fds[1].fd), "event fd");
-    for (;;) {
-        if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
-        if (fds[0].revents) break;
-        if (fds[1].revents) check(polysio_server_poll(srv, NULL), "poll");
-    }
+    scenario_wait(srv, opts.poll);
     check(polysio_server_free(srv), "free");
-    close(stop_pipe[0]);
-    close(stop_pipe[1]);
     return 0;
 }

@@ -2,9 +2,13 @@
  * core/examples/test_server.rs), shared by scenario_server.c (polysio's own listener,
  * `tests/run-server c`) and host_server.c (mounted in libmicrohttpd through the host API,
  * `tests/run-server c-host`). See scenario_server.c for the options. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "scenarios.h"
 
@@ -248,4 +252,35 @@ polysio_server *scenario_server_new(int argc, char **argv, int first, struct sce
         check(polysio_namespace_use(secret, secret_middleware, NULL), "use");
     }
     return srv;
+}
+
+static int stop_pipe[2] = {-1, -1};
+
+static void on_signal(int sig) {
+    (void)sig;
+    int saved = errno;
+    ssize_t r = write(stop_pipe[1], "x", 1);
+    (void)r;
+    errno = saved;
+}
+
+int scenario_catch_signals(void) {
+    if (pipe(stop_pipe) != 0) return -1;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return 0;
+}
+
+void scenario_wait(polysio_server *srv, bool poll_mode) {
+    struct pollfd fds[2] = {{.fd = stop_pipe[0], .events = POLLIN}, {.fd = -1, .events = POLLIN}};
+    if (poll_mode) check(polysio_server_event_fd(srv, &fds[1].fd), "event fd");
+    for (;;) {
+        if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+        if (fds[0].revents) break;
+        if (fds[1].revents) check(polysio_server_poll(srv, NULL), "poll");
+    }
+    close(stop_pipe[0]);
+    close(stop_pipe[1]);
 }

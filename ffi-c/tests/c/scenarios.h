@@ -20,4 +20,10 @@ void check(polysio_result r, const char *what);
  * ([--full] [--recovery] [--ping INTERVAL,TIMEOUT] [--poll]); NULL on a bad argument. */
 polysio_server *scenario_server_new(int argc, char **argv, int first, struct scenario_opts *opts);
 
+/* SIGINT and SIGTERM end scenario_wait (call it early); -1 on failure. */
+int scenario_catch_signals(void);
+
+/* Runs until SIGINT or SIGTERM; in poll mode, runs the server's callbacks meanwhile. */
+void scenario_wait(polysio_server *srv, bool poll_mode);
+
 #endif
