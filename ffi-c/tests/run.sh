@@ -34,8 +34,6 @@ install_tools() {
   command -v make >/dev/null || missing+=(make)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v valgrind >/dev/null || missing+=(valgrind)
-  # The C host example and tests/run-server c-host mount polysio in libmicrohttpd.
-  pkg-config --exists libmicrohttpd 2>/dev/null || missing+=(libmicrohttpd-dev)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "${CI:-}" = true ] && command -v apt-get >/dev/null; then
       local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
@@ -46,8 +44,18 @@ install_tools() {
       exit 1
     fi
   fi
+  install_microhttpd
   install_node_peers
   mkdir -p "$logs"
+}
+
+# libmicrohttpd, for examples/mhd_server.c and tests/run-server c-host (installed like Chromium
+# in tests/all.sh: whenever it is missing, without a prompt).
+install_microhttpd() {
+  pkg-config --exists libmicrohttpd && return 0
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq < /dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libmicrohttpd-dev < /dev/null > /dev/null
 }
 
 build_all() {
