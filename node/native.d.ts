@@ -81,10 +81,11 @@ export declare class NativeExchange {
   response(): HostResponse
   /**
    * Runs the WebSocket on a duplicate of the TCP socket `fd` (Node's), with the bytes `head`
-   * read past the request; the core writes the `101`. JavaScript then destroys its socket
+   * read past the request; the core writes the `101` (with `extraHeaders`, names and values
+   * alternating: what `io.engine.use` middlewares set). JavaScript then destroys its socket
    * (closing its descriptor only). False when `fd` cannot be used (then `stream`).
    */
-  takeover(fd: number, head: Buffer): boolean
+  takeover(fd: number, head: Buffer, extraHeaders: Array<string>): boolean
   /**
    * Runs the WebSocket over bytes crossing from JavaScript (after it wrote `response()`),
    * with the bytes `head` read past the request.
@@ -187,9 +188,10 @@ export declare class NativeServer {
   /**
    * Serves one request that a Node `http.Server` received for the Socket.IO path (see
    * host.rs): completes (request `req`) with a response `{ status, headers, body }` or a
-   * `NativeExchange`. `rawHeaders` alternate names and values.
+   * `NativeExchange`. `rawHeaders` alternate names and values. `allow` (with the message
+   * `refusal`) is `allowRequest`'s answer when JavaScript asked it already (a handshake).
    */
-  handleRequest(method: string, url: string, rawHeaders: Array<string>, remoteAddress: string | undefined | null, remotePort: number, secure: boolean, req: number): void
+  handleRequest(method: string, url: string, rawHeaders: Array<string>, remoteAddress: string | undefined | null, remotePort: number, secure: boolean, allow: boolean | undefined | null, refusal: string | undefined | null, req: number): void
   /**
    * Closes every Engine.IO session (the attached `http.Server` closed), as engine.io does;
    * the server stays usable.

@@ -5,6 +5,8 @@
 // into the core once each (src/host.rs); WebSockets run on the TCP socket itself (taken over:
 // a duplicate of its descriptor) or, over TLS or with `takeover: false`, as bytes crossing.
 
+const fs = require("node:fs");
+const pathMod = require("node:path");
 const { binding, callAsync, startAsync } = require("./native");
 const { raise } = require("./errors");
 
@@ -29,7 +31,7 @@ function fail(res) {
 }
 
 /** Starts the core's answer to `req` (a promise of a response or a NativeExchange). */
-function ask(native, req) {
+function ask(native, req, decision) {
   const sock = req.socket;
   return startAsync((r) =>
     native.handleRequest(
@@ -39,10 +41,65 @@ function ask(native, req) {
       sock.remoteAddress === undefined ? null : sock.remoteAddress,
       sock.remotePort || 0,
       !!sock.encrypted,
+      decision ? decision.allow : null,
+      decision ? decision.refusal : null,
       r,
     ),
   );
 }
+
+/**
+ * Runs `io.engine.use` middlewares on `req` as engine.io does (each `(req, res, next)`); resolves
+ * with the error one gave (or threw), else null.
+ */
+function applyMiddlewares(fns, req, res) {
+  if (fns.length === 0) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const apply = (i) => {
+      let called = false;
+      const next = (err) => {
+        if (called) return;
+        called = true;
+        if (err) return resolve(err);
+        if (i + 1 < fns.length) apply(i + 1);
+        else resolve(null);
+      };
+      try {
+        fns[i].call(null, req, res, next);
+      } catch (e) {
+        raise(e);
+        next(e);
+      }
+    };
+    apply(0);
+  });
+}
+
+/**
+ * `allowRequest(req, callback)` for a handshake (a request without `sid`), asked with the real
+ * request; resolves with `{ allow, refusal }` for the core, or null when not asked.
+ */
+function decide(io, req) {
+  const fn = io._allowRequest;
+  if (typeof fn !== "function" || /[?&]sid=/.test(req.url)) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    let done = false;
+    const answer = (err, ok) => {
+      if (done) return;
+      done = true;
+      resolve(ok ? { allow: true, refusal: null } : { allow: false, refusal: err ? String(err.message || err) : "" });
+    };
+    try {
+      fn(req, answer);
+    } catch (e) {
+      raise(e);
+      answer(e, false);
+    }
+  });
+}
+
+/** engine.io's answer to a request a middleware failed. */
+const BAD_REQUEST = { status: 400, headers: ["Content-Type", "application/json"], body: Buffer.from('{"code":3,"message":"Bad request"}') };
 
 /** Cancels `x` when `res` closes before `settle()` (which reports whether it was settled). */
 function cancelOnClose(x, res, settle) {
@@ -121,7 +178,9 @@ async function longPoll(x, res) {
 async function handleRequest(io, req, res) {
   let x;
   try {
-    x = await ask(io._native, req);
+    if (await applyMiddlewares(io._engineFns, req, res)) return send(res, BAD_REQUEST);
+    if (res.writableEnded) return; // a middleware answered
+    x = await ask(io._native, req, await decide(io, req));
   } catch (e) {
     return fail(res);
   }
@@ -148,8 +207,10 @@ function rawResponse(r, withBody) {
 }
 
 /** Runs a WebSocket as bytes crossing between `socket` and the core. */
-function streamWebSocket(x, socket, head) {
-  socket.write(rawResponse(x.response(), false));
+function streamWebSocket(x, socket, head, extraHeaders) {
+  const r = x.response();
+  r.headers.push(...extraHeaders);
+  socket.write(rawResponse(r, false));
   const ns = x.stream(head);
   let inflight = 0;
   let closed = false;
@@ -189,12 +250,69 @@ function streamWebSocket(x, socket, head) {
   pump();
 }
 
+/**
+ * The `res` middlewares see for an upgrade (as engine.io's WebSocketResponse): the headers they
+ * set go on the `101`; a middleware that answers itself ends the socket.
+ */
+class UpgradeResponse {
+  constructor(req, socket) {
+    this.req = req;
+    this.socket = socket;
+    this.statusCode = 200;
+    this._headers = new Map();
+    this.headersSent = false;
+    this.writableEnded = false;
+    req.res = this;
+  }
+  setHeader(name, value) {
+    this._headers.set(String(name).toLowerCase(), [name, value]);
+    return this;
+  }
+  getHeader(name) {
+    const h = this._headers.get(String(name).toLowerCase());
+    return h && h[1];
+  }
+  hasHeader(name) {
+    return this._headers.has(String(name).toLowerCase());
+  }
+  removeHeader(name) {
+    this._headers.delete(String(name).toLowerCase());
+  }
+  writeHead(status, headers) {
+    this.statusCode = status;
+    if (headers && typeof headers === "object") for (const k of Object.keys(headers)) this.setHeader(k, headers[k]);
+    return this;
+  }
+  end(body) {
+    if (this.writableEnded) return this;
+    this.writableEnded = true;
+    this.headersSent = true;
+    const b = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
+    if (this.socket.writable) this.socket.end(rawResponse({ status: this.statusCode, headers: this._flat(), body: b }, true));
+    else this.socket.destroy();
+    return this;
+  }
+  /** The headers set, names and values alternating. */
+  _flat() {
+    const out = [];
+    for (const [name, value] of this._headers.values()) {
+      for (const v of Array.isArray(value) ? value : [value]) out.push(String(name), String(v));
+    }
+    return out;
+  }
+}
+
 /** Serves one upgrade to the Socket.IO path. */
 async function handleUpgrade(io, req, socket, head, takeover) {
   socket.on("error", () => {});
+  const res = new UpgradeResponse(req, socket);
   let x;
   try {
-    x = await ask(io._native, req);
+    if (await applyMiddlewares(io._engineFns, req, res)) {
+      return res.writableEnded ? undefined : socket.end(rawResponse({ status: 400, headers: ["Connection", "close", "Content-Type", "text/html"], body: Buffer.from("Bad request") }, true));
+    }
+    if (res.writableEnded) return;
+    x = await ask(io._native, req, await decide(io, req));
   } catch (e) {
     return socket.destroy();
   }
@@ -221,17 +339,63 @@ async function handleUpgrade(io, req, socket, head, takeover) {
         handle.readStop();
         handle.reading = false;
       }
-      if (x.takeover(fd, Buffer.concat(parts))) {
+      if (x.takeover(fd, Buffer.concat(parts), res._flat())) {
         socket.destroy();
         return;
       }
       if (parts.length > 1) socket.unshift(Buffer.concat(parts.slice(1)));
     }
-    streamWebSocket(x, socket, head);
+    streamWebSocket(x, socket, head, res._flat());
   } catch (e) {
     raise(e);
     socket.destroy();
   }
+}
+
+/** The browser bundles socket.io serves (`serveClient`). */
+const CLIENT_FILES = new Set([
+  "socket.io.js",
+  "socket.io.js.map",
+  "socket.io.min.js",
+  "socket.io.min.js.map",
+  "socket.io.esm.min.js",
+  "socket.io.esm.min.js.map",
+  "socket.io.msgpack.min.js",
+  "socket.io.msgpack.min.js.map",
+]);
+
+/** The installed socket.io-client's `dist/` and version, or null when it is not installed. */
+function clientDist() {
+  try {
+    const main = require.resolve("socket.io-client");
+    let dir = pathMod.dirname(main);
+    while (!fs.existsSync(pathMod.join(dir, "package.json")) && pathMod.dirname(dir) !== dir) dir = pathMod.dirname(dir);
+    const version = JSON.parse(fs.readFileSync(pathMod.join(dir, "package.json"), "utf8")).version;
+    const dist = pathMod.join(dir, "dist");
+    return fs.existsSync(pathMod.join(dist, "socket.io.js")) ? { dist, version } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Serves a client bundle as socket.io does (ETag of the client's version, 304 when it matches). */
+function serveClientFile(client, filename, req, res) {
+  const etag = `"${client.version}"`;
+  const asked = req.headers["if-none-match"];
+  if (asked === etag || asked === "W/" + etag) {
+    res.writeHead(304);
+    return res.end();
+  }
+  res.setHeader("Cache-Control", "public, max-age=0");
+  res.setHeader("Content-Type", "application/" + (filename.endsWith(".map") ? "json" : "javascript") + "; charset=utf-8");
+  res.setHeader("ETag", etag);
+  const stream = fs.createReadStream(pathMod.join(client.dist, filename));
+  stream.on("error", () => {
+    if (!res.headersSent) res.writeHead(404);
+    res.end();
+  });
+  stream.once("open", () => res.writeHead(200));
+  stream.pipe(res);
 }
 
 function isHttpServer(x) {
@@ -240,7 +404,8 @@ function isHttpServer(x) {
 
 /**
  * Attaches `io` to the Node `srv` as engine.io does. `opts`: `destroyUpgrade` (default true),
- * `destroyUpgradeTimeout` (1000 ms), `takeover` (default true).
+ * `destroyUpgradeTimeout` (1000 ms), `takeover` (default true), `serveClient` (default true:
+ * the installed socket.io-client's bundles at `<path>/socket.io.js` etc., when installed).
  */
 function attach(io, srv, opts) {
   const path = io.path().replace(/\/$/, "") + "/";
@@ -251,7 +416,13 @@ function attach(io, srv, opts) {
   const listeners = srv.listeners("request").slice(0);
   srv.removeAllListeners("request");
   srv.on("close", () => io._native.closeSessions());
+  const client = opts.serveClient === false ? null : clientDist();
+  const clientPrefix = io.path().replace(/\/$/, "");
   srv.on("request", (req, res) => {
+    if (client && typeof req.url === "string" && req.url.startsWith(clientPrefix)) {
+      const filename = pathMod.basename(req.url.split("?")[0]);
+      if (CLIENT_FILES.has(filename) && req.method === "GET") return serveClientFile(client, filename, req, res);
+    }
     if (check(req)) {
       handleRequest(io, req, res);
     } else {

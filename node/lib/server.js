@@ -649,20 +649,36 @@ class Server {
     this.sockets = this.of("/");
     /** The Node http.Server attached to (`attach`), if any. */
     this.httpServer = null;
+    this._engine = null;
+    /** `io.engine.use` middlewares. */
+    this._engineFns = [];
     if (srv !== undefined && srv !== null) this.attach(srv, opts);
   }
   /** The options given to the constructor. */
   get opts() {
     return this._opts;
   }
-  /** Engine.IO level facts: `clientsCount`. */
+  /**
+   * The Engine.IO level: `clientsCount`, and `use(middleware)` (Express-style
+   * `(req, res, next)` run on every request to the Socket.IO path, upgrades included, when
+   * attached to an http.Server).
+   */
   get engine() {
-    const native = this._native;
-    return {
-      get clientsCount() {
-        return native.clientsCount();
-      },
-    };
+    if (!this._engine) {
+      const io = this;
+      this._engine = {
+        get clientsCount() {
+          return io._native.clientsCount();
+        },
+        use(fn) {
+          expect(typeof fn === "function", "a middleware must be a function", fn);
+          expect(io._port === null, "io.engine.use needs the server attached to an http.Server (new Server(httpServer))", fn);
+          io._engineFns.push(fn);
+          return this;
+        },
+      };
+    }
+    return this._engine;
   }
   /** The Socket.IO path. */
   path() {
@@ -682,6 +698,7 @@ class Server {
     const host = opts.host === undefined ? "" : opts.host;
     expect(typeof host === "string", "host must be a string", host);
     expect(this.httpServer === null, "the server is attached to an http.Server already", port);
+    expect(this._engineFns.length === 0, "io.engine.use needs the server attached to an http.Server (new Server(httpServer))", port);
     this._port = this._native.listen(host, port);
     this._host = host;
     this._hold.set(true);
@@ -705,7 +722,7 @@ class Server {
         throw codedError("ERR_INVALID_ARG_VALUE", `give ${k} to the constructor (new Server(httpServer, { ${k} })), not to attach`);
       }
     }
-    for (const k of ["destroyUpgrade", "takeover"]) {
+    for (const k of ["destroyUpgrade", "takeover", "serveClient"]) {
       expect(merged[k] === undefined || typeof merged[k] === "boolean", `${k} must be a boolean`, merged[k]);
     }
     const t = merged.destroyUpgradeTimeout;

@@ -22,8 +22,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use napi::bindgen_prelude::{Buffer, ToNapiValue};
 use napi_derive::napi;
-use polysio::engine::host::{BodyError, BodyTicket, HttpRequest, HttpResponse, PollTicket, Reply};
 use polysio::engine::host::WsTicket;
+use polysio::engine::host::{BodyError, BodyTicket, HttpRequest, HttpResponse, PollTicket, Reply};
 use polysio::engine::EngineServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -66,6 +66,19 @@ fn native<T: ToNapiValue + Send + 'static>(v: T) -> Outcome {
     }))
 }
 
+/// Appends headers given as names and values alternating; pairs that are not valid HTTP are
+/// left out, as a server would refuse them.
+fn append_pairs(headers: &mut HeaderMap, pairs: &[String]) {
+    for pair in pairs.chunks_exact(2) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(pair[0].as_bytes()),
+            HeaderValue::from_str(&pair[1]),
+        ) {
+            headers.append(n, v);
+        }
+    }
+}
+
 /// The request JavaScript describes (`rawHeaders`: names and values alternating).
 pub(crate) fn http_request(
     method: &str,
@@ -79,14 +92,7 @@ pub(crate) fn http_request(
         .map_err(|_| err(Code::InvalidArgValue, format!("bad HTTP method {method:?}")))?;
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let mut headers = HeaderMap::with_capacity(raw_headers.len() / 2);
-    for pair in raw_headers.chunks_exact(2) {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(pair[0].as_bytes()),
-            HeaderValue::from_str(&pair[1]),
-        ) {
-            headers.append(n, v);
-        }
-    }
+    append_pairs(&mut headers, raw_headers);
     let remote = remote_address
         .and_then(|a| a.parse::<IpAddr>().ok())
         .map(|ip| SocketAddr::new(ip, u16::try_from(remote_port).unwrap_or(0)));
@@ -100,11 +106,30 @@ pub(crate) fn http_request(
     })
 }
 
-/// Answers `req` on a runtime thread; completes with a [`HostResponse`] or a [`NativeExchange`].
-pub(crate) fn handle(engine: &EngineServer, dispatcher: &Arc<Dispatcher>, req: HttpRequest, done: Completion) {
+/// `allowRequest`'s answer for a handshake, when JavaScript gave it with the request.
+type Decision = std::result::Result<(), String>;
+
+tokio::task_local! {
+    static DECIDED: Option<Decision>;
+}
+
+/// The decision JavaScript gave with the request being answered (see `handle`), if any.
+pub(crate) fn decided() -> Option<Decision> {
+    DECIDED.try_with(Clone::clone).ok().flatten()
+}
+
+/// Answers `req` on a runtime thread (`decided`: `allowRequest`'s answer, given already);
+/// completes with a [`HostResponse`] or a [`NativeExchange`].
+pub(crate) fn handle(
+    engine: &EngineServer,
+    dispatcher: &Arc<Dispatcher>,
+    req: HttpRequest,
+    decided: Option<Decision>,
+    done: Completion,
+) {
     let (engine, d) = (engine.clone(), dispatcher.clone());
     engine.runtime().clone().spawn(async move {
-        let reply = engine.request(req);
+        let reply = DECIDED.sync_scope(decided, || engine.request(req));
         let max_message = engine.config().max_http_buffer_size;
         let outcome = match reply {
             Reply::Ready(r) => native(host_response(r)),
@@ -138,7 +163,11 @@ pub struct NativeExchange {
 impl NativeExchange {
     fn new(kind: u32, t: Ticket, dispatcher: Arc<Dispatcher>, max_message: usize) -> Self {
         let (limit, max_chunks, timeout) = match &t {
-            Ticket::Body(b) => (b.limit(), b.max_chunks(), b.timeout().as_secs_f64() * 1000.0),
+            Ticket::Body(b) => (
+                b.limit(),
+                b.max_chunks(),
+                b.timeout().as_secs_f64() * 1000.0,
+            ),
             _ => (max_message, 0, 0.0),
         };
         NativeExchange {
@@ -155,7 +184,10 @@ impl NativeExchange {
     fn take_ws(&self) -> Result<WsTicket> {
         match lock(&self.ticket).take() {
             Some(Ticket::Ws(t)) => Ok(t),
-            _ => Err(err(Code::InvalidArgValue, "this is no WebSocket, or it already runs")),
+            _ => Err(err(
+                Code::InvalidArgValue,
+                "this is no WebSocket, or it already runs",
+            )),
         }
     }
 }
@@ -232,7 +264,10 @@ impl NativeExchange {
     pub fn wait(&self, req: f64) -> Result<()> {
         let done = self.dispatcher.completion(req);
         let Some(Ticket::Wait(t)) = lock(&self.ticket).take() else {
-            return Err(err(Code::InvalidArgValue, "this is no poll, or it already waits"));
+            return Err(err(
+                Code::InvalidArgValue,
+                "this is no poll, or it already waits",
+            ));
         };
         let (tx, rx) = oneshot::channel::<()>();
         *lock(&self.cancel) = Some(tx);
@@ -267,10 +302,11 @@ impl NativeExchange {
     }
 
     /// Runs the WebSocket on a duplicate of the TCP socket `fd` (Node's), with the bytes `head`
-    /// read past the request; the core writes the `101`. JavaScript then destroys its socket
+    /// read past the request; the core writes the `101` (with `extraHeaders`, names and values
+    /// alternating: what `io.engine.use` middlewares set). JavaScript then destroys its socket
     /// (closing its descriptor only). False when `fd` cannot be used (then `stream`).
     #[napi]
-    pub fn takeover(&self, fd: i32, head: Buffer) -> Result<bool> {
+    pub fn takeover(&self, fd: i32, head: Buffer, extra_headers: Vec<String>) -> Result<bool> {
         use std::os::fd::FromRawFd;
         if fd < 0 {
             return Ok(false);
@@ -293,7 +329,9 @@ impl NativeExchange {
                 .map_err(|e| err(Code::Runtime, format!("cannot take the socket over: {e}")))?
         };
         let head = head.to_vec();
-        let answer = response_head(&t.response());
+        let mut response = t.response();
+        append_pairs(&mut response.headers, &extra_headers);
+        let answer = response_head(&response);
         rt.spawn(async move {
             let mut stream = stream;
             if stream.write_all(&answer).await.is_ok() {

@@ -426,6 +426,10 @@ impl NativeServer {
             let d = d.clone();
             let timeout = cfg.connect_timeout;
             cfg.engine.allow_request = Some(Arc::new(move |h: &Handshake| {
+                // Attached to an http.Server, JavaScript decided before the request crossed.
+                if let Some(decided) = crate::host::decided() {
+                    return decided;
+                }
                 let answer = d.call_sync(
                     |reply| Event::AllowRequest {
                         server: id,
@@ -648,7 +652,8 @@ impl NativeServer {
 
     /// Serves one request that a Node `http.Server` received for the Socket.IO path (see
     /// host.rs): completes (request `req`) with a response `{ status, headers, body }` or a
-    /// `NativeExchange`. `rawHeaders` alternate names and values.
+    /// `NativeExchange`. `rawHeaders` alternate names and values. `allow` (with the message
+    /// `refusal`) is `allowRequest`'s answer when JavaScript asked it already (a handshake).
     #[napi]
     #[allow(clippy::too_many_arguments)]
     pub fn handle_request(
@@ -659,6 +664,8 @@ impl NativeServer {
         remote_address: Option<String>,
         remote_port: u32,
         secure: bool,
+        allow: Option<bool>,
+        refusal: Option<String>,
         req: f64,
     ) -> Result<()> {
         if self.closed.load(Ordering::SeqCst) {
@@ -673,7 +680,20 @@ impl NativeServer {
             secure,
         )?;
         let done = self.dispatcher.completion(req);
-        crate::host::handle(self.server.engine(), &self.dispatcher, request, done);
+        let decided = allow.map(|ok| {
+            if ok {
+                Ok(())
+            } else {
+                Err(refusal.unwrap_or_default())
+            }
+        });
+        crate::host::handle(
+            self.server.engine(),
+            &self.dispatcher,
+            request,
+            decided,
+            done,
+        );
         Ok(())
     }
 

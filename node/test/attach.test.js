@@ -53,6 +53,7 @@ function client(url, transports, extra = {}) {
 }
 
 async function connected(c) {
+  if (c.connected) return;
   await within(
     new Promise((resolve, reject) => {
       c.once("connect", resolve);
@@ -277,4 +278,86 @@ test("the http.Server closing ends every session; io.close() closes the http.Ser
   await gone2;
   await closed;
   assert.strictEqual(b.httpServer.listening, false);
+});
+
+test("io.engine.use: Express-style middlewares on polling requests and the upgrade", async (t) => {
+  const { io, url } = await expressServer({});
+  handlers(io);
+  t.after(() => io.close());
+  const seen = [];
+  io.engine.use((req, res, next) => {
+    seen.push(new URL(req.url, "http://x").searchParams.get("transport"));
+    res.setHeader("x-engine-mw", "1");
+    if (req.headers["x-block"]) return next(new Error("blocked"));
+    next();
+  });
+  const open = await fetch(`${url}/socket.io/?EIO=4&transport=polling`);
+  assert.strictEqual(open.status, 200);
+  assert.strictEqual(open.headers.get("x-engine-mw"), "1", "a header set by the middleware is sent");
+  const blocked = await fetch(`${url}/socket.io/?EIO=4&transport=polling`, { headers: { "x-block": "1" } });
+  assert.strictEqual(blocked.status, 400);
+  assert.deepStrictEqual(await blocked.json(), { code: 3, message: "Bad request" });
+  const c = client(url, ["websocket"]);
+  await connected(c);
+  assert.strictEqual(await within(c.emitWithAck("echo", 7), 15000, "ack"), 7);
+  c.close();
+  assert.ok(seen.includes("websocket"), "the upgrade went through the middleware");
+  // Its headers go on the 101 the core writes on the taken-over socket.
+  const { s } = rawUpgrade(new URL(url).port, "/socket.io/?EIO=4&transport=websocket");
+  const [head] = await once(s, "data");
+  s.destroy();
+  assert.match(head.toString("latin1"), /^HTTP\/1\.1 101 [^]*\r\nx-engine-mw: 1\r\n/i);
+  const refused = client(url, ["websocket"], { extraHeaders: { "x-block": "1" } });
+  await assert.rejects(connected(refused));
+  refused.close();
+  // Only with an attached server.
+  const own = new Server();
+  t.after(() => own.close());
+  own.listen(0, { host: "127.0.0.1" });
+  assert.throws(() => own.engine.use(() => {}), /attached/);
+});
+
+test("allowRequest asked with the real request, answered later; a refusal is 403", async (t) => {
+  const asked = [];
+  const { io, url } = await expressServer({
+    allowRequest: (req, cb) => {
+      asked.push(req.headers["x-who"]);
+      setTimeout(() => cb(req.headers["x-who"] === "bad" ? "go away" : null, req.headers["x-who"] !== "bad"), 50);
+    },
+  });
+  handlers(io);
+  t.after(() => io.close());
+  const bad = await fetch(`${url}/socket.io/?EIO=4&transport=polling`, { headers: { "x-who": "bad" } });
+  assert.strictEqual(bad.status, 403);
+  assert.deepStrictEqual(await bad.json(), { code: 4, message: "go away" });
+  for (const transports of [["polling"], ["websocket"]]) {
+    const c = client(url, transports, { extraHeaders: { "x-who": "good" } });
+    await connected(c);
+    assert.strictEqual(await within(c.emitWithAck("echo", "hi"), 15000, "ack"), "hi");
+    c.close();
+  }
+  const w = client(url, ["websocket"], { extraHeaders: { "x-who": "bad" } });
+  await assert.rejects(connected(w));
+  w.close();
+  assert.deepStrictEqual(asked, ["bad", "good", "good", "bad"], "asked once per handshake, with the real headers");
+});
+
+test("serveClient: the installed socket.io-client's bundles under the path, with ETag", async (t) => {
+  const { io, url } = await expressServer({});
+  t.after(() => io.close());
+  const version = require("socket.io-client/package.json").version;
+  const dist = path.join(path.dirname(require.resolve("socket.io-client/package.json")), "dist");
+  for (const f of ["socket.io.js", "socket.io.min.js", "socket.io.esm.min.js", "socket.io.min.js.map"]) {
+    const r = await fetch(`${url}/socket.io/${f}`);
+    assert.strictEqual(r.status, 200, f);
+    assert.ok(Buffer.from(await r.arrayBuffer()).equals(fs.readFileSync(path.join(dist, f))), `${f} is the installed file`);
+    assert.strictEqual(r.headers.get("etag"), `"${version}"`);
+    assert.match(r.headers.get("content-type"), f.endsWith(".map") ? /application\/json/ : /application\/javascript/);
+  }
+  const again = await fetch(`${url}/socket.io/socket.io.js`, { headers: { "if-none-match": `"${version}"` } });
+  assert.strictEqual(again.status, 304);
+  assert.strictEqual((await fetch(`${url}/socket.io/other.js`)).status, 400, "other names under the path go to the core");
+  const off = await expressServer({ serveClient: false });
+  t.after(() => off.io.close());
+  assert.strictEqual((await fetch(`${off.url}/socket.io/socket.io.js`)).status, 400);
 });
