@@ -890,7 +890,9 @@ polysio_result polysio_host_pending_free(polysio_host_pending *pending);
  *
  * `write_response`: true when your server has not answered the upgrade: polysio writes the
  * 101 response itself first; false when your server sent the 101 with the headers it was
- * given. Either way the request no longer holds the WebSocket (free it as usual).
+ * given. Either way the request no longer holds the WebSocket (free it as usual), also when
+ * this fails past its argument checks (`POLYSIO_ERR_IO`: `fd` could not be duplicated or is
+ * no socket; the WebSocket is dropped).
  */
 polysio_result polysio_server_accept_websocket_fd(polysio_server *server,
                                                   polysio_host_request *request,

@@ -509,7 +509,9 @@ fn take_ws(request: *mut polysio_host_request) -> Result<WsTicket> {
 ///
 /// `write_response`: true when your server has not answered the upgrade: polysio writes the
 /// 101 response itself first; false when your server sent the 101 with the headers it was
-/// given. Either way the request no longer holds the WebSocket (free it as usual).
+/// given. Either way the request no longer holds the WebSocket (free it as usual), also when
+/// this fails past its argument checks (`POLYSIO_ERR_IO`: `fd` could not be duplicated or is
+/// no socket; the WebSocket is dropped).
 #[no_mangle]
 pub extern "C" fn polysio_server_accept_websocket_fd(
     server: *mut polysio_server,
