@@ -247,9 +247,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls, en
 /* Serves `server` in a new MHD daemon on `port` (0: any free port, written to *bound). */
 static struct MHD_Daemon *mhd_start(polysio_server *server, uint16_t port, uint16_t *bound) {
     srv = server;
-    /* MHD_USE_TURBO: MHD does not shutdown() the sockets it closes, so closing its descriptor
-     * of an upgraded connection leaves polysio's copy working. MHD_ALLOW_SUSPEND_RESUME: for
-     * long-polls. */
+    /* MHD_ALLOW_UPGRADE: for WebSockets; MHD_ALLOW_SUSPEND_RESUME: for long-polls;
+     * MHD_USE_TURBO: MHD never shutdown()s a socket (polysio works on its own descriptor of an
+     * upgraded one, which a shutdown() would end too; closing MHD's descriptor is fine). */
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_TURBO,
         port, NULL, NULL, handler, NULL,
