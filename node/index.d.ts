@@ -145,8 +145,12 @@ export interface ServerOptions {
     /** Default true. */
     skipMiddlewares?: boolean;
   };
-  /** Decides on each handshake: `fn(null, true)` accepts, `fn("message", false)` refuses (403). */
-  allowRequest?: (req: HandshakeRequest, fn: (err: string | null | undefined, success: boolean) => void) => void;
+  /**
+   * Decides on each handshake: `fn(null, true)` accepts, `fn("message", false)` refuses (403);
+   * `fn` may be called later (asynchronously). With the core's own listener `req` is a plain
+   * {@link HandshakeRequest}; attached to an `http.Server` it is the real `IncomingMessage`.
+   */
+  allowRequest?: (req: HandshakeRequest | import("node:http").IncomingMessage, fn: (err: string | null | undefined, success: boolean) => void) => void;
   /**
    * Binary attachments one packet may carry; default 10 (socket.io-parser 4.2.6+ `maxAttachments`).
    * A packet announcing more, or none for a binary packet, is a parse error; together a packet's
@@ -207,8 +211,29 @@ export interface ServerOptions {
    * `server.maxConnections`). A connection over it is answered 503 and closed at once.
    */
   maxConnections?: number | null;
-  /** Accepted for compatibility; no effect (the browser client is not served). */
+  /**
+   * Attached to an `http.Server`: serve the installed `socket.io-client` package's browser
+   * bundles at `<path>/socket.io.js`, `.min.js`, `.esm.min.js`, `.msgpack.min.js` and their
+   * `.map` files, as socket.io does (ETag of the client's version); default true (nothing is
+   * served when `socket.io-client` is not installed). No effect with the core's own listener.
+   */
   serveClient?: boolean;
+  /**
+   * Attached to an `http.Server`: run each WebSocket on the TCP socket itself, taken over from
+   * Node (a duplicate of its descriptor; Node's socket object is destroyed, the connection is
+   * not), the fastest way; default true. With `false`, or on TLS sockets (`https.Server`), the
+   * WebSocket's bytes cross between Node's socket and the core instead (with backpressure
+   * both ways).
+   */
+  takeover?: boolean;
+  /**
+   * Attached to an `http.Server`: end an upgrade to another path that nobody answered within
+   * `destroyUpgradeTimeout`, as engine.io does; default true. `false` leaves such upgrades to
+   * the server's other `upgrade` listeners.
+   */
+  destroyUpgrade?: boolean;
+  /** How long `destroyUpgrade` waits, in ms; default 1000. */
+  destroyUpgradeTimeout?: number;
   /** Accepted for compatibility; no effect. */
   cleanupEmptyChildNamespaces?: boolean;
   /** Accepted for compatibility; no effect. */
@@ -439,6 +464,18 @@ export declare class Socket<
   disconnect(close?: boolean): this;
 }
 
+/** The options of `attach` / `listen(httpServer)` (also accepted by the constructor). */
+export interface AttachOptions {
+  /** See {@link ServerOptions.takeover}. */
+  takeover?: boolean;
+  /** See {@link ServerOptions.destroyUpgrade}. */
+  destroyUpgrade?: boolean;
+  /** See {@link ServerOptions.destroyUpgradeTimeout}. */
+  destroyUpgradeTimeout?: number;
+  /** See {@link ServerOptions.serveClient}. */
+  serveClient?: boolean;
+}
+
 /**
  * A Socket.IO server served by the polysio Rust core.
  *
@@ -461,18 +498,47 @@ export declare class Server<
   ServerSideEvents extends EventsMap = DefaultEventsMap,
   SocketData = any,
 > {
-  /** `new Server(opts)`, or `new Server(port, opts)` to listen at once. */
+  /**
+   * `new Server(opts)`; `new Server(port, opts)` to listen at once on the core's own listener;
+   * `new Server(httpServer, opts)` to attach to a Node `http.Server` / `https.Server` (Express,
+   * Fastify's `fastify.server`, NestJS...; see {@link Server.attach}).
+   */
   constructor(opts?: ServerOptions);
   constructor(port: number, opts?: ServerOptions);
+  constructor(srv: import("node:http").Server | import("node:https").Server, opts?: ServerOptions);
   /** The main namespace `/`. */
   readonly sockets: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
   readonly opts: ServerOptions;
-  readonly engine: { readonly clientsCount: number };
+  /**
+   * The Engine.IO level: the number of open connections, and `use(middleware)`: an
+   * Express-style `(req, res, next)` middleware run on every request to the Socket.IO path,
+   * upgrades included (headers it sets go on the `101`), as socket.io 4.6+; `next(err)`
+   * refuses the request (400). Only when attached to an `http.Server` (throws otherwise).
+   */
+  readonly engine: {
+    readonly clientsCount: number;
+    use(fn: (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse, next: (err?: unknown) => void) => void): unknown;
+  };
+  /** The `http.Server` attached to, or null. */
+  readonly httpServer: import("node:http").Server | import("node:https").Server | null;
   path(): string;
-  /** Binds `port` (0: any free port) on all interfaces or `opts.host`; throws `ERR_LISTEN` at once on failure. */
+  /**
+   * Binds `port` (0: any free port) on all interfaces or `opts.host` with the core's own
+   * listener; throws `ERR_LISTEN` at once on failure. Given an `http.Server`, same as `attach`.
+   */
   listen(port: number | string, opts?: { host?: string }): this;
+  listen(srv: import("node:http").Server | import("node:https").Server, opts?: AttachOptions): this;
+  /**
+   * Attaches to a Node `http.Server` / `https.Server` as socket.io does: requests outside the
+   * Socket.IO path (prefix `path + "/"`) go to the server's previous `request` listeners, in
+   * order; upgrades to the path become WebSockets (see `takeover`), others are ended after
+   * `destroyUpgradeTimeout` unless `destroyUpgrade: false`; when the server closes every session
+   * ends; `io.close()` closes it. Server options (`path`, `cors`...) go to the constructor
+   * (giving them here throws `ERR_INVALID_ARG_VALUE`). Given a port, same as `listen(port)`.
+   */
+  attach(srv: import("node:http").Server | import("node:https").Server, opts?: AttachOptions): this;
   attach(port: number | string, opts?: { host?: string }): this;
-  /** The bound address, or null before `listen`. */
+  /** The bound address (the attached `http.Server`'s), or null before `listen`. */
   address(): { address: string; port: number; family: "IPv4" | "IPv6" } | null;
   /** Serves a file (by path) or a Buffer at `urlPath`, outside the Socket.IO path. */
   serveStatic(urlPath: string, content: string | Buffer | Uint8Array, contentType?: string): this;

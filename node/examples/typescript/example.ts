@@ -3,6 +3,7 @@
 // socket.io.
 import { Server, type Socket } from "polysio";
 import { io } from "polysio/client";
+import { createServer } from "node:http";
 
 interface ServerToClientEvents {
   chat: (msg: { name: string; text: string }) => void;
@@ -105,3 +106,15 @@ main().catch((e: unknown) => {
   console.error(e);
   process.exitCode = 1;
 });
+
+/** Attached to a Node http.Server (Express, Fastify, NestJS): typed, not run here. */
+export function attached(): Server {
+  const httpServer = createServer((req, res) => res.end("ok"));
+  const srv = new Server(httpServer, { takeover: true, destroyUpgradeTimeout: 1000, serveClient: false });
+  srv.engine.use((req, res, next) => {
+    res.setHeader("x-seen", String(req.headers.host));
+    next();
+  });
+  srv.close();
+  return new Server().attach(createServer(), { destroyUpgrade: false });
+}
