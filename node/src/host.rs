@@ -449,10 +449,9 @@ impl NativeWsStream {
             };
             let mut buf = vec![0u8; STREAM_BUFFER];
             let out = match rd.read(&mut buf).await {
-                Ok(n) if n > 0 => {
-                    buf.truncate(n);
-                    Some(Buffer::from(buf))
-                }
+                // A short read is copied out: the buffer's whole capacity would go with it.
+                Ok(n) if n == buf.len() => Some(Buffer::from(buf)),
+                Ok(n) if n > 0 => Some(Buffer::from(buf[..n].to_vec())),
                 _ => None,
             };
             done.finish(Ok(native(out)));

@@ -361,3 +361,35 @@ test("serveClient: the installed socket.io-client's bundles under the path, with
   t.after(() => off.io.close());
   assert.strictEqual((await fetch(`${off.url}/socket.io/socket.io.js`)).status, 400);
 });
+
+for (const takeover of [true, false]) {
+  test(`large messages and a 10 MB burst arrive whole and in order, takeover ${takeover ? "on" : "off"}`, async (t) => {
+    const { io, url, upgrades } = await expressServer({ takeover, maxHttpBufferSize: 5e6 });
+    io.on("connection", (s) => {
+      s.on("echo", (x, cb) => cb(x));
+      s.on("burst", (n, size) => {
+        for (let i = 0; i < n; i++) s.emit("b", i, Buffer.alloc(size, i & 255));
+      });
+    });
+    t.after(() => io.close());
+    const c = client(url, ["websocket"]);
+    t.after(() => c.close());
+    await connected(c);
+    const big = Buffer.alloc(2e6);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 255;
+    for (let i = 0; i < 3; i++) {
+      assert.ok(Buffer.from(await within(c.emitWithAck("echo", big), 15000, "echo")).equals(big), "2 MB echoed");
+    }
+    let next = 0;
+    const done = new Promise((resolve, reject) =>
+      c.on("b", (i, b) => {
+        if (i !== next || b.length !== 100000 || b[0] !== (i & 255) || b[99999] !== (i & 255)) reject(new Error(`event ${i} (expected ${next}) is wrong`));
+        if (++next === 100) resolve();
+      }),
+    );
+    c.emit("burst", 100, 100000);
+    await within(done, 30000, "burst");
+    assert.strictEqual(upgrades.length, 1);
+    assert.strictEqual(upgrades[0].destroyed, takeover);
+  });
+}
