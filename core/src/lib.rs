@@ -10,6 +10,8 @@ pub mod adapter;
 pub mod client;
 pub mod engine;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "tower")]
 pub mod layer;
 pub mod parser;
