@@ -205,6 +205,11 @@ enum polysio_result
    * A bug inside polysio was caught at the boundary; the call had no effect or only part of it.
    */
   POLYSIO_ERR_PANIC = 14,
+  /**
+   * TLS failed: the server's certificate is not trusted (the message says why), or a
+   * certificate or key does not load.
+   */
+  POLYSIO_ERR_TLS = 15,
 };
 #ifndef __cplusplus
 typedef uint32_t polysio_result;
@@ -514,6 +519,43 @@ polysio_result polysio_client_options_free(polysio_client_options *options);
 polysio_result polysio_client_options_set_transports(polysio_client_options *options,
                                                      uint32_t transport_mask,
                                                      bool upgrade);
+
+/**
+ * Trusts the CA certificates of `len` bytes of PEM at `pem` (copied) for `https://` and
+ * `wss://` servers, besides the system's roots (a private CA). `pem` NULL: the system's roots
+ * only (the default). A PEM that does not parse makes `polysio_client_new` fail with
+ * `POLYSIO_ERR_TLS`; a server whose certificate no trusted CA signed fails the connection
+ * (`connect_error` with a message saying the certificate is not trusted).
+ */
+polysio_result polysio_client_options_set_tls_ca_pem(polysio_client_options *options,
+                                                     const uint8_t *pem,
+                                                     size_t len);
+
+/**
+ * The client's certificate chain and private key, PEM (copied), for servers that ask for one
+ * (mutual TLS). Both NULL: none (the default); one without the other is
+ * `POLYSIO_ERR_INVALID_ARGUMENT`.
+ */
+polysio_result polysio_client_options_set_tls_client_cert(polysio_client_options *options,
+                                                          const uint8_t *cert_pem,
+                                                          size_t cert_len,
+                                                          const uint8_t *key_pem,
+                                                          size_t key_len);
+
+/**
+ * Whether to verify the server's certificate (default true). `false` accepts any certificate
+ * (expired, self-signed, for another name): the traffic is encrypted, but to whoever answers.
+ * For development only.
+ */
+polysio_result polysio_client_options_set_tls_verify(polysio_client_options *options, bool verify);
+
+/**
+ * The HTTP CONNECT proxy every transport tunnels through: `"http://[user:password@]host:port"`;
+ * `""` for none whatever the environment says; NULL (the default) for the one the
+ * environment names (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, except `NO_PROXY` hosts and
+ * loopback addresses). TLS to the server runs inside the tunnel.
+ */
+polysio_result polysio_client_options_set_proxy(polysio_client_options *options, const char *url);
 
 /**
  * The server's Engine.IO path (default `/socket.io/`).
@@ -1373,6 +1415,20 @@ polysio_result polysio_server_listen(polysio_server *server,
                                      const char *host,
                                      uint16_t port,
                                      uint16_t *bound_port);
+
+/**
+ * Like `polysio_server_listen`, over TLS (https and wss): `cert_pem` is the PEM certificate
+ * chain (the server's first), `key_pem` its PEM private key (PKCS#8, PKCS#1 or SEC1), both
+ * copied. A chain or key that does not load, or that do not match, is `POLYSIO_ERR_TLS`.
+ */
+polysio_result polysio_server_listen_tls(polysio_server *server,
+                                         const char *host,
+                                         uint16_t port,
+                                         const uint8_t *cert_pem,
+                                         size_t cert_len,
+                                         const uint8_t *key_pem,
+                                         size_t key_len,
+                                         uint16_t *bound_port);
 
 /**
  * Serves `len` bytes of `data` (copied) with `content_type` at the URL path `path` (e.g. `"/"`

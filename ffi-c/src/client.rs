@@ -179,6 +179,89 @@ pub extern "C" fn polysio_client_options_set_transports(
     })
 }
 
+/// Trusts the CA certificates of `len` bytes of PEM at `pem` (copied) for `https://` and
+/// `wss://` servers, besides the system's roots (a private CA). `pem` NULL: the system's roots
+/// only (the default). A PEM that does not parse makes `polysio_client_new` fail with
+/// `POLYSIO_ERR_TLS`; a server whose certificate no trusted CA signed fails the connection
+/// (`connect_error` with a message saying the certificate is not trusted).
+#[no_mangle]
+pub extern "C" fn polysio_client_options_set_tls_ca_pem(
+    options: *mut polysio_client_options,
+    pem: *const u8,
+    len: usize,
+) -> polysio_result {
+    with_opts(options, |o| {
+        o.opts.tls.ca_pem = if pem.is_null() {
+            None
+        } else {
+            Some(crate::error::bytes(pem, len, "pem")?.to_vec())
+        };
+        Ok(())
+    })
+}
+
+/// The client's certificate chain and private key, PEM (copied), for servers that ask for one
+/// (mutual TLS). Both NULL: none (the default); one without the other is
+/// `POLYSIO_ERR_INVALID_ARGUMENT`.
+#[no_mangle]
+pub extern "C" fn polysio_client_options_set_tls_client_cert(
+    options: *mut polysio_client_options,
+    cert_pem: *const u8,
+    cert_len: usize,
+    key_pem: *const u8,
+    key_len: usize,
+) -> polysio_result {
+    with_opts(options, |o| {
+        match (cert_pem.is_null(), key_pem.is_null()) {
+            (true, true) => {
+                o.opts.tls.client_cert_pem = None;
+                o.opts.tls.client_key_pem = None;
+            }
+            (false, false) => {
+                o.opts.tls.client_cert_pem =
+                    Some(crate::error::bytes(cert_pem, cert_len, "cert_pem")?.to_vec());
+                o.opts.tls.client_key_pem =
+                    Some(crate::error::bytes(key_pem, key_len, "key_pem")?.to_vec());
+            }
+            _ => return Err(Error::invalid("cert_pem and key_pem go together")),
+        }
+        Ok(())
+    })
+}
+
+/// Whether to verify the server's certificate (default true). `false` accepts any certificate
+/// (expired, self-signed, for another name): the traffic is encrypted, but to whoever answers.
+/// For development only.
+#[no_mangle]
+pub extern "C" fn polysio_client_options_set_tls_verify(
+    options: *mut polysio_client_options,
+    verify: bool,
+) -> polysio_result {
+    with_opts(options, |o| {
+        o.opts.tls.danger_accept_invalid_certs = !verify;
+        Ok(())
+    })
+}
+
+/// The HTTP CONNECT proxy every transport tunnels through: `"http://[user:password@]host:port"`;
+/// `""` for none whatever the environment says; NULL (the default) for the one the
+/// environment names (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, except `NO_PROXY` hosts and
+/// loopback addresses). TLS to the server runs inside the tunnel.
+#[no_mangle]
+pub extern "C" fn polysio_client_options_set_proxy(
+    options: *mut polysio_client_options,
+    url: *const c_char,
+) -> polysio_result {
+    with_opts(options, |o| {
+        o.opts.proxy = match opt_cstr(url, "url")? {
+            None => polysio::client::Proxy::Environment,
+            Some("") => polysio::client::Proxy::Direct,
+            Some(u) => polysio::client::Proxy::Url(u.to_owned()),
+        };
+        Ok(())
+    })
+}
+
 /// The server's Engine.IO path (default `/socket.io/`).
 #[no_mangle]
 pub extern "C" fn polysio_client_options_set_path(

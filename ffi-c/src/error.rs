@@ -42,6 +42,9 @@ pub enum polysio_result {
     POLYSIO_ERR_IO = 13,
     /// A bug inside polysio was caught at the boundary; the call had no effect or only part of it.
     POLYSIO_ERR_PANIC = 14,
+    /// TLS failed: the server's certificate is not trusted (the message says why), or a
+    /// certificate or key does not load.
+    POLYSIO_ERR_TLS = 15,
 }
 
 use polysio_result::*;
@@ -78,6 +81,7 @@ impl From<polysio::Error> for Error {
             E::Timeout(_) => POLYSIO_ERR_TIMEOUT,
             E::ConnectRefused { .. } => POLYSIO_ERR_CONNECT_REFUSED,
             E::Transport(_) => POLYSIO_ERR_IO,
+            E::Tls(_) => POLYSIO_ERR_TLS,
             E::BufferFull(_) => POLYSIO_ERR_BUFFER_FULL,
             _ => POLYSIO_ERR_INVALID_ARGUMENT,
         };
@@ -254,6 +258,7 @@ pub extern "C" fn polysio_result_name(result: u32) -> *const c_char {
         12 => c"POLYSIO_ERR_CONNECT_REFUSED",
         13 => c"POLYSIO_ERR_IO",
         14 => c"POLYSIO_ERR_PANIC",
+        15 => c"POLYSIO_ERR_TLS",
         _ => c"POLYSIO_UNKNOWN",
     };
     s.as_ptr()

@@ -914,24 +914,62 @@ pub extern "C" fn polysio_server_listen(
     port: u16,
     bound_port: *mut u16,
 ) -> polysio_result {
+    ffi(|| listen_with(server, host, port, bound_port, None))
+}
+
+/// Like `polysio_server_listen`, over TLS (https and wss): `cert_pem` is the PEM certificate
+/// chain (the server's first), `key_pem` its PEM private key (PKCS#8, PKCS#1 or SEC1), both
+/// copied. A chain or key that does not load, or that do not match, is `POLYSIO_ERR_TLS`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn polysio_server_listen_tls(
+    server: *mut polysio_server,
+    host: *const c_char,
+    port: u16,
+    cert_pem: *const u8,
+    cert_len: usize,
+    key_pem: *const u8,
+    key_len: usize,
+    bound_port: *mut u16,
+) -> polysio_result {
     ffi(|| {
-        let s = handle::get(server)?;
-        s.check_open()?;
-        let host = opt_cstr(host, "host")?.unwrap_or("0.0.0.0").to_owned();
-        let io = s.io.clone();
-        let (addr, task) = s.rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
-            let addr = listener.local_addr()?;
-            let task = tokio::spawn(async move { io.serve(listener).await });
-            Ok::<_, std::io::Error>((addr, task))
-        })?;
-        s.listeners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(task);
-        write_out(bound_port, addr.port());
-        Ok(())
+        let tls = polysio::tls::ServerTls::from_pem(
+            crate::error::bytes(cert_pem, cert_len, "cert_pem")?,
+            crate::error::bytes(key_pem, key_len, "key_pem")?,
+        )?;
+        listen_with(server, host, port, bound_port, Some(tls))
     })
+}
+
+/// Binds `host:port` and serves there (over TLS with `tls`) on a task the server keeps.
+fn listen_with(
+    server: *mut polysio_server,
+    host: *const c_char,
+    port: u16,
+    bound_port: *mut u16,
+    tls: Option<polysio::tls::ServerTls>,
+) -> Result<()> {
+    let s = handle::get(server)?;
+    s.check_open()?;
+    let host = opt_cstr(host, "host")?.unwrap_or("0.0.0.0").to_owned();
+    let io = s.io.clone();
+    let (addr, task) = s.rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            match tls {
+                Some(tls) => io.serve_tls(listener, tls).await,
+                None => io.serve(listener).await,
+            }
+        });
+        Ok::<_, std::io::Error>((addr, task))
+    })?;
+    s.listeners
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(task);
+    write_out(bound_port, addr.port());
+    Ok(())
 }
 
 /// Serves `len` bytes of `data` (copied) with `content_type` at the URL path `path` (e.g. `"/"`

@@ -78,6 +78,9 @@ native() {
   "$bin/test_flood" client
   "$bin/test_sigpipe"
   "$bin/test_host"
+  # https/wss with a throwaway CA.
+  bash "$root/tests/tls-certs.sh" "$build/tls"
+  "$bin/test_tls" "$build/tls"
 }
 
 # Starts a background command that prints `listening PORT` (or $READY) when ready; sets $port
@@ -204,6 +207,8 @@ under_valgrind() {
   vg "$bin/test_loopback" threads
   vg "$bin/test_loopback" poll
   vg "$bin/test_host"
+  # ring's assembly ciphers are opaque to memcheck (see valgrind-ring.supp).
+  vg --suppressions="$root/ffi-c/tests/valgrind-ring.supp" "$bin/test_tls" "$build/tls"
   vg "$bin/test_flood" websocket 3000
   vg "$bin/test_flood" polling 3000
   vg "$bin/test_flood" client 2000

@@ -13,6 +13,7 @@
  * queues need no locks. */
 #include <inttypes.h>
 #include <poll.h>
+#include "files.h"
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -544,6 +545,20 @@ static bool open_client(scenario *sc, const char *sp, bool reconnection, client 
         s_free(&auth);
         TRY(r);
     }
+    /* tests/run-client's TLS hook: trust POLYSIO_TEST_CA_FILE besides the system's roots */
+    const char *ca_path = getenv("POLYSIO_TEST_CA_FILE");
+    if (ca_path && *ca_path) {
+        size_t ca_len = 0;
+        char *ca = read_file(ca_path, &ca_len);
+        if (!ca) {
+            polysio_client_options_free(o);
+            s_puts(why, "cannot read POLYSIO_TEST_CA_FILE");
+            return false;
+        }
+        polysio_result rc = polysio_client_options_set_tls_ca_pem(o, (const uint8_t *)ca, ca_len);
+        free(ca);
+        TRY(rc);
+    }
     polysio_result r = polysio_client_new(sc->url, o, &c->c);
     polysio_client_options_free(o);
     TRY(r);
@@ -796,7 +811,7 @@ static bool run_scenario(const char *url, const polysio_payload *doc, const char
     return ok;
 }
 
-static char *read_file(const char *path, size_t *len) {
+static char *read_as_array(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     str s = {0};
@@ -817,7 +832,7 @@ int main(int argc, char **argv) {
     }
     const char *url = argv[1], *which = argv[2];
     size_t len = 0;
-    char *text = read_file(argv[3], &len);
+    char *text = read_as_array(argv[3], &len);
     if (!text) {
         perror(argv[3]);
         return 2;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "files.h"
 #include "scenarios.h"
 
 int main(int argc, char **argv) {
@@ -33,7 +34,19 @@ int main(int argc, char **argv) {
     polysio_server *srv = scenario_server_new(argc, argv, 2, &opts);
     if (!srv) return 2;
     uint16_t bound = 0;
-    polysio_result r = polysio_server_listen(srv, "127.0.0.1", (uint16_t)port, &bound);
+    polysio_result r;
+    /* tests/run-server's TLS hook: https/wss with POLYSIO_TEST_TLS_CERT and _KEY */
+    const char *cert_path = getenv("POLYSIO_TEST_TLS_CERT"), *key_path = getenv("POLYSIO_TEST_TLS_KEY");
+    if (cert_path && *cert_path && key_path && *key_path) {
+        size_t cert_len = 0, key_len = 0;
+        char *cert = read_file(cert_path, &cert_len), *key = read_file(key_path, &key_len);
+        r = polysio_server_listen_tls(srv, "127.0.0.1", (uint16_t)port, (const uint8_t *)cert,
+                                      cert ? cert_len : 0, (const uint8_t *)key, key ? key_len : 0, &bound);
+        free(cert);
+        free(key);
+    } else {
+        r = polysio_server_listen(srv, "127.0.0.1", (uint16_t)port, &bound);
+    }
     if (r != POLYSIO_OK) {
         check(r, "listen");
         polysio_server_free(srv);
