@@ -9,6 +9,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root/fuzz"
 secs=${FUZZ_SECONDS:-20}
+# The fuzz crate's own build directory (release + sanitizer flags; not the workspace's target/).
+tdir=${FUZZ_TARGET_DIR:-$root/fuzz/target}
 
 if cargo +nightly --version >/dev/null 2>&1; then
   cargo=(cargo +nightly)
@@ -21,9 +23,9 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
 
-targets=(engine_packet engine_payload sio_decoder json_value client_handshake http_routing)
-"${cargo[@]}" fuzz build
-bin="target/$(rustc -vV | sed -n 's/^host: //p')/release"
+mapfile -t targets < <("${cargo[@]}" fuzz list)
+"${cargo[@]}" fuzz build --target-dir "$tdir"
+bin="$tdir/$(rustc -vV | sed -n 's/^host: //p')/release"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
