@@ -1,5 +1,5 @@
 "use strict";
-// Socket.IO attached to a Node http.Server / https.Server (Express, Fastify), against the
+// Socket.IO attached to a Node http.Server / https.Server (Express 5 and 4, Fastify), against the
 // npm socket.io-client: polling, websocket and upgrade, with the WebSocket taken over (the TCP
 // socket itself) or its bytes crossing (takeover: false, TLS); upgrades to other paths;
 // closing.
@@ -14,10 +14,11 @@ const os = require("node:os");
 const path = require("node:path");
 const { execFileSync } = require("node:child_process");
 const express = require("express");
+const express4 = require("express4");
 const Fastify = require("fastify");
 const { io: connect } = require("socket.io-client");
 const { Server } = require("..");
-const { once, within, until, sleep } = require("./helpers");
+const { once, within, until, sleep, connected } = require("./helpers");
 
 /** An Express app with a middleware and `GET /health`, on an http.Server with `io` attached. */
 async function expressServer(opts) {
@@ -52,18 +53,6 @@ function client(url, transports, extra = {}) {
   return c;
 }
 
-async function connected(c) {
-  if (c.connected) return;
-  await within(
-    new Promise((resolve, reject) => {
-      c.once("connect", resolve);
-      c.once("connect_error", reject);
-    }),
-    15000,
-    "connect",
-  );
-}
-
 /** Binary, acks and rooms over `c` (and a second client `d` in the same room). */
 async function exercise(c, d) {
   const bin = Buffer.from([0, 1, 2, 253, 254, 255]);
@@ -75,6 +64,35 @@ async function exercise(c, d) {
   const got = once(d, "room-msg");
   c.emit("to-room", "r1", "to everyone in r1");
   assert.deepStrictEqual(await got, ["to everyone in r1"]);
+}
+
+/**
+ * Two clients over polling, websocket and polling then upgrade: binary, acks and rooms; after
+ * the WebSocket ones, `onUpgrades(their upgrade sockets, c, d)`.
+ */
+async function overEachTransport(url, upgrades, onUpgrades) {
+  for (const transports of [["polling"], ["websocket"], ["polling", "websocket"]]) {
+    const before = upgrades.length;
+    const c = client(url, transports);
+    const d = client(url, transports);
+    try {
+      await connected(c);
+      await connected(d);
+      if (transports.length === 2) {
+        await until(() => c.io.engine.transport.name === "websocket" && d.io.engine.transport.name === "websocket", 15000, "upgrade");
+      }
+      assert.strictEqual(c.io.engine.transport.name, transports.includes("websocket") ? "websocket" : "polling");
+      await exercise(c, d);
+      if (transports.includes("websocket")) {
+        const mine = upgrades.slice(before);
+        assert.strictEqual(mine.length, 2, "two WebSocket upgrades");
+        await onUpgrades(mine, c, d);
+      }
+    } finally {
+      c.close();
+      d.close();
+    }
+  }
 }
 
 for (const takeover of [true, false]) {
@@ -92,37 +110,18 @@ for (const takeover of [true, false]) {
     // Only the Socket.IO path ("/socket.io/" as a prefix) goes to the core.
     assert.strictEqual((await fetch(`${url}/socket.iox`)).status, 404);
 
-    for (const transports of [["polling"], ["websocket"], ["polling", "websocket"]]) {
-      const before = upgrades.length;
-      const c = client(url, transports);
-      const d = client(url, transports);
-      try {
-        await connected(c);
-        await connected(d);
-        if (transports.length === 2) {
-          await until(() => c.io.engine.transport.name === "websocket" && d.io.engine.transport.name === "websocket", 15000, "upgrade");
-        }
-        assert.strictEqual(c.io.engine.transport.name, transports.includes("websocket") ? "websocket" : "polling");
-        await exercise(c, d);
-        if (transports.includes("websocket")) {
-          const mine = upgrades.slice(before);
-          assert.strictEqual(mine.length, 2, "two WebSocket upgrades");
-          if (takeover) {
-            // Node's socket is destroyed (its descriptor closed, no FIN) while the WebSocket
-            // lives on in the core.
-            await until(() => mine.every((s) => s.destroyed), 5000, "Node sockets destroyed");
-            await sleep(300);
-            assert.ok(c.connected && d.connected);
-            assert.deepStrictEqual(await within(c.emitWithAck("echo", "still here"), 15000, "ack"), "still here");
-          } else {
-            assert.ok(mine.every((s) => !s.destroyed), "bytes cross through Node's sockets");
-          }
-        }
-      } finally {
-        c.close();
-        d.close();
+    await overEachTransport(url, upgrades, async (mine, c, d) => {
+      if (takeover) {
+        // Node's socket is destroyed (its descriptor closed, no FIN) while the WebSocket
+        // lives on in the core.
+        await until(() => mine.every((s) => s.destroyed), 5000, "Node sockets destroyed");
+        await sleep(300);
+        assert.ok(c.connected && d.connected);
+        assert.deepStrictEqual(await within(c.emitWithAck("echo", "still here"), 15000, "ack"), "still here");
+      } else {
+        assert.ok(mine.every((s) => !s.destroyed), "bytes cross through Node's sockets");
       }
-    }
+    });
     assert.strictEqual(io.httpServer, httpServer);
   });
 }
@@ -202,6 +201,53 @@ test("https.Server with a self-signed certificate: the WebSocket's bytes cross",
   }
   assert.strictEqual(upgrades.length, 4);
   assert.ok(upgrades.every((s) => s.encrypted), "TLS sockets");
+});
+
+test("Express 4: routes, an Express 4 Router as io.engine.use middleware, polling, websocket, upgrade", async (t) => {
+  assert.match(require("express4/package.json").version, /^4\./);
+  const app = express4();
+  app.use((req, res, next) => {
+    res.set("x-middleware", "express4");
+    next();
+  });
+  app.get("/health", (req, res) => res.send("ok"));
+  // Express 4's route syntax (an optional parameter, gone in Express 5).
+  app.get("/items/:id?", (req, res) => res.json({ id: req.params.id || null }));
+  const httpServer = http.createServer(app);
+  const io = new Server(httpServer);
+  handlers(io);
+  // An Express 4 Router on the handshake requests and the upgrade.
+  const seen = [];
+  const router = express4.Router();
+  router.use((req, res, next) => {
+    seen.push(new URL(req.url, "http://x").searchParams.get("transport"));
+    res.setHeader("x-engine-mw", "express4");
+    next(req.headers["x-block"] ? new Error("blocked") : undefined);
+  });
+  io.engine.use(router);
+  const upgrades = [];
+  httpServer.on("upgrade", (req, socket) => upgrades.push(socket));
+  await new Promise((r) => httpServer.listen(0, "127.0.0.1", r));
+  t.after(() => io.close());
+  const url = `http://127.0.0.1:${httpServer.address().port}`;
+
+  const health = await fetch(`${url}/health`);
+  assert.strictEqual(await health.text(), "ok");
+  assert.strictEqual(health.headers.get("x-middleware"), "express4");
+  assert.deepStrictEqual(await (await fetch(`${url}/items`)).json(), { id: null });
+  assert.deepStrictEqual(await (await fetch(`${url}/items/7`)).json(), { id: "7" });
+  assert.strictEqual((await fetch(`${url}/nothing`)).status, 404);
+  const open = await fetch(`${url}/socket.io/?EIO=4&transport=polling`);
+  assert.strictEqual(open.status, 200);
+  assert.strictEqual(open.headers.get("x-engine-mw"), "express4");
+  const blocked = await fetch(`${url}/socket.io/?EIO=4&transport=polling`, { headers: { "x-block": "1" } });
+  assert.strictEqual(blocked.status, 400);
+
+  await overEachTransport(url, upgrades, (mine) => until(() => mine.every((s) => s.destroyed), 5000, "taken over"));
+  assert.ok(seen.includes("polling") && seen.includes("websocket"), "the Router saw polling and the upgrade");
+  const refused = client(url, ["websocket"], { extraHeaders: { "x-block": "1" } });
+  await assert.rejects(connected(refused));
+  refused.close();
 });
 
 test("Fastify: new Server(fastify.server)", async (t) => {

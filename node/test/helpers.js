@@ -44,6 +44,19 @@ async function until(cond, ms = WAIT, what = "condition") {
   }
 }
 
+/** Resolves when the socket.io-client socket `c` is connected; rejects with its connect_error. */
+async function connected(c, ms = WAIT) {
+  if (c.connected) return;
+  await within(
+    new Promise((resolve, reject) => {
+      c.once("connect", resolve);
+      c.once("connect_error", reject);
+    }),
+    ms,
+    "connect",
+  );
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A polysio Server listening on 127.0.0.1 (random port) and its URL. */
@@ -122,4 +135,4 @@ function kill(child) {
 const repo = path.resolve(__dirname, "..", "..");
 const pkg = path.resolve(__dirname, "..");
 
-module.exports = { WAIT, once, within, until, sleep, listen, refServer, run, startListening, kill, repo, pkg };
+module.exports = { WAIT, once, within, until, connected, sleep, listen, refServer, run, startListening, kill, repo, pkg };
