@@ -3,14 +3,17 @@
 // gateways (@nestjs/websockets) are served by polysio through an IoAdapter subclass (README
 // "NestJS"), against the npm socket.io-client over polling, websocket and upgrade. Nest 12 is
 // ESM: it is imported dynamically; the decorators are applied as `tsc --experimentalDecorators`
-// would (reflect-metadata's `Reflect.decorate`), so no build step.
+// would (reflect-metadata's `Reflect.decorate`), so no build step. The TypeScript example of
+// README "NestJS" (examples/nest/main.mts, real decorators) is compiled with tsc and run.
 
 const test = require("node:test");
 const assert = require("node:assert");
 require("reflect-metadata");
 const { io: connect } = require("socket.io-client");
 const { Server, Namespace } = require("..");
-const { once, within, until, connected } = require("./helpers");
+const fs = require("node:fs");
+const path = require("node:path");
+const { once, within, until, connected, run, startListening, kill, pkg } = require("./helpers");
 
 /** Nest's modules, imported once. */
 let nestModules;
@@ -253,4 +256,37 @@ test("NestJS with forceCloseConnections: app.close() ends the sessions with the 
   assert.deepStrictEqual(await Promise.all(gone.map((g) => g.then(([reason]) => reason))), ["transport close", "transport error"]);
   assert.strictEqual(httpServer.listening, false);
   await until(() => ids.every((id) => seen.disconnects.some(([, i]) => i === id)), 5000, "handleDisconnect");
+});
+
+test("examples/nest/main.mts (README \"NestJS\") compiles with tsc and serves its gateway", async (t) => {
+  const dir = path.join(pkg, "examples", "nest");
+  const out = path.join(dir, "out.tmp");
+  t.after(() => fs.rmSync(out, { recursive: true, force: true }));
+  const tsc = path.join(pkg, "node_modules", "typescript", "bin", "tsc");
+  const c = await run([process.execPath, tsc, "-p", path.join(dir, "tsconfig.json"), "--noEmit", "false", "--outDir", out], { cwd: pkg });
+  assert.strictEqual(c.code, 0, c.stdout + c.stderr);
+  const { child, port } = await startListening([process.execPath, path.join(out, "main.mjs")], { cwd: pkg, env: { ...process.env, PORT: "0" } });
+  t.after(() => kill(child));
+  const url = `http://127.0.0.1:${port}`;
+  assert.strictEqual(await (await fetch(`${url}/health`)).text(), "ok");
+  const nameless = client(`${url}/chat`, ["websocket"]);
+  await assert.rejects(connected(nameless), /a name, please/);
+  nameless.close();
+  for (const transports of TRANSPORTS) {
+    const a = client(`${url}/chat`, transports, { auth: { name: "ann" } });
+    const b = client(`${url}/chat`, transports, { auth: { name: "bob" } });
+    try {
+      await connected(a);
+      await connected(b);
+      await upgraded([a, b], transports);
+      assert.deepStrictEqual(await within(a.emitWithAck("join", "lobby"), 15000, "join"), { joined: "lobby" });
+      assert.deepStrictEqual(await within(b.emitWithAck("join", "lobby"), 15000, "join"), { joined: "lobby" });
+      const got = once(b, "said");
+      a.emit("say", { room: "lobby", text: "hi" });
+      assert.deepStrictEqual(await got, ["ann: hi"]);
+    } finally {
+      a.close();
+      b.close();
+    }
+  }
 });
