@@ -14,7 +14,7 @@ t_all=$SECONDS
 source "$root/tests/lib.sh"
 
 need() { command -v "$1" >/dev/null || { echo "$1 is required ($2)" >&2; exit 1; }; }
-need node "Node >= 18 with npm"
+need node "Node >= 20 with npm (the tests run NestJS 12; the package itself needs 18)"
 need npm "Node >= 18 with npm"
 need cargo "Rust >= 1.88"
 
