@@ -1033,6 +1033,29 @@ async fn upgrade_ends_a_poll_sent_after_the_probe() {
     assert_eq!(ws_text(&mut ws).await, "4over ws");
 }
 
+/// The official suite's "should ignore HTTP requests with same sid after upgrade": a GET sent
+/// right after `5` is refused, whichever of the two connections the server reads first (it
+/// answered 200 with a noop when the GET won the race).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_racing_the_upgrade_packet_is_refused() {
+    let addr = start_engine_default().await;
+    for _ in 0..20 {
+        let sid = open_polling(addr, EIO).await;
+        let url = poll_url(EIO, &sid);
+        let mut ws = ws_connect(addr, &format!("{EIO}?EIO=4&transport=websocket&sid={sid}")).await;
+        ws_send(&mut ws, "2probe").await;
+        assert_eq!(ws_text(&mut ws).await, "3probe");
+        let mut get = TcpStream::connect(addr).await.unwrap();
+        // The GET first on the wire, then `5`: the server may still read `5` first.
+        write_request(&mut get, "GET", &url, &[], b"").await;
+        ws_send(&mut ws, "5").await;
+        let r = within("the racing GET", read_response(&mut get)).await;
+        assert_eq!(r.status, 400, "{r:?}");
+        ws_send(&mut ws, "4still here").await;
+        assert_eq!(ws_text(&mut ws).await, "4still here");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_refused_when_disabled() {
     let (_s, addr) = start_engine(EngineConfig {

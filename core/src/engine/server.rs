@@ -440,6 +440,17 @@ impl EngineServer {
             // Answered: not an aborted GET.
             guard.0.take();
             drop(queued);
+            // Woken by the upgrade with nothing for it: the sid is the WebSocket's now, and this
+            // GET is refused like one that arrives after the upgrade (`400`). Only a GET sent
+            // after the probe waits here: the one pending at the probe was ended by a noop.
+            // Without this, which of the client's `5` and its next GET the server read first
+            // (two connections, two threads) would decide between 200 and 400.
+            let moved = session.transport() == TransportType::Websocket && !session.is_closed();
+            if moved && frames.iter().all(super::ws_io::is_noop) {
+                let mut r = HttpResponse::handshake_error(HandshakeError::BadRequest, None);
+                r.headers.extend(cors);
+                return r;
+            }
             let mut r = HttpResponse::new(StatusCode::OK, encode_payload(&frames))
                 .with_type("text/plain; charset=UTF-8");
             r.headers.extend(cors);
