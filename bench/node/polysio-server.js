@@ -1,15 +1,35 @@
-// This project's server through its Node binding, for the benchmarks: `node polysio-server.js
-// PORT` serves 127.0.0.1:PORT. The handlers are bench/node/server.js's (socket.io's API);
-// the broadcast's fan-out happens in Rust.
+// This project's server through its Node binding, for the benchmarks:
+// `node polysio-server.js [--express [--no-takeover]] PORT` serves 127.0.0.1:PORT. The handlers
+// are bench/node/server.js's (socket.io's API); the broadcast's fan-out happens in Rust.
+//   (plain)          the binding's own listener, io.listen (bench/server node)
+//   --express        attached to an Express 5 app's http.Server beside a GET /health route,
+//                    new Server(httpServer): WebSockets taken over by the core (node-express)
+//   --no-takeover    the same with takeover: false, the WebSocket's bytes crossing Node's
+//                    socket (node-express-stream)
 'use strict';
+const http = require('node:http');
 const { Server } = require('../../node');
 
-const port = Number(process.argv[2]);
-if (!Number.isInteger(port)) {
-  console.error('usage: node polysio-server.js PORT');
+const args = process.argv.slice(2);
+const express = args[0] === '--express';
+if (express) args.shift();
+const takeover = !(express && args[0] === '--no-takeover');
+if (!takeover) args.shift();
+const port = Number(args[0]);
+if (!Number.isInteger(port) || args.length !== 1) {
+  console.error('usage: node polysio-server.js [--express [--no-takeover]] PORT');
   process.exit(2);
 }
-const io = new Server();
+let io;
+let httpServer = null;
+if (express) {
+  const app = require('express')();
+  app.get('/health', (req, res) => res.send('ok'));
+  httpServer = http.createServer(app);
+  io = new Server(httpServer, { serveClient: false, takeover });
+} else {
+  io = new Server();
+}
 io.on('connection', (socket) => {
   socket.on('echo', (payload, ack) => ack(payload));
   socket.on('bcast', (payload, ack) => {
@@ -17,5 +37,10 @@ io.on('connection', (socket) => {
     ack();
   });
 });
-io.listen(port, { host: '127.0.0.1' });
-console.log(`listening on 127.0.0.1:${port}`);
+if (httpServer) {
+  const how = takeover ? 'Express, takeover' : 'Express, takeover off';
+  httpServer.listen(port, '127.0.0.1', () => console.log(`listening on 127.0.0.1:${port} (${how})`));
+} else {
+  io.listen(port, { host: '127.0.0.1' });
+  console.log(`listening on 127.0.0.1:${port}`);
+}

@@ -16,32 +16,50 @@
 //! application (`Router` with one route of its own, served by `axum::serve`), as a user mounting
 //! polysio in axum runs it.
 //!
+//! With `--tls CERT KEY` (`bench/server rust-tls`) it serves https/wss from that PEM
+//! certificate chain and key with polysio's own TLS listener ([`Server::serve_tls`]).
+//!
 //! ```sh
 //! cargo run --release -p polysio-bench --bin bench-server -- 3000
 //! cargo run --release -p polysio-bench --bin bench-server -- --axum 3000
+//! cargo run --release -p polysio-bench --bin bench-server -- --tls server.pem server.key 3000
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr};
 
 use axum::serve::ListenerExt;
 use polysio::server::{Server, ServerConfig};
+use polysio::tls::ServerTls;
 use tokio::net::{TcpListener, TcpSocket};
 
 /// Pending connections the listener may queue (the kernel caps it at `net.core.somaxconn`).
 const BACKLOG: u32 = 65_535;
 
 fn main() -> std::io::Result<()> {
+    let usage = || -> ! {
+        eprintln!("usage: bench-server [--axum | --tls CERT KEY] PORT");
+        std::process::exit(2);
+    };
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let axum = args.first().is_some_and(|a| a == "--axum");
     if axum {
         args.remove(0);
     }
-    let port: u16 = match args.first().map(|p| p.parse()) {
-        Some(Ok(p)) => p,
-        _ => {
-            eprintln!("usage: bench-server [--axum] PORT");
-            std::process::exit(2);
+    let tls = if args.first().is_some_and(|a| a == "--tls") && args.len() > 2 {
+        let files: Vec<String> = args.drain(..3).skip(1).collect();
+        match ServerTls::from_pem_files(&files[0], &files[1]) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("bench-server: {e}");
+                std::process::exit(1);
+            }
         }
+    } else {
+        None
+    };
+    let port: u16 = match args.first().map(|p| p.parse()) {
+        Some(Ok(p)) if args.len() == 1 && !(axum && tls.is_some()) => p,
+        _ => usage(),
     };
     let threads = std::env::var("POLYSIO_WORKER_THREADS")
         .ok()
@@ -85,6 +103,11 @@ fn main() -> std::io::Result<()> {
                 app.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .await;
+        }
+        if let Some(tls) = tls {
+            println!("listening on {addr}{shared} (TLS)");
+            io.serve_tls(listener, tls).await;
+            return Ok(());
         }
         println!("listening on {addr}{shared}");
         io.serve(listener).await;

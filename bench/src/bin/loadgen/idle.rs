@@ -57,11 +57,11 @@ pub async fn run(ctx: &Ctx, opts: Opts, hold: Option<&mut Hold>) -> Result<Value
                 .acquire_owned()
                 .await
                 .map_err(|e| e.to_string())?;
-            let (tx, meter, addr) = (tx.clone(), meter.clone(), ctx.addr);
+            let (tx, meter, target) = (tx.clone(), meter.clone(), ctx.target.clone());
             let src = conn::source_ip(ctx.net, i);
             tokio::spawn(async move {
                 let t = Instant::now();
-                let r = conn::connect(addr, src, READ_BUFFER).await;
+                let r = conn::connect(&target, src, READ_BUFFER).await;
                 drop(permit);
                 match r {
                     Ok(ws) => {

@@ -7,7 +7,9 @@
 //! loadgen bcast --addr 127.0.0.1:3000 --pid 1234 [--receivers 1000] [--window 4] [--size 64]
 //! loadgen idle  --addr 127.0.0.1:3000 --pid 1234 [--conns 10000] [--concurrency 100]
 //!               [--warmup-conns 100] [--settle 3] [--hold]
-//! common:       [--warmup 2] [--duration 10] | [--messages N]   timed window, or exactly N
+//! common:       [--tls --ca FILE]   wss: TLS to a server whose certificate FILE's CA signed,
+//!               a full handshake per connection (no session resumption)
+//!               [--warmup 2] [--duration 10] | [--messages N]   timed window, or exactly N
 //!               operations, each checked (the smoke test)
 //!               [--src-net 1]   source addresses 127.<src-net>.x.y
 //!               [--threads 1] [--timeout 120]
@@ -39,7 +41,7 @@ use probe::Probe;
 
 /// What every scenario needs.
 pub struct Ctx {
-    pub addr: SocketAddr,
+    pub target: conn::Target,
     pub net: u8,
     pub probe: Probe,
     /// Longest a counted run or the connection phase may take.
@@ -94,6 +96,19 @@ fn run() -> Result<Option<serde_json::Value>, String> {
     )?;
     let size: usize = args.opt_value_from_str("--size").map_err(e)?.unwrap_or(64);
     let hold = args.contains("--hold");
+    let tls = args.contains("--tls");
+    let ca: Option<std::path::PathBuf> = args.opt_value_from_str("--ca").map_err(e)?;
+    let tls = match (tls, ca) {
+        (true, Some(ca)) => {
+            let pem = std::fs::read(&ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+            Some(conn::tls_config(&pem)?)
+        }
+        (true, None) => {
+            return Err("--tls needs --ca FILE (the CA of the server's certificate)".into())
+        }
+        (false, Some(_)) => return Err("--ca is for --tls".into()),
+        (false, None) => None,
+    };
     let mode = match messages {
         Some(n) => Mode::Count(n),
         None => Mode::Timed { warmup, duration },
@@ -165,7 +180,7 @@ fn run() -> Result<Option<serde_json::Value>, String> {
     }
     .map_err(|e| e.to_string())?;
     let ctx = Ctx {
-        addr,
+        target: conn::Target { addr, tls },
         net,
         probe: Probe::new(pid),
         timeout,
