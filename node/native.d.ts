@@ -243,28 +243,34 @@ export declare class NativeSocket {
 }
 
 /**
- * A WebSocket's bytes crossing between JavaScript's socket and the core: JavaScript `write`s
- * what its socket received and `read`s what to send, one batch at a time (the next once its
- * socket took the last: backpressure both ways).
+ * A WebSocket's bytes crossing between JavaScript's socket and the core (see the module's
+ * doc): JavaScript `write`s what its socket received and `take`s what to send.
  */
 export declare class NativeWsStream {
   /**
-   * Gives bytes the socket received; completes (request `req`) with `[true]` once the core
-   * took them (`[false]`: the WebSocket is gone).
+   * Gives bytes the socket received. False when JavaScript should pause its socket until
+   * `drained` completes (the core has 64 KiB or more unread).
    */
-  write(chunk: Buffer, req: number): void
+  write(chunk: Buffer): boolean
+  /**
+   * Completes (request `req`) once the core has read what was given, down to half the mark,
+   * or is gone.
+   */
+  drained(req: number): void
   /** The socket ended: the core reads the end of the stream. */
   end(): void
-  /**
-   * The socket closed: the core reads the end of the stream, and what it writes goes
-   * nowhere.
-   */
+  /** The socket closed: the core reads the end of the stream, and what it writes fails. */
   destroy(): void
   /**
-   * Completes (request `req`) with the next bytes to send, or null once the core closed
-   * the WebSocket.
+   * The bytes to send now (empty when there are none yet: then `readable`), or null once the
+   * core closed the WebSocket and everything was taken.
    */
-  read(req: number): void
+  take(): Buffer | null
+  /**
+   * Completes (request `req`) with the next bytes to send as soon as there are some, or with
+   * null once the core closed the WebSocket.
+   */
+  readable(req: number): void
 }
 
 /**

@@ -7,11 +7,8 @@
 
 const fs = require("node:fs");
 const pathMod = require("node:path");
-const { binding, callAsync, startAsync } = require("./native");
+const { binding, request, callAsync, startAsync } = require("./native");
 const { raise } = require("./errors");
-
-/** How many writes of a streamed WebSocket may wait for the core before its socket pauses. */
-const MAX_INFLIGHT = 8;
 
 /** The `error` codes of NativeExchange.finish. */
 const BODY = { OK: 0, TOO_LARGE: 1, TOO_MANY_CHUNKS: 2, TIMED_OUT: 3, ABORTED: 4 };
@@ -212,40 +209,35 @@ function streamWebSocket(x, socket, head, extraHeaders) {
   r.headers.push(...extraHeaders);
   socket.write(rawResponse(r, false));
   const ns = x.stream(head);
-  let inflight = 0;
   let closed = false;
   const close = () => {
     if (closed) return;
     closed = true;
-    try {
-      ns.destroy();
-    } catch (e) {
-      raise(e);
-    }
+    ns.destroy();
   };
+  // What the socket receives goes to the core at once; past the core's mark the socket pauses
+  // until the core has read it (see src/crossing.rs).
   socket.on("data", (chunk) => {
-    inflight++;
-    if (inflight >= MAX_INFLIGHT) socket.pause();
-    callAsync((q) => ns.write(chunk, q)).then(
-      () => {
-        inflight--;
-        if (inflight < MAX_INFLIGHT && socket.isPaused() && !socket.destroyed) socket.resume();
-      },
-      () => {},
-    );
+    if (ns.write(chunk)) return;
+    socket.pause();
+    ns.drained(request(() => socket.destroyed || socket.resume()));
   });
   socket.on("end", () => ns.end());
   socket.on("close", close);
+  // What the core writes is taken as soon as the socket accepted the last bytes (a completion
+  // callback rather than a promise: this runs for every batch the core writes).
+  const send = (err, buf) => {
+    if (err) return socket.destroy();
+    if (socket.destroyed) return;
+    if (buf === null) return socket.end();
+    if (socket.write(buf)) pump();
+    else socket.once("drain", pump);
+  };
   const pump = () => {
-    callAsync((q) => ns.read(q)).then(
-      (buf) => {
-        if (socket.destroyed) return;
-        if (buf === null) return socket.end();
-        if (socket.write(buf)) pump();
-        else socket.once("drain", pump);
-      },
-      () => socket.destroy(),
-    );
+    if (socket.destroyed) return;
+    const buf = ns.take();
+    if (buf === null || buf.length > 0) return send(null, buf);
+    ns.readable(request(send));
   };
   pump();
 }

@@ -332,4 +332,4 @@ class Hold {
 /** Holds the event loop while requests are pending (see `request`). */
 const pendingHold = new Hold(pending);
 
-module.exports = { binding, dispatcher, targets, register, newId, callAsync, startAsync, askAck, AckRequest, Hold, K };
+module.exports = { binding, dispatcher, targets, register, newId, request, callAsync, startAsync, askAck, AckRequest, Hold, K };

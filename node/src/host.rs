@@ -12,7 +12,7 @@
 //!   went away) drops the poll, which ends the session as the reference does;
 //! - a WebSocket (`kind` 3): `takeover(fd, head)` runs it on the TCP socket itself (a `dup` of
 //!   Node's descriptor; the core writes the `101`), or `stream(head)` returns a
-//!   [`NativeWsStream`] through which the bytes cross (TLS sockets, `takeover: false`), after
+//!   [`NativeWsStream`] (`crossing.rs`) through which the bytes cross (TLS sockets, `takeover: false`), after
 //!   JavaScript wrote `response()` (the `101`).
 
 use std::net::{IpAddr, SocketAddr};
@@ -25,8 +25,10 @@ use napi_derive::napi;
 use polysio::engine::host::WsTicket;
 use polysio::engine::host::{BodyError, BodyTicket, HttpRequest, HttpResponse, PollTicket, Reply};
 use polysio::engine::EngineServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::oneshot;
+
+use crate::crossing::NativeWsStream;
 
 use crate::dispatch::{Completion, Dispatcher, Outcome};
 use crate::error::{err, Code, Result};
@@ -60,7 +62,7 @@ fn host_response(r: HttpResponse) -> HostResponse {
 }
 
 /// A value JavaScript gets once, made on its thread.
-fn native<T: ToNapiValue + Send + 'static>(v: T) -> Outcome {
+pub(crate) fn native<T: ToNapiValue + Send + 'static>(v: T) -> Outcome {
     Outcome::Native(Box::new(move |env| {
         unsafe { T::to_napi_value(env, v) }.map_err(|e| err(Code::Napi, e.reason))
     }))
@@ -348,27 +350,11 @@ impl NativeExchange {
         let t = self.take_ws()?;
         let rt = runtime()?;
         let _guard = rt.enter();
-        let (core_end, host_end) = tokio::io::duplex(STREAM_BUFFER);
+        let (core_end, host_end) = crate::crossing::pair(self.dispatcher.clone());
         t.run_io(core_end, head.to_vec());
-        let (rd, mut wr) = tokio::io::split(host_end);
-        let (tx, mut rx) = mpsc::unbounded_channel::<(Bytes, Completion)>();
-        rt.spawn(async move {
-            while let Some((chunk, done)) = rx.recv().await {
-                let ok = wr.write_all(&chunk).await.is_ok();
-                done.finish(Ok(Outcome::Args(vec![ok.into()])));
-            }
-            let _ = wr.shutdown().await;
-        });
-        Ok(NativeWsStream {
-            tx: Mutex::new(Some(tx)),
-            rd: Arc::new(tokio::sync::Mutex::new(Some(rd))),
-            dispatcher: self.dispatcher.clone(),
-        })
+        Ok(host_end)
     }
 }
-
-/// The bytes of each side's buffer between JavaScript's socket and the core.
-const STREAM_BUFFER: usize = 64 * 1024;
 
 /// A response's status line and headers, as written on the wire.
 fn response_head(r: &HttpResponse) -> Vec<u8> {
@@ -386,76 +372,4 @@ fn response_head(r: &HttpResponse) -> Vec<u8> {
     }
     out.extend_from_slice(b"\r\n");
     out
-}
-
-type ReadHalf = tokio::io::ReadHalf<tokio::io::DuplexStream>;
-
-/// A WebSocket's bytes crossing between JavaScript's socket and the core: JavaScript `write`s
-/// what its socket received and `read`s what to send, one batch at a time (the next once its
-/// socket took the last: backpressure both ways).
-#[napi]
-pub struct NativeWsStream {
-    tx: Mutex<Option<mpsc::UnboundedSender<(Bytes, Completion)>>>,
-    /// None once JavaScript's socket closed.
-    rd: Arc<tokio::sync::Mutex<Option<ReadHalf>>>,
-    dispatcher: Arc<Dispatcher>,
-}
-
-#[napi]
-impl NativeWsStream {
-    /// Gives bytes the socket received; completes (request `req`) with `[true]` once the core
-    /// took them (`[false]`: the WebSocket is gone).
-    #[napi]
-    pub fn write(&self, chunk: Buffer, req: f64) {
-        let done = self.dispatcher.completion(req);
-        match lock(&self.tx).as_ref() {
-            Some(tx) => {
-                if let Err(mpsc::error::SendError((_, done))) =
-                    tx.send((Bytes::copy_from_slice(&chunk), done))
-                {
-                    done.finish(Ok(Outcome::Args(vec![false.into()])));
-                }
-            }
-            None => done.finish(Ok(Outcome::Args(vec![false.into()]))),
-        }
-    }
-
-    /// The socket ended: the core reads the end of the stream.
-    #[napi]
-    pub fn end(&self) {
-        drop(lock(&self.tx).take());
-    }
-
-    /// The socket closed: the core reads the end of the stream, and what it writes goes
-    /// nowhere.
-    #[napi]
-    pub fn destroy(&self) -> Result<()> {
-        self.end();
-        let rd = self.rd.clone();
-        runtime()?.spawn(async move { rd.lock().await.take() });
-        Ok(())
-    }
-
-    /// Completes (request `req`) with the next bytes to send, or null once the core closed
-    /// the WebSocket.
-    #[napi]
-    pub fn read(&self, req: f64) -> Result<()> {
-        let done = self.dispatcher.completion(req);
-        let rd = self.rd.clone();
-        runtime()?.spawn(async move {
-            let mut rd = rd.lock().await;
-            let Some(rd) = rd.as_mut() else {
-                return done.finish(Ok(native(None::<Buffer>)));
-            };
-            let mut buf = vec![0u8; STREAM_BUFFER];
-            let out = match rd.read(&mut buf).await {
-                // A short read is copied out: the buffer's whole capacity would go with it.
-                Ok(n) if n == buf.len() => Some(Buffer::from(buf)),
-                Ok(n) if n > 0 => Some(Buffer::from(buf[..n].to_vec())),
-                _ => None,
-            };
-            done.finish(Ok(native(out)));
-        });
-        Ok(())
-    }
 }

@@ -19,6 +19,7 @@
 pub mod ack;
 pub mod client;
 pub mod convert;
+pub mod crossing;
 pub mod dispatch;
 pub mod error;
 pub mod host;
