@@ -46,6 +46,32 @@ export interface ManagerOptions {
   ackTimeout?: number;
   /** Most packets a socket keeps while offline (polysio; default 10000). */
   sendBufferMax?: number;
+  /**
+   * CA certificates (PEM: a string, a Buffer, or an array of them) trusted for `https://` and
+   * `wss://` servers, besides the system's roots (unlike Node's `tls`, where `ca` replaces
+   * them): a private CA. Node's `NODE_EXTRA_CA_CERTS` is not read; pass the file's content
+   * here.
+   */
+  ca?: string | Buffer | Uint8Array | Array<string | Buffer | Uint8Array>;
+  /**
+   * The client's certificate chain (PEM), for servers that ask for one (mutual TLS); with
+   * `key`.
+   */
+  cert?: string | Buffer | Uint8Array | Array<string | Buffer | Uint8Array>;
+  /** The private key of `cert` (PEM: PKCS#8, PKCS#1 or SEC1; unencrypted). */
+  key?: string | Buffer | Uint8Array;
+  /**
+   * Verify the server's certificate (default true). `false` accepts any certificate
+   * (self-signed, expired, for another name): for development only.
+   */
+  rejectUnauthorized?: boolean;
+  /**
+   * An HTTP proxy to tunnel through with CONNECT (`http://[user:password@]host:port`), or
+   * `false` for none. Default: the environment's, as curl reads it (`HTTPS_PROXY` for
+   * https/wss servers, `HTTP_PROXY` for http/ws ones, `ALL_PROXY`, lower-case names too,
+   * except the hosts of `NO_PROXY`; never for loopback addresses).
+   */
+  proxy?: string | false;
 }
 
 export interface SocketOptions {
@@ -64,6 +90,13 @@ export interface ConnectOptions extends ManagerOptions, SocketOptions {
 /** An Error from a connection attempt (`connect_error`); `data` comes from the server's middleware. */
 export interface ConnectError extends Error {
   data?: any;
+  /**
+   * `"ERR_TLS"` when TLS failed: the message then says why, e.g. "TLS error: the server's
+   * certificate is not trusted: unknown issuer (not signed by a trusted CA)".
+   */
+  code?: string;
+  /** A transport error's details (socket.io-client's `TransportError.description`). */
+  description?: string;
 }
 
 interface SocketReservedEvents {

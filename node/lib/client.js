@@ -6,6 +6,7 @@
 const { binding, dispatcher, register, newId, callAsync, AckRequest, Hold, K } = require("./native");
 const { codedError, expect, checkNotReserved, raise } = require("./errors");
 const { Listeners, SocketBase } = require("./listeners");
+const { pemOption } = require("./tls");
 
 /** Options passed through to the core (socket.io-client's names). */
 const CORE_OPTIONS = [
@@ -21,6 +22,7 @@ const CORE_OPTIONS = [
   "ackTimeout",
   "extraHeaders",
   "sendBufferMax",
+  "rejectUnauthorized",
 ];
 
 function nativeOptions(opts) {
@@ -29,6 +31,14 @@ function nativeOptions(opts) {
     if (opts[k] !== undefined) out[k] = opts[k];
   }
   if (out.reconnectionAttempts === Infinity) delete out.reconnectionAttempts;
+  for (const k of ["ca", "cert", "key"]) {
+    const pem = pemOption(k, opts[k]);
+    if (pem !== undefined) out[k] = pem;
+  }
+  if (opts.proxy !== undefined && opts.proxy !== null) {
+    expect(opts.proxy === false || typeof opts.proxy === "string", "proxy must be false or a proxy URL", opts.proxy);
+    out.proxy = opts.proxy;
+  }
   if (opts.query !== undefined) {
     if (typeof opts.query === "string") {
       out.query = Object.fromEntries(new URLSearchParams(opts.query));
@@ -40,10 +50,15 @@ function nativeOptions(opts) {
   return out;
 }
 
+/** The core's TLS failures read "TLS error: ..." (polysio::Error::Tls). */
+const TLS_FAILURE = /^TLS error: /;
+
 function toError(v) {
   if (v instanceof Error) return v;
   const e = new Error(v && typeof v.message === "string" ? v.message : String(v));
   if (v && v.data !== undefined) e.data = v.data;
+  if (v && typeof v.description === "string") e.description = v.description;
+  if (TLS_FAILURE.test(e.message)) e.code = "ERR_TLS";
   return e;
 }
 
@@ -345,7 +360,7 @@ function parseUrl(uri) {
     throw codedError("ERR_INVALID_ARG_VALUE", `bad URL ${JSON.stringify(uri)}`);
   }
   if (!["http:", "https:", "ws:", "wss:"].includes(u.protocol)) {
-    throw codedError("ERR_INVALID_ARG_VALUE", `bad URL ${JSON.stringify(uri)}: expected http:// or ws://`);
+    throw codedError("ERR_INVALID_ARG_VALUE", `bad URL ${JSON.stringify(uri)}: expected http://, https://, ws:// or wss://`);
   }
   const port = u.port || (u.protocol === "https:" || u.protocol === "wss:" ? "443" : "80");
   const nsp = u.pathname && u.pathname !== "/" ? u.pathname.replace(/\/+$/, "") : "/";

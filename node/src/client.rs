@@ -8,7 +8,9 @@ use napi::bindgen_prelude::Unknown;
 use napi::Env;
 use napi::JsValue;
 use napi_derive::napi;
-use polysio::client::{Auth, ClientBuilder, ClientOptions, Manager, Socket, TransportKind};
+use polysio::client::{
+    Auth, ClientBuilder, ClientOptions, Manager, Proxy, Socket, TlsOptions, TransportKind,
+};
 use polysio::Value;
 
 use crate::convert::{args_from_js, from_js};
@@ -113,6 +115,38 @@ fn options(v: &Value) -> Result<ClientOptions> {
             )
         })? as usize,
     };
+    // PEM bytes (lib/client.js turns strings, Buffers and arrays of them into one Buffer).
+    let pem = |key: &str| -> Result<Option<Vec<u8>>> {
+        match v.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bytes(b)) => Ok(Some(b.to_vec())),
+            Some(Value::String(s)) => Ok(Some(s.as_bytes().to_vec())),
+            Some(_) => Err(err(
+                Code::InvalidArgType,
+                format!("{key} must be a PEM string or Buffer"),
+            )),
+        }
+    };
+    let tls = TlsOptions {
+        ca_pem: pem("ca")?,
+        client_cert_pem: pem("cert")?,
+        client_key_pem: pem("key")?,
+        danger_accept_invalid_certs: !boolean("rejectUnauthorized", true)?,
+    };
+    if tls.client_cert_pem.is_some() != tls.client_key_pem.is_some() {
+        return Err(err(Code::InvalidArgValue, "cert and key go together"));
+    }
+    let proxy = match v.get("proxy") {
+        None | Some(Value::Null) => Proxy::Environment,
+        Some(Value::Bool(false)) => Proxy::Direct,
+        Some(Value::String(s)) if !s.is_empty() => Proxy::Url(s.clone()),
+        Some(_) => {
+            return Err(err(
+                Code::InvalidArgValue,
+                "proxy must be false or a proxy URL (http://[user:password@]host:port)",
+            ))
+        }
+    };
     let path = match v.get("path") {
         None | Some(Value::Null) => d.path.clone(),
         Some(Value::String(s)) => s.clone(),
@@ -136,6 +170,8 @@ fn options(v: &Value) -> Result<ClientOptions> {
             Some(_) => Some(ms("ackTimeout", Duration::ZERO)?),
         },
         send_buffer_max,
+        tls,
+        proxy,
         ..ClientOptions::default()
     })
 }

@@ -20,6 +20,8 @@ pub enum Code {
     Parse,
     /// A network-level failure.
     Transport,
+    /// TLS failed: a certificate not trusted, a certificate or key that cannot be read.
+    Tls,
     /// The server refused the namespace connection.
     ConnectRefused,
     /// The client's offline buffer is full.
@@ -43,6 +45,7 @@ impl Code {
             Code::TooLarge => "ERR_TOO_LARGE",
             Code::Parse => "ERR_PARSE",
             Code::Transport => "ERR_TRANSPORT",
+            Code::Tls => "ERR_TLS",
             Code::ConnectRefused => "ERR_CONNECT_REFUSED",
             Code::BufferFull => "ERR_BUFFER_FULL",
             Code::Listen => "ERR_LISTEN",
@@ -102,6 +105,7 @@ pub fn core_code(e: &polysio::Error) -> Code {
         E::Timeout(_) => Code::Timeout,
         E::ConnectRefused { .. } => Code::ConnectRefused,
         E::Transport(_) => Code::Transport,
+        E::Tls(_) => Code::Tls,
         E::InvalidArgument(_) => Code::InvalidArgValue,
         E::BufferFull(_) => Code::BufferFull,
         _ => Code::Transport,

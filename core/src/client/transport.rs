@@ -104,6 +104,22 @@ fn tls_or(e: &(dyn std::error::Error + 'static), other: impl FnOnce() -> Error) 
     other()
 }
 
+/// `e` and its sources ("client error (Connect): ..."): hyper-util's own message alone does
+/// not say what failed (a refused connection, a proxy's 407...).
+fn with_sources(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let msg = s.to_string();
+        if !out.ends_with(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cur = s.source();
+    }
+    out
+}
+
 /// Largest polling response body accepted, whatever the server announces.
 const MAX_BODY: usize = 256 * 1024 * 1024;
 /// How long a graceful close waits for the last frames to be written.
@@ -536,12 +552,13 @@ async fn http_request(
     let resp = http.request(req).await.map_err(|e| {
         tls_or(&e, || {
             Error::Transport(format!(
-                "xhr {} error: {e}",
+                "xhr {} error: {}",
                 if method == http::Method::GET {
                     "poll"
                 } else {
                     "post"
-                }
+                },
+                with_sources(&e)
             ))
         })
     })?;
