@@ -57,6 +57,7 @@ export interface PolysioError extends Error {
     | "ERR_TOO_LARGE"
     | "ERR_PARSE"
     | "ERR_TRANSPORT"
+    | "ERR_TLS"
     | "ERR_CONNECT_REFUSED"
     | "ERR_BUFFER_FULL"
     | "ERR_LISTEN"
@@ -212,6 +213,13 @@ export interface ServerOptions {
    */
   maxConnections?: number | null;
   /**
+   * Serve https and wss on the core's own listener (`new Server(port, opts)`, `listen(port)`)
+   * with this certificate chain and private key, PEM as `https.createServer` takes them; see
+   * {@link Server.setSecureContext} to renew them. Attached to an `https.Server`, its own TLS
+   * is used instead (giving `tls` then throws `ERR_INVALID_ARG_VALUE`).
+   */
+  tls?: ServerTlsOptions;
+  /**
    * Attached to an `http.Server`: serve the installed `socket.io-client` package's browser
    * bundles at `<path>/socket.io.js`, `.min.js`, `.esm.min.js`, `.msgpack.min.js` and their
    * `.map` files, as socket.io does (ETag of the client's version); default true (nothing is
@@ -240,6 +248,18 @@ export interface ServerOptions {
   perMessageDeflate?: unknown;
   /** Accepted for compatibility; no effect. */
   httpCompression?: unknown;
+}
+
+/**
+ * The certificate of polysio's own TLS listener: `https.createServer`'s `cert` and `key`.
+ * Client certificates are not asked for (attach to an `https.Server` with `requestCert` for
+ * mutual TLS); other `tls` options are refused with `ERR_INVALID_ARG_VALUE`, not ignored.
+ */
+export interface ServerTlsOptions {
+  /** The certificate chain, the server's first (PEM: a string, a Buffer, or an array of them). */
+  cert: string | Buffer | Uint8Array | Array<string | Buffer | Uint8Array>;
+  /** Its private key (PEM: PKCS#8, PKCS#1 or SEC1; unencrypted). */
+  key: string | Buffer | Uint8Array;
 }
 
 /** The events of a namespace (and of `io`, which forwards to `/`). */
@@ -524,9 +544,11 @@ export declare class Server<
   path(): string;
   /**
    * Binds `port` (0: any free port) on all interfaces or `opts.host` with the core's own
-   * listener; throws `ERR_LISTEN` at once on failure. Given an `http.Server`, same as `attach`.
+   * listener; throws `ERR_LISTEN` at once on failure. Over TLS with `opts.tls` (or the
+   * constructor's `tls`); a certificate or key that does not load is `ERR_TLS`. Given an
+   * `http.Server`, same as `attach`.
    */
-  listen(port: number | string, opts?: { host?: string }): this;
+  listen(port: number | string, opts?: { host?: string; tls?: ServerTlsOptions }): this;
   listen(srv: import("node:http").Server | import("node:https").Server, opts?: AttachOptions): this;
   /**
    * Attaches to a Node `http.Server` / `https.Server` as socket.io does: requests outside the
@@ -537,7 +559,14 @@ export declare class Server<
    * (giving them here throws `ERR_INVALID_ARG_VALUE`). Given a port, same as `listen(port)`.
    */
   attach(srv: import("node:http").Server | import("node:https").Server, opts?: AttachOptions): this;
-  attach(port: number | string, opts?: { host?: string }): this;
+  attach(port: number | string, opts?: { host?: string; tls?: ServerTlsOptions }): this;
+  /**
+   * Replaces the TLS listener's certificate and key without a restart, as
+   * `tls.Server#setSecureContext`: connections accepted from now on get the new ones, open
+   * connections keep theirs. Throws `ERR_TLS` if they do not load or do not match (the current
+   * ones stay), `ERR_LISTEN` unless listening over TLS.
+   */
+  setSecureContext(options: ServerTlsOptions): void;
   /** The bound address (the attached `http.Server`'s), or null before `listen`. */
   address(): { address: string; port: number; family: "IPv4" | "IPv6" } | null;
   /** Serves a file (by path) or a Buffer at `urlPath`, outside the Socket.IO path. */

@@ -165,9 +165,17 @@ export declare class NativeServer {
   constructor(dispatcher: NativeDispatcher, id: number, options: unknown)
   /**
    * Binds `host:port` (an empty host tries `::` then `0.0.0.0`) and serves in the
-   * background; returns the bound port.
+   * background, over TLS (https/wss) when given the PEM certificate chain `cert` and its
+   * private key `key`; returns the bound port. A chain or key that does not load, or that
+   * do not match, is `ERR_TLS` (and nothing is bound).
    */
-  listen(host: string, port: number): number
+  listen(host: string, port: number, cert?: Buffer | undefined | null, key?: Buffer | undefined | null): number
+  /**
+   * Replaces the TLS listener's certificate chain and key (PEM) for the connections
+   * accepted from now on (open ones keep theirs). `ERR_TLS` if they do not load or match
+   * (the current ones stay); `ERR_LISTEN` if the server does not listen over TLS.
+   */
+  setSecureContext(cert: Buffer, key: Buffer): void
   /**
    * Disconnects every socket, closes every connection, frees the port; a `Closed` event
    * follows the sockets' disconnect events.

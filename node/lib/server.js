@@ -10,6 +10,7 @@ const { binding, dispatcher, targets, register, newId, callAsync, startAsync, as
 const { codedError, expect, checkNotReserved, raise, safeCall } = require("./errors");
 const { Listeners, SocketBase } = require("./listeners");
 const attachMod = require("./attach");
+const { serverTls } = require("./tls");
 
 /** Server options passed through to the core (socket.io's names). */
 const CORE_OPTIONS = [
@@ -631,6 +632,8 @@ class Server {
     }
     if (opts === undefined) opts = {};
     const native = nativeOptions(opts);
+    /** The standalone listener's certificate and key (`opts.tls`), or null. */
+    this._tls = serverTls(opts.tls);
     this._opts = opts;
     this._recovery = !!opts.connectionStateRecovery;
     this._id = newId();
@@ -699,7 +702,9 @@ class Server {
     expect(typeof host === "string", "host must be a string", host);
     expect(this.httpServer === null, "the server is attached to an http.Server already", port);
     expect(this._engineFns.length === 0, "io.engine.use needs the server attached to an http.Server (new Server(httpServer))", port);
-    this._port = this._native.listen(host, port);
+    const tls = opts.tls !== undefined && opts !== this._opts ? serverTls(opts.tls) : this._tls;
+    this._port = this._native.listen(host, port, tls ? tls.cert : null, tls ? tls.key : null);
+    this._tls = tls;
     this._host = host;
     this._hold.set(true);
     return this;
@@ -716,6 +721,9 @@ class Server {
     if (this._closing) throw codedError("ERR_CLOSED", "the server is closed");
     expect(typeof opts === "object" && opts !== null, "attach options must be an object", opts);
     expect(this.httpServer === null && this._port === null, "the server is attached or listening already", srv);
+    if (this._tls || (opts !== this._opts && opts.tls)) {
+      throw codedError("ERR_INVALID_ARG_VALUE", "the tls option is for polysio's own listener (listen(port)); attached, the https.Server's TLS is used");
+    }
     const merged = { ...this._opts, ...opts };
     for (const k of CORE_OPTIONS) {
       if (opts !== this._opts && opts[k] !== undefined && opts[k] !== this._opts[k]) {
@@ -730,6 +738,18 @@ class Server {
     attachMod.attach(this, srv, merged);
     this.httpServer = srv;
     return this;
+  }
+  /**
+   * Replaces the TLS listener's certificate and key (`{ cert, key }`, PEM strings or Buffers,
+   * as `tls.Server#setSecureContext`) without a restart: connections accepted from now on get
+   * the new certificate, open ones keep theirs. Throws `ERR_TLS` if they do not load or do not
+   * match (the current ones stay), `ERR_LISTEN` unless listening over TLS.
+   */
+  setSecureContext(options) {
+    const tls = serverTls(options);
+    expect(tls !== null, "setSecureContext takes { cert, key }", options);
+    this._native.setSecureContext(tls.cert, tls.key);
+    this._tls = tls;
   }
   /** The bound address `{ address, port, family }`, or null before `listen`. */
   address() {

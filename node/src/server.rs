@@ -19,6 +19,7 @@ use polysio::engine::{
 use polysio::server::{
     BroadcastOperator, ConnectError, Namespace, RecoveryConfig, Server, ServerConfig, Socket,
 };
+use polysio::tls::ServerTls;
 use polysio::{Map, Value};
 
 use crate::convert::{args_from_js, from_js};
@@ -406,6 +407,9 @@ pub struct NativeServer {
     registered: Mutex<HashSet<String>>,
     closed: AtomicBool,
     listening: AtomicBool,
+    /// The certificate of the TLS listener, once `listen` was given one (`setSecureContext`
+    /// replaces it).
+    tls: Mutex<Option<ServerTls>>,
 }
 
 #[napi]
@@ -463,21 +467,40 @@ impl NativeServer {
             registered: Mutex::new(HashSet::new()),
             closed: AtomicBool::new(false),
             listening: AtomicBool::new(false),
+            tls: Mutex::new(None),
         })
     }
 
     /// Binds `host:port` (an empty host tries `::` then `0.0.0.0`) and serves in the
-    /// background; returns the bound port.
+    /// background, over TLS (https/wss) when given the PEM certificate chain `cert` and its
+    /// private key `key`; returns the bound port. A chain or key that does not load, or that
+    /// do not match, is `ERR_TLS` (and nothing is bound).
     #[napi]
-    pub fn listen(&self, host: String, port: u32) -> Result<u32> {
+    pub fn listen(
+        &self,
+        host: String,
+        port: u32,
+        cert: Option<Buffer>,
+        key: Option<Buffer>,
+    ) -> Result<u32> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(err(Code::Closed, "the server is closed"));
         }
+        let port = u16::try_from(port)
+            .map_err(|_| err(Code::InvalidArgValue, format!("bad port {port}")))?;
+        let tls = match (cert, key) {
+            (Some(c), Some(k)) => Some(ServerTls::from_pem(&c, &k).js()?),
+            (None, None) => None,
+            _ => {
+                return Err(err(
+                    Code::InvalidArgValue,
+                    "tls.cert and tls.key go together",
+                ))
+            }
+        };
         if self.listening.swap(true, Ordering::SeqCst) {
             return Err(err(Code::Listen, "the server is already listening"));
         }
-        let port = u16::try_from(port)
-            .map_err(|_| err(Code::InvalidArgValue, format!("bad port {port}")))?;
         let bound = if host.is_empty() {
             std::net::TcpListener::bind(("::", port))
                 .or_else(|_| std::net::TcpListener::bind(("0.0.0.0", port)))
@@ -492,17 +515,41 @@ impl NativeServer {
             let l = tokio::net::TcpListener::from_std(l)?;
             let port = l.local_addr()?.port();
             let server = self.server.clone();
-            handle.spawn(async move { server.serve(l).await });
+            match tls.clone() {
+                Some(t) => handle.spawn(async move { server.serve_tls(l, t).await }),
+                None => handle.spawn(async move { server.serve(l).await }),
+            };
             Ok::<u32, std::io::Error>(port.into())
         })();
-        result.map_err(|e| {
-            self.listening.store(false, Ordering::SeqCst);
-            let shown = if host.is_empty() { "*" } else { &host };
-            err(
+        match result {
+            Ok(port) => {
+                *self.tls.lock().unwrap_or_else(|p| p.into_inner()) = tls;
+                Ok(port)
+            }
+            Err(e) => {
+                self.listening.store(false, Ordering::SeqCst);
+                let shown = if host.is_empty() { "*" } else { &host };
+                Err(err(
+                    Code::Listen,
+                    format!("cannot listen on {shown}:{port}: {e}"),
+                ))
+            }
+        }
+    }
+
+    /// Replaces the TLS listener's certificate chain and key (PEM) for the connections
+    /// accepted from now on (open ones keep theirs). `ERR_TLS` if they do not load or match
+    /// (the current ones stay); `ERR_LISTEN` if the server does not listen over TLS.
+    #[napi]
+    pub fn set_secure_context(&self, cert: Buffer, key: Buffer) -> Result<()> {
+        let tls = self.tls.lock().unwrap_or_else(|p| p.into_inner());
+        match tls.as_ref() {
+            Some(t) => t.reload(&cert, &key).js(),
+            None => Err(err(
                 Code::Listen,
-                format!("cannot listen on {shown}:{port}: {e}"),
-            )
-        })
+                "setSecureContext needs a server listening over TLS (the tls option)",
+            )),
+        }
     }
 
     /// Disconnects every socket, closes every connection, frees the port; a `Closed` event
