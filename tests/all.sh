@@ -28,8 +28,8 @@ stage "Python binding (py/tests/run.sh)" bash py/tests/run.sh
 stage "conformance matrix" python3 tests/matrix
 # The same cells over https/wss, for every LANG with the TLS hook (tests/run-server, run-client).
 stage "conformance matrix over TLS" python3 tests/matrix --tls \
-  --servers rust,c,python,python-asgi,python-aiohttp,python-socketio \
-  --clients rust,c,python,socketio-client,python-socketio
+  --servers rust,c,python,python-asgi,python-aiohttp,python-socketio,node,node-express,node-express-stream,socketio \
+  --clients rust,c,python,node,socketio-client,python-socketio
 # The official Engine.IO v4 / Socket.IO v5 suites against every server host (port 3000, one at a
 # time; the matrix built every host already).
 stage "official protocol suites (tests/conformance.sh)" env POLYSIO_PREBUILT=1 bash tests/conformance.sh

@@ -11,6 +11,9 @@ const readline = require("readline");
 const [moduleName, url, which = "all"] = process.argv.slice(2);
 const { io } = require(moduleName);
 const WAIT = 10000;
+// The TLS hook: the CA of POLYSIO_TEST_CA_FILE is trusted (socket.io-client through Node's
+// NODE_EXTRA_CA_CERTS, set by tests/run-client; polysio's client through its `ca` option).
+const ca = process.env.POLYSIO_TEST_CA_FILE && moduleName !== "socket.io-client" ? fs.readFileSync(process.env.POLYSIO_TEST_CA_FILE) : undefined;
 
 function toValue(j) {
   if (Array.isArray(j)) return j.map(toValue);
@@ -46,6 +49,7 @@ class Client {
       reconnectionDelay: 500,
       reconnectionDelayMax: 2000,
     };
+    if (ca) opts.ca = ca;
     if (step.transports) opts.transports = step.transports;
     if (step.auth !== undefined) opts.auth = toValue(step.auth);
     this.seen = [];

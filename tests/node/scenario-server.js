@@ -8,11 +8,23 @@
 //   node tests/node/scenario-server.js polysio-express-stream PORT   the same with takeover: false
 //        (WebSocket bytes cross Node's sockets; tests/run-server node-express-stream)
 // Prints `listening PORT` (PORT 0 picks a free port), serves on 127.0.0.1 until killed.
+// With POLYSIO_TEST_TLS_CERT and POLYSIO_TEST_TLS_KEY (PEM files) both set, serves https/wss:
+// polysio through its own listener's `tls` option, socketio on https.createServer, the
+// Express ones on an https.Server.
 "use strict";
+
+const fs = require("node:fs");
 
 const impl = process.argv[2];
 const port = Number(process.argv[3] || 3000);
 const opts = { pingInterval: 300, pingTimeout: 200, connectTimeout: 1000 };
+const { POLYSIO_TEST_TLS_CERT: certFile, POLYSIO_TEST_TLS_KEY: keyFile } = process.env;
+/** The certificate and key to serve with, or null for plain http. */
+const tls = certFile && keyFile ? { cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) } : null;
+/** An http.Server, or with TLS an https.Server, around `app`. */
+function createServer(app) {
+  return tls ? require("node:https").createServer(tls, app) : require("node:http").createServer(app);
+}
 
 function setup(nsp) {
   nsp.use((socket, next) => {
@@ -46,28 +58,26 @@ function setup(nsp) {
 
 if (impl === "polysio") {
   const { Server } = require("../../node");
-  const io = new Server(opts);
+  const io = new Server(tls ? { ...opts, tls } : opts);
   setup(io.of("/"));
   setup(io.of("/custom"));
   io.listen(port, { host: "127.0.0.1" });
   console.log(`listening ${io.address().port}`);
 } else if (impl === "polysio-express" || impl === "polysio-express-stream") {
-  const http = require("node:http");
   const path = require("node:path");
   // Express is a devDependency of the Node binding (node/node_modules).
   const express = require(require.resolve("express", { paths: [path.join(__dirname, "..", "..", "node")] }));
   const { Server } = require("../../node");
   const app = express();
   app.get("/health", (req, res) => res.send("ok"));
-  const httpServer = http.createServer(app);
+  const httpServer = createServer(app);
   const io = new Server(httpServer, { ...opts, takeover: impl === "polysio-express" });
   setup(io.of("/"));
   setup(io.of("/custom"));
   httpServer.listen(port, "127.0.0.1", () => console.log(`listening ${httpServer.address().port}`));
 } else if (impl === "socketio") {
-  const http = require("node:http");
   const { Server } = require("socket.io");
-  const httpServer = http.createServer();
+  const httpServer = createServer();
   const io = new Server(httpServer, opts);
   setup(io.of("/"));
   setup(io.of("/custom"));
