@@ -335,3 +335,9 @@ test("HTTPS_PROXY from the environment (a name only the proxy resolves); proxy: 
   assert.match(noProxy.stdout, /^connect_error /, noProxy.stderr);
   assert.equal(proxy.seen.length, tunnels, "no tunnel for proxy: false nor NO_PROXY");
 });
+
+test('examples/tls/tls.js (README "TLS") runs: a private CA, the standalone listener, mutual TLS', async () => {
+  const r = await run([process.execPath, path.join(pkg, "examples", "tls", "tls.js")], { cwd: pkg, timeout: 60000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split("\n"), ["hello tls, secure: true", "client certificate client, authorized: true", "mutual TLS: pong"]);
+});
