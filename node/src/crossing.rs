@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes};
@@ -26,7 +26,7 @@ use napi_derive::napi;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::dispatch::{Completion, Dispatcher, Outcome};
-use crate::host::native;
+use crate::host::{lock, native};
 
 /// Received bytes the core has not read yet past which JavaScript pauses its socket; it resumes
 /// once at most half of that is left.
@@ -62,8 +62,11 @@ struct State {
 
 type Shared = Arc<Mutex<State>>;
 
-fn lock(s: &Shared) -> MutexGuard<'_, State> {
-    s.lock().unwrap_or_else(|p| p.into_inner())
+impl State {
+    /// What the core wrote, for JavaScript, and the core's write to wake now that there is room.
+    fn take_outbound(&mut self) -> (Vec<u8>, Option<Waker>) {
+        (std::mem::take(&mut self.outbound), self.write_waker.take())
+    }
 }
 
 /// What a waiting `readable` completes with: the bytes to send, or null at the end.
@@ -300,12 +303,9 @@ impl NativeWsStream {
         if s.outbound.is_empty() {
             return (!s.outbound_end).then(|| Vec::new().into());
         }
-        let bytes = std::mem::take(&mut s.outbound);
-        let waker = s.write_waker.take();
+        let (bytes, waker) = s.take_outbound();
         drop(s);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        waker.into_iter().for_each(Waker::wake);
         Some(bytes.into())
     }
 
@@ -319,12 +319,9 @@ impl NativeWsStream {
             s.readable = Some(done);
             return;
         }
-        let bytes = (!s.outbound.is_empty()).then(|| std::mem::take(&mut s.outbound));
-        let waker = s.write_waker.take();
+        let (bytes, waker) = s.take_outbound();
         drop(s);
-        if let Some(w) = waker {
-            w.wake();
-        }
-        done.finish(Ok(bytes_outcome(bytes)));
+        waker.into_iter().for_each(Waker::wake);
+        done.finish(Ok(bytes_outcome((!bytes.is_empty()).then_some(bytes))));
     }
 }

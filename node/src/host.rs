@@ -33,7 +33,8 @@ use crate::crossing::NativeWsStream;
 use crate::dispatch::{Completion, Dispatcher, Outcome};
 use crate::error::{err, Code, Result};
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks `m`, also after a panic of another holder (the state stays usable).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 

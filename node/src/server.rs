@@ -523,7 +523,7 @@ impl NativeServer {
         })();
         match result {
             Ok(port) => {
-                *self.tls.lock().unwrap_or_else(|p| p.into_inner()) = tls;
+                *crate::host::lock(&self.tls) = tls;
                 Ok(port)
             }
             Err(e) => {
@@ -542,7 +542,7 @@ impl NativeServer {
     /// (the current ones stay); `ERR_LISTEN` if the server does not listen over TLS.
     #[napi]
     pub fn set_secure_context(&self, cert: Buffer, key: Buffer) -> Result<()> {
-        let tls = self.tls.lock().unwrap_or_else(|p| p.into_inner());
+        let tls = crate::host::lock(&self.tls);
         match tls.as_ref() {
             Some(t) => t.reload(&cert, &key).js(),
             None => Err(err(
