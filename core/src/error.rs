@@ -39,6 +39,10 @@ pub enum Error {
     /// certificate or key could not be read, or the handshake failed.
     #[error("TLS error: {0}")]
     Tls(String),
+    /// A cluster adapter could not do what was asked: Redis cannot be reached, or a request to
+    /// the other nodes failed (the reason says which).
+    #[error("adapter error: {0}")]
+    Adapter(String),
 }
 
 impl From<std::io::Error> for Error {

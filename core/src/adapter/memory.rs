@@ -97,6 +97,78 @@ impl LocalAdapter {
         }
     }
 
+    /// Sends `packet` to every local socket `opts` selects, each with an ack request (one ack
+    /// id for the namespace, as socket.io); `on_ack` gets the arguments of each ack as it
+    /// arrives. Returns how many sockets were asked. With `expire`, the sockets forget the ack
+    /// request after that long (a remote node's clients that never answer then hold nothing).
+    /// Remote adapters use it to answer a broadcast with acks from another node.
+    pub fn broadcast_with_ack_each(
+        &self,
+        mut packet: Packet,
+        opts: &BroadcastOptions,
+        expire: Option<Duration>,
+        on_ack: impl Fn(Vec<Value>) + Send + Sync + 'static,
+    ) -> usize {
+        let Some(nsp) = self.nsp.upgrade() else {
+            return 0;
+        };
+        let id = nsp.next_ack_id();
+        packet.id = Some(id);
+        let frames = packet.encode();
+        let on_ack = Arc::new(on_ack);
+        let mut asked = Vec::new();
+        let mut runtime = None;
+        for s in self.targets(opts) {
+            let on_ack = on_ack.clone();
+            s.register_ack(
+                id,
+                Box::new(move |r| {
+                    // A socket that disconnects first is no longer waited for.
+                    if let Ok(args) = r {
+                        on_ack(args);
+                    }
+                }),
+            );
+            s.notify_outgoing(&packet);
+            if s.send_frames(&frames).is_ok() {
+                runtime.get_or_insert_with(|| s.client.runtime().clone());
+                asked.push(Arc::downgrade(&s));
+            } else {
+                s.unregister_ack(id);
+            }
+        }
+        let count = asked.len();
+        if let (Some(t), Some(rt)) = (expire, runtime) {
+            rt.spawn(async move {
+                tokio::time::sleep(t).await;
+                for s in asked.iter().filter_map(|s| s.upgrade()) {
+                    s.unregister_ack(id);
+                }
+            });
+        }
+        count
+    }
+
+    /// The local sockets `opts` selects, with their handshake, rooms and data.
+    pub fn socket_infos(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {
+        self.targets(opts)
+            .iter()
+            .map(|s| SocketInfo {
+                id: s.id_arc().clone(),
+                handshake: s.handshake_value(),
+                rooms: self.socket_rooms(s.id()),
+                data: s.data(),
+            })
+            .collect()
+    }
+
+    /// Whether some local socket is in `room`.
+    pub fn has_room(&self, room: &str) -> bool {
+        self.state
+            .read()
+            .is_ok_and(|st| st.rooms.contains_key(room))
+    }
+
     fn prune(&self, log: &mut VecDeque<StoredPacket>) {
         if let Some(window) = self.recovery {
             while log.front().is_some_and(|p| p.at.elapsed() > window) {
@@ -209,32 +281,14 @@ impl Adapter for LocalAdapter {
         Ok(())
     }
 
-    fn broadcast_with_ack(&self, mut packet: Packet, opts: &BroadcastOptions) -> AckStream {
-        let Some(nsp) = self.nsp.upgrade() else {
+    fn broadcast_with_ack(&self, packet: Packet, opts: &BroadcastOptions) -> AckStream {
+        if self.nsp.upgrade().is_none() {
             return async { Err(Error::Closed) }.boxed();
-        };
-        let id = nsp.next_ack_id();
-        packet.id = Some(id);
-        let frames = packet.encode();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut expected = 0usize;
-        for s in self.targets(opts) {
-            let tx = tx.clone();
-            s.register_ack(
-                id,
-                Box::new(move |r| {
-                    // A socket that disconnects first is no longer waited for.
-                    if let Ok(args) = r {
-                        let _ = tx.send(args);
-                    }
-                }),
-            );
-            s.notify_outgoing(&packet);
-            if s.send_frames(&frames).is_ok() {
-                expected += 1;
-            }
         }
-        drop(tx);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let expected = self.broadcast_with_ack_each(packet, opts, None, move |args| {
+            let _ = tx.send(args);
+        });
         let timeout = opts.timeout();
         async move {
             let mut acks = Vec::with_capacity(expected);
@@ -261,15 +315,7 @@ impl Adapter for LocalAdapter {
         &self,
         opts: &BroadcastOptions,
     ) -> BoxFuture<'static, Result<Vec<SocketInfo>>> {
-        let infos: Vec<SocketInfo> = self
-            .targets(opts)
-            .iter()
-            .map(|s| SocketInfo {
-                id: s.id_arc().clone(),
-                rooms: self.socket_rooms(s.id()),
-                data: s.data(),
-            })
-            .collect();
+        let infos = self.socket_infos(opts);
         async move { Ok(infos) }.boxed()
     }
 
@@ -297,8 +343,8 @@ impl Adapter for LocalAdapter {
         Ok(())
     }
 
-    fn server_count(&self) -> BoxFuture<'static, usize> {
-        async { 1 }.boxed()
+    fn server_count(&self) -> BoxFuture<'static, Result<usize>> {
+        async { Ok(1) }.boxed()
     }
 
     fn persist_session(&self, session: SessionToPersist) {

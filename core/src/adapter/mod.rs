@@ -1,13 +1,56 @@
 //! Room membership and broadcasting behind the [`Adapter`] trait, with the in-memory
-//! [`LocalAdapter`].
+//! [`LocalAdapter`] (the default) and, behind the cargo feature `redis`, the Redis adapter of
+//! [`redis`] that joins a cluster of Node socket.io servers.
 //!
-//! The trait follows socket.io's adapter: fire-and-forget operations (join, leave, broadcast,
-//! remote join/leave/disconnect) are plain calls that must not block — a remote adapter (Redis,
-//! wire-compatible with `@socket.io/redis-adapter`) publishes them through a channel — and the
-//! operations that wait for other nodes (fetch sockets, broadcast with acks, server count) return
-//! futures. [`BroadcastOptions`] is plain serialisable data so it can cross the wire.
+//! # How an adapter plugs into the core
+//!
+//! Every namespace owns one `Arc<dyn Adapter>`, built by [`crate::server::ServerConfig::adapter`]
+//! (a factory called with the namespace) or, when none is set, a [`LocalAdapter`]. The server
+//! calls the adapter for every room change, broadcast and cluster-wide query; the adapter calls
+//! back into the namespace ([`crate::server::NamespaceRef`]) to reach its local sockets.
+//!
+//! The trait follows socket.io's adapter and sorts its methods in two kinds:
+//!
+//! * **Fire-and-forget operations** — [`Adapter::add_all`], [`Adapter::del`],
+//!   [`Adapter::broadcast`], [`Adapter::add_sockets`], [`Adapter::del_sockets`],
+//!   [`Adapter::disconnect_sockets`], [`Adapter::server_side_emit`] — are plain synchronous calls
+//!   that must never block nor wait for the network. They act on the local sockets at once; a
+//!   remote adapter also hands a message to a bounded queue that a task of its own publishes
+//!   (so a slow or absent Redis costs no latency and bounded memory: when the queue is full the
+//!   message is dropped and counted, never waited for).
+//! * **Operations that wait for other nodes** — [`Adapter::broadcast_with_ack`],
+//!   [`Adapter::fetch_sockets`], [`Adapter::server_side_emit_with_ack`],
+//!   [`Adapter::server_count`], [`Adapter::all_rooms`] — return `'static` futures and always
+//!   end: with the answers, or with [`crate::Error::Timeout`] once the request's timeout (the
+//!   broadcast's `timeout` flag, else the adapter's request timeout) has passed, or with
+//!   [`crate::Error::Adapter`] when the cluster cannot be reached at all. They never hang.
+//!
+//! **Redis outages never stop local service.** A remote adapter wraps a [`LocalAdapter`] and
+//! delivers to its own sockets first, whatever happens to Redis; only the copies for other
+//! nodes are lost while Redis is away (Redis pub/sub keeps nothing, as with Node's adapter).
+//! Its connections reconnect with backoff and resubscribe on their own.
+//!
+//! **The memory adapter stays as fast as it was.** Nothing in the broadcast path knows about
+//! clusters: [`crate::server::BroadcastOperator::emit`] makes one virtual call to
+//! [`Adapter::broadcast`], which for the [`LocalAdapter`] encodes the packet once and queues it to
+//! each target. The `local` flag is honoured by the remote adapter alone.
+//!
+//! **Messages from other nodes** are decoded by the remote adapter's task, checked (a message it
+//! cannot decode or use is logged and skipped, never a panic) and applied through the wrapped
+//! [`LocalAdapter`]: [`LocalAdapter::broadcast`], [`LocalAdapter::broadcast_with_ack_each`] (acks
+//! streamed back one by one, as Node's adapters do), [`LocalAdapter::fetch_sockets`] and so on.
+//! `serverSideEmit` messages reach the namespace's listeners
+//! ([`crate::server::Namespace::on_server_side_emit`]) through
+//! [`crate::server::Namespace::dispatch_server_side_emit`].
+//!
+//! [`BroadcastOptions`] and [`SocketInfo`] are plain serialisable data so they can cross the wire.
 
 mod memory;
+#[cfg(feature = "msgpack")]
+#[doc(hidden)]
+pub mod msgpack;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +106,10 @@ impl BroadcastOptions {
 pub struct SocketInfo {
     /// Socket id.
     pub id: Sid,
+    /// The handshake, in socket.io's shape: `headers`, `time`, `address`, `xdomain`, `secure`,
+    /// `issued`, `url`, `query`, `auth` (see [`crate::server::Socket::handshake_value`]).
+    #[serde(default)]
+    pub handshake: Value,
     /// Rooms it is in.
     pub rooms: Vec<Room>,
     /// Its `data`.
@@ -122,10 +169,28 @@ pub trait Adapter: Send + Sync + 'static {
     fn del_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]);
     /// Disconnects the selected sockets (closing their connection when `close`).
     fn disconnect_sockets(&self, opts: &BroadcastOptions, close: bool);
-    /// Sends an event to the other nodes' `serverSideEmit` listeners (a no-op on one node).
+    /// Sends `[event, ...args]` to the other nodes' `serverSideEmit` listeners (a no-op on one
+    /// node).
     fn server_side_emit(&self, args: Vec<Value>) -> Result<()>;
-    /// How many nodes the cluster has.
-    fn server_count(&self) -> BoxFuture<'static, usize>;
+    /// Like [`Adapter::server_side_emit`], asking every other node for an answer: resolves with
+    /// one value per node (the first argument its listener acknowledged with), or
+    /// [`crate::Error::Timeout`] when they have not all answered within `timeout`. On one node,
+    /// at once with no answers.
+    fn server_side_emit_with_ack(
+        &self,
+        args: Vec<Value>,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Vec<Value>>> {
+        let _ = (args, timeout);
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// How many nodes the cluster has (this one included).
+    fn server_count(&self) -> BoxFuture<'static, Result<usize>>;
+    /// Every room on every node (socket ids included). Defaults to this node's rooms.
+    fn all_rooms(&self) -> BoxFuture<'static, Result<Vec<Room>>> {
+        let rooms = self.rooms();
+        Box::pin(async move { Ok(rooms) })
+    }
     /// Keeps a disconnected socket's state for recovery.
     fn persist_session(&self, session: SessionToPersist);
     /// Finds a persisted session and the packets missed since `offset`.

@@ -34,7 +34,7 @@ use tokio::sync::watch;
 
 pub use crate::engine::Cork;
 pub use broadcast::BroadcastOperator;
-pub use namespace::{ConnectError, Namespace, NamespaceRef};
+pub use namespace::{ConnectError, Namespace, NamespaceRef, ServerSideAck};
 pub use socket::{AckSender, DisconnectReason, Socket, SocketHandshake};
 
 use crate::adapter::AdapterFactory;

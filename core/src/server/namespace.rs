@@ -46,6 +46,28 @@ impl ConnectError {
 }
 
 type ConnectionHandler = Arc<dyn Fn(Arc<Socket>) + Send + Sync>;
+type ServerSideHandler = Arc<dyn Fn(Vec<Value>, Option<ServerSideAck>) + Send + Sync>;
+
+/// Answers a `serverSideEmit` that another node sent with an ack request. Only one value goes
+/// back (socket.io forwards the first argument of the callback), at most once.
+pub struct ServerSideAck(Box<dyn FnOnce(Value) + Send>);
+
+impl ServerSideAck {
+    /// An ack that calls `f` with the answer; adapters build it for each request.
+    pub fn new(f: impl FnOnce(Value) + Send + 'static) -> Self {
+        ServerSideAck(Box::new(f))
+    }
+    /// Sends the answer to the node that asked.
+    pub fn send(self, value: Value) {
+        (self.0)(value)
+    }
+}
+
+impl std::fmt::Debug for ServerSideAck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerSideAck")
+    }
+}
 /// An async connect middleware.
 pub type Middleware =
     Arc<dyn Fn(Arc<Socket>) -> BoxFuture<'static, Result<(), ConnectError>> + Send + Sync>;
@@ -54,6 +76,7 @@ pub type Middleware =
 pub(crate) struct Handlers {
     pub(crate) connection: RwLock<Vec<ConnectionHandler>>,
     pub(crate) middlewares: RwLock<Vec<Middleware>>,
+    server_side: RwLock<HashMap<String, ServerSideHandler>>,
 }
 
 pub(crate) struct NsInner {
@@ -189,6 +212,92 @@ impl Namespace {
             let r = f(&s);
             async move { r }
         })
+    }
+
+    /// Handles `event` sent by another node of the cluster with `serverSideEmit` (see
+    /// [`Namespace::server_side_emit`]); the handler gets the arguments and, when the sender
+    /// asked for one, a [`ServerSideAck`]. Runs on the adapter's task: it must not block. A later
+    /// call for the same event replaces the handler.
+    ///
+    /// ```no_run
+    /// # fn f(io: &polysio::server::Server) {
+    /// io.of("/").on_server_side_emit("ping-node", |_args, ack| {
+    ///     if let Some(ack) = ack {
+    ///         ack.send("pong".into());
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn on_server_side_emit(
+        &self,
+        event: &str,
+        f: impl Fn(Vec<Value>, Option<ServerSideAck>) + Send + Sync + 'static,
+    ) {
+        if let Ok(mut h) = self.0.handlers.server_side.write() {
+            h.insert(event.to_owned(), Arc::new(f));
+        }
+    }
+
+    /// Runs the [`Namespace::on_server_side_emit`] handler of `args[0]` with the other
+    /// arguments; called by adapters for a `serverSideEmit` from another node. False (and the
+    /// ack dropped unanswered, as socket.io does) when there is no such handler.
+    pub fn dispatch_server_side_emit(
+        &self,
+        mut args: Vec<Value>,
+        ack: Option<ServerSideAck>,
+    ) -> bool {
+        let Some(Value::String(event)) = (!args.is_empty()).then(|| args.remove(0)) else {
+            return false;
+        };
+        let handler = self
+            .0
+            .handlers
+            .server_side
+            .read()
+            .ok()
+            .and_then(|h| h.get(&event).cloned());
+        match handler {
+            Some(h) => {
+                super::socket::guard(&event, || h(args, ack));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sends `event` to the [`Namespace::on_server_side_emit`] handlers of the other nodes of
+    /// the cluster (not this one). A no-op with the in-memory adapter.
+    pub fn server_side_emit(&self, event: &str, args: Vec<Value>) -> Result<()> {
+        super::broadcast::check_event(event)?;
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(Value::String(event.to_owned()));
+        all.extend(args);
+        self.adapter().server_side_emit(all)
+    }
+
+    /// Like [`Namespace::server_side_emit`], waiting for every other node's answer: one value per
+    /// node, or [`crate::Error::Timeout`] when they have not all answered within `timeout`.
+    pub async fn server_side_emit_with_ack(
+        &self,
+        event: &str,
+        args: Vec<Value>,
+        timeout: Duration,
+    ) -> Result<Vec<Value>> {
+        super::broadcast::check_event(event)?;
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(Value::String(event.to_owned()));
+        all.extend(args);
+        self.adapter().server_side_emit_with_ack(all, timeout).await
+    }
+
+    /// How many nodes the cluster has (1 with the in-memory adapter).
+    pub async fn server_count(&self) -> Result<usize> {
+        self.adapter().server_count().await
+    }
+
+    /// Every room of the namespace on every node, socket ids included.
+    pub async fn all_rooms(&self) -> Result<Vec<Room>> {
+        self.adapter().all_rooms().await
     }
 
     pub(crate) fn next_ack_id(&self) -> u64 {

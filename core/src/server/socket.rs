@@ -171,6 +171,29 @@ impl std::fmt::Debug for AckSender {
     }
 }
 
+/// `ms` since the epoch as JavaScript's `Date.prototype.toString()` in UTC, e.g.
+/// `Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)`.
+fn js_date_string(ms: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = ms / 1000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (year, month, day) = crate::value::civil_from_days(days as i64);
+    format!(
+        "{} {} {:02} {} {:02}:{:02}:{:02} GMT+0000 (Coordinated Universal Time)",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        day,
+        year,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Runs user code; a panic is logged and contained so the connection goes on.
 pub(crate) fn guard(what: &str, f: impl FnOnce()) {
     if std::panic::catch_unwind(AssertUnwindSafe(f)).is_err() {
@@ -225,6 +248,51 @@ impl Socket {
     pub fn handshake(&self) -> &SocketHandshake {
         &self.handshake
     }
+    /// The handshake in socket.io's shape, as another node's `fetchSockets` sees it: a map of
+    /// `headers` (names in lower case; repeated headers joined with `, `), `time` (JavaScript's
+    /// `Date.toString()` in UTC), `address`, `xdomain` (an `origin` header is present),
+    /// `secure`, `issued` (ms since the epoch), `url`, `query` and `auth`.
+    ///
+    /// ```no_run
+    /// # fn f(socket: &polysio::server::Socket) {
+    /// let h = socket.handshake_value();
+    /// println!("{} from {}", h["url"], h["address"]);
+    /// # }
+    /// ```
+    pub fn handshake_value(&self) -> Value {
+        use crate::value::Map;
+        let req = &self.handshake.request;
+        let mut headers = Map::new();
+        for name in req.headers.keys() {
+            let joined: Vec<String> = req
+                .headers
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
+            headers.insert(name.as_str().to_owned(), Value::String(joined.join(", ")));
+        }
+        let mut query = Map::new();
+        for (k, v) in &req.query {
+            query.insert(k.clone(), Value::String(v.clone()));
+        }
+        let mut m = Map::new();
+        m.insert("headers".into(), Value::Map(headers));
+        m.insert("time".into(), Value::String(js_date_string(req.issued)));
+        let address = req.address.map(|a| a.ip().to_string()).unwrap_or_default();
+        m.insert("address".into(), Value::String(address));
+        m.insert(
+            "xdomain".into(),
+            Value::Bool(req.headers.contains_key(http::header::ORIGIN)),
+        );
+        m.insert("secure".into(), Value::Bool(req.secure));
+        m.insert("issued".into(), Value::Int(req.issued as i64));
+        m.insert("url".into(), Value::String(req.url.clone()));
+        m.insert("query".into(), Value::Map(query));
+        m.insert("auth".into(), self.handshake.auth.clone());
+        Value::Map(m)
+    }
+
     /// The Engine.IO connection underneath (shared by the client's namespaces).
     pub fn conn(&self) -> &EngineSocket {
         &self.client.engine
@@ -364,6 +432,13 @@ impl Socket {
     pub(crate) fn register_ack(&self, id: u64, cb: AckCallback) {
         if let Ok(mut a) = self.acks.lock() {
             a.insert(id, cb);
+        }
+    }
+
+    /// Forgets the ack request `id` (its callback is dropped, not called).
+    pub(crate) fn unregister_ack(&self, id: u64) {
+        if let Ok(mut a) = self.acks.lock() {
+            a.remove(&id);
         }
     }
 

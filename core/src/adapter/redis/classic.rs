@@ -1,0 +1,960 @@
+//! The classic `@socket.io/redis-adapter` 8.3 format: one [`NamespaceAdapter`] per namespace.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{uid6, Kind, Shared};
+use crate::adapter::msgpack as mp;
+use crate::adapter::{
+    AckStream, Adapter, BroadcastOptions, LocalAdapter, RestoredSession, Room, SessionToPersist,
+    Sid, SocketInfo,
+};
+use crate::error::{Error, Result};
+use crate::parser::{Packet, PacketData};
+use crate::server::{NamespaceRef, ServerSideAck};
+use crate::value::{Map, Value};
+
+// Request types of the classic format.
+const SOCKETS: i64 = 0;
+const ALL_ROOMS: i64 = 1;
+const REMOTE_JOIN: i64 = 2;
+const REMOTE_LEAVE: i64 = 3;
+const REMOTE_DISCONNECT: i64 = 4;
+const REMOTE_FETCH: i64 = 5;
+const SERVER_SIDE_EMIT: i64 = 6;
+const BROADCAST: i64 = 7;
+const BROADCAST_CLIENT_COUNT: i64 = 8;
+const BROADCAST_ACK: i64 = 9;
+
+/// What a pending request collects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Collecting {
+    Sockets,
+    Rooms,
+    ServerSide,
+}
+
+struct Collect {
+    what: Collecting,
+    expected: usize,
+    got: usize,
+    items: Vec<Value>,
+    done: Option<oneshot::Sender<Vec<Value>>>,
+}
+
+enum AckEvent {
+    Count(usize),
+    Ack(Vec<Value>),
+}
+
+enum Pending {
+    Collect(Collect),
+    Ack(mpsc::UnboundedSender<AckEvent>),
+}
+
+/// What the adapter of one namespace shares with its futures.
+struct Core {
+    shared: Arc<Shared>,
+    name: String,
+    /// `P#N#`.
+    channel: String,
+    /// `P-request#N#`.
+    request_channel: String,
+    /// `P-response#N#`.
+    response_channel: String,
+    requests: Mutex<HashMap<String, Pending>>,
+}
+
+/// The adapter of one namespace in a cluster using the classic format: a [`LocalAdapter`] for
+/// this node's sockets plus the Redis messages for the others (see the [module](super)). Built
+/// by [`super::RedisAdapter::factory`].
+pub struct NamespaceAdapter {
+    local: LocalAdapter,
+    nsp: NamespaceRef,
+    core: Arc<Core>,
+}
+
+/// `s` with the glob characters of a Redis pattern escaped.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A room name as it travels: strings, and numbers (Node lets apps join numeric rooms).
+fn room_of(v: &Value) -> Option<Room> {
+    match v {
+        Value::String(s) => Some(Room::from(s.as_str())),
+        Value::Int(i) => Some(Room::from(i.to_string())),
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            Some(Room::from((*f as i64).to_string()))
+        }
+        Value::Float(f) => Some(Room::from(f.to_string())),
+        _ => None,
+    }
+}
+
+/// A list of rooms (missing: empty; not an array: `None`).
+fn rooms_of(v: &Value) -> Option<Vec<Room>> {
+    match v {
+        Value::Null => Some(Vec::new()),
+        Value::Array(a) => Some(a.iter().filter_map(room_of).collect()),
+        _ => None,
+    }
+}
+
+/// `{rooms, except, flags}` as received.
+fn parse_opts(v: &Value) -> Option<BroadcastOptions> {
+    if !matches!(v, Value::Map(_)) {
+        return None;
+    }
+    let mut opts = BroadcastOptions {
+        rooms: rooms_of(&v["rooms"])?,
+        except: rooms_of(&v["except"])?,
+        ..Default::default()
+    };
+    opts.flags.volatile = v["flags"]["volatile"].as_bool().unwrap_or(false);
+    opts.flags.timeout = v["flags"]["timeout"]
+        .as_i64()
+        .and_then(|t| u64::try_from(t).ok());
+    Some(opts)
+}
+
+fn rooms_value(rooms: &[Room]) -> Value {
+    Value::Array(rooms.iter().map(|r| Value::String(r.to_string())).collect())
+}
+
+/// `{rooms, except}`: the `opts` of requests.
+fn opts_value(opts: &BroadcastOptions) -> Value {
+    let mut m = Map::new();
+    m.insert("rooms".into(), rooms_value(&opts.rooms));
+    m.insert("except".into(), rooms_value(&opts.except));
+    Value::Map(m)
+}
+
+fn write_rooms(out: &mut Vec<u8>, rooms: &[Room]) {
+    mp::write_array_len(out, rooms.len());
+    for r in rooms {
+        mp::write_str(out, r);
+    }
+}
+
+/// msgpack `{rooms, except, flags}` of a broadcast.
+fn write_broadcast_opts(out: &mut Vec<u8>, opts: &BroadcastOptions) {
+    mp::write_map_len(out, 3);
+    mp::write_str(out, "rooms");
+    write_rooms(out, &opts.rooms);
+    mp::write_str(out, "except");
+    write_rooms(out, &opts.except);
+    mp::write_str(out, "flags");
+    let n = usize::from(opts.flags.volatile) + usize::from(opts.flags.timeout.is_some());
+    mp::write_map_len(out, n);
+    if opts.flags.volatile {
+        mp::write_str(out, "volatile");
+        mp::write_bool(out, true);
+    }
+    if let Some(t) = opts.flags.timeout {
+        mp::write_str(out, "timeout");
+        mp::write_int(out, t.min(i64::MAX as u64) as i64);
+    }
+}
+
+/// msgpack `{type: 2, data: [event, ...args], nsp}`.
+fn write_packet(out: &mut Vec<u8>, nsp: &str, event: &str, args: &[Value]) {
+    mp::write_map_len(out, 3);
+    mp::write_str(out, "type");
+    mp::write_int(out, 2);
+    mp::write_str(out, "data");
+    mp::write_array_len(out, args.len() + 1);
+    mp::write_str(out, event);
+    for a in args {
+        mp::write_value(out, a);
+    }
+    mp::write_str(out, "nsp");
+    mp::write_str(out, nsp);
+}
+
+/// The broadcast message `[uid, packet, opts]`.
+pub(crate) fn encode_broadcast(
+    uid: &str,
+    nsp: &str,
+    event: &str,
+    args: &[Value],
+    opts: &BroadcastOptions,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    mp::write_array_len(&mut out, 3);
+    mp::write_str(&mut out, uid);
+    write_packet(&mut out, nsp, event, args);
+    write_broadcast_opts(&mut out, opts);
+    out
+}
+
+/// A request or response: JSON when it starts with `{`, msgpack otherwise.
+pub(crate) fn decode_message(payload: &[u8]) -> std::result::Result<Value, String> {
+    let v = if payload.first() == Some(&b'{') {
+        serde_json::from_slice::<Value>(payload).map_err(|e| format!("JSON: {e}"))?
+    } else {
+        mp::decode(payload)?
+    };
+    if matches!(v, Value::Map(_)) {
+        Ok(v)
+    } else {
+        Err("not a map".into())
+    }
+}
+
+/// JSON, or msgpack when `v` holds binary (JSON would lose it).
+fn encode_message(v: &Value) -> Vec<u8> {
+    if v.has_binary() {
+        let mut out = Vec::new();
+        mp::write_value(&mut out, v);
+        out
+    } else {
+        v.to_json_string().into_bytes()
+    }
+}
+
+/// The event name and arguments of a packet's `data`.
+fn event_of(data: &Value) -> Option<(String, Vec<Value>)> {
+    let a = data.as_array()?;
+    let name = a.first()?.as_str()?.to_owned();
+    Some((name, a[1..].to_vec()))
+}
+
+fn socket_info_value(s: &SocketInfo) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), Value::String(s.id.to_string()));
+    m.insert("handshake".into(), s.handshake.clone());
+    m.insert("rooms".into(), rooms_value(&s.rooms));
+    m.insert("data".into(), s.data.clone());
+    Value::Map(m)
+}
+
+fn socket_info_of(v: &Value) -> Option<SocketInfo> {
+    Some(SocketInfo {
+        id: Sid::from(v["id"].as_str()?),
+        handshake: v["handshake"].clone(),
+        rooms: rooms_of(&v["rooms"])?,
+        data: v["data"].clone(),
+    })
+}
+
+fn map_of(entries: Vec<(&str, Value)>) -> Value {
+    Value::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
+}
+
+impl Core {
+    fn uid(&self) -> &str {
+        &self.shared.uid
+    }
+
+    fn publish_request(&self, body: &Value) {
+        self.shared
+            .publish(self.request_channel.clone(), encode_message(body));
+    }
+
+    /// Where to answer `req`: the requester's own response channel when it gave its uid.
+    fn response_channel_for(&self, req: &Value) -> String {
+        match req["uid"].as_str() {
+            Some(uid) if !uid.is_empty() && uid != "emitter" => {
+                format!("{}{uid}#", self.response_channel)
+            }
+            _ => self.response_channel.clone(),
+        }
+    }
+
+    fn respond(&self, req: &Value, payload: Vec<u8>) {
+        self.shared.publish(self.response_channel_for(req), payload);
+    }
+
+    fn is_pending(&self, request_id: &str) -> bool {
+        self.requests
+            .lock()
+            .is_ok_and(|r| r.contains_key(request_id))
+    }
+
+    /// Publishes `body` (with a new requestId) and waits for `expected` answers, for at most
+    /// `timeout`.
+    async fn collect(
+        self: Arc<Self>,
+        what: Collecting,
+        mut body: Map,
+        expected: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Value>> {
+        let id = uid6();
+        body.insert("requestId".into(), Value::String(id.clone()));
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut r) = self.requests.lock() {
+            r.insert(
+                id.clone(),
+                Pending::Collect(Collect {
+                    what,
+                    expected,
+                    got: 0,
+                    items: Vec::new(),
+                    done: Some(tx),
+                }),
+            );
+        }
+        self.publish_request(&Value::Map(body));
+        let r = tokio::time::timeout(timeout, rx).await;
+        if let Ok(mut reqs) = self.requests.lock() {
+            reqs.remove(&id);
+        }
+        match r {
+            Ok(Ok(items)) => Ok(items),
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(_) => Err(Error::Timeout(timeout)),
+        }
+    }
+
+    /// A request body starting with `uid` and `type`.
+    fn body(&self, ty: i64) -> Map {
+        let mut m = Map::new();
+        m.insert("uid".into(), Value::String(self.uid().to_owned()));
+        m.insert("type".into(), Value::Int(ty));
+        m
+    }
+
+    /// NUMSUB of the request channel: the number of nodes, this one included.
+    fn server_count(&self) -> impl std::future::Future<Output = Result<usize>> {
+        self.shared.numsub(self.request_channel.clone())
+    }
+}
+
+impl NamespaceAdapter {
+    /// Makes the adapter of namespace `name` and subscribes to its channels.
+    pub(super) fn start(
+        shared: &Arc<Shared>,
+        nsp: NamespaceRef,
+        name: String,
+        local: LocalAdapter,
+    ) -> Arc<NamespaceAdapter> {
+        let key = &shared.config.key;
+        let channel = format!("{key}#{name}#");
+        let request_channel = format!("{key}-request#{name}#");
+        let response_channel = format!("{key}-response#{name}#");
+        let specific = format!("{response_channel}{}#", shared.uid);
+        let pattern = format!("{}*", glob_escape(&channel));
+        let adapter = Arc::new(NamespaceAdapter {
+            local,
+            nsp,
+            core: Arc::new(Core {
+                shared: shared.clone(),
+                name,
+                channel,
+                request_channel: request_channel.clone(),
+                response_channel: response_channel.clone(),
+                requests: Mutex::new(HashMap::new()),
+            }),
+        });
+        shared.add_routes(
+            vec![
+                (pattern, Kind::Broadcast),
+                (request_channel, Kind::Request),
+                (response_channel, Kind::Response),
+                (specific, Kind::Response),
+            ],
+            &adapter,
+        );
+        adapter
+    }
+
+    /// The namespace's in-memory part (this node's sockets and rooms).
+    pub fn local(&self) -> &LocalAdapter {
+        &self.local
+    }
+
+    /// A broadcast from another node (`channel` is `P#N#` or `P#N#<room>#`).
+    pub(super) fn on_broadcast(&self, channel: &str, payload: &[u8]) {
+        let core = &self.core;
+        let Some(rest) = channel.strip_prefix(core.channel.as_str()) else {
+            return;
+        };
+        let room = rest.strip_suffix('#').unwrap_or(rest);
+        if !room.is_empty() && !self.local.has_room(room) {
+            // Aimed at one room that has no socket here: not even decoded (as Node).
+            return;
+        }
+        let msg = match mp::decode(payload) {
+            Ok(v) => v,
+            Err(e) => return core.shared.malformed("broadcast", e),
+        };
+        let Some([uid, packet, opts]) = msg.as_array().and_then(|a| a.get(..3)) else {
+            return core
+                .shared
+                .malformed("broadcast", "not an array [uid, packet, opts]");
+        };
+        if uid.as_str() == Some(core.uid()) {
+            return;
+        }
+        if packet.as_map().is_none() {
+            return core
+                .shared
+                .malformed("broadcast", "the packet is not a map");
+        }
+        let nsp = packet["nsp"].as_str().unwrap_or("/");
+        if nsp != core.name {
+            return;
+        }
+        let Some((event, args)) = event_of(&packet["data"]) else {
+            return core
+                .shared
+                .malformed("broadcast", "the packet has no [event, ...args] data");
+        };
+        let Some(opts) = parse_opts(opts) else {
+            return core
+                .shared
+                .malformed("broadcast", "bad rooms/except options");
+        };
+        let _ = self
+            .local
+            .broadcast(Packet::event(&core.name, &event, args), &opts);
+    }
+
+    /// A request from another node (or from the emitter, or our own echo).
+    pub(super) fn on_request(&self, payload: &[u8]) {
+        let core = &self.core;
+        let req = match decode_message(payload) {
+            Ok(v) => v,
+            Err(e) => return core.shared.malformed("request", e),
+        };
+        let own = req["uid"].as_str() == Some(core.uid());
+        let request_id = req["requestId"].as_str().map(str::to_owned);
+        let ty = req["type"].as_i64();
+        let answer = |fields: Vec<(&str, Value)>| {
+            let mut all = vec![(
+                "requestId",
+                Value::String(request_id.clone().unwrap_or_default()),
+            )];
+            all.extend(fields);
+            core.respond(&req, encode_message(&map_of(all)));
+        };
+        let skip_own = own || request_id.as_deref().is_some_and(|id| core.is_pending(id));
+        match ty {
+            Some(SOCKETS) => {
+                if skip_own || request_id.is_none() {
+                    return;
+                }
+                let Some(rooms) = rooms_of(&req["rooms"]) else {
+                    return core.shared.malformed("request", "bad rooms");
+                };
+                let opts = BroadcastOptions {
+                    rooms,
+                    ..Default::default()
+                };
+                let ids = self.local.sockets(&opts);
+                let ids = ids.iter().map(|s| Value::String(s.to_string())).collect();
+                answer(vec![("sockets", Value::Array(ids))]);
+            }
+            Some(ALL_ROOMS) => {
+                if skip_own || request_id.is_none() {
+                    return;
+                }
+                answer(vec![("rooms", rooms_value(&self.local.rooms()))]);
+            }
+            Some(t @ (REMOTE_JOIN | REMOTE_LEAVE | REMOTE_DISCONNECT)) => {
+                if own {
+                    // Applied locally when it was sent.
+                    return;
+                }
+                if let Value::Map(_) = &req["opts"] {
+                    let Some(opts) = parse_opts(&req["opts"]) else {
+                        return core.shared.malformed("request", "bad opts");
+                    };
+                    let opts = BroadcastOptions {
+                        flags: Default::default(),
+                        ..opts
+                    };
+                    match t {
+                        REMOTE_DISCONNECT => {
+                            let close = req["close"].as_bool().unwrap_or(false);
+                            self.local.disconnect_sockets(&opts, close);
+                        }
+                        _ => {
+                            let Some(rooms) = rooms_of(&req["rooms"]) else {
+                                return core.shared.malformed("request", "bad rooms");
+                            };
+                            if t == REMOTE_JOIN {
+                                self.local.add_sockets(&opts, &rooms);
+                            } else {
+                                self.local.del_sockets(&opts, &rooms);
+                            }
+                        }
+                    }
+                    return;
+                }
+                // The legacy form, for one socket: answered by the node that has it.
+                let Some(sid) = req["sid"].as_str() else {
+                    return core.shared.malformed("request", "neither opts nor sid");
+                };
+                let Some(socket) = self.nsp.upgrade().and_then(|n| n.socket(sid)) else {
+                    return;
+                };
+                match t {
+                    REMOTE_DISCONNECT => socket.disconnect(req["close"].as_bool().unwrap_or(false)),
+                    _ => {
+                        let Some(room) = room_of(&req["room"]) else {
+                            return core.shared.malformed("request", "bad room");
+                        };
+                        if t == REMOTE_JOIN {
+                            self.local.add_all(socket.id_arc(), &[room]);
+                        } else {
+                            self.local.del(socket.id_arc(), &room);
+                        }
+                    }
+                }
+                if request_id.is_some() {
+                    answer(Vec::new());
+                }
+            }
+            Some(REMOTE_FETCH) => {
+                if skip_own || request_id.is_none() {
+                    return;
+                }
+                let Some(opts) = parse_opts(&req["opts"]) else {
+                    return core.shared.malformed("request", "bad opts");
+                };
+                let sockets = self
+                    .local
+                    .socket_infos(&opts)
+                    .iter()
+                    .map(socket_info_value)
+                    .collect();
+                answer(vec![("sockets", Value::Array(sockets))]);
+            }
+            Some(SERVER_SIDE_EMIT) => {
+                if own {
+                    return;
+                }
+                let Some(data) = req["data"].as_array().filter(|d| !d.is_empty()) else {
+                    return core
+                        .shared
+                        .malformed("request", "serverSideEmit without data");
+                };
+                let ack = request_id.map(|id| {
+                    let core = Arc::downgrade(core);
+                    ServerSideAck::new(move |v| {
+                        if let Some(core) = core.upgrade() {
+                            let body = map_of(vec![
+                                ("type", Value::Int(SERVER_SIDE_EMIT)),
+                                ("requestId", Value::String(id)),
+                                ("data", v),
+                            ]);
+                            // Always on the common channel, as Node.
+                            core.shared
+                                .publish(core.response_channel.clone(), encode_message(&body));
+                        }
+                    })
+                });
+                if let Some(nsp) = self.nsp.upgrade() {
+                    nsp.dispatch_server_side_emit(data.clone(), ack);
+                }
+            }
+            Some(BROADCAST) => {
+                if skip_own {
+                    return;
+                }
+                let Some(request_id) = request_id else {
+                    return core
+                        .shared
+                        .malformed("request", "broadcast without requestId");
+                };
+                let packet = &req["packet"];
+                let (Some((event, args)), Some(opts)) =
+                    (event_of(&packet["data"]), parse_opts(&req["opts"]))
+                else {
+                    return core.shared.malformed("request", "bad broadcast");
+                };
+                let expire = opts
+                    .timeout()
+                    .unwrap_or(core.shared.config.requests_timeout);
+                let weak: Weak<Core> = Arc::downgrade(core);
+                let id = request_id.clone();
+                let channel = core.response_channel_for(&req);
+                let ack_channel = channel.clone();
+                let count = self.local.broadcast_with_ack_each(
+                    Packet::event(&core.name, &event, args),
+                    &BroadcastOptions {
+                        flags: Default::default(),
+                        ..opts
+                    },
+                    Some(expire),
+                    move |args| {
+                        let Some(core) = weak.upgrade() else {
+                            return;
+                        };
+                        let body = map_of(vec![
+                            ("type", Value::Int(BROADCAST_ACK)),
+                            ("requestId", Value::String(id.clone())),
+                            ("packet", args.into_iter().next().unwrap_or_default()),
+                        ]);
+                        let mut out = Vec::new();
+                        mp::write_value(&mut out, &body);
+                        core.shared.publish(ack_channel.clone(), out);
+                    },
+                );
+                let body = map_of(vec![
+                    ("type", Value::Int(BROADCAST_CLIENT_COUNT)),
+                    ("requestId", Value::String(request_id)),
+                    ("clientCount", Value::Int(count as i64)),
+                ]);
+                core.shared.publish(channel, encode_message(&body));
+            }
+            _ => tracing::debug!(
+                "redis adapter: ignoring a request of type {:?}",
+                req["type"]
+            ),
+        }
+    }
+
+    /// An answer to one of this node's requests (or to another node's: ignored).
+    pub(super) fn on_response(&self, payload: &[u8]) {
+        let core = &self.core;
+        let resp = match decode_message(payload) {
+            Ok(v) => v,
+            Err(e) => return core.shared.malformed("response", e),
+        };
+        let Some(id) = resp["requestId"].as_str() else {
+            return;
+        };
+        let Ok(mut reqs) = core.requests.lock() else {
+            return;
+        };
+        let finished = match reqs.get_mut(id) {
+            None => false,
+            Some(Pending::Ack(tx)) => {
+                match resp["type"].as_i64() {
+                    Some(BROADCAST_CLIENT_COUNT) => {
+                        let n = resp["clientCount"].as_i64().unwrap_or(0).max(0) as usize;
+                        let _ = tx.send(AckEvent::Count(n));
+                    }
+                    Some(BROADCAST_ACK) => {
+                        let _ = tx.send(AckEvent::Ack(vec![resp["packet"].clone()]));
+                    }
+                    _ => {}
+                }
+                false
+            }
+            Some(Pending::Collect(c)) => {
+                c.got += 1;
+                match c.what {
+                    Collecting::Sockets => {
+                        if let Some(a) = resp["sockets"].as_array() {
+                            c.items.extend(a.iter().cloned());
+                        }
+                    }
+                    Collecting::Rooms => {
+                        if let Some(a) = resp["rooms"].as_array() {
+                            c.items.extend(a.iter().cloned());
+                        }
+                    }
+                    Collecting::ServerSide => c.items.push(resp["data"].clone()),
+                }
+                c.got >= c.expected
+            }
+        };
+        if finished {
+            if let Some(Pending::Collect(mut c)) = reqs.remove(id) {
+                if let Some(done) = c.done.take() {
+                    let _ = done.send(c.items);
+                }
+            }
+        }
+    }
+}
+
+impl Adapter for NamespaceAdapter {
+    fn add_all(&self, id: &Sid, rooms: &[Room]) {
+        self.local.add_all(id, rooms)
+    }
+
+    fn del(&self, id: &Sid, room: &str) {
+        self.local.del(id, room)
+    }
+
+    fn del_all(&self, id: &Sid) {
+        self.local.del_all(id)
+    }
+
+    fn socket_rooms(&self, id: &str) -> Vec<Room> {
+        self.local.socket_rooms(id)
+    }
+
+    fn sockets(&self, opts: &BroadcastOptions) -> Vec<Sid> {
+        self.local.sockets(opts)
+    }
+
+    fn rooms(&self) -> Vec<Room> {
+        self.local.rooms()
+    }
+
+    fn broadcast(&self, packet: Packet, opts: &BroadcastOptions) -> Result<()> {
+        if !opts.flags.local {
+            if let PacketData::Event(event, args) = &packet.data {
+                let core = &self.core;
+                let msg = encode_broadcast(core.uid(), &core.name, event, args, opts);
+                let channel = match opts.rooms.as_slice() {
+                    [room] => format!("{}{room}#", core.channel),
+                    _ => core.channel.clone(),
+                };
+                core.shared.publish(channel, msg);
+            }
+        }
+        self.local.broadcast(packet, opts)
+    }
+
+    fn broadcast_with_ack(&self, packet: Packet, opts: &BroadcastOptions) -> AckStream {
+        let PacketData::Event(event, args) = &packet.data else {
+            return self.local.broadcast_with_ack(packet, opts);
+        };
+        if opts.flags.local {
+            return self.local.broadcast_with_ack(packet, opts);
+        }
+        let core = self.core.clone();
+        let timeout = opts
+            .timeout()
+            .unwrap_or(core.shared.config.requests_timeout);
+        let request_id = uid6();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        if let Ok(mut r) = core.requests.lock() {
+            r.insert(request_id.clone(), Pending::Ack(tx.clone()));
+        }
+        let mut out = Vec::new();
+        mp::write_map_len(&mut out, 5);
+        mp::write_str(&mut out, "uid");
+        mp::write_str(&mut out, core.uid());
+        mp::write_str(&mut out, "requestId");
+        mp::write_str(&mut out, &request_id);
+        mp::write_str(&mut out, "type");
+        mp::write_int(&mut out, BROADCAST);
+        mp::write_str(&mut out, "packet");
+        write_packet(&mut out, &core.name, event, args);
+        mp::write_str(&mut out, "opts");
+        write_broadcast_opts(&mut out, opts);
+        core.shared.publish(core.request_channel.clone(), out);
+        let local_count =
+            self.local
+                .broadcast_with_ack_each(packet, opts, Some(timeout), move |args| {
+                    let _ = tx.send(AckEvent::Ack(args));
+                });
+        let servers = core.server_count();
+        async move {
+            let wait = async {
+                let mut servers = std::pin::pin!(servers.fuse());
+                let mut expected_servers = None;
+                let mut seen_servers = 1;
+                let mut expected_acks = local_count;
+                let mut acks = Vec::with_capacity(local_count);
+                loop {
+                    if expected_servers.is_some_and(|n| seen_servers >= n)
+                        && acks.len() >= expected_acks
+                    {
+                        return Ok(acks);
+                    }
+                    tokio::select! {
+                        n = &mut servers, if expected_servers.is_none() => {
+                            expected_servers = Some(n?.max(1));
+                        }
+                        ev = rx.recv() => match ev {
+                            Some(AckEvent::Count(n)) => {
+                                seen_servers += 1;
+                                expected_acks += n;
+                            }
+                            Some(AckEvent::Ack(a)) => acks.push(a),
+                            None => return Err(Error::Closed),
+                        },
+                    }
+                }
+            };
+            let r = tokio::time::timeout(timeout, wait).await;
+            if let Ok(mut reqs) = core.requests.lock() {
+                reqs.remove(&request_id);
+            }
+            r.unwrap_or(Err(Error::Timeout(timeout)))
+        }
+        .boxed()
+    }
+
+    fn fetch_sockets(
+        &self,
+        opts: &BroadcastOptions,
+    ) -> BoxFuture<'static, Result<Vec<SocketInfo>>> {
+        let mut local = self.local.socket_infos(opts);
+        if opts.flags.local {
+            return async move { Ok(local) }.boxed();
+        }
+        let core = self.core.clone();
+        let servers = core.server_count();
+        let opts = opts_value(opts);
+        async move {
+            let n = servers.await?;
+            if n <= 1 {
+                return Ok(local);
+            }
+            let mut body = core.body(REMOTE_FETCH);
+            body.insert("opts".into(), opts);
+            let timeout = core.shared.config.requests_timeout;
+            let items = core
+                .clone()
+                .collect(Collecting::Sockets, body, n - 1, timeout)
+                .await?;
+            for item in &items {
+                match socket_info_of(item) {
+                    Some(s) => local.push(s),
+                    None => core
+                        .shared
+                        .malformed("fetchSockets answer", "a socket without id or rooms"),
+                }
+            }
+            Ok(local)
+        }
+        .boxed()
+    }
+
+    fn add_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        self.local.add_sockets(opts, rooms);
+        if !opts.flags.local {
+            let mut body = self.core.body(REMOTE_JOIN);
+            body.insert("opts".into(), opts_value(opts));
+            body.insert("rooms".into(), rooms_value(rooms));
+            self.core.publish_request(&Value::Map(body));
+        }
+    }
+
+    fn del_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        self.local.del_sockets(opts, rooms);
+        if !opts.flags.local {
+            let mut body = self.core.body(REMOTE_LEAVE);
+            body.insert("opts".into(), opts_value(opts));
+            body.insert("rooms".into(), rooms_value(rooms));
+            self.core.publish_request(&Value::Map(body));
+        }
+    }
+
+    fn disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) {
+        if !opts.flags.local {
+            let mut body = self.core.body(REMOTE_DISCONNECT);
+            body.insert("opts".into(), opts_value(opts));
+            body.insert("close".into(), Value::Bool(close));
+            self.core.publish_request(&Value::Map(body));
+        }
+        self.local.disconnect_sockets(opts, close);
+    }
+
+    fn server_side_emit(&self, args: Vec<Value>) -> Result<()> {
+        let mut body = self.core.body(SERVER_SIDE_EMIT);
+        body.insert("data".into(), Value::Array(args));
+        self.core.publish_request(&Value::Map(body));
+        Ok(())
+    }
+
+    fn server_side_emit_with_ack(
+        &self,
+        args: Vec<Value>,
+        timeout: Duration,
+    ) -> BoxFuture<'static, Result<Vec<Value>>> {
+        let core = self.core.clone();
+        let servers = core.server_count();
+        async move {
+            let others = servers.await?.saturating_sub(1);
+            if others == 0 {
+                return Ok(Vec::new());
+            }
+            let mut body = core.body(SERVER_SIDE_EMIT);
+            body.insert("data".into(), Value::Array(args));
+            core.collect(Collecting::ServerSide, body, others, timeout)
+                .await
+        }
+        .boxed()
+    }
+
+    fn server_count(&self) -> BoxFuture<'static, Result<usize>> {
+        let servers = self.core.server_count();
+        async move { Ok(servers.await?.max(1)) }.boxed()
+    }
+
+    fn all_rooms(&self) -> BoxFuture<'static, Result<Vec<Room>>> {
+        let local = self.local.rooms();
+        let core = self.core.clone();
+        let servers = core.server_count();
+        async move {
+            let n = servers.await?;
+            let mut seen: HashSet<Room> = local.into_iter().collect();
+            if n > 1 {
+                let timeout = core.shared.config.requests_timeout;
+                let body = core.body(ALL_ROOMS);
+                let items = core
+                    .collect(Collecting::Rooms, body, n - 1, timeout)
+                    .await?;
+                seen.extend(items.iter().filter_map(room_of));
+            }
+            Ok(seen.into_iter().collect())
+        }
+        .boxed()
+    }
+
+    fn persist_session(&self, session: SessionToPersist) {
+        self.local.persist_session(session)
+    }
+
+    fn restore_session(&self, pid: &str, offset: &str) -> Option<RestoredSession> {
+        self.local.restore_session(pid, offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_message_shape() {
+        let opts = BroadcastOptions {
+            rooms: vec![Room::from("r1")],
+            except: vec![Room::from("x")],
+            ..Default::default()
+        };
+        let msg = encode_broadcast("abc123", "/", "ev", &[Value::Int(1)], &opts);
+        let v = mp::decode(&msg).unwrap();
+        assert_eq!(
+            v,
+            Value::from(serde_json::json!([
+                "abc123",
+                {"type": 2, "data": ["ev", 1], "nsp": "/"},
+                {"rooms": ["r1"], "except": ["x"], "flags": {}}
+            ]))
+        );
+        assert_eq!(parse_opts(&v[2]).unwrap(), opts);
+    }
+
+    #[test]
+    fn numeric_rooms_and_bad_options() {
+        let v = Value::from(serde_json::json!({"rooms": [12, "a"], "except": null}));
+        let o = parse_opts(&v).unwrap();
+        assert_eq!(o.rooms, vec![Room::from("12"), Room::from("a")]);
+        assert!(parse_opts(&Value::from(serde_json::json!({"rooms": 3}))).is_none());
+        assert!(parse_opts(&Value::Null).is_none());
+    }
+
+    #[test]
+    fn glob_characters_are_escaped() {
+        assert_eq!(glob_escape("socket.io#/a*[b]#"), "socket.io#/a\\*\\[b\\]#");
+    }
+}
