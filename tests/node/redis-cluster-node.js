@@ -6,6 +6,7 @@
 // 127.0.0.1 until killed. Namespace `/` has the cluster events of issue 17 (each with an ack):
 //   join (room)                   the socket joins `room`; ack (room)
 //   emit-to (room|null, ev, ...)  io.to(room).emit(ev, ...) (every socket when room is null); ack ()
+//   emit-except (room, ev, ...)   io.except(room).emit(ev, ...); ack ()
 //   fetch-sockets (room|null)     ack with the ids of the sockets in `room` on every node, sorted
 //   fetch-details (room|null)     ack with [{id, rooms (sorted), data, address}] of every node, by id
 //   sockets-join (target, room)   every socket in `target` on every node joins `room`; ack ()
@@ -15,6 +16,7 @@
 //   ask-all (...args)             emit `question` (args) with a 3 s timeout to every socket of every
 //                                 node; ack with the first argument of every reply, as strings, sorted
 //   server-count                  ack with the number of nodes
+//   all-rooms                     ack with every room of every node (socket ids included), sorted
 //   set-data (value)              socket.data = value; ack ()
 // and every node answers serverSideEmit `relay` (args) by emitting `relayed` (args) to its own
 // sockets, `ping-node` with "pong".
@@ -33,6 +35,9 @@ const subClient = new Redis(redisUrl, redisOpts);
 // Outages are part of the tests: ioredis reconnects by itself.
 pubClient.on("error", () => {});
 subClient.on("error", () => {});
+// While Redis is away, the adapter's unawaited PUBLISH promises reject (maxRetriesPerRequest):
+// Node >= 15 would exit on them. A real deployment needs the same guard.
+process.on("unhandledRejection", (e) => console.error(`redis-cluster-node: ${e && e.message}`));
 
 const io = new Server({ adapter: createAdapter(pubClient, subClient), pingInterval: 1000, pingTimeout: 2000 });
 const ack = (args) => (typeof args[args.length - 1] === "function" ? args.pop() : () => {});
@@ -50,6 +55,12 @@ io.on("connection", (socket) => {
     const cb = ack(args);
     const [r, ev, ...rest] = args;
     (r === null ? io : io.to(r)).emit(ev, ...rest);
+    cb();
+  });
+  socket.on("emit-except", (...args) => {
+    const cb = ack(args);
+    const [r, ev, ...rest] = args;
+    io.except(r).emit(ev, ...rest);
     cb();
   });
   socket.on("fetch-sockets", async (r, cb) => {
@@ -108,6 +119,13 @@ io.on("connection", (socket) => {
   socket.on("server-count", async (cb) => {
     try {
       cb(await io.of("/").adapter.serverCount());
+    } catch (e) {
+      cb({ error: String(e.message) });
+    }
+  });
+  socket.on("all-rooms", async (cb) => {
+    try {
+      cb([...(await io.of("/").adapter.allRooms())].map(String).sort());
     } catch (e) {
       cb({ error: String(e.message) });
     }

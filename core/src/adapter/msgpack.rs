@@ -54,10 +54,7 @@ fn convert(v: rmpv::Value) -> Option<Value> {
         },
         M::F32(f) => number(f64::from(f)),
         M::F64(f) => number(f),
-        M::String(s) => Value::String(match s.into_str() {
-            Some(s) => s,
-            None => String::new(),
-        }),
+        M::String(s) => Value::String(utf8(s)),
         M::Binary(b) => Value::Bytes(Bytes::from(b)),
         M::Array(a) => Value::Array(
             a.into_iter()
@@ -68,7 +65,7 @@ fn convert(v: rmpv::Value) -> Option<Value> {
             let mut m = Map::with_capacity(entries.len());
             for (k, v) in entries {
                 let key = match k {
-                    M::String(s) => s.into_str().unwrap_or_default(),
+                    M::String(s) => utf8(s),
                     M::Integer(i) => i.to_string(),
                     M::Boolean(b) => b.to_string(),
                     M::Nil => "null".to_owned(),
@@ -89,6 +86,12 @@ fn convert(v: rmpv::Value) -> Option<Value> {
         M::Ext(0, data) => Value::Bytes(Bytes::from(data)),
         M::Ext(..) => Value::Null,
     })
+}
+
+/// A msgpack string; invalid UTF-8 replaced by U+FFFD, as Node's decoder does.
+fn utf8(s: rmpv::Utf8String) -> String {
+    String::from_utf8(s.into_bytes())
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn number(f: f64) -> Value {
