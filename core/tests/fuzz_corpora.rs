@@ -14,6 +14,11 @@ const TARGETS: &[(&str, Target)] = &[
     ("json_value", polysio::fuzzing::json_value),
     ("client_handshake", polysio::fuzzing::client_handshake),
     ("http_routing", polysio::fuzzing::http_routing),
+    #[cfg(feature = "msgpack")]
+    (
+        "redis_classic_message",
+        polysio::fuzzing::redis_classic_message,
+    ),
 ];
 
 fn fuzz_dir() -> PathBuf {

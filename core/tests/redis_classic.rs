@@ -543,6 +543,40 @@ async fn scenarios(a: [&Client; 2], b: [&Client; 2]) {
         }
     }
 
+    // Binary arguments, inline msgpack `bin` on the wire, attachments again for the clients.
+    for (side, c) in [("a", a[0]), ("b", b[0])] {
+        let marker = format!("bin-from-{side}");
+        let bytes = Value::from(vec![0u8, 1, 2, 255]);
+        let nested = Value::from(vec![Value::from(vec![7u8; 3]), Value::from("t")]);
+        let args = vec![
+            Value::Null,
+            Value::from("bin"),
+            Value::from(marker.as_str()),
+            bytes.clone(),
+            nested.clone(),
+        ];
+        c.socket
+            .timeout(WAIT)
+            .emit_with_ack("emit-to", args)
+            .await
+            .unwrap();
+        for r in all {
+            r.expect("bin", &marker).await;
+            let got = r
+                .events
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(e, a)| e == "bin" && a.first().and_then(Value::as_str) == Some(&marker))
+                .map(|(_, a)| a.clone())
+                .unwrap();
+            assert_eq!(
+                got,
+                vec![Value::from(marker.as_str()), bytes.clone(), nested.clone()]
+            );
+        }
+    }
+
     // Rooms: a[0] and b[0] in "r".
     a[0].call("join", json!(["r"])).await;
     b[0].call("join", json!(["r"])).await;

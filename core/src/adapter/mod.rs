@@ -45,6 +45,8 @@
 //!
 //! [`BroadcastOptions`] and [`SocketInfo`] are plain serialisable data so they can cross the wire.
 
+#[cfg(feature = "msgpack")]
+pub(crate) mod classic_wire;
 mod memory;
 #[cfg(feature = "msgpack")]
 #[doc(hidden)]
