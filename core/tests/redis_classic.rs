@@ -141,8 +141,12 @@ impl Node {
     }
 
     async fn rust(url: &str) -> Node {
+        Node::rust_with(url, Duration::from_secs(5)).await
+    }
+
+    async fn rust_with(url: &str, requests_timeout: Duration) -> Node {
         let mut config = RedisConfig::new(url);
-        config.requests_timeout = Duration::from_secs(5);
+        config.requests_timeout = requests_timeout;
         let redis = RedisAdapter::new(config).unwrap();
         let io = Server::new(ServerConfig {
             adapter: Some(redis.factory()),
@@ -942,4 +946,67 @@ async fn notepack_broadcast_bytes() {
     assert_eq!(args[3].as_f64(), Some(1.5));
     assert_eq!(args[4].as_i64(), Some(-3));
     a.close().await;
+}
+
+/// A subscriber of the request channel that never answers (a monitoring client,
+/// socket.io-redis-adapter #406, or a node that is up but stuck) is counted by NUMSUB: requests
+/// across nodes then end with the typed timeout after `requests_timeout`, never hang, and the
+/// pending requests are forgotten (later ones work once it is gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_subscriber_gives_a_timeout_error() {
+    let redis = RedisServer::start();
+    let a = Node::rust_with(&redis.url(), Duration::from_millis(800)).await;
+    let b = Node::rust_with(&redis.url(), Duration::from_millis(800)).await;
+    let [a0, _a1, b0, _b1] = clients(&a, &b).await;
+    let mut spy = Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "subscribe",
+            "socket.io-request#/#",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-cli");
+    let deadline = Instant::now() + WAIT;
+    while a0.call("server-count", json!([])).await != json!([3]) {
+        assert!(Instant::now() < deadline, "the spy is never counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The handler's serverSideEmitWithAck passes its own timeout (5 s); the others use the
+    // adapter's requests_timeout.
+    for (what, args, timeout) in [
+        ("fetch-sockets", json!([null]), "800ms"),
+        ("all-rooms", json!([]), "800ms"),
+        ("server-side-emit-with-ack", json!([]), "5s"),
+    ] {
+        let t = Instant::now();
+        let r = a0.call(what, args).await;
+        assert_eq!(
+            r,
+            json!([{ "error": format!("operation has timed out after {timeout}") }]),
+            "{what}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "{what}: {:?}",
+            t.elapsed()
+        );
+    }
+    // A broadcast with acks waits for a client count from every node counted: it times out too,
+    // after its own timeout (3 s in ask-all).
+    let r = b0.call("ask-all", json!(["q"])).await;
+    assert_eq!(r, json!([{"error": "operation has timed out after 3s"}]));
+    let _ = spy.kill();
+    let _ = spy.wait();
+    let deadline = Instant::now() + WAIT;
+    while a0.call("server-count", json!([])).await != json!([2]) {
+        assert!(Instant::now() < deadline, "the spy is still counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut ids = vec![a0.id(), _a1.id(), b0.id(), _b1.id()];
+    ids.sort();
+    assert_eq!(a0.call("fetch-sockets", json!([null])).await, json!([ids]));
+    a.close().await;
+    b.close().await;
 }

@@ -124,13 +124,24 @@ impl Core {
         }
         self.publish_request(&Value::Map(body));
         let r = tokio::time::timeout(timeout, rx).await;
-        if let Ok(mut reqs) = self.requests.lock() {
-            reqs.remove(&id);
-        }
+        let left = self.requests.lock().ok().and_then(|mut r| r.remove(&id));
         match r {
             Ok(Ok(items)) => Ok(items),
             Ok(Err(_)) => Err(Error::Closed),
-            Err(_) => Err(Error::Timeout(timeout)),
+            Err(_) => {
+                let got = match left {
+                    Some(Pending::Collect(c)) => c.got,
+                    _ => 0,
+                };
+                // The error is the typed timeout; the log says who is missing (a node that is
+                // up but stuck, or an extra subscriber of the request channel that never
+                // answers, socket.io-redis-adapter #406).
+                tracing::warn!(
+                    "redis adapter: {what:?} request on {} timed out after {timeout:?}: {got} of the {expected} other nodes counted by NUMSUB answered",
+                    self.name
+                );
+                Err(Error::Timeout(timeout))
+            }
         }
     }
 
