@@ -1010,3 +1010,86 @@ async fn silent_subscriber_gives_a_timeout_error() {
     a.close().await;
     b.close().await;
 }
+
+/// A polysio server that closes leaves the cluster at once (its namespaces unsubscribe), even
+/// while its `RedisAdapter` lives on: the other nodes stop counting it, so their requests do
+/// not wait for it. An npm node sees the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_server_leaves_the_cluster() {
+    let redis = RedisServer::start();
+    let a = Node::rust(&redis.url()).await;
+    let b = Node::rust(&redis.url()).await;
+    let c = Node::npm(&redis.url());
+    let a0 = Client::connect(&a, "a0").await;
+    let c0 = Client::connect(&c, "c0").await;
+    let b0 = Client::connect(&b, "b0").await;
+    assert_eq!(a0.call("server-count", json!([])).await, json!([3]));
+    let kept = b.redis().clone();
+    let Node::Rust { io, .. } = b else {
+        unreachable!()
+    };
+    io.close().await;
+    drop(b0);
+    let deadline = Instant::now() + WAIT;
+    while a0.call("server-count", json!([])).await != json!([2]) {
+        assert!(
+            Instant::now() < deadline,
+            "the closed server is still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(c0.call("server-count", json!([])).await, json!([2]));
+    let mut ids = vec![a0.id(), c0.id()];
+    ids.sort();
+    assert_eq!(a0.call("fetch-sockets", json!([null])).await, json!([ids]));
+    assert_eq!(c0.call("fetch-sockets", json!([null])).await, json!([ids]));
+    assert_eq!(
+        c0.call("server-side-emit-with-ack", json!([])).await,
+        json!([["pong"]])
+    );
+    drop(kept);
+    a.close().await;
+    c.close().await;
+}
+
+/// Redis is not there when the node starts: it serves its own clients meanwhile, tells it is
+/// not ready, and joins the cluster when Redis comes up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_before_redis() {
+    let mut redis = RedisServer {
+        port: free_port(),
+        child: None,
+    };
+    let redis_adapter = RedisAdapter::new(RedisConfig::new(redis.url())).unwrap();
+    let io = Server::new(ServerConfig {
+        adapter: Some(redis_adapter.factory()),
+        ..Default::default()
+    });
+    install_handlers(&io);
+    let port = io.listen(("127.0.0.1", 0)).await.unwrap().port();
+    let a = Node::Rust {
+        io,
+        redis: redis_adapter.clone(),
+        port,
+    };
+    assert!(redis_adapter
+        .ready(Duration::from_millis(300))
+        .await
+        .is_err());
+    let a0 = Client::connect(&a, "a0").await;
+    let a1 = Client::connect(&a, "a1").await;
+    a0.call("emit-to", json!([null, "hello", "alone"])).await;
+    a1.expect("hello", "alone").await;
+    let r = a0.call("server-count", json!([])).await;
+    assert!(r[0]["error"].is_string(), "{r}");
+
+    redis.spawn();
+    redis_adapter.ready(WAIT).await.unwrap();
+    let b = Node::npm(&redis.url());
+    let b0 = Client::connect(&b, "b0").await;
+    assert_eq!(a0.call("server-count", json!([])).await, json!([2]));
+    until_delivered(&a0, &b0, "a-to-b").await;
+    until_delivered(&b0, &a1, "b-to-a").await;
+    a.close().await;
+    b.close().await;
+}

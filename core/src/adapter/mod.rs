@@ -193,6 +193,9 @@ pub trait Adapter: Send + Sync + 'static {
         let rooms = self.rooms();
         Box::pin(async move { Ok(rooms) })
     }
+    /// The server is closing: a remote adapter leaves the cluster (it unsubscribes, so that the
+    /// other nodes stop counting and waiting for this one). Nothing by default.
+    fn close(&self) {}
     /// Keeps a disconnected socket's state for recovery.
     fn persist_session(&self, session: SessionToPersist);
     /// Finds a persisted session and the packets missed since `offset`.

@@ -290,6 +290,9 @@ impl Server {
             }
         }
         self.engine().close_all(CloseReason::ServerShuttingDown);
+        for nsp in namespaces.iter().chain(children.iter()) {
+            nsp.adapter().close();
+        }
         // Let the connection tasks flush their close frames.
         tokio::task::yield_now().await;
     }

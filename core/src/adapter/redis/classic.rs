@@ -708,6 +708,10 @@ impl Adapter for NamespaceAdapter {
         .boxed()
     }
 
+    fn close(&self) {
+        self.core.shared.remove_routes(self);
+    }
+
     fn persist_session(&self, session: SessionToPersist) {
         self.local.persist_session(session)
     }

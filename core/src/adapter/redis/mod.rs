@@ -34,6 +34,8 @@
 //!   pings it every 2 s to notice a dead connection. Each namespace subscribes to
 //!   `P-request#N#`, `P-response#N#`, `P-response#N#<uid>#` and the pattern `P#N#*`
 //!   (P = [`RedisConfig::key`], N = the namespace), so `NUMSUB` counts this process once.
+//!   [`crate::server::Server::close`] unsubscribes its namespaces at once (as Node's
+//!   `adapter.close()`), so the other nodes stop counting and waiting for a closed server.
 //!
 //! Each namespace gets a [`NamespaceAdapter`] wrapping a [`LocalAdapter`]: local sockets are
 //! always served by it first, whatever the state of Redis. Messages from other nodes are
@@ -320,6 +322,15 @@ impl Shared {
         self.changed.notify_one();
     }
 
+    /// Forgets the routes of `adapter` (its namespace closed); the subscriber unsubscribes.
+    fn remove_routes(&self, adapter: *const NamespaceAdapter) {
+        if let Ok(mut r) = self.routes.write() {
+            r.retain(|_, (_, a)| !std::ptr::eq(a.as_ptr(), adapter));
+        }
+        self.wanted.fetch_add(1, Ordering::AcqRel);
+        self.changed.notify_one();
+    }
+
     fn malformed(&self, what: &str, why: impl std::fmt::Display) {
         self.counters.malformed.fetch_add(1, Ordering::Relaxed);
         tracing::warn!("redis adapter: skipping a malformed {what}: {why}");
@@ -421,42 +432,75 @@ async fn publisher(
     }
 }
 
-/// Subscribes to what `shared.routes` asks for that `done` lacks; false if the connection
-/// failed.
+/// Channels (or patterns) and what they carry.
+type Routes = Vec<(String, Kind)>;
+
+/// Subscribes to what `shared.routes` asks for that `done` lacks, and unsubscribes from what
+/// `done` has that the routes no longer want (closed namespaces: NUMSUB must stop counting this
+/// process for them); false if the connection failed.
 async fn sync_subscriptions(
     shared: &Weak<Shared>,
     sink: &mut redis::aio::PubSubSink,
-    done: &mut std::collections::HashSet<String>,
+    done: &mut HashMap<String, Kind>,
 ) -> bool {
     let Some(sh) = shared.upgrade() else {
         return false;
     };
     let wanted = sh.wanted.load(Ordering::Acquire);
-    let todo: Vec<(String, Kind)> = sh
+    let (todo, gone): (Routes, Routes) = sh
         .routes
         .read()
         .map(|r| {
-            r.iter()
-                .filter(|(c, _)| !done.contains(*c))
+            let todo = r
+                .iter()
+                .filter(|(c, _)| !done.contains_key(*c))
                 .map(|(c, (k, _))| (c.clone(), *k))
-                .collect()
+                .collect();
+            let gone = done
+                .iter()
+                .filter(|(c, _)| !r.contains_key(*c))
+                .map(|(c, k)| (c.clone(), *k))
+                .collect();
+            (todo, gone)
         })
         .unwrap_or_default();
     let timeout = sh.config.command_timeout;
     drop(sh);
-    let (patterns, channels): (Vec<_>, Vec<_>) =
-        todo.into_iter().partition(|(_, k)| *k == Kind::Broadcast);
-    let patterns: Vec<String> = patterns.into_iter().map(|(c, _)| c).collect();
-    let channels: Vec<String> = channels.into_iter().map(|(c, _)| c).collect();
+    let split = |v: Routes| -> (Vec<String>, Vec<String>) {
+        let (p, c): (Vec<_>, Vec<_>) = v.into_iter().partition(|(_, k)| *k == Kind::Broadcast);
+        (
+            p.into_iter().map(|(c, _)| c).collect(),
+            c.into_iter().map(|(c, _)| c).collect(),
+        )
+    };
+    let (patterns, channels) = split(todo);
+    let (old_patterns, old_channels) = split(gone);
     if !patterns.is_empty() {
         match tokio::time::timeout(timeout, sink.psubscribe(&patterns)).await {
-            Ok(Ok(())) => done.extend(patterns),
+            Ok(Ok(())) => done.extend(patterns.into_iter().map(|p| (p, Kind::Broadcast))),
             _ => return false,
         }
     }
     if !channels.is_empty() {
         match tokio::time::timeout(timeout, sink.subscribe(&channels)).await {
-            Ok(Ok(())) => done.extend(channels),
+            // The kind is only used to tell patterns from channels here.
+            Ok(Ok(())) => done.extend(channels.into_iter().map(|c| (c, Kind::Request))),
+            _ => return false,
+        }
+    }
+    if !old_patterns.is_empty() {
+        match tokio::time::timeout(timeout, sink.punsubscribe(&old_patterns)).await {
+            Ok(Ok(())) => old_patterns.iter().for_each(|p| {
+                done.remove(p);
+            }),
+            _ => return false,
+        }
+    }
+    if !old_channels.is_empty() {
+        match tokio::time::timeout(timeout, sink.unsubscribe(&old_channels)).await {
+            Ok(Ok(())) => old_channels.iter().for_each(|c| {
+                done.remove(c);
+            }),
             _ => return false,
         }
     }
@@ -491,7 +535,7 @@ async fn subscriber(
         match conn {
             Ok(Ok(pubsub)) => {
                 let (mut sink, mut stream) = pubsub.split();
-                let mut done = std::collections::HashSet::new();
+                let mut done = HashMap::new();
                 if sync_subscriptions(&shared, &mut sink, &mut done).await {
                     backoff = Duration::from_millis(100);
                     warned = false;
