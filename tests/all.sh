@@ -10,14 +10,18 @@ cd "$root"
 source tests/lib.sh
 stage "install npm reference peers" install_node_peers
 stage "install Python reference peers" bash tests/python/setup.sh
-install_chromium() {
-  [ -x /usr/bin/chromium ] && return 0
-  local sudo=""
+# Debian packages: Chromium (the chat demo) and redis-server (the Redis adapter tests start their
+# own on free ports).
+install_debian_packages() {
+  local missing=() sudo=""
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  [ ${#missing[@]} = 0 ] && return 0
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
-stage "install Chromium (Debian)" install_chromium
+stage "install Chromium and redis-server (Debian)" install_debian_packages
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 stage "cargo test" cargo test --workspace
