@@ -34,6 +34,10 @@ stage "conformance matrix" python3 tests/matrix
 stage "conformance matrix over TLS" python3 tests/matrix --tls \
   --servers rust,c,python,python-asgi,python-aiohttp,python-socketio,node,node-express,node-express-stream,socketio \
   --clients rust,c,python,node,socketio-client,python-socketio
+# Scenario servers of two LANGs in one Redis cluster (tests/SCENARIOS.md, "Cluster mode"): every
+# LANG with an adapter beside an npm socket.io node and beside itself, a redis-server restart
+# included; LANGs without one are n/a.
+stage "cluster checks (tests/cluster)" python3 tests/cluster
 # The official Engine.IO v4 / Socket.IO v5 suites against every server host (port 3000, one at a
 # time; the matrix built every host already).
 stage "official protocol suites (tests/conformance.sh)" env POLYSIO_PREBUILT=1 bash tests/conformance.sh

@@ -11,7 +11,7 @@ use axum::Router;
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let port = scenario::port();
-    let io = scenario::server();
+    let io = scenario::server().await;
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .layer(io.layer());

@@ -11,7 +11,7 @@ mod scenario;
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let port = scenario::port();
-    let io = scenario::server();
+    let io = scenario::server().await;
     let addr = match scenario::test_tls() {
         Some(tls) => io.listen_tls(("127.0.0.1", port), tls).await?,
         None => io.listen(("127.0.0.1", port)).await?,

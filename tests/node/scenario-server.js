@@ -11,6 +11,10 @@
 // With POLYSIO_TEST_TLS_CERT and POLYSIO_TEST_TLS_KEY (PEM files) both set, serves https/wss:
 // polysio through its own listener's `tls` option, socketio on https.createServer, the
 // Express ones on an https.Server.
+// Cluster mode (tests/SCENARIOS.md): with POLYSIO_TEST_REDIS=redis://... set, socketio joins that
+// Redis through @socket.io/redis-adapter (POLYSIO_TEST_ADAPTER unset or `classic`; another value
+// exits 77), `/` also has the cluster events (cluster() below), and the port opens only once the
+// adapter is subscribed.
 "use strict";
 
 const fs = require("node:fs");
@@ -56,6 +60,79 @@ function setup(nsp) {
   });
 }
 
+/** The cluster events of `/` (tests/SCENARIOS.md, "Cluster mode"), on server `io`. */
+function cluster(io) {
+  const nsp = io.of("/");
+  const fail = (cb) => (e) => cb({ error: String(e && e.message) });
+  nsp.on("relay", (...args) => nsp.local.emit("relayed", ...args));
+  nsp.on("ping-node", (cb) => cb("pong"));
+  nsp.on("connection", (socket) => {
+    socket.on("fetch-sockets", (room, cb) => {
+      nsp.in(room).fetchSockets().then((list) => cb(list.map((s) => s.id).sort()), fail(cb));
+    });
+    socket.on("sockets-join", (target, room, cb) => {
+      nsp.in(target).socketsJoin(room);
+      cb();
+    });
+    socket.on("disconnect-room", (room, cb) => {
+      cb();
+      nsp.in(room).disconnectSockets();
+    });
+    socket.on("server-side-emit", (...args) => {
+      const cb = args.pop();
+      nsp.serverSideEmit("relay", ...args);
+      cb();
+    });
+    socket.on("server-side-emit-with-ack", (cb) => {
+      nsp.serverSideEmitWithAck("ping-node").then((replies) => cb(replies.length), fail(cb));
+    });
+    socket.on("ask-all", (...args) => {
+      const cb = args.pop();
+      nsp
+        .timeout(3000)
+        .emitWithAck("question", ...args)
+        .then((replies) => cb(replies.map((r) => String(r)).sort()), fail(cb));
+    });
+    socket.on("server-count", (cb) => {
+      nsp.adapter.serverCount().then(cb, fail(cb));
+    });
+  });
+}
+
+/** Cluster mode's adapter for npm socket.io, or null without POLYSIO_TEST_REDIS. */
+function redisAdapter(lang) {
+  const url = process.env.POLYSIO_TEST_REDIS;
+  if (!url) return null;
+  const kind = process.env.POLYSIO_TEST_ADAPTER || "classic";
+  if (kind !== "classic") {
+    console.error(`adapter ${kind} not supported by ${lang} (POLYSIO_TEST_ADAPTER; known: classic)`);
+    process.exit(77);
+  }
+  const { createAdapter } = require("@socket.io/redis-adapter");
+  const { Redis } = require("ioredis");
+  const redisOpts = { retryStrategy: (n) => Math.min(50 * n, 500), maxRetriesPerRequest: 1 };
+  const pub = new Redis(url, redisOpts);
+  const sub = new Redis(url, redisOpts);
+  // A Redis restart is part of the cluster checks: ioredis reconnects by itself; PUBLISH promises
+  // rejected meanwhile must not end the process.
+  pub.on("error", () => {});
+  sub.on("error", () => {});
+  process.on("unhandledRejection", (e) => console.error(`scenario-server: ${e && e.message}`));
+  return createAdapter(pub, sub);
+}
+
+/** Resolves once `io`'s adapter of `/` is counted by the cluster (NUMSUB). */
+async function subscribed(io) {
+  for (;;) {
+    try {
+      if ((await io.of("/").adapter.serverCount()) >= 1) return;
+    } catch (e) {
+      // Redis not reachable yet.
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 if (impl === "polysio") {
   const { Server } = require("../../node");
   const io = new Server(tls ? { ...opts, tls } : opts);
@@ -78,10 +155,14 @@ if (impl === "polysio") {
 } else if (impl === "socketio") {
   const { Server } = require("socket.io");
   const httpServer = createServer();
-  const io = new Server(httpServer, opts);
+  const adapter = redisAdapter("socketio");
+  const io = new Server(httpServer, adapter ? { ...opts, adapter } : opts);
   setup(io.of("/"));
   setup(io.of("/custom"));
-  httpServer.listen(port, "127.0.0.1", () => console.log(`listening ${httpServer.address().port}`));
+  if (adapter) cluster(io);
+  (adapter ? subscribed(io) : Promise.resolve()).then(() =>
+    httpServer.listen(port, "127.0.0.1", () => console.log(`listening ${httpServer.address().port}`)),
+  );
 } else {
   console.error("usage: scenario-server.js polysio|polysio-express|polysio-express-stream|socketio PORT");
   process.exit(2);

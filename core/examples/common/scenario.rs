@@ -1,11 +1,15 @@
 //! The scenario server of the cross-language tests, as tests/SCENARIOS.md describes it: shared by
 //! the standalone host (`test_server.rs`) and the axum host (`axum_server.rs`), which include this
-//! file with `#[path]`.
+//! file with `#[path]`. Cluster mode (tests/SCENARIOS.md, "Cluster mode"): with
+//! `POLYSIO_TEST_REDIS` set, the server joins that Redis through the classic
+//! `@socket.io/redis-adapter` format, and `/` has the cluster events.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use polysio::adapter::redis::{RedisAdapter, RedisConfig};
 use polysio::engine::EngineConfig;
-use polysio::server::{ConnectError, Namespace, Server, ServerConfig};
+use polysio::server::{AckSender, ConnectError, Namespace, Server, ServerConfig, Socket};
 use polysio::{Map, Value};
 
 /// The port from the first argument (3000 without one).
@@ -40,12 +44,159 @@ pub fn config() -> ServerConfig {
     }
 }
 
-/// A server with the scenario namespaces `/` and `/custom`.
-pub fn server() -> Server {
-    let io = Server::new(config());
+/// A server with the scenario namespaces `/` and `/custom`; in cluster mode
+/// (`POLYSIO_TEST_REDIS`), joined to that Redis and subscribed before it returns, so that the
+/// other nodes count it once its port is open. An adapter other than `classic` in
+/// `POLYSIO_TEST_ADAPTER` ends the process with status 77 (not available).
+pub async fn server() -> Server {
+    let redis = cluster_adapter();
+    let io = Server::new(ServerConfig {
+        adapter: redis.as_ref().map(RedisAdapter::factory),
+        ..config()
+    });
     scenario_namespace(io.of("/"));
     scenario_namespace(io.of("/custom"));
+    if let Some(redis) = redis {
+        cluster_namespace(io.of("/"));
+        if let Err(e) = redis.ready(Duration::from_secs(20)).await {
+            eprintln!("scenario server: Redis not ready: {e}");
+            std::process::exit(1);
+        }
+    }
     io
+}
+
+/// The Redis adapter of cluster mode: `POLYSIO_TEST_REDIS` (a `redis://` URL) with
+/// `POLYSIO_TEST_ADAPTER` unset or `classic`.
+fn cluster_adapter() -> Option<RedisAdapter> {
+    let url = std::env::var("POLYSIO_TEST_REDIS")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let adapter = std::env::var("POLYSIO_TEST_ADAPTER").unwrap_or_default();
+    if !adapter.is_empty() && adapter != "classic" {
+        eprintln!("adapter {adapter} not supported by rust (POLYSIO_TEST_ADAPTER; known: classic)");
+        std::process::exit(77);
+    }
+    match RedisAdapter::new(RedisConfig::new(url)) {
+        Ok(redis) => Some(redis),
+        Err(e) => {
+            eprintln!("scenario server: POLYSIO_TEST_REDIS: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn ack_error(ack: AckSender, e: polysio::Error) {
+    let mut m = Map::new();
+    m.insert("error".into(), Value::from(e.to_string()));
+    let _ = ack.send(vec![Value::Map(m)]);
+}
+
+/// JavaScript's `String(v)` for the values the cluster events carry.
+fn js_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_json_string(),
+    }
+}
+
+fn strings(mut v: Vec<String>) -> Value {
+    v.sort();
+    Value::Array(v.into_iter().map(Value::from).collect())
+}
+
+/// The cluster events of `/` (tests/SCENARIOS.md, "Cluster mode").
+fn cluster_namespace(nsp: Namespace) {
+    let n2 = nsp.clone();
+    nsp.on_server_side_emit("relay", move |args, _| {
+        let _ = n2.local().emit("relayed", args);
+    });
+    nsp.on_server_side_emit("ping-node", |_, ack| {
+        if let Some(ack) = ack {
+            ack.send(Value::from("pong"));
+        }
+    });
+    nsp.on_connection(|socket: Arc<Socket>| {
+        socket.on("fetch-sockets", |s, args, ack| {
+            let (Some(ack), Some(room)) = (ack, args.first().and_then(Value::as_str)) else {
+                return;
+            };
+            let op = s.nsp().in_(room.to_owned());
+            tokio::spawn(async move {
+                match op.fetch_sockets().await {
+                    Ok(list) => {
+                        let ids = list.iter().map(|s| s.id.to_string()).collect();
+                        let _ = ack.send(vec![strings(ids)]);
+                    }
+                    Err(e) => ack_error(ack, e),
+                }
+            });
+        });
+        socket.on("sockets-join", |s, args, ack| {
+            let target = args.first().and_then(Value::as_str);
+            if let (Some(t), Some(r)) = (target, args.get(1).and_then(Value::as_str)) {
+                s.nsp().in_(t.to_owned()).sockets_join(&[r]);
+            }
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![]);
+            }
+        });
+        socket.on("disconnect-room", |s, args, ack| {
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![]);
+            }
+            if let Some(r) = args.first().and_then(Value::as_str) {
+                s.nsp().in_(r.to_owned()).disconnect_sockets(false);
+            }
+        });
+        socket.on("server-side-emit", |s, args, ack| {
+            let _ = s.nsp().server_side_emit("relay", args);
+            if let Some(ack) = ack {
+                let _ = ack.send(vec![]);
+            }
+        });
+        socket.on("server-side-emit-with-ack", |s, _, ack| {
+            let Some(ack) = ack else { return };
+            let nsp = s.nsp().clone();
+            tokio::spawn(async move {
+                let timeout = Duration::from_secs(5);
+                match nsp
+                    .server_side_emit_with_ack("ping-node", vec![], timeout)
+                    .await
+                {
+                    Ok(replies) => {
+                        let _ = ack.send(vec![Value::from(replies.len() as i64)]);
+                    }
+                    Err(e) => ack_error(ack, e),
+                }
+            });
+        });
+        socket.on("ask-all", |s, args, ack| {
+            let Some(ack) = ack else { return };
+            let op = s.nsp().timeout(Duration::from_secs(3));
+            tokio::spawn(async move {
+                match op.emit_with_ack("question", args).await {
+                    Ok(replies) => {
+                        let first = |a: &Vec<Value>| a.first().map(js_string).unwrap_or_default();
+                        let _ = ack.send(vec![strings(replies.iter().map(first).collect())]);
+                    }
+                    Err(e) => ack_error(ack, e),
+                }
+            });
+        });
+        socket.on("server-count", |s, _, ack| {
+            let Some(ack) = ack else { return };
+            let nsp = s.nsp().clone();
+            tokio::spawn(async move {
+                match nsp.server_count().await {
+                    Ok(n) => {
+                        let _ = ack.send(vec![Value::from(n as i64)]);
+                    }
+                    Err(e) => ack_error(ack, e),
+                }
+            });
+        });
+    });
 }
 
 fn scenario_namespace(nsp: Namespace) {
