@@ -5,6 +5,7 @@
 const { Server, Namespace, ParentNamespace, Socket, BroadcastOperator } = require("./lib/server");
 const { binding } = require("./lib/native");
 const { expect } = require("./lib/errors");
+const { createAdapter, RedisAdapter } = require("./lib/redis");
 
 /**
  * Process-wide settings, before the first server or client is created:
@@ -26,5 +27,7 @@ module.exports = {
   Socket,
   BroadcastOperator,
   configure,
+  createAdapter,
+  RedisAdapter,
   version: require("./package.json").version,
 };

@@ -146,8 +146,49 @@ export declare class NativeNamespace {
   socketsLeave(target: Target, rooms: Array<string>): void
   /** Disconnects the selected sockets (their whole connection with `close`). */
   disconnectSockets(target: Target, close: boolean): void
+  /**
+   * `serverSideEmit(event, ...args)` to the other nodes of the cluster (a no-op with the
+   * in-memory adapter).
+   */
+  serverSideEmit(event: string, args: unknown): void
+  /**
+   * `serverSideEmitWithAck`: one answer per other node (a `Done` event for `req` whose
+   * arguments are the answers), or a timeout error after `timeout` ms.
+   */
+  serverSideEmitWithAck(timeout: number, event: string, args: unknown, req: number): void
+  /** The number of nodes of the cluster (a `Done` event for `req` with one argument). */
+  serverCount(req: number): void
+  /**
+   * Every room of the namespace on every node (a `Done` event for `req`, one argument per
+   * room name).
+   */
+  allRooms(req: number): void
+  /**
+   * Reports `event` sent by other nodes with `serverSideEmit` as `ServerSide` events
+   * (with an ack id when the sender waits for answers). Idempotent per event.
+   */
+  onServerSideEmit(event: string): void
   /** The ids of the connected sockets on this node. */
   socketIds(): Array<string>
+}
+
+/** One process's connections to Redis, shared by every server and namespace given it. */
+export declare class NativeRedisAdapter {
+  /**
+   * Connects (in the background) to the Redis server of `url` with the options of
+   * lib/redis.js (`key`, `requestsTimeout`, `commandTimeout`, `maxQueue`). Throws on a URL
+   * it cannot use, never because Redis is away.
+   */
+  constructor(url: string, options: unknown)
+  /** This process's id in the cluster. */
+  get uid(): string
+  /**
+   * Waits until the subscriber is connected and subscribed to every namespace created so
+   * far (a `Done` event for `req`, a timeout error after `timeout` ms).
+   */
+  ready(dispatcher: NativeDispatcher, timeout: number, req: number): void
+  /** The counters: `published`, `received`, `malformed`, `dropped`, `connections`. */
+  stats(): RedisStatsObject
 }
 
 /** Answers a [`SyncReply`] from JavaScript (`reply.send(value)`); only the first call counts. */
@@ -162,7 +203,7 @@ export declare class NativeServer {
    * A server with socket.io-style `options` (see lib/server.js); events go to `dispatcher`
    * tagged with `id`.
    */
-  constructor(dispatcher: NativeDispatcher, id: number, options: unknown)
+  constructor(dispatcher: NativeDispatcher, id: number, options: unknown, adapter?: NativeRedisAdapter | undefined | null)
   /**
    * Binds `host:port` (an empty host tries `::` then `0.0.0.0`) and serves in the
    * background, over TLS (https/wss) when given the PEM certificate chain `cert` and its
@@ -320,6 +361,20 @@ export declare function nativeVersion(): string
 
 /** How many ack requests JavaScript still owes (diagnostics and tests). */
 export declare function pendingAcks(): number
+
+/** The counters of a Redis adapter. */
+export interface RedisStatsObject {
+  /** Messages published. */
+  published: number
+  /** Messages received from the other nodes and handled. */
+  received: number
+  /** Messages received that could not be decoded (logged and skipped). */
+  malformed: number
+  /** Messages not published (queue full, or Redis failed to take them). */
+  dropped: number
+  /** Times the subscriber connection was (re)established. */
+  connections: number
+}
 
 /**
  * Sets the number of runtime worker threads (default: `POLYSIO_WORKER_THREADS`, else the

@@ -841,6 +841,7 @@ module.exports.NativeExchange = nativeBinding.NativeExchange
 module.exports.NativeManager = nativeBinding.NativeManager
 module.exports.NativeMiddlewareReply = nativeBinding.NativeMiddlewareReply
 module.exports.NativeNamespace = nativeBinding.NativeNamespace
+module.exports.NativeRedisAdapter = nativeBinding.NativeRedisAdapter
 module.exports.NativeReply = nativeBinding.NativeReply
 module.exports.NativeServer = nativeBinding.NativeServer
 module.exports.NativeSocket = nativeBinding.NativeSocket

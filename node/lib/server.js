@@ -11,6 +11,20 @@ const { codedError, expect, checkNotReserved, raise, safeCall } = require("./err
 const { Listeners, SocketBase } = require("./listeners");
 const attachMod = require("./attach");
 const { serverTls } = require("./tls");
+const { RedisAdapter } = require("./redis");
+
+/** Events a namespace's listeners get from the binding itself, not from other nodes. */
+const NAMESPACE_RESERVED = new Set(["connect", "connection", "new_namespace"]);
+
+function checkAdapter(a) {
+  if (!(a instanceof RedisAdapter)) {
+    throw codedError(
+      "ERR_INVALID_ARG_VALUE",
+      'the adapter must come from polysio\'s createAdapter("redis://...") (adapters of npm packages run in Node, not in the core)',
+    );
+  }
+  return a;
+}
 
 /** Server options passed through to the core (socket.io's names). */
 const CORE_OPTIONS = [
@@ -59,9 +73,7 @@ function nativeOptions(opts) {
   if (opts.allowEIO3) {
     throw codedError("ERR_INVALID_ARG_VALUE", "allowEIO3 is not supported: polysio speaks Engine.IO v4 only");
   }
-  if (opts.adapter !== undefined) {
-    throw codedError("ERR_INVALID_ARG_VALUE", "custom adapters are not supported yet: polysio uses its in-memory adapter");
-  }
+  if (opts.adapter !== undefined && opts.adapter !== null) checkAdapter(opts.adapter);
   return out;
 }
 
@@ -99,7 +111,7 @@ class BroadcastOperator {
   except(room) {
     return this._with(this._rooms, [...new Set([...this._except, ...roomList(room)])], this._flags);
   }
-  /** Only this server (always the case with the in-memory adapter). */
+  /** Only this server (not the other nodes of a Redis cluster). */
   get local() {
     return this._with(this._rooms, this._except, { ...this._flags, local: true });
   }
@@ -185,8 +197,44 @@ class BroadcastOperator {
   }
 }
 
+/**
+ * A socket of another node of the cluster, as `fetchSockets()` returns it (socket.io's
+ * RemoteSocket): its id, handshake, rooms and data, and `emit`, `join`, `leave`, `disconnect`
+ * sent through the adapter.
+ */
+class RemoteSocket {
+  constructor(nsp, info) {
+    this._nsp = nsp;
+    this.id = info.id;
+    this.handshake = info.handshake;
+    this.rooms = new Set(info.rooms);
+    this.data = info.data;
+  }
+  /** Emits to this socket (wherever it is connected). */
+  emit(event, ...args) {
+    return this._nsp.to(this.id).emit(event, ...args);
+  }
+  /** Makes it join rooms. */
+  join(room) {
+    this._nsp.in(this.id).socketsJoin(room);
+  }
+  /** Makes it leave rooms. */
+  leave(room) {
+    this._nsp.in(this.id).socketsLeave(room);
+  }
+  /** Disconnects it (its whole connection when `close`). */
+  disconnect(close = false) {
+    this._nsp.in(this.id).disconnectSockets(close);
+    return this;
+  }
+  /** A broadcast operator with a timeout, for `emit(..., callback)` to this socket. */
+  timeout(ms) {
+    return this._nsp.to(this.id).timeout(ms);
+  }
+}
+
 function remoteSocket(nsp, info) {
-  return { id: info.id, rooms: new Set(info.rooms), data: info.data, handshake: undefined };
+  return new RemoteSocket(nsp, info);
 }
 
 /** A namespace: its sockets, connection listeners, middlewares; emits broadcast to it. */
@@ -202,6 +250,62 @@ class Namespace extends Listeners {
     this._id = id;
     this._fns = [];
     this._pending = new Map();
+    /** Events other nodes may send with serverSideEmit that have a listener here. */
+    this._serverSide = new Set();
+    this._adapterView = null;
+  }
+  on(ev, fn) {
+    super.on(ev, fn);
+    this._watchServerSide(ev);
+    return this;
+  }
+  once(ev, fn) {
+    super.once(ev, fn);
+    this._watchServerSide(ev);
+    return this;
+  }
+  prependListener(ev, fn) {
+    super.prependListener(ev, fn);
+    this._watchServerSide(ev);
+    return this;
+  }
+  /** Asks the core for `ev` sent by other nodes with serverSideEmit (once per event). */
+  _watchServerSide(ev) {
+    if (typeof ev !== "string" || NAMESPACE_RESERVED.has(ev) || this._serverSide.has(ev)) return;
+    this._serverSide.add(ev);
+    this._native.onServerSideEmit(ev);
+  }
+  /** `serverSideEmit` from another node: the listeners of `event`, an ack function last when the sender waits. */
+  _onServerSide(event, args, ackId) {
+    if (ackId === 0) return this._fire(event, args);
+    if (this.listenerCount(event) === 0) return binding.dropAck(ackId);
+    const ack = new AckRequest(ackId);
+    args.push(ack.fn);
+    this._fire(event, args);
+    ack.settle();
+  }
+  /**
+   * The namespace's adapter, as socket.io's `nsp.adapter` for what crosses nodes:
+   * `serverCount()` (this node included) and `allRooms()` (every room on every node).
+   */
+  get adapter() {
+    if (!this._adapterView) {
+      const nsp = this;
+      this._adapterView = {
+        nsp,
+        serverCount() {
+          return callAsync((req) => nsp._native.serverCount(req)).then((a) => a[0]);
+        },
+        allRooms() {
+          return callAsync((req) => nsp._native.allRooms(req)).then((a) => new Set(a));
+        },
+      };
+    }
+    return this._adapterView;
+  }
+  /** The number of nodes of the cluster, this one included (1 without a Redis adapter). */
+  serverCount() {
+    return this.adapter.serverCount();
   }
   /** The server. */
   get server() {
@@ -275,18 +379,41 @@ class Namespace extends Listeners {
     this._op().disconnectSockets(close);
   }
   /**
-   * Emits to the other servers of a cluster. With the in-memory adapter there are none: a
-   * callback gets `(null, [])`.
+   * Emits `event` to the listeners of this namespace on the other nodes of a Redis cluster
+   * (not this one; without a Redis adapter there are none). With a callback last,
+   * `callback(err, responses)` gets one answer per other node, or an `ERR_TIMEOUT` error after
+   * the adapter's `requestsTimeout`.
    */
   serverSideEmit(event, ...args) {
     checkNotReserved(event);
+    expect(typeof event === "string", "an event name must be a string", event);
+    this._checkOpen();
     const cb = typeof args[args.length - 1] === "function" ? args.pop() : null;
-    if (cb) queueMicrotask(() => safeCall(cb, this, [null, []]));
+    if (cb) {
+      this._serverSideEmitWithAck(event, args).then(
+        (r) => safeCall(cb, this, [null, r]),
+        (e) => safeCall(cb, this, [e, []]),
+      );
+      return true;
+    }
+    this._native.serverSideEmit(event, args);
     return true;
   }
+  _serverSideEmitWithAck(event, args) {
+    const a = this._server._adapter;
+    const timeout = a ? a.requestsTimeout : 5000;
+    return startAsync((req) => this._native.serverSideEmitWithAck(timeout, event, args, req));
+  }
+  /** Like `serverSideEmit` with a callback: resolves with one answer per other node. */
   serverSideEmitWithAck(event, ...args) {
-    checkNotReserved(event);
-    return Promise.resolve([]);
+    try {
+      checkNotReserved(event);
+      expect(typeof event === "string", "an event name must be a string", event);
+      this._checkOpen();
+      return this._serverSideEmitWithAck(event, args);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   // Called by Server._onNative.
@@ -637,7 +764,10 @@ class Server {
     this._opts = opts;
     this._recovery = !!opts.connectionStateRecovery;
     this._id = newId();
-    this._native = new binding.NativeServer(dispatcher, this._id, native);
+    this._nativeOpts = native;
+    /** The Redis adapter (`opts.adapter` or `io.adapter(...)`), or null: in-memory. */
+    this._adapter = opts.adapter || null;
+    this._native = new binding.NativeServer(dispatcher, this._id, native, this._adapter ? this._adapter._native : null);
     this._allowRequest = opts.allowRequest;
     this._nsps = new Map();
     this._byId = new Map();
@@ -682,6 +812,36 @@ class Server {
       };
     }
     return this._engine;
+  }
+  /**
+   * `io.adapter(createAdapter(url, opts))` sets the Redis adapter (before `listen` / `attach`
+   * and before any dynamic namespace); `io.adapter()` returns the current one (null: the
+   * in-memory adapter).
+   */
+  adapter(a) {
+    if (a === undefined) return this._adapter;
+    checkAdapter(a);
+    if (this._closing) throw codedError("ERR_CLOSED", "the server is closed");
+    expect(this._port === null && this.httpServer === null, "set the adapter before listen() / attach(), or pass it to the constructor (new Server({ adapter }))", a);
+    for (const n of this._byId.values()) {
+      expect(n instanceof Namespace && !(n instanceof ParentNamespace), "set the adapter before creating dynamic namespaces", a);
+    }
+    const native = new binding.NativeServer(dispatcher, this._id, this._nativeOpts, a._native);
+    // Nothing served yet: the namespaces move to the new core server, which gets what was
+    // registered on the old one.
+    this._native = native;
+    this._adapter = a;
+    for (const nsp of this._nsps.values()) {
+      nsp._native = native.of(nsp.name, nsp._id);
+      if (nsp._fns.length > 0) {
+        nsp._native.enableMiddleware();
+      }
+      for (const ev of nsp._serverSide) nsp._native.onServerSideEmit(ev);
+    }
+    if (this._statics) {
+      for (const [p, [body, type]] of this._statics) native.serveStatic(p, body, type);
+    }
+    return this;
   }
   /** The Socket.IO path. */
   path() {
@@ -773,7 +933,10 @@ class Server {
       body = Buffer.from(content);
     }
     const name = typeof content === "string" ? content : urlPath;
-    this._native.serveStatic(urlPath, body, contentType || mimeType(name));
+    const type = contentType || mimeType(name);
+    this._native.serveStatic(urlPath, body, type);
+    // Kept for io.adapter(), which moves the server to a new core server.
+    (this._statics || (this._statics = new Map())).set(urlPath, [body, type]);
     return this;
   }
   /** The namespace `name`, or a dynamic parent namespace for a RegExp or a function. */
@@ -859,6 +1022,10 @@ class Server {
   }
   serverSideEmitWithAck(event, ...args) {
     return this.sockets.serverSideEmitWithAck(event, ...args);
+  }
+  /** The number of nodes of the cluster, this one included (1 without a Redis adapter). */
+  serverCount() {
+    return this.sockets.serverCount();
   }
   fetchSockets() {
     return this.sockets.fetchSockets();
@@ -992,6 +1159,12 @@ class Server {
       case K.CLOSED:
         this._finishClose();
         return;
+      case K.SERVER_SIDE: {
+        const nsp = this._byId.get(ev[2]);
+        if (nsp) nsp._onServerSide(ev[3], ev[4], ev[5]);
+        else if (ev[5] !== 0) binding.dropAck(ev[5]);
+        return;
+      }
       case K.MATCH: {
         const parent = this._byId.get(ev[2]);
         if (parent instanceof ParentNamespace) parent._match(ev[3], ev[4], ev[5]);

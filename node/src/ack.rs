@@ -24,6 +24,8 @@ pub enum Asker {
     Client(AckSender),
     /// A server, answered by a client socket.
     Server(AckResponder),
+    /// Another node of the cluster (`serverSideEmitWithAck`), answered with one value.
+    Node(polysio::server::ServerSideAck),
 }
 
 /// The last id given (2^53 ids, JavaScript numbers, are never used up).
@@ -69,6 +71,10 @@ pub fn ack(env: Env, id: f64, args: Unknown<'_>) -> Result<bool> {
     let sent = match asker {
         Asker::Client(a) => a.send(args),
         Asker::Server(a) => a.send(args),
+        Asker::Node(a) => {
+            a.send(args.into_iter().next().unwrap_or(polysio::Value::Null));
+            Ok(())
+        }
     };
     match sent {
         Ok(()) | Err(polysio::Error::Closed) => Ok(true),
@@ -104,6 +110,18 @@ pub fn ack_json(env: Env, id: f64, args: Unknown<'_>) -> Result<bool> {
         Asker::Client(a) => a.send_json(&text),
         Asker::Server(a) => match serde_json::from_str::<Vec<polysio::Value>>(&text) {
             Ok(args) => a.send(args),
+            Err(e) => {
+                return Err(crate::error::err(
+                    crate::error::Code::InvalidArgValue,
+                    format!("ack JSON is not an array: {e}"),
+                ))
+            }
+        },
+        Asker::Node(a) => match serde_json::from_str::<Vec<polysio::Value>>(&text) {
+            Ok(args) => {
+                a.send(args.into_iter().next().unwrap_or(polysio::Value::Null));
+                Ok(())
+            }
             Err(e) => {
                 return Err(crate::error::err(
                     crate::error::Code::InvalidArgValue,

@@ -110,6 +110,14 @@ pub enum Event {
     },
     /// A server finished closing.
     Closed { server: u32 },
+    /// Another node of the cluster sent `serverSideEmit(name, ...args)` to namespace `ns`.
+    ServerSide {
+        server: u32,
+        ns: u32,
+        name: String,
+        args: Vec<Value>,
+        ack: Option<polysio::server::ServerSideAck>,
+    },
     /// A dynamic namespace matcher must decide on a name.
     Match {
         server: u32,
@@ -163,6 +171,7 @@ mod kind {
     pub const MATCH: f64 = 8.0;
     pub const ALLOW_REQUEST: f64 = 9.0;
     pub const DONE: f64 = 10.0;
+    pub const SERVER_SIDE: f64 = 11.0;
     pub const CLIENT_EVENT: f64 = 20.0;
     pub const MANAGER_EVENT: f64 = 21.0;
     pub const AUTH: f64 = 22.0;
@@ -317,6 +326,7 @@ impl Dispatcher {
         let asker = match &mut ev {
             Event::Event { ack, .. } => ack.take().map(Asker::Client),
             Event::ClientEvent { ack, .. } => ack.take().map(Asker::Server),
+            Event::ServerSide { ack, .. } => ack.take().map(Asker::Node),
             _ => None,
         };
         self.enqueue(asker, held, |q, ack| {
@@ -605,6 +615,7 @@ fn needs_native(ev: &Event) -> bool {
         | Event::Outgoing { args, .. }
         | Event::ClientEvent { args, .. }
         | Event::ManagerEvent { args, .. }
+        | Event::ServerSide { args, .. }
         | Event::Done {
             result: Ok(Outcome::Args(args)),
             ..
@@ -704,6 +715,20 @@ fn layout(ev: Event, ack: u64, out: &mut dyn Sink) -> Result<()> {
         Event::Closed { server } => {
             out.num(kind::CLOSED)?;
             out.num(id(server))
+        }
+        Event::ServerSide {
+            server,
+            ns,
+            name,
+            args,
+            ..
+        } => {
+            out.num(kind::SERVER_SIDE)?;
+            out.num(id(server))?;
+            out.num(id(ns))?;
+            out.str(&name)?;
+            out.values(&args)?;
+            out.num(ack as f64)
         }
         Event::Match {
             server,
@@ -945,6 +970,7 @@ unsafe fn outcome(env: sys::napi_env, o: Outcome) -> Result<sys::napi_value> {
                         Value::Array(i.rooms.iter().map(|r| Value::from(&**r)).collect()),
                     );
                     m.insert("data".into(), i.data);
+                    m.insert("handshake".into(), i.handshake);
                     Value::Map(m)
                 })
                 .collect();

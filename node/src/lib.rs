@@ -23,6 +23,7 @@ pub mod crossing;
 pub mod dispatch;
 pub mod error;
 pub mod host;
+pub mod redis;
 pub mod runtime;
 pub mod server;
 

@@ -94,7 +94,8 @@ fn opt_limit(v: &Value, key: &str, zero_is_none: bool) -> Result<Option<usize>> 
     }
 }
 
-fn opt_ms(v: &Value, key: &str, default: Duration) -> Result<Duration> {
+/// An optional duration in milliseconds (`default` when absent or null).
+pub(crate) fn opt_ms(v: &Value, key: &str, default: Duration) -> Result<Duration> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(x) => match x.as_f64() {
@@ -422,9 +423,11 @@ impl NativeServer {
         dispatcher: &NativeDispatcher,
         id: u32,
         options: Unknown<'_>,
+        adapter: Option<&crate::redis::NativeRedisAdapter>,
     ) -> Result<Self> {
         let opts = unsafe { from_js(env.raw(), options.raw())? };
         let mut cfg = config(&opts)?;
+        cfg.adapter = adapter.map(|a| a.factory());
         let d = dispatcher.inner.clone();
         if opts.get("allowRequest") == Some(&Value::Bool(true)) {
             let d = d.clone();
@@ -973,6 +976,80 @@ impl NativeNamespace {
             Op::All(n) => n.disconnect_sockets(close),
             Op::Some(o) => o.disconnect_sockets(close),
         }
+    }
+
+    /// `serverSideEmit(event, ...args)` to the other nodes of the cluster (a no-op with the
+    /// in-memory adapter).
+    #[napi]
+    pub fn server_side_emit(&self, env: Env, event: String, args: Unknown<'_>) -> Result<()> {
+        let args = unsafe { args_from_js(env.raw(), args.raw())? };
+        self.nsp.server_side_emit(&event, args).js()
+    }
+
+    /// `serverSideEmitWithAck`: one answer per other node (a `Done` event for `req` whose
+    /// arguments are the answers), or a timeout error after `timeout` ms.
+    #[napi]
+    pub fn server_side_emit_with_ack(
+        &self,
+        env: Env,
+        timeout: f64,
+        event: String,
+        args: Unknown<'_>,
+        req: f64,
+    ) -> Result<()> {
+        let args = unsafe { args_from_js(env.raw(), args.raw())? };
+        let timeout = millis(timeout, "timeout")?;
+        let nsp = self.nsp.clone();
+        let done = self.dispatcher.completion(req);
+        crate::runtime::handle()?.spawn(async move {
+            let r = nsp.server_side_emit_with_ack(&event, args, timeout).await;
+            done.finish(r.map(Outcome::Args));
+        });
+        Ok(())
+    }
+
+    /// The number of nodes of the cluster (a `Done` event for `req` with one argument).
+    #[napi]
+    pub fn server_count(&self, req: f64) -> Result<()> {
+        let nsp = self.nsp.clone();
+        let done = self.dispatcher.completion(req);
+        crate::runtime::handle()?.spawn(async move {
+            let r = nsp.server_count().await;
+            done.finish(r.map(|n| Outcome::Args(vec![Value::Int(n as i64)])));
+        });
+        Ok(())
+    }
+
+    /// Every room of the namespace on every node (a `Done` event for `req`, one argument per
+    /// room name).
+    #[napi]
+    pub fn all_rooms(&self, req: f64) -> Result<()> {
+        let nsp = self.nsp.clone();
+        let done = self.dispatcher.completion(req);
+        crate::runtime::handle()?.spawn(async move {
+            let r = nsp.all_rooms().await;
+            done.finish(
+                r.map(|rooms| Outcome::Args(rooms.iter().map(|r| Value::from(&**r)).collect())),
+            );
+        });
+        Ok(())
+    }
+
+    /// Reports `event` sent by other nodes with `serverSideEmit` as `ServerSide` events
+    /// (with an ack id when the sender waits for answers). Idempotent per event.
+    #[napi]
+    pub fn on_server_side_emit(&self, event: String) {
+        let (d, server, ns) = (self.dispatcher.clone(), self.server, self.ns);
+        let name = event.clone();
+        self.nsp.on_server_side_emit(&event, move |args, ack| {
+            d.push(Event::ServerSide {
+                server,
+                ns,
+                name: name.clone(),
+                args,
+                ack,
+            });
+        });
     }
 
     /// The ids of the connected sockets on this node.

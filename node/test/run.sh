@@ -17,6 +17,7 @@ need() { command -v "$1" >/dev/null || { echo "$1 is required ($2)" >&2; exit 1;
 need node "Node >= 20 with npm (the tests run NestJS 12; the package itself needs 18)"
 need npm "Node >= 18 with npm"
 need cargo "Rust >= 1.88"
+need redis-server "Debian's redis-server package, 7.0 or later: test/redis.test.js starts its own on a free port"
 
 install_deps() {
   # The addon's build tools and the npm peers of the interop tests (node/package-lock.json), and
