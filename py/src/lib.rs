@@ -10,6 +10,7 @@ mod convert;
 mod errors;
 mod host;
 mod hub;
+mod redis;
 mod runtime;
 mod server;
 
@@ -32,6 +33,8 @@ mod polysio_native {
     use super::host::{BodyTicket, PollTicket, WsConnection, WsTicket};
     #[pymodule_export]
     use super::hub::{Ack, ConnectReply, Hold};
+    #[pymodule_export]
+    use super::redis::RedisOptions;
     #[pymodule_export]
     use super::runtime::{before_exit, set_worker_threads};
     #[pymodule_export]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response};
 use http_body_util::Full;
+use polysio::adapter::redis::RedisAdapter;
 use polysio::engine::{
     CookieConfig, CorsConfig, CorsOrigin, EngineConfig, Handshake, ListenerConfig, TransportType,
 };
@@ -22,8 +23,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
 
 use crate::convert::to_args;
-use crate::errors::{DisconnectedError, InvalidArgumentError, ResultExt};
+use crate::errors::{BadNamespaceError, DisconnectedError, InvalidArgumentError, ResultExt};
 use crate::hub::{environ, AckGuard, AckKind, Event, Hub};
+use crate::redis::RedisOptions;
 use crate::runtime;
 
 /// A duration option given in seconds.
@@ -36,7 +38,7 @@ pub(crate) fn seconds(name: &str, s: f64) -> PyResult<Duration> {
 }
 
 /// A timeout option given in seconds: a positive number.
-fn timeout(name: &str, s: f64) -> PyResult<Duration> {
+pub(crate) fn timeout(name: &str, s: f64) -> PyResult<Duration> {
     if s.is_nan() || s <= 0.0 {
         return Err(PyValueError::new_err(format!(
             "{name} must be a positive number of seconds, got {s}"
@@ -588,11 +590,19 @@ pub(crate) struct NativeServer {
     io: Server,
     state: Arc<State>,
     closed: AtomicBool,
+    /// The Redis adapter, when the server was given `redis` options.
+    redis: Option<RedisAdapter>,
 }
 
 impl NativeServer {
     fn check(&self) -> PyResult<()> {
         runtime::check_open(self.pid, &self.closed, "server")
+    }
+
+    fn redis(&self) -> PyResult<&RedisAdapter> {
+        self.redis
+            .as_ref()
+            .ok_or_else(|| InvalidArgumentError::new_err("this server has no Redis manager"))
     }
 }
 
@@ -629,6 +639,7 @@ impl NativeServer {
         headers_timeout = 60.0,
         keep_alive_timeout = 5.0,
         max_connections = None,
+        redis = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -660,6 +671,7 @@ impl NativeServer {
         headers_timeout: f64,
         keep_alive_timeout: f64,
         max_connections: Option<i64>,
+        redis: Option<PyRef<'_, RedisOptions>>,
     ) -> PyResult<Self> {
         let mut path = path.to_owned();
         if !path.starts_with('/') {
@@ -721,9 +733,15 @@ impl NativeServer {
         };
         let statics = static_files.map(StaticFiles::from_py).transpose()?;
         let handle = runtime::handle()?;
-        let io = {
+        let mut config = config;
+        let (io, redis) = {
             let _guard = handle.enter();
-            Server::with_runtime(config, handle.clone())
+            let redis = redis
+                .map(|r| RedisAdapter::new(r.config.clone()))
+                .transpose()
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            config.adapter = redis.as_ref().map(RedisAdapter::factory);
+            (Server::with_runtime(config, handle.clone()), redis)
         };
         if let Some(s) = statics {
             io.set_fallback(Arc::new(move |req| s.respond_py(req.uri().path())));
@@ -738,6 +756,7 @@ impl NativeServer {
                 pending: Mutex::new(HashMap::new()),
             }),
             closed: AtomicBool::new(false),
+            redis,
         })
     }
 
@@ -1072,5 +1091,43 @@ impl NativeServer {
                 .map(|n| n.sockets().iter().map(|s| s.id().to_owned()).collect())
                 .unwrap_or_default()
         }))
+    }
+
+    /// The number of servers of the cluster serving `nsp` (this one included): 1 without a
+    /// Redis manager. Blocks until the answer (call it off the event loop).
+    fn server_count(&self, py: Python<'_>, nsp: &str) -> PyResult<usize> {
+        self.check()?;
+        let Some(ns) = self.state.namespace(nsp) else {
+            return Err(BadNamespaceError::new_err(format!(
+                "namespace {nsp:?} is not served (yet)"
+            )));
+        };
+        py.detach(|| self.runtime.block_on(ns.server_count()))
+            .py_err()
+    }
+
+    /// Waits (blocking) until the Redis subscriber is connected and subscribed to every
+    /// namespace, at most `timeout` seconds (`TimeoutError` then).
+    fn redis_ready(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        self.check()?;
+        let timeout = seconds("timeout", timeout)?;
+        let redis = self.redis()?;
+        py.detach(|| self.runtime.block_on(redis.ready(timeout)))
+            .py_err()
+    }
+
+    /// The Redis adapter's counters and id: a dict with `uid`, `published`, `received`,
+    /// `malformed`, `dropped`, `connections`.
+    fn redis_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let redis = self.redis()?;
+        let s = redis.stats();
+        let d = PyDict::new(py);
+        d.set_item("uid", redis.uid())?;
+        d.set_item("published", s.published)?;
+        d.set_item("received", s.received)?;
+        d.set_item("malformed", s.malformed)?;
+        d.set_item("dropped", s.dropped)?;
+        d.set_item("connections", s.connections)?;
+        Ok(d)
     }
 }

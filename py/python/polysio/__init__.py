@@ -36,6 +36,7 @@ from .exceptions import (
     SocketIOError,
     TimeoutError,
 )
+from .redis_manager import AsyncRedisManager, RedisManager
 from .server import Server
 
 # Core threads must stop calling into Python before the interpreter finalizes.
@@ -44,6 +45,7 @@ atexit.register(before_exit)
 __all__ = [
     "ASGIApp",
     "AsyncClient",
+    "AsyncRedisManager",
     "AsyncServer",
     "BadNamespaceError",
     "BufferFullError",
@@ -54,6 +56,7 @@ __all__ = [
     "DisconnectReason",
     "DisconnectedError",
     "InvalidArgumentError",
+    "RedisManager",
     "Server",
     "ShutdownError",
     "SocketIOError",

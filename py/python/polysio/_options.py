@@ -30,6 +30,8 @@ NATIVE = frozenset(
         "connection_state_recovery",
         "max_attachments",
         "static_files",
+        # Set from client_manager (a polysio.AsyncRedisManager).
+        "redis",
     }
     | {
         # Limits and timeouts (issue 14): engine.io's and Node http.Server's, in snake_case.
@@ -110,12 +112,17 @@ def server_options(
         )
     manager = opts.pop("client_manager", None)
     if manager is not None:
-        raise _refuse(
-            "client_manager",
-            manager,
-            "clients and rooms live in the Rust core of this process; python-socketio's "
-            "message-queue managers cannot take part",
-        )
+        from .redis_manager import AsyncRedisManager
+
+        if not isinstance(manager, AsyncRedisManager):
+            raise _refuse(
+                "client_manager",
+                manager,
+                "clients and rooms live in the Rust core; scale out with "
+                "polysio.AsyncRedisManager (Node's Redis adapter format), python-socketio's "
+                "message-queue managers cannot take part",
+            )
+        opts["redis"] = manager._options
     serializer = opts.pop("serializer", "default")
     if serializer != "default":
         raise _refuse("serializer", serializer, "the core speaks the default JSON parser only")

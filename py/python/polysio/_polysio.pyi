@@ -10,6 +10,7 @@ __all__ = [
     "NativeClient",
     "NativeServer",
     "PollTicket",
+    "RedisOptions",
     "StaticFiles",
     "WsConnection",
     "WsTicket",
@@ -126,6 +127,7 @@ class NativeServer:
         headers_timeout: float = 60.0,
         keep_alive_timeout: float = 5.0,
         max_connections: Optional[int] = None,
+        redis: Optional[RedisOptions] = None,
     ) -> NativeServer: ...
     def add_namespace(self, name: str) -> None: ...
     def set_waker(self, waker: Optional[Callable[[], Any]]) -> None: ...
@@ -177,6 +179,26 @@ class NativeServer:
     def disconnect(self, nsp: str, sid: str) -> bool: ...
     def transport(self, nsp: str, sid: str) -> str: ...
     def sockets(self, nsp: str) -> list[str]: ...
+    def server_count(self, nsp: str) -> int: ...
+    def redis_ready(self, timeout: float) -> None: ...
+    def redis_stats(self) -> dict[str, Any]: ...
+
+@final
+class RedisOptions:
+    """The options of the core's Redis adapter (built by ``polysio.AsyncRedisManager``)."""
+
+    def __new__(
+        cls,
+        url: str,
+        key: str = "socket.io",
+        requests_timeout: float = 5.0,
+        command_timeout: float = 2.0,
+        queue_capacity: int = 10000,
+    ) -> RedisOptions: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def key(self) -> str: ...
 
 @final
 class NativeClient:

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 from . import _base, _options
 from ._polysio import ConnectReply, NativeServer
 from .exceptions import ConnectionRefusedError, DisconnectedError, ShutdownError
+from .redis_manager import AsyncRedisManager
 
 Rooms = Union[str, Iterable[str]]
 
@@ -112,6 +113,9 @@ class AsyncServer(_base.Registry):
     - ``static_files``: files served outside the Socket.IO path, as python-engineio's
       (``{"/": "index.html", "/static": "./public"}``; a value may be a dict with
       ``filename`` and ``content_type``).
+    - ``client_manager``: a :class:`polysio.AsyncRedisManager` (or
+      :class:`polysio.RedisManager`) joins this server to a cluster over Redis, in the format
+      of Node's ``@socket.io/redis-adapter``: emits reach the clients of every node.
     - ``namespaces``: namespaces accepted besides ``"/"`` and those with handlers; ``"*"``
       accepts any namespace.
     - ``logger``: True for INFO logs on the ``polysio`` logger, or a :class:`logging.Logger`.
@@ -120,8 +124,8 @@ class AsyncServer(_base.Registry):
       else). python-socketio's other arguments are accepted where ignoring them is harmless
       (``engineio_logger``, ``monitor_clients``, ``http_compression``,
       ``compression_threshold``, ``json=json``, their defaults), and refused with a
-      ``ValueError`` naming them where polysio cannot do what they ask (``client_manager``,
-      ``serializer``, a custom ``json`` module, ``async_handlers=False``,
+      ``ValueError`` naming them where polysio cannot do what they ask (a ``client_manager``
+      other than polysio's, ``serializer``, a custom ``json`` module, ``async_handlers=False``,
       ``always_connect=True``).
 
     Three ways to serve it: its own listener (:meth:`serve` / :meth:`start`), mounted in an
@@ -161,6 +165,12 @@ class AsyncServer(_base.Registry):
         #: For the hosts that write WebSockets themselves (ASGI, aiohttp).
         self._write_timeout: float = native.get("write_timeout", 30.0)
         self._native_options = native
+        manager = options.get("client_manager")
+        if manager is not None:
+            manager._bind(self)
+        #: The ``client_manager`` given (a :class:`polysio.AsyncRedisManager`), or None: the
+        #: clients of this process only.
+        self.manager: Optional[AsyncRedisManager] = manager
         self._native = NativeServer(**native)
         self._pid = os.getpid()
         self._handlers = _base.Handlers(reserved=("connect", "disconnect"))
