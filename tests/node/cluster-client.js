@@ -136,9 +136,10 @@ function checks(from) {
     },
     [`broadcast from ${from}`]: async () => {
       const m = marker("bc");
-      x1().emit("broadcast", m, { n: 1 });
-      await Promise.all([x2(), y1(), y2()].map((c) => c.expect("broadcast", [m, { n: 1 }])));
-      await x1().expectNone("broadcast", [m, { n: 1 }]);
+      const args = [m, { n: 1, bin: Buffer.from([0, 1, 255]) }, [Buffer.from("two")]];
+      x1().emit("broadcast", ...args);
+      await Promise.all([x2(), y1(), y2()].map((c) => c.expect("broadcast", args)));
+      await x1().expectNone("broadcast", args);
     },
     [`to-room from ${from}`]: async () => {
       const room = marker("room");
@@ -208,6 +209,16 @@ async function redisRestart() {
   await C.a1.expect("message-back", [m]);
   C.b1.emit("broadcast", m);
   await C.b2.expect("broadcast", [m]);
+  // A request across nodes ends with an error (a timeout), never hangs.
+  await Promise.all(
+    [C.a1, C.b1].map(async (c) => {
+      const t0 = Date.now();
+      const [got] = await c.call("fetch-sockets", m);
+      if (!got || typeof got.error !== "string")
+        throw new Error(`${c.name} fetch-sockets with Redis down: got ${JSON.stringify(got)}, want {"error": ...}`);
+      console.error(`# ${c.name} (node ${c.node}) fetch-sockets, Redis down: ${got.error} (${Date.now() - t0} ms)`);
+    }),
+  );
   if ((await askRunner("start-redis")) !== "started") throw new Error("the runner could not start redis-server");
   // Resubscribed: a broadcast from A reaches B again (retried until it does).
   const deadline = Date.now() + 20000;
