@@ -12,8 +12,8 @@
 // polysio through its own listener's `tls` option, socketio on https.createServer, the
 // Express ones on an https.Server.
 // Cluster mode (tests/SCENARIOS.md): with POLYSIO_TEST_REDIS=redis://... set, socketio joins that
-// Redis through @socket.io/redis-adapter (POLYSIO_TEST_ADAPTER unset or `classic`; another value
-// exits 77), `/` also has the cluster events (cluster() below), and the port opens only once the
+// Redis through @socket.io/redis-adapter (POLYSIO_TEST_ADAPTER unset or `classic`, or `sharded`
+// for its sharded adapter; another value exits 77), `/` also has the cluster events (cluster() below), and the port opens only once the
 // adapter is subscribed.
 "use strict";
 
@@ -104,11 +104,11 @@ function redisAdapter(lang) {
   const url = process.env.POLYSIO_TEST_REDIS;
   if (!url) return null;
   const kind = process.env.POLYSIO_TEST_ADAPTER || "classic";
-  if (kind !== "classic") {
-    console.error(`adapter ${kind} not supported by ${lang} (POLYSIO_TEST_ADAPTER; known: classic)`);
+  if (kind !== "classic" && kind !== "sharded") {
+    console.error(`adapter ${kind} not supported by ${lang} (POLYSIO_TEST_ADAPTER; known: classic, sharded)`);
     process.exit(77);
   }
-  const { createAdapter } = require("@socket.io/redis-adapter");
+  const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
   const { Redis } = require("ioredis");
   const redisOpts = { retryStrategy: (n) => Math.min(50 * n, 500), maxRetriesPerRequest: 1 };
   const pub = new Redis(url, redisOpts);
@@ -118,7 +118,8 @@ function redisAdapter(lang) {
   pub.on("error", () => {});
   sub.on("error", () => {});
   process.on("unhandledRejection", (e) => console.error(`scenario-server: ${e && e.message}`));
-  return createAdapter(pub, sub);
+  // sharded: SPUBLISH/SSUBSCRIBE (Redis 7), counted by PUBSUB SHARDNUMSUB.
+  return kind === "sharded" ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
 }
 
 /** Resolves once `io`'s adapter of `/` is counted by the cluster (NUMSUB). */
