@@ -242,6 +242,11 @@ export interface ServerOptions {
   destroyUpgrade?: boolean;
   /** How long `destroyUpgrade` waits, in ms; default 1000. */
   destroyUpgradeTimeout?: number;
+  /**
+   * Scale-out over Redis: the adapter of {@link createAdapter} (same as calling
+   * {@link Server.adapter} before `listen`). Without it, the in-memory adapter: this server only.
+   */
+  adapter?: RedisAdapter;
   /** Accepted for compatibility; no effect. */
   cleanupEmptyChildNamespaces?: boolean;
   /** Accepted for compatibility; no effect. */
@@ -311,6 +316,14 @@ export interface NamespaceMethods<
   removeAllListeners(ev?: EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>): this;
   listeners<Ev extends EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>(ev: Ev): Array<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[Ev]>;
   listenerCount(ev: EventNames<NamespaceReservedEvents<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>): number;
+  /**
+   * A listener for `ev` sent by the other nodes of a Redis cluster with `serverSideEmit` (polysio
+   * or npm socket.io nodes). When the sender waits for answers (`serverSideEmitWithAck`), the last
+   * argument is a callback: its first argument is this node's answer.
+   */
+  on<Ev extends EventNames<ServerSideEvents>>(ev: Ev, listener: ServerSideEvents[Ev]): this;
+  once<Ev extends EventNames<ServerSideEvents>>(ev: Ev, listener: ServerSideEvents[Ev]): this;
+  prependListener<Ev extends EventNames<ServerSideEvents>>(ev: Ev, listener: ServerSideEvents[Ev]): this;
   /** A connection middleware: `next()` lets the socket in, `next(err)` refuses it (`err.data` is sent too). */
   use(fn: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, next: (err?: Error & { data?: any }) => void) => void): this;
   to(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
@@ -330,15 +343,130 @@ export interface NamespaceMethods<
   /** Emits a `message` event. */
   send(...args: any[]): this;
   write(...args: any[]): this;
-  fetchSockets(): Promise<Array<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>>;
+  /**
+   * The sockets of the namespace on every node of the cluster: this server's are its
+   * {@link Socket} objects, the other nodes' are {@link RemoteSocket}s.
+   */
+  fetchSockets(): Promise<Array<RemoteSocket<EmitEvents, SocketData>>>;
   allSockets(): Promise<Set<string>>;
+  /** Makes the sockets join rooms (on every node of the cluster). */
   socketsJoin(room: Room | Room[]): void;
   socketsLeave(room: Room | Room[]): void;
   disconnectSockets(close?: boolean): void;
-  /** No other servers with the in-memory adapter: a callback gets `(null, [])`. */
+  /**
+   * Emits `ev` to this namespace's listeners on the other nodes of a Redis cluster (not this
+   * one; without a Redis adapter there are none). With a callback last, `callback(err,
+   * responses)` gets one answer per other node, or an `ERR_TIMEOUT` error after the adapter's
+   * `requestsTimeout`.
+   */
   serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: any[]): boolean;
+  /** Like `serverSideEmit` with a callback: resolves with one answer per other node (rejects with `ERR_TIMEOUT`). */
   serverSideEmitWithAck<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: any[]): Promise<any[]>;
+  /** The number of nodes of the cluster, this one included (1 without a Redis adapter); rejects (`ERR_TRANSPORT`, `ERR_TIMEOUT`) while Redis is unreachable. */
+  serverCount(): Promise<number>;
 }
+
+/**
+ * A socket as `fetchSockets()` returns it (socket.io's `RemoteSocket`): on this server, the
+ * {@link Socket} itself; on another node of the cluster, its id, handshake, rooms and data at
+ * the time of the call, and actions sent to it through the adapter.
+ */
+export interface RemoteSocket<EmitEvents extends EventsMap = DefaultEventsMap, SocketData = any> {
+  readonly id: string;
+  readonly handshake: Handshake;
+  readonly rooms: Set<Room>;
+  readonly data: SocketData;
+  /** Emits to the socket, wherever it is connected. */
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean;
+  /** Makes it join rooms. */
+  join(room: Room | Room[]): void | Promise<void>;
+  /** Makes it leave a room. */
+  leave(room: Room): void | Promise<void>;
+  /** Disconnects it (its whole connection with `close`). */
+  disconnect(close?: boolean): this;
+}
+
+/**
+ * What of a namespace's adapter is shown (socket.io's `nsp.adapter`): what crosses the nodes of
+ * a cluster.
+ */
+export interface NamespaceAdapter {
+  /** The number of nodes, this one included (1 without a Redis adapter). */
+  serverCount(): Promise<number>;
+  /** Every room of the namespace on every node (socket ids included). */
+  allRooms(): Promise<Set<Room>>;
+}
+
+/** Options of {@link createAdapter}, named after `@socket.io/redis-adapter`'s. */
+export interface RedisAdapterOptions {
+  /** The prefix of the Redis channels; default `"socket.io"`. Every node of a cluster uses the same. */
+  key?: string;
+  /** How long a request to the other nodes (fetchSockets, serverSideEmitWithAck, allRooms...) waits for their answers, in ms; default 5000. */
+  requestsTimeout?: number;
+  /** The longest wait for one Redis command, connecting included, in ms; default 2000 (polysio's own). */
+  commandTimeout?: number;
+  /** Messages waiting to be published, at most; default 10000. Past that (Redis slow or away) they are dropped and counted in `stats().dropped` (polysio's own). */
+  maxQueue?: number;
+}
+
+/** The counters of a {@link RedisAdapter}. */
+export interface RedisAdapterStats {
+  /** Messages published. */
+  published: number;
+  /** Messages received from the other nodes and handled. */
+  received: number;
+  /** Messages received that could not be decoded (logged and skipped). */
+  malformed: number;
+  /** Messages not published: the queue was full, or Redis failed to take them. */
+  dropped: number;
+  /** Times the subscriber connection was (re)established. */
+  connections: number;
+}
+
+/**
+ * One process's connections to a Redis server (a publisher and a subscriber, held by the Rust
+ * core), shared by every server and namespace given it; made by {@link createAdapter}.
+ */
+export declare class RedisAdapter {
+  private constructor();
+  /** The Redis URL. */
+  readonly url: string;
+  /** The channel prefix. */
+  readonly key: string;
+  /** See {@link RedisAdapterOptions.requestsTimeout}. */
+  readonly requestsTimeout: number;
+  /** This process's id in the cluster (in its channels and messages). */
+  readonly uid: string;
+  /**
+   * Resolves once this node is subscribed to every namespace created so far, i.e. reachable by
+   * the other nodes; rejects with `ERR_TIMEOUT` after `timeout` ms (default 5000). Serving does
+   * not need it: local clients are served whatever the state of Redis.
+   */
+  ready(timeout?: number): Promise<void>;
+  /** The counters. */
+  stats(): RedisAdapterStats;
+}
+
+/**
+ * Scale-out over Redis, wire-compatible with npm socket.io 4.8 nodes using
+ * `@socket.io/redis-adapter` 8.3 (the classic PUBLISH/SUBSCRIBE format, msgpack): for
+ * `io.adapter(createAdapter(url))` or `new Server({ adapter: createAdapter(url) })`.
+ *
+ * Unlike `@socket.io/redis-adapter`'s `createAdapter(pubClient, subClient, opts)`, it takes a
+ * URL: `redis://[user:password@]host[:port][/db]` or `redis+unix:///path/to/socket[?db=N]`; the
+ * core opens and keeps its own two connections (reconnecting with backoff while Redis is away;
+ * local clients are served meanwhile). Throws `ERR_INVALID_ARG_VALUE` (or `ERR_INVALID_ARG_TYPE`)
+ * on an option or URL it cannot use, never because Redis is unreachable.
+ *
+ * ```js
+ * const { Server, createAdapter } = require("polysio");
+ * const io = new Server();
+ * io.adapter(createAdapter("redis://127.0.0.1:6379", { key: "socket.io", requestsTimeout: 5000 }));
+ * io.on("connection", (socket) => io.emit("joined", socket.id)); // reaches every node's clients
+ * io.listen(8080);
+ * ```
+ */
+export declare function createAdapter(url: string, opts?: RedisAdapterOptions): RedisAdapter;
 
 /** Selects sockets (rooms, exceptions, flags) and acts on them. Immutable. */
 export declare class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap, SocketData = any> {
@@ -348,7 +476,7 @@ export declare class BroadcastOperator<EmitEvents extends EventsMap = DefaultEve
   in(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
   /** Excludes a room (or several, or socket ids). */
   except(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData>;
-  /** Only this server (always the case with the in-memory adapter). */
+  /** Only this server (not the other nodes of a Redis cluster). */
   get local(): BroadcastOperator<EmitEvents, SocketData>;
   /** The event may be dropped. */
   get volatile(): BroadcastOperator<EmitEvents, SocketData>;
@@ -363,8 +491,8 @@ export declare class BroadcastOperator<EmitEvents extends EventsMap = DefaultEve
     ev: Ev,
     ...args: AllButLast<EventParams<EmitEvents, Ev>>
   ): Promise<Array<FirstArg<Last<EventParams<EmitEvents, Ev>>>>>;
-  /** The selected sockets. */
-  fetchSockets(): Promise<Array<Socket<DefaultEventsMap, EmitEvents, DefaultEventsMap, SocketData>>>;
+  /** The selected sockets on every node of the cluster (see {@link NamespaceMethods.fetchSockets}). */
+  fetchSockets(): Promise<Array<RemoteSocket<EmitEvents, SocketData>>>;
   /** Ids of the selected sockets (deprecated in socket.io). */
   allSockets(): Promise<Set<string>>;
   socketsJoin(room: Room | Room[]): void;
@@ -391,6 +519,8 @@ export declare class Namespace<
   /** Connected sockets by id. */
   readonly sockets: Map<string, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>;
   readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  /** What crosses the nodes of a cluster: `serverCount()`, `allRooms()`. */
+  readonly adapter: NamespaceAdapter;
 }
 
 /** The namespace of `io.of(regexp or function)`; its children are created on demand. */
@@ -575,6 +705,14 @@ export declare class Server<
   of(name: RegExp | ParentNspNameMatchFn, fn?: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void): ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
   /** Disconnects everyone, closes every connection, frees the port. */
   close(fn?: () => void): Promise<void>;
+  /**
+   * Sets the Redis adapter of {@link createAdapter}, as socket.io's `io.adapter(...)`: before
+   * `listen` / `attach` and before any dynamic namespace (throws `ERR_INVALID_ARG_VALUE`
+   * otherwise), or give it to the constructor (`new Server({ adapter })`).
+   */
+  adapter(adapter: RedisAdapter): this;
+  /** The Redis adapter, or null (the in-memory adapter). */
+  adapter(): RedisAdapter | null;
 }
 
 /** Process-wide settings, before the first server or client: the runtime's worker threads. */

@@ -11,7 +11,7 @@ use polysio::Value;
 
 use crate::convert::from_js;
 use crate::dispatch::{NativeDispatcher, Outcome};
-use crate::error::{err, Code, IntoJsError, Result};
+use crate::error::{err, Code, Result};
 use crate::server::{millis, opt_ms};
 
 /// One process's connections to Redis, shared by every server and namespace given it.
@@ -59,7 +59,9 @@ impl NativeRedisAdapter {
         }
         let handle = crate::runtime::handle()?;
         let _guard = handle.enter();
-        let adapter = RedisAdapter::new(cfg).js()?;
+        // Its only failure is a URL it cannot use.
+        let adapter = RedisAdapter::new(cfg)
+            .map_err(|e| err(Code::InvalidArgValue, format!("createAdapter: {e}")))?;
         Ok(NativeRedisAdapter { adapter })
     }
 

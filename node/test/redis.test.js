@@ -114,7 +114,7 @@ test("redis-server is installed (Debian's redis-server package, 7.0 or later)", 
 test("createAdapter: options are checked, the adapter is refused where it cannot go", () => {
   assert.throws(() => createAdapter(""), { code: "ERR_INVALID_ARG_TYPE" });
   assert.throws(() => createAdapter("redis://127.0.0.1:1", { pubClient: {} }), /unknown Redis adapter option pubClient/);
-  assert.throws(() => createAdapter("http://127.0.0.1:1"), /redis/i);
+  assert.throws(() => createAdapter("http://127.0.0.1:1"), { code: "ERR_INVALID_ARG_VALUE", message: /redis/i });
   assert.throws(() => createAdapter("redis://127.0.0.1:1", { requestsTimeout: -1 }), { code: "ERR_INVALID_ARG_VALUE" });
   assert.throws(() => new Server({ adapter: () => ({}) }), { code: "ERR_INVALID_ARG_VALUE", message: /createAdapter/ });
   const a = createAdapter("redis://127.0.0.1:1");
@@ -206,8 +206,9 @@ test("a polysio node and an npm socket.io node share one Redis cluster", async (
   const rooms = await p.io.of("/").adapter.allRooms();
   for (const r of ["r1", "r2", cP.id, cN.id]) assert.ok(rooms.has(r), `allRooms lacks ${r}`);
   // A remote join from the npm node reaches a polysio socket.
+  // (The npm node acks once it has published; the join lands when the message arrives.)
   await ask(cN, "sockets-join", cP2.id, "r3");
-  assert.deepEqual((await p.io.in("r3").fetchSockets()).map((s) => s.id), [cP2.id]);
+  await untilAsync(async () => (await p.io.in("r3").fetchSockets()).map((s) => s.id).join() === cP2.id, 5000, "cP2 to join r3");
 
   // serverSideEmit both ways, with and without ack.
   got = once(cN, "relayed");
@@ -234,7 +235,7 @@ test("a polysio node and an npm socket.io node share one Redis cluster", async (
   got = once(cP, "local-only");
   p.io.emit("local-only", 1);
   assert.deepEqual(await got, [1]);
-  await assert.rejects(p.io.serverCount(), (e) => typeof e.code === "string");
+  await assert.rejects(p.io.serverCount(), (e) => ["ERR_TRANSPORT", "ERR_TIMEOUT"].includes(e.code));
   await sleep(500);
   assert.ok(cP.connected && cN.connected);
   redis = await startRedis(redisPort);

@@ -1,7 +1,7 @@
 // A typed chat server and client with polysio, checked by `tsc --noEmit` (node/test/run.sh) and
 // runnable as JavaScript once compiled. Event maps type every emit, listener and ack, as with
 // socket.io.
-import { Server, type Socket } from "polysio";
+import { Server, createAdapter, type RedisAdapter, type Socket } from "polysio";
 import { io } from "polysio/client";
 import { createServer } from "node:http";
 
@@ -80,7 +80,20 @@ export function misuse(
   client.emit("join");
 }
 
+/** Scale-out over Redis: a server of a cluster (not started here: it needs a redis-server). */
+function clusterNode(url: string): Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData> {
+  const adapter: RedisAdapter = createAdapter(url, { key: "socket.io", requestsTimeout: 5000 });
+  const node = new Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>({ adapter });
+  node.on("ping", () => node.local.emit("typing", "another node"));
+  return node;
+}
+void clusterNode;
+
 async function main(): Promise<void> {
+  // Without a Redis adapter, the cluster is this server alone.
+  const nodes: number = await ioServer.serverCount();
+  if (nodes !== 1 || ioServer.adapter() !== null) throw new Error(`a lone server counts ${nodes} nodes`);
+  ioServer.serverSideEmit("ping");
   ioServer.listen(0, { host: "127.0.0.1" });
   const port = ioServer.address()?.port;
   const client = io<ServerToClientEvents, ClientToServerEvents>(`http://127.0.0.1:${port}`, {
