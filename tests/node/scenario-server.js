@@ -122,9 +122,14 @@ function redisAdapter(lang) {
   return kind === "sharded" ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
 }
 
-/** Resolves once `io`'s adapter of `/` is counted by the cluster (NUMSUB). */
+/** Resolves once `io`'s adapter of `/` is counted by the cluster (NUMSUB); exits after 20 s. */
 async function subscribed(io) {
+  const deadline = Date.now() + 20000;
   for (;;) {
+    if (Date.now() > deadline) {
+      console.error(`scenario server: Redis not ready within 20 s (${process.env.POLYSIO_TEST_REDIS})`);
+      process.exit(1);
+    }
     try {
       if ((await io.of("/").adapter.serverCount()) >= 1) return;
     } catch (e) {
