@@ -24,7 +24,7 @@ test("npm pack → npm install ./polysio-*.tgz in a fresh directory → server a
   assert.equal(packed.code, 0, packed.stderr);
   const info = JSON.parse(packed.stdout)[0];
   const files = info.files.map((f) => f.path).sort();
-  for (const f of ["polysio.linux-x64-gnu.node", "index.js", "index.d.ts", "client.js", "client.d.ts", "native.js", "native.d.ts", "lib/server.js", "lib/client.js", "lib/native.js", "lib/errors.js", "package.json", "README.md"]) {
+  for (const f of ["polysio.linux-x64-gnu.node", "index.js", "index.d.ts", "client.js", "client.d.ts", "native.js", "native.d.ts", "lib/server.js", "lib/client.js", "lib/native.js", "lib/errors.js", "lib/redis.js", "package.json", "README.md"]) {
     assert.ok(files.includes(f), `${f} is in the tarball (${files.join(", ")})`);
   }
   assert.ok(!files.some((f) => /^(src|test|scripts|node_modules)\//.test(f) || f === "Cargo.toml"), files.join(", "));

@@ -271,6 +271,18 @@ test("a polysio node and an npm socket.io node share one Redis cluster", async (
   assert.deepEqual(await got, [["restart 2"], ["restart 2"]]);
   assert.deepEqual(await p.io.serverSideEmitWithAck("ping-node"), ["pong"]);
 
+  // A broadcast with acks from the npm node collects the polysio node's clients' answers too.
+  assert.deepEqual(await ask(cN, "ask-all", "z"), [[cP, cP2, cN].map((c) => `z:${c.id}`).sort()]);
+  // disconnectSockets from the npm node reaches a polysio socket.
+  const cP3 = connect(p.url, opts);
+  t.after(() => cP3.disconnect());
+  await connected(cP3);
+  await ask(cP3, "join", "bye");
+  got = once(cP3, "disconnect");
+  await ask(cN, "disconnect-room", "bye");
+  assert.equal((await got)[0], "io server disconnect");
+  assert.ok(cP.connected && cP2.connected);
+
   // A remote socket disconnected from polysio.
   got = once(cN, "disconnect");
   remote.disconnect();
