@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// The cluster checks of tests/SCENARIOS.md ("Cluster mode"), with npm socket.io-client clients on
-// two scenario servers of one Redis cluster (run by tests/cluster):
-//   node tests/node/cluster-client.js URL_A URL_B [CHECK,...|all]
+// The cluster checks of tests/SCENARIOS.md ("Cluster mode"), with clients on two scenario servers
+// of one Redis cluster (run by tests/cluster):
+//   node tests/node/cluster-client.js MODULE URL_A URL_B [CHECK,...|all]
 //   node tests/node/cluster-client.js --list      prints the checks' names, one a line
+// MODULE is the client package: `socket.io-client` (npm) or a path to polysio's client module
+// (node/client.js), which has the same `io(url, opts)` API.
 // Connects a1, a2 to node A and b1, b2 to node B (namespace `/`, WebSocket), each answering
 // `question` with its own name, then runs every check from either node. Prints `PASS name` /
 // `FAIL name: what differed` per check; exits 0 only if all passed. The Redis restart check
@@ -11,14 +13,13 @@
 "use strict";
 
 const readline = require("node:readline");
-const { io } = require("socket.io-client");
-
-const [urlA, urlB, only = "all"] = process.argv.slice(2);
-const listing = urlA === "--list";
+const [moduleName, urlA, urlB, only = "all"] = process.argv.slice(2);
+const listing = moduleName === "--list";
 if (!listing && (!urlA || !urlB)) {
-  console.error("usage: cluster-client.js URL_A URL_B [CHECK,...|all]");
+  console.error("usage: cluster-client.js MODULE URL_A URL_B [CHECK,...|all]");
   process.exit(2);
 }
+const { io } = listing ? {} : require(moduleName);
 const WAIT = 10000;
 const URLS = { a: urlA, b: urlB };
 const other = (n) => (n === "a" ? "b" : "a");
