@@ -306,3 +306,50 @@ test("new Server({ adapter }) and a lone node: serverCount 1, requests answered 
   assert.deepEqual(await io.serverSideEmitWithAck("nobody"), []);
   assert.deepEqual(await io.fetchSockets(), []);
 });
+
+test("two polysio nodes: io.adapter() after namespaces and middlewares, /admin across nodes", async (t) => {
+  const redisPort = await freePort();
+  const redisUrl = `redis://127.0.0.1:${redisPort}`;
+  const redis = await startRedis(redisPort);
+  t.after(() => stopRedis(redis));
+  const nodes = [];
+  for (const name of ["a", "b"]) {
+    const io = new Server();
+    const admin = io.of("/admin");
+    // Registered before io.adapter(): they move to the new core server with the namespace.
+    admin.use((socket, next) => (socket.handshake.auth.token === "ok" ? next() : next(new Error("no token"))));
+    admin.on("connection", (socket) => socket.join("staff"));
+    admin.on("whoami", (cb) => cb(name));
+    admin.on("note", (text) => admin.local.emit("note", `${name} got ${text}`));
+    const adapter = createAdapter(redisUrl, { requestsTimeout: 2000 });
+    io.adapter(adapter);
+    io.listen(0, { host: "127.0.0.1" });
+    t.after(() => io.close());
+    await adapter.ready(10000);
+    nodes.push({ io, admin, adapter, url: `http://127.0.0.1:${io.address().port}` });
+  }
+  const [a, b] = nodes;
+  assert.notEqual(a.adapter.uid, b.adapter.uid);
+  assert.equal(await a.admin.serverCount(), 2);
+
+  const opts = { forceNew: true, transports: ["websocket"], auth: { token: "ok" } };
+  const refused = connect(`${b.url}/admin`, { ...opts, auth: {} });
+  t.after(() => refused.disconnect());
+  assert.equal((await once(refused, "connect_error"))[0].message, "no token");
+  const ca = connect(`${a.url}/admin`, opts);
+  const cb = connect(`${b.url}/admin`, opts);
+  t.after(() => [ca, cb].forEach((c) => c.disconnect()));
+  await Promise.all([connected(ca), connected(cb)]);
+
+  const got = Promise.all([once(ca, "memo"), once(cb, "memo")]);
+  b.admin.to("staff").emit("memo", "from b");
+  assert.deepEqual(await got, [["from b"], ["from b"]]);
+  assert.deepEqual((await a.admin.in("staff").fetchSockets()).map((s) => s.id).sort(), [ca.id, cb.id].sort());
+  assert.deepEqual(await a.admin.serverSideEmitWithAck("whoami"), ["b"]);
+  assert.deepEqual(await b.admin.serverSideEmitWithAck("whoami"), ["a"]);
+  const note = once(cb, "note");
+  a.admin.serverSideEmit("note", "hi");
+  assert.deepEqual(await note, ["b got hi"]);
+  // "/" has no listener of "whoami": the other node does not answer, the request times out.
+  await assert.rejects(a.io.serverSideEmitWithAck("whoami"), { code: "ERR_TIMEOUT" });
+});
