@@ -15,14 +15,15 @@ use polysio::engine::{
     CookieConfig, CorsConfig, CorsOrigin, EngineConfig, Handshake, ListenerConfig, TransportType,
 };
 use polysio::server::{
-    BroadcastOperator, ConnectError, Namespace, RecoveryConfig, Server, ServerConfig, Socket,
+    BroadcastOperator, ConnectError, Namespace, RecoveryConfig, Server, ServerConfig,
+    ServerSideAck, Socket,
 };
 use polysio::Value;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
 
-use crate::convert::to_args;
+use crate::convert::{to_args, to_py};
 use crate::errors::{BadNamespaceError, DisconnectedError, InvalidArgumentError, ResultExt};
 use crate::hub::{environ, AckGuard, AckKind, Event, Hub};
 use crate::redis::RedisOptions;
@@ -582,6 +583,15 @@ fn allow_request(f: Py<PyAny>) -> polysio::engine::config::AllowRequest {
     })
 }
 
+/// `values` as a Python list.
+fn py_list<'py>(py: Python<'py>, values: &[Value]) -> PyResult<Bound<'py, PyList>> {
+    let items = values
+        .iter()
+        .map(|v| to_py(py, v))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
 /// The native half of `polysio.AsyncServer` (see there for the documentation).
 #[pyclass(frozen, module = "polysio._polysio")]
 pub(crate) struct NativeServer {
@@ -592,11 +602,46 @@ pub(crate) struct NativeServer {
     closed: AtomicBool,
     /// The Redis adapter, when the server was given `redis` options.
     redis: Option<RedisAdapter>,
+    /// serverSideEmit acks the other nodes wait for, by the id handed to Python.
+    server_side_acks: Arc<Mutex<ServerSideAcks>>,
+}
+
+/// See [`NativeServer::server_side_acks`].
+#[derive(Default)]
+struct ServerSideAcks {
+    next: i64,
+    waiting: HashMap<i64, ServerSideAck>,
 }
 
 impl NativeServer {
     fn check(&self) -> PyResult<()> {
         runtime::check_open(self.pid, &self.closed, "server")
+    }
+
+    /// Namespace `nsp`, if this server serves it.
+    fn served(&self, nsp: &str) -> PyResult<Namespace> {
+        self.state.namespace(nsp).ok_or_else(|| {
+            BadNamespaceError::new_err(format!("namespace {nsp:?} is not served (yet)"))
+        })
+    }
+
+    /// The sockets of `nsp` in any of the rooms `to` (all when empty), except those in any of
+    /// `skip`, on every node.
+    fn operator(
+        &self,
+        nsp: &str,
+        to: Option<Vec<String>>,
+        skip: Option<Vec<String>>,
+    ) -> PyResult<BroadcastOperator> {
+        let ns = self.served(nsp)?;
+        let mut op = ns.broadcast();
+        for r in to.unwrap_or_default() {
+            op = op.to(r);
+        }
+        for r in skip.unwrap_or_default() {
+            op = op.except(r);
+        }
+        Ok(op)
     }
 
     fn redis(&self) -> PyResult<&RedisAdapter> {
@@ -757,6 +802,7 @@ impl NativeServer {
             }),
             closed: AtomicBool::new(false),
             redis,
+            server_side_acks: Arc::default(),
         })
     }
 
@@ -1097,11 +1143,7 @@ impl NativeServer {
     /// Redis manager. Blocks until the answer (call it off the event loop).
     fn server_count(&self, py: Python<'_>, nsp: &str) -> PyResult<usize> {
         self.check()?;
-        let Some(ns) = self.state.namespace(nsp) else {
-            return Err(BadNamespaceError::new_err(format!(
-                "namespace {nsp:?} is not served (yet)"
-            )));
-        };
+        let ns = self.served(nsp)?;
         py.detach(|| self.runtime.block_on(ns.server_count()))
             .py_err()
     }
@@ -1129,5 +1171,205 @@ impl NativeServer {
         d.set_item("dropped", s.dropped)?;
         d.set_item("connections", s.connections)?;
         Ok(d)
+    }
+
+    /// The sockets selected as [`NativeServer::operator`] does, on every node (blocking): a
+    /// list of dicts `{"sid", "rooms", "data", "handshake"}`.
+    #[pyo3(signature = (nsp, to=None, skip=None))]
+    fn fetch_sockets<'py>(
+        &self,
+        py: Python<'py>,
+        nsp: &str,
+        to: Option<Vec<String>>,
+        skip: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.check()?;
+        let op = self.operator(nsp, to, skip)?;
+        let sockets = py
+            .detach(|| self.runtime.block_on(op.fetch_sockets()))
+            .py_err()?;
+        let out = PyList::empty(py);
+        for s in sockets {
+            let d = PyDict::new(py);
+            d.set_item("sid", &*s.id)?;
+            let rooms: Vec<&str> = s.rooms.iter().map(|r| &**r).collect();
+            d.set_item("rooms", rooms)?;
+            d.set_item("data", to_py(py, &s.data)?)?;
+            d.set_item("handshake", to_py(py, &s.handshake)?)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// Makes the selected sockets of every node join `rooms` (`join`), or leave them.
+    #[pyo3(signature = (nsp, join, rooms, to=None, skip=None))]
+    fn sockets_rooms(
+        &self,
+        py: Python<'_>,
+        nsp: &str,
+        join: bool,
+        rooms: Vec<String>,
+        to: Option<Vec<String>>,
+        skip: Option<Vec<String>>,
+    ) -> PyResult<()> {
+        self.check()?;
+        let op = self.operator(nsp, to, skip)?;
+        py.detach(|| {
+            let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+            if join {
+                op.sockets_join(&rooms)
+            } else {
+                op.sockets_leave(&rooms)
+            }
+        });
+        Ok(())
+    }
+
+    /// Disconnects the selected sockets of every node (`server namespace disconnect`; with
+    /// `close`, their whole connection).
+    #[pyo3(signature = (nsp, close=false, to=None, skip=None))]
+    fn disconnect_sockets(
+        &self,
+        py: Python<'_>,
+        nsp: &str,
+        close: bool,
+        to: Option<Vec<String>>,
+        skip: Option<Vec<String>>,
+    ) -> PyResult<()> {
+        self.check()?;
+        let op = self.operator(nsp, to, skip)?;
+        py.detach(|| {
+            self.state.hub.send_acks_now();
+            op.disconnect_sockets(close)
+        });
+        Ok(())
+    }
+
+    /// Every room of `nsp` on every node, socket ids included (blocking).
+    fn all_rooms(&self, py: Python<'_>, nsp: &str) -> PyResult<Vec<String>> {
+        self.check()?;
+        let ns = self.served(nsp)?;
+        let rooms = py
+            .detach(|| self.runtime.block_on(ns.all_rooms()))
+            .py_err()?;
+        Ok(rooms.iter().map(|r| r.to_string()).collect())
+    }
+
+    /// Emits `event` to the selected sockets of every node, asking each for an ack within
+    /// `timeout` seconds (blocking): the list of their acks' arguments, or `TimeoutError`.
+    #[pyo3(signature = (nsp, event, args, timeout, to=None, skip=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn broadcast_with_ack<'py>(
+        &self,
+        py: Python<'py>,
+        nsp: &str,
+        event: &str,
+        args: &Bound<'py, PyAny>,
+        timeout: f64,
+        to: Option<Vec<String>>,
+        skip: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.check()?;
+        let args = to_args(args)?;
+        let t = self::timeout("timeout", timeout)?;
+        let op = self.operator(nsp, to, skip)?.timeout(t);
+        let replies = py
+            .detach(|| {
+                self.state.hub.send_acks_now();
+                self.runtime.block_on(op.emit_with_ack(event, args))
+            })
+            .py_err()?;
+        let out = PyList::empty(py);
+        for r in replies {
+            out.append(py_list(py, &r)?)?;
+        }
+        Ok(out)
+    }
+
+    /// Calls `callback([ack_id, *args], None)` on the event loop for each `event` another node
+    /// of the cluster sends with serverSideEmit to `nsp`; `ack_id` is None, or the id to answer
+    /// with [`NativeServer::server_side_reply`] when the sender waits for an answer.
+    fn on_server_side(&self, nsp: &str, event: &str, callback: Py<PyAny>) -> PyResult<()> {
+        self.check()?;
+        let ns = self.served(nsp)?;
+        let hub = self.state.hub.clone();
+        let acks = self.server_side_acks.clone();
+        ns.on_server_side_emit(event, move |args, ack| {
+            let id = match ack {
+                Some(ack) => {
+                    let mut a = acks.lock().unwrap_or_else(|p| p.into_inner());
+                    a.next += 1;
+                    let id = a.next;
+                    a.waiting.insert(id, ack);
+                    Value::Int(id)
+                }
+                None => Value::Null,
+            };
+            let Some(callback) = runtime::with_python(|py| callback.clone_ref(py)) else {
+                return;
+            };
+            let mut all = Vec::with_capacity(args.len() + 1);
+            all.push(id);
+            all.extend(args);
+            hub.push(Event::Done {
+                callback,
+                result: Ok(all),
+            });
+        });
+        Ok(())
+    }
+
+    /// Answers the serverSideEmit that `on_server_side` gave `ack_id` (once; later calls do
+    /// nothing).
+    fn server_side_reply(&self, ack_id: i64, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let value = crate::convert::to_value(value)?;
+        let ack = self
+            .server_side_acks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .waiting
+            .remove(&ack_id);
+        if let Some(ack) = ack {
+            ack.send(value);
+        }
+        Ok(())
+    }
+
+    /// serverSideEmit: sends `event` with `args` to the other nodes of the cluster serving
+    /// `nsp` (not to this one).
+    fn server_side_emit(
+        &self,
+        py: Python<'_>,
+        nsp: &str,
+        event: &str,
+        args: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        self.check()?;
+        let ns = self.served(nsp)?;
+        let args = to_args(args)?;
+        py.detach(|| ns.server_side_emit(event, args)).py_err()
+    }
+
+    /// serverSideEmitWithAck (blocking): the answer of every other node, or `TimeoutError`
+    /// when they have not all answered within `timeout` seconds.
+    fn server_side_emit_with_ack<'py>(
+        &self,
+        py: Python<'py>,
+        nsp: &str,
+        event: &str,
+        args: &Bound<'py, PyAny>,
+        timeout: f64,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.check()?;
+        let ns = self.served(nsp)?;
+        let args = to_args(args)?;
+        let t = self::timeout("timeout", timeout)?;
+        let replies = py
+            .detach(|| {
+                self.runtime
+                    .block_on(ns.server_side_emit_with_ack(event, args, t))
+            })
+            .py_err()?;
+        py_list(py, &replies)
     }
 }

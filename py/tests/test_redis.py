@@ -153,6 +153,18 @@ def cluster_server(mgr: polysio.AsyncRedisManager) -> polysio.AsyncServer:
     async def server_count(sid: str) -> int:
         return await mgr.server_count()
 
+    # What the other nodes send with serverSideEmit.
+    relayed: list[Any] = []
+    sio.relayed = relayed  # type: ignore[attr-defined]
+
+    @mgr.on("relay")
+    async def relay(*args: Any) -> None:
+        relayed.append(args)
+
+    @mgr.on("ping-node")
+    def ping_node() -> str:
+        return "pong"
+
     return sio
 
 
@@ -161,6 +173,20 @@ async def connect(ref_client: Callable[..., socketio.AsyncClient], url: str) -> 
     listener = Listener(c)
     await c.connect(url, transports=["websocket"])
     return listener
+
+
+async def until_equal(get: Callable[[], Any], expected: Any, timeout: float = 10.0) -> None:
+    """Waits until ``await get()`` is ``expected`` (remote joins and leaves land a little
+    later on the other node)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        got = await get()
+        if got == expected:
+            return
+        if loop.time() > end:
+            raise AssertionError(f"expected {expected!r}, got {got!r}")
+        await asyncio.sleep(0.05)
 
 
 async def until_delivered(sender: Listener, receiver: Listener, tag: str) -> None:
@@ -217,6 +243,36 @@ async def test_cluster_with_npm_node(
         await b.expect("py-to-room")
         await b.client.call("emit-to", ("on-polysio", "news", "node-to-room"))
         await a.expect("node-to-room")
+        # Node's server-wide operations, from the polysio node and back.
+        a.client.on("question", lambda q: f"a:{q}")
+        b.client.on("question", lambda q: f"b:{q}")
+        ids = sorted([a.client.get_sid(), b.client.get_sid()])
+        sockets = await mgr.fetch_sockets()
+        assert sorted(s["sid"] for s in sockets) == ids
+        remote = next(s for s in sockets if s["sid"] == b.client.get_sid())
+        assert sorted(remote["rooms"]) == sorted([b.client.get_sid(), "on-node"])
+        assert remote["handshake"]["address"]
+        assert [s["sid"] for s in await mgr.fetch_sockets(to="on-node")] == [b.client.get_sid()]
+        assert await b.client.call("fetch-sockets", (None,)) == ids
+        rooms = await mgr.all_rooms()
+        assert {"on-node", "on-polysio", *ids} <= rooms, rooms
+        await mgr.sockets_join("joined", to=["on-node", "on-polysio"])
+        await until_equal(lambda: b.client.call("fetch-sockets", "joined"), ids)
+        await mgr.sockets_leave("joined", to="on-node")
+        await until_equal(lambda: b.client.call("fetch-sockets", "joined"), [a.client.get_sid()])
+        assert sorted(await mgr.emit_with_ack("question", "q1", timeout=3)) == ["a:q1", "b:q1"]
+        assert await mgr.emit_with_ack("question", "q2", to="on-node", timeout=3) == ["b:q2"]
+        assert await b.client.call("ask-all", "q3") == ["a:q3", "b:q3"]
+        # serverSideEmit both ways, with and without answers.
+        relayed_on_node: list[Any] = []
+        b.client.on("relayed", lambda *args: relayed_on_node.append(args))
+        await b.client.call("server-side-emit", ("x", 1))
+        await eventually(lambda: ("x", 1) in sio.relayed, what=lambda: sio.relayed)
+        assert await b.client.call("server-side-emit-with-ack") == ["pong"]
+        await mgr.server_side_emit("relay", "from-py", {"k": [1]})
+        await eventually(lambda: ("from-py", {"k": [1]}) in relayed_on_node, what=lambda: relayed_on_node)
+        assert await mgr.server_side_emit_with_ack("ping-node", timeout=3) == ["pong"]
+        assert not any(r == ("from-py", {"k": [1]}) for r in sio.relayed)  # not to itself
         # skip_sid: everyone but the sender, on every node.
         await a.client.call("emit-skip", ("news", "skip-me"))
         await b.expect("skip-me")
@@ -258,6 +314,11 @@ async def test_cluster_with_npm_node(
         assert await mgr.server_count() == 2
         assert await b.client.call("server-count") == 2
         assert mgr.stats()["connections"] >= 2, mgr.stats()
+        # disconnect_sockets reaches the other node's clients.
+        await b.client.call("join", "bye")
+        await mgr.disconnect_sockets(to="bye")
+        await eventually(lambda: not b.client.connected, what="the npm node's client disconnected")
+        assert a.client.connected
     finally:
         await sio.shutdown()
 
@@ -285,6 +346,11 @@ async def test_sync_server_with_redis_manager(redis: RedisServer, npm_node: Any,
         await a.expect("sync")
         await settle()
         assert not b.got("sync")
+        a.client.on("question", lambda q: f"a:{q}")
+        sockets = await loop.run_in_executor(None, mgr.fetch_sockets)
+        assert [s["sid"] for s in sockets] == [a.client.get_sid()]
+        assert await loop.run_in_executor(None, mgr.emit_with_ack, "question", "s") == ["a:s"]
+        assert a.client.get_sid() in await loop.run_in_executor(None, mgr.all_rooms)
     finally:
         await loop.run_in_executor(None, sio.shutdown)
 

@@ -12,7 +12,17 @@ import logging
 import sys
 import threading
 import time
-from typing import Any, Awaitable, Callable, Coroutine, Optional, TypeVar, Union, overload
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Optional,
+    TypeVar,
+    Union,
+    overload,
+)
 
 default_logger = logging.getLogger("polysio")
 
@@ -33,6 +43,19 @@ _EAGER = sys.version_info >= (3, 12)
 # or through Runner.dispatch (the synchronous classes: on the executor).
 _TASK, _INLINE, _DISPATCH = 0, 1, 2
 H = TypeVar("H", bound=Handler)
+
+
+#: A room, or several.
+Rooms = Union[str, Iterable[str]]
+
+
+def rooms(value: Optional[Rooms]) -> Optional[list[str]]:
+    """``to`` / ``skip_sid`` as a list (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    return list(value)
 
 
 def data_args(data: Any) -> list[Any]:

@@ -182,6 +182,40 @@ class NativeServer:
     def server_count(self, nsp: str) -> int: ...
     def redis_ready(self, timeout: float) -> None: ...
     def redis_stats(self) -> dict[str, Any]: ...
+    def fetch_sockets(
+        self, nsp: str, to: Optional[list[str]] = None, skip: Optional[list[str]] = None
+    ) -> list[dict[str, Any]]: ...
+    def sockets_rooms(
+        self,
+        nsp: str,
+        join: bool,
+        rooms: list[str],
+        to: Optional[list[str]] = None,
+        skip: Optional[list[str]] = None,
+    ) -> None: ...
+    def disconnect_sockets(
+        self,
+        nsp: str,
+        close: bool = False,
+        to: Optional[list[str]] = None,
+        skip: Optional[list[str]] = None,
+    ) -> None: ...
+    def all_rooms(self, nsp: str) -> list[str]: ...
+    def on_server_side(self, nsp: str, event: str, callback: _Done) -> None: ...
+    def server_side_reply(self, ack_id: int, value: Any) -> None: ...
+    def server_side_emit(self, nsp: str, event: str, args: _Args) -> None: ...
+    def server_side_emit_with_ack(
+        self, nsp: str, event: str, args: _Args, timeout: float
+    ) -> list[Any]: ...
+    def broadcast_with_ack(
+        self,
+        nsp: str,
+        event: str,
+        args: _Args,
+        timeout: float,
+        to: Optional[list[str]] = None,
+        skip: Optional[list[str]] = None,
+    ) -> list[list[Any]]: ...
 
 @final
 class RedisOptions:

@@ -6,14 +6,14 @@ import asyncio
 import builtins
 import logging
 import os
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from . import _base, _options
 from ._polysio import ConnectReply, NativeServer
 from .exceptions import ConnectionRefusedError, DisconnectedError, ShutdownError
 from .redis_manager import AsyncRedisManager
 
-Rooms = Union[str, Iterable[str]]
+Rooms = _base.Rooms
 
 #: How long ``shutdown()`` lets running handlers finish before cancelling them, in seconds.
 SHUTDOWN_GRACE = 2.0
@@ -40,12 +40,7 @@ class DisconnectReason:
     FORCED_CLOSE = "forced close"
 
 
-def _rooms(value: Optional[Rooms]) -> Optional[list[str]]:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    return list(value)
+_rooms = _base.rooms
 
 
 class AsyncServer(_base.Registry):
@@ -288,6 +283,8 @@ class AsyncServer(_base.Registry):
         for ns in ["/", *self._handlers.namespaces(), *self._extra_namespaces]:
             self._native.add_namespace(ns)
         self._handlers.on_new_namespace = self._native.add_namespace
+        if self.manager is not None:
+            self.manager._start()
         self._wake_fd = _base.attach_waker(
             self._native, loop, self._drain, batch_acks=self._runner.executor is None
         )

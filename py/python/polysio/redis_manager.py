@@ -5,14 +5,19 @@ manager vocabulary on the core's Redis adapter, which speaks the format of Node'
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from ._base import Rooms, ack_result, data_args
+from ._base import rooms as _rooms
 from ._polysio import RedisOptions
 
 if TYPE_CHECKING:
     from .async_server import AsyncServer
+
+H = TypeVar("H", bound=Callable[..., Any])
 
 #: ``redis_options`` keys of python-socketio (redis-py's) that change nothing here: the core
 #: keeps its connections alive and pings the subscriber every 2 s, and retries by itself.
@@ -66,6 +71,12 @@ class AsyncRedisManager:
     - ``emit`` / ``send`` to everyone, to rooms, with ``skip_sid``, reach the clients of every
       node; so do ``close_room`` (everyone leaves the room on every node);
     - :meth:`server_count`: how many nodes serve a namespace;
+    - Node's server-wide operations, with python-socketio's ``to`` / ``skip_sid`` /
+      ``namespace`` arguments: :meth:`fetch_sockets`, :meth:`sockets_join`,
+      :meth:`sockets_leave`, :meth:`disconnect_sockets`, :meth:`all_rooms`, and
+      :meth:`emit_with_ack` (acks collected from the clients of every node);
+    - serverSideEmit between nodes: :meth:`server_side_emit`,
+      :meth:`server_side_emit_with_ack`, and :meth:`on` for what the other nodes send;
     - the clients of each node are always served by it, whatever the state of Redis. When Redis
       is away or restarts, the node reconnects with backoff (100 ms doubling to 5 s),
       subscribes again and resumes; messages published meanwhile are dropped past
@@ -160,6 +171,8 @@ class AsyncRedisManager:
         self.logger = logger
         self._options = RedisOptions(url, channel, **native)
         self._server: Optional[AsyncServer] = None
+        self._server_side: dict[tuple[str, str], Callable[..., Any]] = {}
+        self._started = False
 
     def _bind(self, server: AsyncServer) -> None:
         if self._server is not None and self._server is not server:
@@ -173,6 +186,78 @@ class AsyncRedisManager:
                 "AsyncServer(client_manager=...)"
             )
         return self._server._native
+
+    def on(
+        self, event: str, handler: Optional[H] = None, namespace: Optional[str] = None
+    ) -> Any:
+        """Registers ``handler(*args)`` for ``event`` sent by another node of the cluster with
+        serverSideEmit (Node's ``io.serverSideEmit(event, ...args)``, this manager's
+        :meth:`server_side_emit`); usable as ``@mgr.on("event")``. When the sender waits for
+        answers (``serverSideEmitWithAck``), the handler's return value is this node's
+        answer. ``async def`` or plain (on :class:`polysio.Server`, plain handlers run on its
+        threads)."""
+
+        def register(h: H) -> H:
+            key = (namespace or "/", event)
+            self._server_side[key] = h
+            if self._started:
+                self._listen(*key)
+            return h
+
+        if handler is None:
+            return register
+        return register(handler)
+
+    def _start(self) -> None:
+        """Called by the server once it serves: installs the serverSideEmit handlers."""
+        self._started = True
+        for key in self._server_side:
+            self._listen(*key)
+
+    def _listen(self, namespace: str, event: str) -> None:
+        server = self._server
+        assert server is not None
+        native = server._native
+        native.add_namespace(namespace)
+        runner = server._runner
+        label = f"server-side event {event!r}"
+
+        async def run(ack_id: Optional[int], args: tuple[Any, ...]) -> None:
+            handler = self._server_side[(namespace, event)]
+            result = None
+            try:
+                result = await runner.run(label, handler, args)
+            except Exception as exc:  # logged; the sender gets None
+                runner.failed(label, handler, exc)
+            if ack_id is not None:
+                native.server_side_reply(ack_id, result)
+
+        def done(args: Optional[list[Any]], exc: Optional[BaseException]) -> None:
+            if args:
+                runner.spawn(run(args[0], tuple(args[1:])))
+
+        native.on_server_side(namespace, event, done)
+
+    async def server_side_emit(
+        self, event: str, *args: Any, namespace: Optional[str] = None
+    ) -> None:
+        """Sends ``event`` with ``args`` to the other nodes of the cluster (not this one), as
+        Node's ``io.serverSideEmit``: their handlers registered with :meth:`on` (Node's
+        ``io.on(event)``) run."""
+        self._native().server_side_emit(namespace or "/", event, list(args))
+
+    async def server_side_emit_with_ack(
+        self, event: str, *args: Any, namespace: Optional[str] = None, timeout: float = 5.0
+    ) -> list[Any]:
+        """:meth:`server_side_emit`, returning the answer of every other node (Node's
+        ``serverSideEmitWithAck``); :class:`polysio.TimeoutError` if they have not all
+        answered within ``timeout`` seconds."""
+        native = self._native()
+        call = functools.partial(
+            native.server_side_emit_with_ack, namespace or "/", event, list(args), timeout
+        )
+        replies: list[Any] = await asyncio.get_running_loop().run_in_executor(None, call)
+        return replies
 
     async def server_count(self, namespace: Optional[str] = None) -> int:
         """How many servers of the cluster serve ``namespace`` (``"/"``), this one included:
@@ -191,6 +276,79 @@ class AsyncRedisManager:
         native = self._native()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, native.redis_ready, timeout)
+
+    async def fetch_sockets(
+        self, to: Optional[Rooms] = None, skip_sid: Optional[Rooms] = None,
+        namespace: Optional[str] = None,
+    ) -> list[dict[str, Any]]:
+        """The clients of every node in any of the rooms ``to`` (all when None), except those
+        in ``skip_sid``, as Node's ``io.in(to).fetchSockets()``: dicts with ``sid``, ``rooms``
+        (their own id included), ``data`` (Node's ``socket.data``, None for polysio's clients)
+        and ``handshake`` (Node's shape: ``headers``, ``address``, ``query``, ``auth``...).
+        Raises :class:`polysio.TimeoutError` when a node does not answer within
+        ``requests_timeout``."""
+        native = self._native()
+        call = functools.partial(
+            native.fetch_sockets, namespace or "/", _rooms(to), _rooms(skip_sid)
+        )
+        sockets: list[dict[str, Any]] = await asyncio.get_running_loop().run_in_executor(
+            None, call
+        )
+        return sockets
+
+    async def sockets_join(
+        self, rooms: Rooms, to: Optional[Rooms] = None, skip_sid: Optional[Rooms] = None,
+        namespace: Optional[str] = None,
+    ) -> None:
+        """Puts the clients of every node in any of the rooms ``to`` (all when None), except
+        those in ``skip_sid``, in ``rooms`` (Node's ``io.in(to).socketsJoin(rooms)``)."""
+        self._native().sockets_rooms(
+            namespace or "/", True, _rooms(rooms) or [], _rooms(to), _rooms(skip_sid)
+        )
+
+    async def sockets_leave(
+        self, rooms: Rooms, to: Optional[Rooms] = None, skip_sid: Optional[Rooms] = None,
+        namespace: Optional[str] = None,
+    ) -> None:
+        """Takes the selected clients of every node out of ``rooms`` (Node's
+        ``socketsLeave``; selection as :meth:`sockets_join`)."""
+        self._native().sockets_rooms(
+            namespace or "/", False, _rooms(rooms) or [], _rooms(to), _rooms(skip_sid)
+        )
+
+    async def disconnect_sockets(
+        self, to: Optional[Rooms] = None, skip_sid: Optional[Rooms] = None,
+        namespace: Optional[str] = None, close: bool = False,
+    ) -> None:
+        """Disconnects the selected clients of every node (Node's ``disconnectSockets``;
+        reason ``server namespace disconnect``, with ``close`` their whole connection)."""
+        self._native().disconnect_sockets(namespace or "/", close, _rooms(to), _rooms(skip_sid))
+
+    async def all_rooms(self, namespace: Optional[str] = None) -> set[str]:
+        """Every room of every node (their clients' own ids included), as Node's
+        ``adapter.allRooms()``."""
+        native = self._native()
+        rooms: list[str] = await asyncio.get_running_loop().run_in_executor(
+            None, native.all_rooms, namespace or "/"
+        )
+        return set(rooms)
+
+    async def emit_with_ack(
+        self, event: str, data: Any = None, to: Optional[Rooms] = None,
+        skip_sid: Optional[Rooms] = None, namespace: Optional[str] = None, timeout: float = 5.0,
+    ) -> list[Any]:
+        """Emits ``event`` (``data`` as in :meth:`polysio.AsyncServer.emit`) to the selected
+        clients of every node and returns their acks (each None, the only argument, or a
+        tuple), as Node's ``io.timeout(ms).emitWithAck()``. Raises
+        :class:`polysio.TimeoutError` if they have not all answered within ``timeout``
+        seconds."""
+        native = self._native()
+        call = functools.partial(
+            native.broadcast_with_ack, namespace or "/", event, data_args(data), timeout,
+            _rooms(to), _rooms(skip_sid),
+        )
+        replies: list[list[Any]] = await asyncio.get_running_loop().run_in_executor(None, call)
+        return [ack_result(r) for r in replies]
 
     def stats(self) -> dict[str, Any]:
         """The adapter's counters: ``uid`` (this node's id in the cluster), ``published``,
@@ -224,6 +382,70 @@ class RedisManager(AsyncRedisManager):
     def ready(self, timeout: float = 5.0) -> None:  # type: ignore[override]
         """Blocks until this node is subscribed to Redis (see :meth:`AsyncRedisManager.ready`)."""
         self._native().redis_ready(timeout)
+
+    def server_side_emit(  # type: ignore[override]
+        self, event: str, *args: Any, namespace: Optional[str] = None
+    ) -> None:
+        """See :meth:`AsyncRedisManager.server_side_emit`."""
+        self._native().server_side_emit(namespace or "/", event, list(args))
+
+    def server_side_emit_with_ack(  # type: ignore[override]
+        self, event: str, *args: Any, namespace: Optional[str] = None, timeout: float = 5.0
+    ) -> list[Any]:
+        """See :meth:`AsyncRedisManager.server_side_emit_with_ack`; blocks until every answer."""
+        replies: list[Any] = self._native().server_side_emit_with_ack(
+            namespace or "/", event, list(args), timeout
+        )
+        return replies
+
+    def fetch_sockets(  # type: ignore[override]
+        self, to: Optional[Rooms] = None, skip_sid: Optional[Rooms] = None,
+        namespace: Optional[str] = None,
+    ) -> list[dict[str, Any]]:
+        """The clients of every node (see :meth:`AsyncRedisManager.fetch_sockets`)."""
+        sockets: list[dict[str, Any]] = self._native().fetch_sockets(
+            namespace or "/", _rooms(to), _rooms(skip_sid)
+        )
+        return sockets
+
+    def sockets_join(  # type: ignore[override]
+        self, rooms: Rooms, to: Optional[Rooms] = None, skip_sid: Optional[Rooms] = None,
+        namespace: Optional[str] = None,
+    ) -> None:
+        """See :meth:`AsyncRedisManager.sockets_join`."""
+        self._native().sockets_rooms(
+            namespace or "/", True, _rooms(rooms) or [], _rooms(to), _rooms(skip_sid)
+        )
+
+    def sockets_leave(  # type: ignore[override]
+        self, rooms: Rooms, to: Optional[Rooms] = None, skip_sid: Optional[Rooms] = None,
+        namespace: Optional[str] = None,
+    ) -> None:
+        """See :meth:`AsyncRedisManager.sockets_leave`."""
+        self._native().sockets_rooms(
+            namespace or "/", False, _rooms(rooms) or [], _rooms(to), _rooms(skip_sid)
+        )
+
+    def disconnect_sockets(  # type: ignore[override]
+        self, to: Optional[Rooms] = None, skip_sid: Optional[Rooms] = None,
+        namespace: Optional[str] = None, close: bool = False,
+    ) -> None:
+        """See :meth:`AsyncRedisManager.disconnect_sockets`."""
+        self._native().disconnect_sockets(namespace or "/", close, _rooms(to), _rooms(skip_sid))
+
+    def all_rooms(self, namespace: Optional[str] = None) -> set[str]:  # type: ignore[override]
+        """See :meth:`AsyncRedisManager.all_rooms`."""
+        return set(self._native().all_rooms(namespace or "/"))
+
+    def emit_with_ack(  # type: ignore[override]
+        self, event: str, data: Any = None, to: Optional[Rooms] = None,
+        skip_sid: Optional[Rooms] = None, namespace: Optional[str] = None, timeout: float = 5.0,
+    ) -> list[Any]:
+        """See :meth:`AsyncRedisManager.emit_with_ack`; blocks until every ack."""
+        replies = self._native().broadcast_with_ack(
+            namespace or "/", event, data_args(data), timeout, _rooms(to), _rooms(skip_sid)
+        )
+        return [ack_result(r) for r in replies]
 
 
 __all__ = ["AsyncRedisManager", "RedisManager"]
