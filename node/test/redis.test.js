@@ -353,3 +353,27 @@ test("two polysio nodes: io.adapter() after namespaces and middlewares, /admin a
   // "/" has no listener of "whoami": the other node does not answer, the request times out.
   await assert.rejects(a.io.serverSideEmitWithAck("whoami"), { code: "ERR_TIMEOUT" });
 });
+
+test("a node started before Redis serves its clients, is not ready, and joins once Redis is up", async (t) => {
+  const redisPort = await freePort();
+  const adapter = createAdapter(`redis://127.0.0.1:${redisPort}`, { requestsTimeout: 1000, commandTimeout: 500 });
+  const io = new Server({ adapter });
+  t.after(() => io.close());
+  io.on("connection", (socket) => socket.emit("welcome", socket.id));
+  io.listen(0, { host: "127.0.0.1" });
+  await assert.rejects(adapter.ready(300), { code: "ERR_TIMEOUT" });
+  const c = connect(`http://127.0.0.1:${io.address().port}`, { forceNew: true, transports: ["websocket"] });
+  t.after(() => c.disconnect());
+  const welcome = once(c, "welcome");
+  await connected(c);
+  assert.deepEqual(await welcome, [c.id]);
+  const got = once(c, "local");
+  io.emit("local", 1);
+  assert.deepEqual(await got, [1]);
+  await assert.rejects(io.serverCount(), (e) => ["ERR_TRANSPORT", "ERR_TIMEOUT"].includes(e.code));
+  const redis = await startRedis(redisPort);
+  t.after(() => stopRedis(redis));
+  await adapter.ready(15000);
+  await untilAsync(async () => (await io.serverCount().catch(() => 0)) === 1, 10000, "serverCount 1");
+  assert.ok(adapter.stats().connections >= 1);
+});
