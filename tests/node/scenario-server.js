@@ -13,8 +13,9 @@
 // Express ones on an https.Server.
 // Cluster mode (tests/SCENARIOS.md): with POLYSIO_TEST_REDIS=redis://... set, socketio joins that
 // Redis through @socket.io/redis-adapter (POLYSIO_TEST_ADAPTER unset or `classic`, or `sharded`
-// for its sharded adapter; another value exits 77), `/` also has the cluster events (cluster() below), and the port opens only once the
-// adapter is subscribed.
+// for its sharded adapter; another value exits 77), the polysio ones through the binding's
+// createAdapter (classic only), `/` also has the cluster events (cluster() below), and the port
+// opens only once the adapter is subscribed.
 "use strict";
 
 const fs = require("node:fs");
@@ -122,6 +123,18 @@ function redisAdapter(lang) {
   return kind === "sharded" ? createShardedAdapter(pub, sub) : createAdapter(pub, sub);
 }
 
+/** Cluster mode's adapter for polysio's Node binding (its own createAdapter), or null without POLYSIO_TEST_REDIS. */
+function polysioAdapter(lang) {
+  const url = process.env.POLYSIO_TEST_REDIS;
+  if (!url) return null;
+  const kind = process.env.POLYSIO_TEST_ADAPTER || "classic";
+  if (kind !== "classic") {
+    console.error(`adapter ${kind} not supported by ${lang} (POLYSIO_TEST_ADAPTER; known: classic)`);
+    process.exit(77);
+  }
+  return require("../../node").createAdapter(url);
+}
+
 /** Resolves once `io`'s adapter of `/` is counted by the cluster (NUMSUB); exits after 20 s. */
 async function subscribed(io) {
   const deadline = Date.now() + 20000;
@@ -141,11 +154,15 @@ async function subscribed(io) {
 
 if (impl === "polysio") {
   const { Server } = require("../../node");
-  const io = new Server(tls ? { ...opts, tls } : opts);
+  const adapter = polysioAdapter("node");
+  const io = new Server({ ...opts, ...(tls ? { tls } : {}), ...(adapter ? { adapter } : {}) });
   setup(io.of("/"));
   setup(io.of("/custom"));
-  io.listen(port, { host: "127.0.0.1" });
-  console.log(`listening ${io.address().port}`);
+  if (adapter) cluster(io);
+  (adapter ? subscribed(io) : Promise.resolve()).then(() => {
+    io.listen(port, { host: "127.0.0.1" });
+    console.log(`listening ${io.address().port}`);
+  });
 } else if (impl === "polysio-express" || impl === "polysio-express-stream") {
   const path = require("node:path");
   // Express is a devDependency of the Node binding (node/node_modules).
@@ -154,10 +171,14 @@ if (impl === "polysio") {
   const app = express();
   app.get("/health", (req, res) => res.send("ok"));
   const httpServer = createServer(app);
-  const io = new Server(httpServer, { ...opts, takeover: impl === "polysio-express" });
+  const adapter = polysioAdapter(impl.replace("polysio", "node"));
+  const io = new Server(httpServer, { ...opts, takeover: impl === "polysio-express", ...(adapter ? { adapter } : {}) });
   setup(io.of("/"));
   setup(io.of("/custom"));
-  httpServer.listen(port, "127.0.0.1", () => console.log(`listening ${httpServer.address().port}`));
+  if (adapter) cluster(io);
+  (adapter ? subscribed(io) : Promise.resolve()).then(() =>
+    httpServer.listen(port, "127.0.0.1", () => console.log(`listening ${httpServer.address().port}`)),
+  );
 } else if (impl === "socketio") {
   const { Server } = require("socket.io");
   const httpServer = createServer();
