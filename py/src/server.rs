@@ -258,6 +258,7 @@ impl State {
         args: Vec<Value>,
         to: Vec<String>,
         skip: Vec<String>,
+        local: bool,
     ) -> polysio::Result<()> {
         let mut rooms = to;
         if !rooms.is_empty() {
@@ -297,6 +298,12 @@ impl State {
             op = Some(match op {
                 None => ns.except(s),
                 Some(o) => o.except(s),
+            });
+        }
+        if local {
+            op = Some(match op {
+                None => ns.local(),
+                Some(o) => o.local(),
             });
         }
         match op {
@@ -978,8 +985,10 @@ impl NativeServer {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Emits to the sockets of `nsp` in any of `to` (all when empty), except those in `skip`.
-    #[pyo3(signature = (nsp, event, args, to=None, skip=None))]
+    /// Emits to the sockets of `nsp` in any of `to` (all when empty), except those in `skip`;
+    /// with `local`, to this node's sockets only (with a Redis manager).
+    #[pyo3(signature = (nsp, event, args, to=None, skip=None, local=false))]
+    #[allow(clippy::too_many_arguments)]
     fn emit(
         &self,
         py: Python<'_>,
@@ -988,6 +997,7 @@ impl NativeServer {
         args: &Bound<'_, PyAny>,
         to: Option<Vec<String>>,
         skip: Option<Vec<String>>,
+        local: bool,
     ) -> PyResult<()> {
         self.check()?;
         let args = to_args(args)?;
@@ -999,6 +1009,7 @@ impl NativeServer {
                 args,
                 to.unwrap_or_default(),
                 skip.unwrap_or_default(),
+                local,
             )
         })
         .py_err()

@@ -160,6 +160,8 @@ def cluster_server(mgr: polysio.AsyncRedisManager) -> polysio.AsyncServer:
     @mgr.on("relay")
     async def relay(*args: Any) -> None:
         relayed.append(args)
+        # As Node's node does: to this node's own clients only.
+        await mgr.local_emit("relayed", args)
 
     @mgr.on("ping-node")
     def ping_node() -> str:
@@ -268,11 +270,21 @@ async def test_cluster_with_npm_node(
         b.client.on("relayed", lambda *args: relayed_on_node.append(args))
         await b.client.call("server-side-emit", ("x", 1))
         await eventually(lambda: ("x", 1) in sio.relayed, what=lambda: sio.relayed)
+        relayed_here: list[Any] = []
+        a.client.on("relayed", lambda *args: relayed_here.append(args))
+        await b.client.call("server-side-emit", ("y",))
+        await eventually(lambda: ("y",) in relayed_here, what=lambda: relayed_here)
+        await mgr.local_emit("news", "local-only")
+        await a.expect("local-only")
         assert await b.client.call("server-side-emit-with-ack") == ["pong"]
         await mgr.server_side_emit("relay", "from-py", {"k": [1]})
         await eventually(lambda: ("from-py", {"k": [1]}) in relayed_on_node, what=lambda: relayed_on_node)
         assert await mgr.server_side_emit_with_ack("ping-node", timeout=3) == ["pong"]
         assert not any(r == ("from-py", {"k": [1]}) for r in sio.relayed)  # not to itself
+        assert not b.got("local-only")
+        # Each node's "relayed" reached its own clients only.
+        assert ("x", 1) not in relayed_on_node and ("y",) not in relayed_on_node
+        assert ("from-py", {"k": [1]}) not in relayed_here
         # skip_sid: everyone but the sender, on every node.
         await a.client.call("emit-skip", ("news", "skip-me"))
         await b.expect("skip-me")

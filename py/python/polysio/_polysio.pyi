@@ -162,6 +162,7 @@ class NativeServer:
         args: _Args,
         to: Optional[list[str]] = None,
         skip: Optional[list[str]] = None,
+        local: bool = False,
     ) -> None: ...
     def emit_with_ack(
         self,

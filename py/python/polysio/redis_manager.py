@@ -75,6 +75,7 @@ class AsyncRedisManager:
       ``namespace`` arguments: :meth:`fetch_sockets`, :meth:`sockets_join`,
       :meth:`sockets_leave`, :meth:`disconnect_sockets`, :meth:`all_rooms`, and
       :meth:`emit_with_ack` (acks collected from the clients of every node);
+    - :meth:`local_emit`: to this node's clients only (Node's ``io.local.emit``);
     - serverSideEmit between nodes: :meth:`server_side_emit`,
       :meth:`server_side_emit_with_ack`, and :meth:`on` for what the other nodes send;
     - the clients of each node are always served by it, whatever the state of Redis. When Redis
@@ -238,6 +239,22 @@ class AsyncRedisManager:
 
         native.on_server_side(namespace, event, done)
 
+    async def local_emit(
+        self, event: str, data: Any = None, to: Optional[Rooms] = None,
+        skip_sid: Optional[Rooms] = None, namespace: Optional[str] = None,
+    ) -> None:
+        """Emits as :meth:`polysio.AsyncServer.emit` does, to the clients of this node only
+        (Node's ``io.local.emit``): say, from a :meth:`on` handler that each node runs."""
+        self._local_emit(event, data, to, skip_sid, namespace)
+
+    def _local_emit(
+        self, event: str, data: Any, to: Optional[Rooms], skip_sid: Optional[Rooms],
+        namespace: Optional[str],
+    ) -> None:
+        self._native().emit(
+            namespace or "/", event, data_args(data), _rooms(to), _rooms(skip_sid), True
+        )
+
     async def server_side_emit(
         self, event: str, *args: Any, namespace: Optional[str] = None
     ) -> None:
@@ -382,6 +399,13 @@ class RedisManager(AsyncRedisManager):
     def ready(self, timeout: float = 5.0) -> None:  # type: ignore[override]
         """Blocks until this node is subscribed to Redis (see :meth:`AsyncRedisManager.ready`)."""
         self._native().redis_ready(timeout)
+
+    def local_emit(  # type: ignore[override]
+        self, event: str, data: Any = None, to: Optional[Rooms] = None,
+        skip_sid: Optional[Rooms] = None, namespace: Optional[str] = None,
+    ) -> None:
+        """See :meth:`AsyncRedisManager.local_emit`."""
+        self._local_emit(event, data, to, skip_sid, namespace)
 
     def server_side_emit(  # type: ignore[override]
         self, event: str, *args: Any, namespace: Optional[str] = None
