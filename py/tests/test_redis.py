@@ -426,3 +426,31 @@ async def test_manager_serves_one_server(redis: RedisServer) -> None:
     finally:
         await sio.shutdown()
     assert polysio.AsyncServer().manager is None
+
+
+async def test_two_polysio_nodes_in_one_process(redis: RedisServer, ref_client: Any) -> None:
+    """Two polysio servers of one process, each with its own manager (and Redis connections):
+    nodes of one cluster, as two processes would be."""
+    mgrs = [polysio.AsyncRedisManager(redis.url, channel="pair") for _ in range(2)]
+    servers = [cluster_server(m) for m in mgrs]
+    try:
+        addrs = [s.start("127.0.0.1", 0) for s in servers]
+        for m in mgrs:
+            await m.ready(timeout=10)
+        assert mgrs[0].stats()["uid"] != mgrs[1].stats()["uid"]
+        a = await connect(ref_client, f"http://127.0.0.1:{addrs[0][1]}")
+        b = await connect(ref_client, f"http://127.0.0.1:{addrs[1][1]}")
+        assert [await m.server_count() for m in mgrs] == [2, 2]
+        await a.client.call("emit-to", (None, "news", "one"))
+        await b.expect("one")
+        await b.client.call("join", "r")
+        await a.client.call("emit-to", ("r", "news", "to-r"))
+        await b.expect("to-r")
+        assert await mgrs[0].server_side_emit_with_ack("ping-node", timeout=3) == ["pong"]
+        ids = sorted([a.client.get_sid(), b.client.get_sid()])
+        assert sorted(s["sid"] for s in await mgrs[1].fetch_sockets()) == ids
+        await settle()
+        assert not a.got("to-r")
+    finally:
+        for s in servers:
+            await s.shutdown()
