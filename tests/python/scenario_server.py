@@ -15,6 +15,11 @@ The mounted hosts also answer ``GET /health`` with ``ok`` from the host framewor
 Prints ``listening PORT`` once serving on 127.0.0.1; runs until SIGINT/SIGTERM. With
 ``POLYSIO_TEST_TLS_CERT`` and ``POLYSIO_TEST_TLS_KEY`` (PEM files) set, serves https/wss:
 polysio's listener itself, uvicorn and aiohttp with their own TLS.
+
+Cluster mode (tests/SCENARIOS.md): with ``POLYSIO_TEST_REDIS=redis://...`` set, the polysio
+ones join that Redis through ``polysio.AsyncRedisManager`` (``POLYSIO_TEST_ADAPTER`` unset or
+``classic``; another value exits 77), ``/`` also has the cluster events (``cluster()`` below),
+and the port opens only once the manager is subscribed.
 """
 import asyncio
 import os
@@ -73,12 +78,127 @@ def setup(sio, module, nsp):
         await sio.disconnect(sid, namespace=nsp)
 
 
+def cluster(sio, mgr):
+    """The cluster events of ``/`` (tests/SCENARIOS.md, "Cluster mode") on ``sio``, whose
+    client manager is ``mgr``; a request that fails across nodes acks ``{"error": ...}``."""
+
+    def failed(exc):
+        return {"error": str(exc)}
+
+    @mgr.on("relay")
+    async def relay(*args):
+        await mgr.local_emit("relayed", args)
+
+    @mgr.on("ping-node")
+    async def ping_node(*args):
+        return "pong"
+
+    @sio.on("fetch-sockets")
+    async def fetch_sockets(sid, room):
+        try:
+            return sorted(s["sid"] for s in await mgr.fetch_sockets(to=room))
+        except Exception as exc:
+            return failed(exc)
+
+    @sio.on("sockets-join")
+    async def sockets_join(sid, target, room):
+        await mgr.sockets_join(room, to=target)
+
+    @sio.on("disconnect-room")
+    async def disconnect_room(sid, room):
+        async def later():
+            # After the ack (returned below) has left.
+            await asyncio.sleep(0.05)
+            await mgr.disconnect_sockets(to=room)
+        task = asyncio.ensure_future(later())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    tasks = set()  # the disconnect-room tasks running (asyncio keeps weak references only)
+
+    @sio.on("server-side-emit")
+    async def server_side_emit(sid, *args):
+        await mgr.server_side_emit("relay", *args)
+
+    @sio.on("server-side-emit-with-ack")
+    async def server_side_emit_with_ack(sid, *args):
+        try:
+            return len(await mgr.server_side_emit_with_ack("ping-node"))
+        except Exception as exc:
+            return failed(exc)
+
+    @sio.on("ask-all")
+    async def ask_all(sid, *args):
+        try:
+            replies = await mgr.emit_with_ack("question", args, timeout=3)
+        except Exception as exc:
+            return failed(exc)
+        firsts = [r[0] if isinstance(r, tuple) else r for r in replies]
+        return sorted(js_string(r) for r in firsts)
+
+    @sio.on("server-count")
+    async def server_count(sid, *args):
+        try:
+            return await mgr.server_count()
+        except Exception as exc:
+            return failed(exc)
+
+
+def js_string(value):
+    """JavaScript's String(value) for the JSON values a client answers with."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def redis_manager(lang):
+    """Cluster mode's polysio.AsyncRedisManager, or None without POLYSIO_TEST_REDIS."""
+    url = os.environ.get("POLYSIO_TEST_REDIS")
+    if not url:
+        return None
+    kind = os.environ.get("POLYSIO_TEST_ADAPTER") or "classic"
+    if kind != "classic":
+        print("adapter %s not supported by %s (POLYSIO_TEST_ADAPTER; known: classic)" % (kind, lang),
+              file=sys.stderr, flush=True)
+        sys.exit(77)
+    import polysio
+    return polysio.AsyncRedisManager(url)
+
+
+async def subscribed(mgr):
+    """Returns once ``mgr`` is subscribed and counted by the cluster; exits after 20 s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while True:
+        try:
+            await mgr.ready(timeout=1)
+            if await mgr.server_count() >= 1:
+                return
+        except Exception:
+            pass  # Redis not reachable yet
+        if loop.time() > deadline:
+            sys.exit("scenario server: Redis not ready within 20 s (%s)"
+                     % os.environ.get("POLYSIO_TEST_REDIS"))
+        await asyncio.sleep(0.05)
+
+
 async def serve_polysio(port):
     import polysio
-    sio = polysio.AsyncServer(ping_interval=0.3, ping_timeout=0.2, connect_timeout=1.0)
+    mgr = redis_manager("python")
+    sio = polysio.AsyncServer(ping_interval=0.3, ping_timeout=0.2, connect_timeout=1.0,
+                              **({"client_manager": mgr} if mgr else {}))
     for nsp in ("/", "/custom"):
         setup(sio, polysio, nsp)
     tls = (TLS_CERT, TLS_KEY) if TLS else (None, None)
+    if mgr:
+        cluster(sio, mgr)
+        # The core serves (and joins Redis) once attached to this loop; the port opens after.
+        sio._serving()
+        await subscribed(mgr)
     _, bound = sio.start("127.0.0.1", port, *tls)
     print("listening %d" % bound, flush=True)
     stop = asyncio.Event()
@@ -89,13 +209,17 @@ async def serve_polysio(port):
     await sio.shutdown()
 
 
-def polysio_server(async_mode):
+def polysio_server(async_mode, lang):
+    """The AsyncServer for a host and, in cluster mode, its manager (or None)."""
     import polysio
+    mgr = redis_manager(lang)
     sio = polysio.AsyncServer(async_mode=async_mode, ping_interval=0.3, ping_timeout=0.2,
-                              connect_timeout=1.0)
+                              connect_timeout=1.0, **({"client_manager": mgr} if mgr else {}))
     for nsp in ("/", "/custom"):
         setup(sio, polysio, nsp)
-    return sio
+    if mgr:
+        cluster(sio, mgr)
+    return sio, mgr
 
 
 def bound_socket(port):
@@ -117,7 +241,14 @@ def serve_polysio_asgi(port):
     def health():
         return "ok"
 
-    app = polysio.ASGIApp(polysio_server("asgi"), other_asgi_app=api)
+    sio, mgr = polysio_server("asgi", "python-asgi")
+
+    async def startup():
+        # Before uvicorn listens on the socket.
+        if mgr:
+            await subscribed(mgr)
+
+    app = polysio.ASGIApp(sio, other_asgi_app=api, on_startup=startup)
     sock = bound_socket(port)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, **uvicorn_tls())
     uvicorn.Server(config).run(sockets=[sock])
@@ -126,7 +257,15 @@ def serve_polysio_asgi(port):
 def serve_polysio_aiohttp(port):
     from aiohttp import web
     app = web.Application()
-    polysio_server("aiohttp").attach(app)
+    sio, mgr = polysio_server("aiohttp", "python-aiohttp")
+    sio.attach(app)
+
+    async def startup(app):
+        # After attach()'s own startup (the server serves), before the site listens.
+        if mgr:
+            await subscribed(mgr)
+
+    app.on_startup.append(startup)
 
     async def health(request):
         return web.Response(text="ok")
