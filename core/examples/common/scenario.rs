@@ -57,7 +57,7 @@ pub async fn server() -> Server {
     scenario_namespace(io.of("/"));
     scenario_namespace(io.of("/custom"));
     if let Some(redis) = redis {
-        cluster_namespace(io.of("/"));
+        cluster_namespace(io.of("/"), redis.clone());
         if let Err(e) = redis.ready(Duration::from_secs(20)).await {
             eprintln!("scenario server: Redis not ready: {e}");
             std::process::exit(1);
@@ -92,6 +92,41 @@ fn ack_error(ack: AckSender, e: polysio::Error) {
     let _ = ack.send(vec![Value::Map(m)]);
 }
 
+/// `{"error", "after_ms", "servers" (NUMSUB now, or its error), "redis" (the adapter's counters)}`.
+fn cluster_failure(
+    e: polysio::Error,
+    t0: std::time::Instant,
+    servers: polysio::Result<usize>,
+    redis: &RedisAdapter,
+) -> Value {
+    let st = redis.stats();
+    let mut counters = Map::new();
+    for (k, v) in [
+        ("published", st.published),
+        ("received", st.received),
+        ("malformed", st.malformed),
+        ("dropped", st.dropped),
+        ("connections", st.connections),
+    ] {
+        counters.insert(k.into(), Value::from(v as i64));
+    }
+    let mut m = Map::new();
+    m.insert("error".into(), Value::from(e.to_string()));
+    m.insert(
+        "after_ms".into(),
+        Value::from(t0.elapsed().as_millis() as i64),
+    );
+    m.insert(
+        "servers".into(),
+        match servers {
+            Ok(n) => Value::from(n as i64),
+            Err(e) => Value::from(e.to_string()),
+        },
+    );
+    m.insert("redis".into(), Value::Map(counters));
+    Value::Map(m)
+}
+
 /// JavaScript's `String(v)` for the values the cluster events carry.
 fn js_string(v: &Value) -> String {
     match v {
@@ -106,7 +141,7 @@ fn strings(mut v: Vec<String>) -> Value {
 }
 
 /// The cluster events of `/` (tests/SCENARIOS.md, "Cluster mode").
-fn cluster_namespace(nsp: Namespace) {
+fn cluster_namespace(nsp: Namespace, redis: RedisAdapter) {
     let n2 = nsp.clone();
     nsp.on_server_side_emit("relay", move |args, _| {
         let _ = n2.local().emit("relayed", args);
@@ -116,7 +151,7 @@ fn cluster_namespace(nsp: Namespace) {
             ack.send(Value::from("pong"));
         }
     });
-    nsp.on_connection(|socket: Arc<Socket>| {
+    nsp.on_connection(move |socket: Arc<Socket>| {
         socket.on("fetch-sockets", |s, args, ack| {
             let (Some(ack), Some(room)) = (ack, args.first().and_then(Value::as_str)) else {
                 return;
@@ -155,11 +190,14 @@ fn cluster_namespace(nsp: Namespace) {
                 let _ = ack.send(vec![]);
             }
         });
-        socket.on("server-side-emit-with-ack", |s, _, ack| {
+        let redis = redis.clone();
+        socket.on("server-side-emit-with-ack", move |s, _, ack| {
             let Some(ack) = ack else { return };
             let nsp = s.nsp().clone();
+            let redis = redis.clone();
             tokio::spawn(async move {
                 let timeout = Duration::from_secs(5);
+                let t0 = std::time::Instant::now();
                 match nsp
                     .server_side_emit_with_ack("ping-node", vec![], timeout)
                     .await
@@ -167,7 +205,12 @@ fn cluster_namespace(nsp: Namespace) {
                     Ok(replies) => {
                         let _ = ack.send(vec![Value::from(replies.len() as i64)]);
                     }
-                    Err(e) => ack_error(ack, e),
+                    // What the cluster looked like when it failed (issue 17: a rare timeout
+                    // under load), so that a failure tells a lost answer from an extra node.
+                    Err(e) => {
+                        let servers = nsp.server_count().await;
+                        let _ = ack.send(vec![cluster_failure(e, t0, servers, &redis)]);
+                    }
                 }
             });
         });
