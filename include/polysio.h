@@ -1306,6 +1306,35 @@ polysio_result polysio_server_options_set_connection_state_recovery(polysio_serv
                                                                     bool skip_middlewares);
 
 /**
+ * Scale-out over Redis: the server joins a cluster of servers (polysio in any language, or
+ * npm socket.io with `@socket.io/redis-adapter` 8.3, the classic PUBLISH/SUBSCRIBE format)
+ * sharing the Redis at `url` and the channel prefix `key` (NULL: `"socket.io"`, the npm
+ * adapter's default). Broadcasts, rooms, `polysio_broadcast_*` (fetch, join, leave,
+ * disconnect) and acks then reach the sockets of every node. `url` is
+ * `redis://[user:password@]host[:port][/db]`, `rediss://...` (TLS) or
+ * `redis+unix:///path/to/socket[?db=N]`; NULL turns the adapter off (the default: in memory,
+ * this process only). The server connects in the background when `polysio_server_new` makes it
+ * and reconnects by itself while Redis is away; a URL that does not parse is
+ * `POLYSIO_ERR_INVALID_ARGUMENT` here (bad scheme) or from `polysio_server_new`.
+ * `polysio_server_redis_ready` waits until the other nodes can reach this one.
+ *
+ * ```c
+ * polysio_server_options *o;
+ * polysio_server_options_new(&o);
+ * polysio_server_options_set_redis(o, "redis://127.0.0.1:6379", NULL);
+ * polysio_server *s;
+ * char err[256];
+ * if (polysio_server_new(o, &s) != POLYSIO_OK) { polysio_last_error(err, sizeof err); ... }
+ * polysio_server_options_free(o);
+ * polysio_server_listen(s, NULL, 8080, NULL);
+ * polysio_server_redis_ready(s, 5000);
+ * ```
+ */
+polysio_result polysio_server_options_set_redis(polysio_server_options *options,
+                                                const char *url,
+                                                const char *key);
+
+/**
  * Where callbacks run: `POLYSIO_DISPATCH_THREADS` (default: on library threads, as events
  * happen) or `POLYSIO_DISPATCH_POLL` (queued; run by `polysio_server_poll` on the caller's
  * thread; see `polysio_server_event_fd`).
@@ -1405,6 +1434,15 @@ polysio_result polysio_server_options_set_max_attachments(polysio_server_options
  * of the process starts the library's threads (`POLYSIO_WORKER_THREADS`, default one per CPU).
  */
 polysio_result polysio_server_new(const polysio_server_options *options, polysio_server **out);
+
+/**
+ * Waits, at most `timeout_ms`, until the Redis adapter of `polysio_server_options_set_redis`
+ * is connected and subscribed for every namespace made so far (`polysio_server_of`), that is
+ * until the other nodes can reach this one: `POLYSIO_OK`, `POLYSIO_ERR_TIMEOUT` (Redis away;
+ * the server keeps serving its own clients and keeps trying), or `POLYSIO_ERR_NOT_FOUND`
+ * (no Redis adapter). Not needed to serve.
+ */
+polysio_result polysio_server_redis_ready(polysio_server *server, uint32_t timeout_ms);
 
 /**
  * Starts serving on `host:port` in the background (`host` NULL: `"0.0.0.0"`; `port` 0: any
@@ -1561,6 +1599,21 @@ polysio_result polysio_namespace_name(const polysio_namespace *ns, const char **
 polysio_result polysio_namespace_emit(polysio_namespace *ns,
                                       const char *event,
                                       const polysio_payload *args);
+
+/**
+ * Sends `event` with `args` (nullable: no arguments) to the other nodes of the cluster
+ * (Node's `serverSideEmit`, no ack), not to clients; a no-op without an adapter.
+ */
+polysio_result polysio_namespace_server_side_emit(polysio_namespace *ns,
+                                                  const char *event,
+                                                  const polysio_payload *args);
+
+/**
+ * The number of nodes of the cluster, this one included, into `out` (Node's `serverCount`;
+ * 1 without an adapter). Blocks until the answer (at most the adapter's request timeout,
+ * then `POLYSIO_ERR_TIMEOUT`).
+ */
+polysio_result polysio_namespace_server_count(polysio_namespace *ns, size_t *out);
 
 /**
  * The connected socket whose id is `id` (`POLYSIO_ERR_NOT_FOUND` if none). Borrowed, as in

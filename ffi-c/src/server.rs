@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
+use polysio::adapter::redis::{RedisAdapter, RedisConfig};
 use polysio::engine::server::Fallback;
 use polysio::engine::{CorsConfig, CorsOrigin, TransportType};
 use polysio::server::{
@@ -145,6 +146,8 @@ type DiscFn = unsafe extern "C" fn(*mut c_void, *mut polysio_socket, *const c_ch
 struct ServerOpts {
     config: ServerConfig,
     poll: bool,
+    /// `polysio_server_options_set_redis`: the URL and the channel prefix.
+    redis: Option<(String, String)>,
 }
 
 pub struct ServerOptsObj(Mutex<ServerOpts>);
@@ -176,6 +179,7 @@ pub extern "C" fn polysio_server_options_new(
         let o = ServerOptsObj(Mutex::new(ServerOpts {
             config: ServerConfig::default(),
             poll: false,
+            redis: None,
         }));
         write_out(
             out,
@@ -352,6 +356,55 @@ pub extern "C" fn polysio_server_options_set_connection_state_recovery(
         } else {
             None
         };
+        Ok(())
+    })
+}
+
+/// Scale-out over Redis: the server joins a cluster of servers (polysio in any language, or
+/// npm socket.io with `@socket.io/redis-adapter` 8.3, the classic PUBLISH/SUBSCRIBE format)
+/// sharing the Redis at `url` and the channel prefix `key` (NULL: `"socket.io"`, the npm
+/// adapter's default). Broadcasts, rooms, `polysio_broadcast_*` (fetch, join, leave,
+/// disconnect) and acks then reach the sockets of every node. `url` is
+/// `redis://[user:password@]host[:port][/db]`, `rediss://...` (TLS) or
+/// `redis+unix:///path/to/socket[?db=N]`; NULL turns the adapter off (the default: in memory,
+/// this process only). The server connects in the background when `polysio_server_new` makes it
+/// and reconnects by itself while Redis is away; a URL that does not parse is
+/// `POLYSIO_ERR_INVALID_ARGUMENT` here (bad scheme) or from `polysio_server_new`.
+/// `polysio_server_redis_ready` waits until the other nodes can reach this one.
+///
+/// ```c
+/// polysio_server_options *o;
+/// polysio_server_options_new(&o);
+/// polysio_server_options_set_redis(o, "redis://127.0.0.1:6379", NULL);
+/// polysio_server *s;
+/// char err[256];
+/// if (polysio_server_new(o, &s) != POLYSIO_OK) { polysio_last_error(err, sizeof err); ... }
+/// polysio_server_options_free(o);
+/// polysio_server_listen(s, NULL, 8080, NULL);
+/// polysio_server_redis_ready(s, 5000);
+/// ```
+#[no_mangle]
+pub extern "C" fn polysio_server_options_set_redis(
+    options: *mut polysio_server_options,
+    url: *const c_char,
+    key: *const c_char,
+) -> polysio_result {
+    with_opts(options, |o| {
+        let Some(url) = opt_cstr(url, "url")? else {
+            o.redis = None;
+            return Ok(());
+        };
+        let key = opt_cstr(key, "key")?.unwrap_or("socket.io");
+        let schemes = ["redis://", "rediss://", "redis+unix://", "unix://"];
+        if !schemes.iter().any(|s| url.starts_with(s)) {
+            return Err(Error::invalid(format!(
+                "bad Redis URL {url:?}: expected redis://, rediss://, redis+unix:// or unix://"
+            )));
+        }
+        if key.is_empty() {
+            return Err(Error::invalid("the Redis key (channel prefix) is empty"));
+        }
+        o.redis = Some((url.to_owned(), key.to_owned()));
         Ok(())
     })
 }
@@ -542,6 +595,8 @@ pub struct ServerObj {
     /// The accept loops started by `polysio_server_listen`, awaited on close (port freed).
     listeners: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     closed: AtomicBool,
+    /// The Redis adapter of `polysio_server_options_set_redis`, if any.
+    redis: Option<RedisAdapter>,
 }
 
 pub struct NsObj {
@@ -876,6 +931,7 @@ pub extern "C" fn polysio_server_new(
             ServerOpts {
                 config: ServerConfig::default(),
                 poll: false,
+                redis: None,
             }
         } else {
             handle::get(options)?
@@ -884,7 +940,20 @@ pub extern "C" fn polysio_server_new(
                 .unwrap_or_else(|p| p.into_inner())
                 .clone()
         };
+        let mut opts = opts;
         let rt = RuntimeRef::acquire()?;
+        let redis = match &opts.redis {
+            Some((url, key)) => {
+                let _in_runtime = rt.handle().enter();
+                let mut config = RedisConfig::new(url.clone());
+                config.key = key.clone();
+                let adapter = RedisAdapter::new(config)
+                    .map_err(|e| Error::invalid(format!("bad Redis URL {url:?}: {e}")))?;
+                opts.config.adapter = Some(adapter.factory());
+                Some(adapter)
+            }
+            None => None,
+        };
         let dispatch = Dispatch::new(opts.poll, rt.handle().clone())?;
         let io = Server::with_runtime(opts.config, rt.handle().clone());
         let statics: Statics = Arc::default();
@@ -898,8 +967,30 @@ pub extern "C" fn polysio_server_new(
             statics,
             listeners: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            redis,
         });
         write_out(out, handle::ptr_of(handle::insert::<polysio_server>(obj)));
+        Ok(())
+    })
+}
+
+/// Waits, at most `timeout_ms`, until the Redis adapter of `polysio_server_options_set_redis`
+/// is connected and subscribed for every namespace made so far (`polysio_server_of`), that is
+/// until the other nodes can reach this one: `POLYSIO_OK`, `POLYSIO_ERR_TIMEOUT` (Redis away;
+/// the server keeps serving its own clients and keeps trying), or `POLYSIO_ERR_NOT_FOUND`
+/// (no Redis adapter). Not needed to serve.
+#[no_mangle]
+pub extern "C" fn polysio_server_redis_ready(
+    server: *mut polysio_server,
+    timeout_ms: u32,
+) -> polysio_result {
+    ffi(|| {
+        let s = handle::get(server)?;
+        let redis = s
+            .redis
+            .as_ref()
+            .ok_or_else(|| Error::new(POLYSIO_ERR_NOT_FOUND, "the server has no Redis adapter"))?;
+        s.rt.block_on(redis.ready(Duration::from_millis(u64::from(timeout_ms))))?;
         Ok(())
     })
 }
@@ -1316,10 +1407,54 @@ pub extern "C" fn polysio_namespace_emit(
     event: *const c_char,
     args: *const polysio_payload,
 ) -> polysio_result {
+    ns_send(ns, event, args, |nsp, event, args| nsp.emit(event, args))
+}
+
+/// `send(namespace, event, args)` with the C arguments checked and converted.
+fn ns_send(
+    ns: *mut polysio_namespace,
+    event: *const c_char,
+    args: *const polysio_payload,
+    send: impl FnOnce(&Namespace, &str, Vec<Value>) -> polysio::Result<()>,
+) -> polysio_result {
     ffi(|| {
         let ns = handle::get(ns)?;
         let event = cstr(event, "event")?;
-        ns.nsp.emit(event, payload::args_of(args)?)?;
+        send(&ns.nsp, event, payload::args_of(args)?)?;
+        Ok(())
+    })
+}
+
+/// Sends `event` with `args` (nullable: no arguments) to the other nodes of the cluster
+/// (Node's `serverSideEmit`, no ack), not to clients; a no-op without an adapter.
+#[no_mangle]
+pub extern "C" fn polysio_namespace_server_side_emit(
+    ns: *mut polysio_namespace,
+    event: *const c_char,
+    args: *const polysio_payload,
+) -> polysio_result {
+    ns_send(ns, event, args, |nsp, event, args| {
+        nsp.server_side_emit(event, args)
+    })
+}
+
+/// The number of nodes of the cluster, this one included, into `out` (Node's `serverCount`;
+/// 1 without an adapter). Blocks until the answer (at most the adapter's request timeout,
+/// then `POLYSIO_ERR_TIMEOUT`).
+#[no_mangle]
+pub extern "C" fn polysio_namespace_server_count(
+    ns: *mut polysio_namespace,
+    out: *mut usize,
+) -> polysio_result {
+    ffi(|| {
+        check_out(out, "out")?;
+        let ns = handle::get(ns)?;
+        let server = ns
+            .server
+            .upgrade()
+            .ok_or_else(|| Error::new(POLYSIO_ERR_CLOSED, "the server was freed"))?;
+        let n = server.rt.block_on(ns.nsp.server_count())?;
+        write_out(out, n);
         Ok(())
     })
 }

@@ -235,6 +235,25 @@ under_valgrind() {
   stop_server
 }
 
+# Scale-out over Redis: a real redis-server on a free port, an npm socket.io node with
+# @socket.io/redis-adapter beside the C server of test_redis (broadcasts both ways, serverCount,
+# serverSideEmit).
+redis_cluster() {
+  command -v redis-server >/dev/null || { echo "redis-server missing (apt-get install redis-server)" >&2; exit 1; }
+  local rport
+  rport=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no > "$logs/redis.log" 2>&1 &
+  pids+=($!)
+  local t0=$SECONDS
+  until redis-cli -p "$rport" ping 2>/dev/null | grep -q PONG; do
+    [ $((SECONDS - t0)) -lt 30 ] || { echo "redis-server did not start" >&2; cat "$logs/redis.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  start_server redis-node node tests/node/redis-cluster-node.js 0 "redis://127.0.0.1:$rport"
+  "$bin/test_redis" "redis://127.0.0.1:$rport" "$port"
+  stop_server || true
+}
+
 examples() {
   READY='chat demo running' start_server chat "$build/examples/chat_server" 0 \
     examples/chat/index.html tests/node/node_modules/socket.io/client-dist/socket.io.min.js
@@ -265,6 +284,7 @@ stage "C/C++ tests" native
 stage "C client vs npm socket.io server" client_vs_reference_server
 stage "npm socket.io-client vs C server (server-scenarios.js)" npm_client_vs_c_server
 stage "tests/run-server c + npm client" run_server_c
+stage "C server in a Redis cluster with an npm socket.io node" redis_cluster
 stage "valgrind (no leaks, no errors)" under_valgrind
 stage "examples (chat server in C, client in C++)" examples
 echo "ffi-c tests: all passed in $((SECONDS - t_all)) s"
