@@ -237,7 +237,7 @@ under_valgrind() {
 
 # Scale-out over Redis: a real redis-server on a free port, an npm socket.io node with
 # @socket.io/redis-adapter beside the C server of test_redis (broadcasts both ways, serverCount,
-# serverSideEmit).
+# serverSideEmit), natively and under valgrind.
 redis_cluster() {
   command -v redis-server >/dev/null || { echo "redis-server missing (apt-get install redis-server)" >&2; exit 1; }
   local rport
@@ -251,6 +251,7 @@ redis_cluster() {
   done
   start_server redis-node node tests/node/redis-cluster-node.js 0 "redis://127.0.0.1:$rport"
   "$bin/test_redis" "redis://127.0.0.1:$rport" "$port"
+  vg "$bin/test_redis" "redis://127.0.0.1:$rport" "$port"
   stop_server || true
 }
 
