@@ -256,7 +256,7 @@ impl Socket {
     /// ```no_run
     /// # fn f(socket: &polysio::server::Socket) {
     /// let h = socket.handshake_value();
-    /// println!("{} from {}", h["url"], h["address"]);
+    /// println!("{:?} from {:?}", h["url"], h["address"]);
     /// # }
     /// ```
     pub fn handshake_value(&self) -> Value {
