@@ -116,7 +116,8 @@ impl LocalAdapter {
         packet.id = Some(id);
         let frames = packet.encode();
         let on_ack = Arc::new(on_ack);
-        let mut asked = Vec::new();
+        // The asked sockets are only remembered when their ack requests expire.
+        let (mut count, mut asked) = (0, Vec::new());
         let mut runtime = None;
         for s in self.targets(opts) {
             let on_ack = on_ack.clone();
@@ -131,13 +132,15 @@ impl LocalAdapter {
             );
             s.notify_outgoing(&packet);
             if s.send_frames(&frames).is_ok() {
-                runtime.get_or_insert_with(|| s.client.runtime().clone());
-                asked.push(Arc::downgrade(&s));
+                count += 1;
+                if expire.is_some() {
+                    runtime.get_or_insert_with(|| s.client.runtime().clone());
+                    asked.push(Arc::downgrade(&s));
+                }
             } else {
                 s.unregister_ack(id);
             }
         }
-        let count = asked.len();
         if let (Some(t), Some(rt)) = (expire, runtime) {
             rt.spawn(async move {
                 tokio::time::sleep(t).await;
