@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// An npm socket.io 4.8 node of a Redis cluster, with the classic `@socket.io/redis-adapter`
-// (ioredis clients), for the cluster tests (core/tests/redis_classic.rs):
-//   node tests/node/redis-cluster-node.js PORT REDIS_URL
+// An npm socket.io 4.8 node of a Redis cluster, with `@socket.io/redis-adapter` (ioredis
+// clients), for the cluster tests (core/tests/redis_classic.rs, core/tests/redis_sharded.rs):
+//   node tests/node/redis-cluster-node.js PORT REDIS_URL [classic|sharded]
+// FORMAT `classic` (the default) is `createAdapter`, `sharded` is `createShardedAdapter` (its
+// default subscription mode, "dynamic").
 // Prints `listening PORT` (PORT 0 picks a free port) once its adapter is subscribed, serves on
 // 127.0.0.1 until killed. Namespace `/` has the cluster events of issue 17 (each with an ack):
 //   join (room)                   the socket joins `room`; ack (room)
@@ -23,11 +25,12 @@
 "use strict";
 
 const { Server } = require("socket.io");
-const { createAdapter } = require("@socket.io/redis-adapter");
+const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
 const { Redis } = require("ioredis");
 
 const port = Number(process.argv[2] || 0);
 const redisUrl = process.argv[3] || "redis://127.0.0.1:6379";
+const format = process.argv[4] || "classic";
 
 const redisOpts = { retryStrategy: (n) => Math.min(50 * n, 500), maxRetriesPerRequest: 1 };
 const pubClient = new Redis(redisUrl, redisOpts);
@@ -39,7 +42,8 @@ subClient.on("error", () => {});
 // Node >= 15 would exit on them. A real deployment needs the same guard.
 process.on("unhandledRejection", (e) => console.error(`redis-cluster-node: ${e && e.message}`));
 
-const io = new Server({ adapter: createAdapter(pubClient, subClient), pingInterval: 1000, pingTimeout: 2000 });
+const adapter = (format === "sharded" ? createShardedAdapter : createAdapter)(pubClient, subClient);
+const io = new Server({ adapter, pingInterval: 1000, pingTimeout: 2000 });
 const ack = (args) => (typeof args[args.length - 1] === "function" ? args.pop() : () => {});
 const room = (r) => (r === null || r === undefined ? io : io.in(r));
 

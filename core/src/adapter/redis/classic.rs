@@ -1,50 +1,24 @@
 //! The classic `@socket.io/redis-adapter` 8.3 format: one [`NamespaceAdapter`] per namespace.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, Weak};
+use std::collections::HashSet;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use tokio::sync::{mpsc, oneshot};
 
-use super::{uid6, Kind, Shared};
+use super::requests::{gather_acks, AckEvent, Collecting, Requests};
+use super::{uid6, Kind, Route, Shared};
 use crate::adapter::classic_wire::*;
 use crate::adapter::msgpack as mp;
 use crate::adapter::{
     AckStream, Adapter, BroadcastOptions, LocalAdapter, RestoredSession, Room, SessionToPersist,
     Sid, SocketInfo,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::parser::{Packet, PacketData};
 use crate::server::{NamespaceRef, ServerSideAck};
 use crate::value::{Map, Value};
-
-/// What a pending request collects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Collecting {
-    Sockets,
-    Rooms,
-    ServerSide,
-}
-
-struct Collect {
-    what: Collecting,
-    expected: usize,
-    got: usize,
-    items: Vec<Value>,
-    done: Option<oneshot::Sender<Vec<Value>>>,
-}
-
-enum AckEvent {
-    Count(usize),
-    Ack(Vec<Value>),
-}
-
-enum Pending {
-    Collect(Collect),
-    Ack(mpsc::UnboundedSender<AckEvent>),
-}
 
 /// What the adapter of one namespace shares with its futures.
 struct Core {
@@ -56,7 +30,7 @@ struct Core {
     request_channel: String,
     /// `P-response#N#`.
     response_channel: String,
-    requests: Mutex<HashMap<String, Pending>>,
+    requests: Requests,
 }
 
 /// The adapter of one namespace in a cluster using the classic format: a [`LocalAdapter`] for
@@ -92,12 +66,6 @@ impl Core {
         self.shared.publish(self.response_channel_for(req), payload);
     }
 
-    fn is_pending(&self, request_id: &str) -> bool {
-        self.requests
-            .lock()
-            .is_ok_and(|r| r.contains_key(request_id))
-    }
-
     /// Publishes `body` (with a new requestId) and waits for `expected` answers, for at most
     /// `timeout`.
     async fn collect(
@@ -109,40 +77,10 @@ impl Core {
     ) -> Result<Vec<Value>> {
         let id = uid6();
         body.insert("requestId".into(), Value::String(id.clone()));
-        let (tx, rx) = oneshot::channel();
-        if let Ok(mut r) = self.requests.lock() {
-            r.insert(
-                id.clone(),
-                Pending::Collect(Collect {
-                    what,
-                    expected,
-                    got: 0,
-                    items: Vec::new(),
-                    done: Some(tx),
-                }),
-            );
-        }
-        self.publish_request(&Value::Map(body));
-        let r = tokio::time::timeout(timeout, rx).await;
-        let left = self.requests.lock().ok().and_then(|mut r| r.remove(&id));
-        match r {
-            Ok(Ok(items)) => Ok(items),
-            Ok(Err(_)) => Err(Error::Closed),
-            Err(_) => {
-                let got = match left {
-                    Some(Pending::Collect(c)) => c.got,
-                    _ => 0,
-                };
-                // The error is the typed timeout; the log says who is missing (a node that is
-                // up but stuck, or an extra subscriber of the request channel that never
-                // answers, socket.io-redis-adapter #406).
-                tracing::warn!(
-                    "redis adapter: {what:?} request on {} timed out after {timeout:?}: {got} of the {expected} other nodes counted by NUMSUB answered",
-                    self.name
-                );
-                Err(Error::Timeout(timeout))
-            }
-        }
+        let publish = || self.publish_request(&Value::Map(body));
+        self.requests
+            .collect(id, what, expected, timeout, &self.name, publish)
+            .await
     }
 
     /// A request body starting with `uid` and `type`.
@@ -182,7 +120,7 @@ impl NamespaceAdapter {
                 channel,
                 request_channel: request_channel.clone(),
                 response_channel: response_channel.clone(),
-                requests: Mutex::new(HashMap::new()),
+                requests: Requests::default(),
             }),
         });
         shared.add_routes(
@@ -244,7 +182,10 @@ impl NamespaceAdapter {
             all.extend(fields);
             core.respond(&req, encode_message(&map_of(all)));
         };
-        let skip_own = own || request_id.as_deref().is_some_and(|id| core.is_pending(id));
+        let skip_own = own
+            || request_id
+                .as_deref()
+                .is_some_and(|id| core.requests.is_pending(id));
         match ty {
             Some(SOCKETS) => {
                 if skip_own || request_id.is_none() {
@@ -432,48 +373,30 @@ impl NamespaceAdapter {
         let Some(id) = resp["requestId"].as_str() else {
             return;
         };
-        let Ok(mut reqs) = core.requests.lock() else {
-            return;
-        };
-        let finished = match reqs.get_mut(id) {
-            None => false,
-            Some(Pending::Ack(tx)) => {
-                match resp["type"].as_i64() {
-                    Some(BROADCAST_CLIENT_COUNT) => {
-                        let n = resp["clientCount"].as_i64().unwrap_or(0).max(0) as usize;
-                        let _ = tx.send(AckEvent::Count(n));
-                    }
-                    Some(BROADCAST_ACK) => {
-                        let _ = tx.send(AckEvent::Ack(vec![resp["packet"].clone()]));
-                    }
-                    _ => {}
-                }
-                false
+        match resp["type"].as_i64() {
+            Some(BROADCAST_CLIENT_COUNT) => {
+                let n = resp["clientCount"].as_i64().unwrap_or(0).max(0) as usize;
+                core.requests.ack_event(id, AckEvent::Count(n));
             }
-            Some(Pending::Collect(c)) => {
-                c.got += 1;
-                match c.what {
-                    Collecting::Sockets => {
-                        if let Some(a) = resp["sockets"].as_array() {
-                            c.items.extend(a.iter().cloned());
-                        }
-                    }
-                    Collecting::Rooms => {
-                        if let Some(a) = resp["rooms"].as_array() {
-                            c.items.extend(a.iter().cloned());
-                        }
-                    }
-                    Collecting::ServerSide => c.items.push(resp["data"].clone()),
-                }
-                c.got >= c.expected
+            Some(BROADCAST_ACK) => {
+                let ack = vec![resp["packet"].clone()];
+                core.requests.ack_event(id, AckEvent::Ack(ack));
             }
-        };
-        if finished {
-            if let Some(Pending::Collect(mut c)) = reqs.remove(id) {
-                if let Some(done) = c.done.take() {
-                    let _ = done.send(c.items);
-                }
-            }
+            _ => core.requests.answer(id, |what| match what {
+                Collecting::Sockets => resp["sockets"].as_array().cloned().unwrap_or_default(),
+                Collecting::Rooms => resp["rooms"].as_array().cloned().unwrap_or_default(),
+                Collecting::ServerSide => vec![resp["data"].clone()],
+            }),
+        }
+    }
+}
+
+impl Route for NamespaceAdapter {
+    fn deliver(&self, kind: Kind, channel: &str, payload: &[u8]) {
+        match kind {
+            Kind::Broadcast => self.on_broadcast(channel, payload),
+            Kind::Request => self.on_request(payload),
+            Kind::Response | Kind::Shard => self.on_response(payload),
         }
     }
 }
@@ -530,10 +453,7 @@ impl Adapter for NamespaceAdapter {
             .timeout()
             .unwrap_or(core.shared.config.requests_timeout);
         let request_id = uid6();
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        if let Ok(mut r) = core.requests.lock() {
-            r.insert(request_id.clone(), Pending::Ack(tx.clone()));
-        }
+        let (tx, rx) = core.requests.start_acks(&request_id);
         let mut out = Vec::new();
         mp::write_map_len(&mut out, 5);
         mp::write_str(&mut out, "uid");
@@ -554,38 +474,9 @@ impl Adapter for NamespaceAdapter {
                 });
         let servers = core.server_count();
         async move {
-            let wait = async {
-                let mut servers = std::pin::pin!(servers.fuse());
-                let mut expected_servers = None;
-                let mut seen_servers = 1;
-                let mut expected_acks = local_count;
-                let mut acks = Vec::with_capacity(local_count);
-                loop {
-                    if expected_servers.is_some_and(|n| seen_servers >= n)
-                        && acks.len() >= expected_acks
-                    {
-                        return Ok(acks);
-                    }
-                    tokio::select! {
-                        n = &mut servers, if expected_servers.is_none() => {
-                            expected_servers = Some(n?.max(1));
-                        }
-                        ev = rx.recv() => match ev {
-                            Some(AckEvent::Count(n)) => {
-                                seen_servers += 1;
-                                expected_acks += n;
-                            }
-                            Some(AckEvent::Ack(a)) => acks.push(a),
-                            None => return Err(Error::Closed),
-                        },
-                    }
-                }
-            };
-            let r = tokio::time::timeout(timeout, wait).await;
-            if let Ok(mut reqs) = core.requests.lock() {
-                reqs.remove(&request_id);
-            }
-            r.unwrap_or(Err(Error::Timeout(timeout)))
+            let r = gather_acks(servers, rx, local_count, timeout).await;
+            core.requests.forget(&request_id);
+            r
         }
         .boxed()
     }

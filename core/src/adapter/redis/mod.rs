@@ -1,5 +1,6 @@
-//! Scale-out over Redis, wire-compatible with Node's `@socket.io/redis-adapter` 8.3 (the
-//! classic PUBLISH/SUBSCRIBE format): polysio nodes and npm socket.io 4.8 nodes share one cluster
+//! Scale-out over Redis, wire-compatible with Node's `@socket.io/redis-adapter` 8.3: its classic
+//! PUBLISH/SUBSCRIBE format (`createAdapter`) or its sharded format (`createShardedAdapter`,
+//! [`RedisConfig::sharded`]); polysio nodes and npm socket.io 4.8 nodes share one cluster
 //! (feature `redis`).
 //!
 //! ```no_run
@@ -65,13 +66,37 @@
 //! timeout (Node keeps them forever, socket.io #4984); requests never hang (every wait has a
 //! timeout, [`RedisConfig::requests_timeout`] when the caller gave none).
 //!
+//! # The sharded format (`createShardedAdapter`, Redis 7.0 or later)
+//!
+//! [`RedisConfig::sharded`] (or [`RedisConfig::format`] = [`RedisFormat::Sharded`]) speaks
+//! socket.io-adapter's `ClusterAdapter` protocol over sharded pub/sub, as the npm sharded
+//! adapter; each namespace gets a [`ShardedNamespaceAdapter`]:
+//!
+//! * Envelopes `{uid, nsp, type, data}`, JSON, or msgpack when they carry binary (read by the
+//!   leading `{`), SPUBLISHed on `P#N#` (every request and broadcast), answers on the
+//!   requester's `P#N#<uid>#`, and in the dynamic modes ([`RedisConfig::subscription_mode`])
+//!   broadcasts without ack to exactly one room on `P#N#<room>#`: this node SSUBSCRIBEs the
+//!   channel of each room while that room has sockets here (public rooms only in
+//!   [`SubscriptionMode::Dynamic`], every room in [`SubscriptionMode::DynamicPrivate`]).
+//! * Types 3 BROADCAST (with a requestId when acks are wanted, answered by 11
+//!   BROADCAST_CLIENT_COUNT then 12 BROADCAST_ACK per ack), 4 SOCKETS_JOIN, 5 SOCKETS_LEAVE,
+//!   6 DISCONNECT_SOCKETS, 7 FETCH_SOCKETS (answered by 8), 9 SERVER_SIDE_EMIT (answered by 10
+//!   when it has a requestId). Uids are 16 hex digits. Messages from this node's own uid or for
+//!   another namespace are ignored.
+//! * `serverCount` is `PUBSUB SHARDNUMSUB P#N#`; requests wait for that many answers less one.
+//!   The format has no allRooms across nodes ([`Adapter::all_rooms`] gives this node's).
+//! * The subscriber is a RESP3 connection (redis-rs's pub/sub connection has no SSUBSCRIBE);
+//!   it reconnects and resubscribes (room channels included) as the classic one does.
+//!
 //! # Not done yet
 //!
-//! The sharded (SPUBLISH) and streams formats, the emitter, `rediss://` (TLS) and Redis
+//! The streams format, the emitter, `rediss://` (TLS) and Redis
 //! Cluster topologies (NUMSUB is asked of the one server of the URL). Connection state
 //! recovery does not cross nodes with this format (nor does it with Node's).
 
 mod classic;
+mod requests;
+mod sharded;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -82,9 +107,37 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch, Notify};
 
 pub use classic::NamespaceAdapter;
+pub use sharded::ShardedNamespaceAdapter;
 
 use super::{Adapter, AdapterFactory, LocalAdapter};
 use crate::error::{Error, Result};
+
+/// Which of the npm packages' wire formats a cluster speaks; every node of a cluster must use
+/// the same (they do not hear each other otherwise).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedisFormat {
+    /// `@socket.io/redis-adapter`'s `createAdapter`: PUBLISH/SUBSCRIBE, any Redis.
+    #[default]
+    Classic,
+    /// `@socket.io/redis-adapter`'s `createShardedAdapter`: sharded pub/sub (SPUBLISH /
+    /// SSUBSCRIBE), Redis 7.0 or later; see [`RedisConfig::subscription_mode`].
+    Sharded,
+}
+
+/// Which channels the sharded format uses, Node's `subscriptionMode` option: every node of a
+/// cluster must use the same.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SubscriptionMode {
+    /// Two channels per namespace, `P#N#` and `P#N#<uid>#`.
+    Static,
+    /// Plus one channel `P#N#<room>#` per public room (not a socket id) that has sockets on
+    /// this node; a broadcast to exactly one such room goes only there (Node's default).
+    #[default]
+    Dynamic,
+    /// Like `Dynamic`, for private rooms (socket ids) as well.
+    DynamicPrivate,
+}
 
 /// Options of a [`RedisAdapter`]; defaults are Node's.
 #[derive(Clone, Debug)]
@@ -102,6 +155,12 @@ pub struct RedisConfig {
     /// Messages waiting to be published, at most (10000); past that they are dropped and
     /// counted in [`RedisStats::dropped`].
     pub queue_capacity: usize,
+    /// The wire format ([`RedisFormat::Classic`]; [`RedisConfig::sharded`] sets
+    /// [`RedisFormat::Sharded`]).
+    pub format: RedisFormat,
+    /// The sharded format's channels, Node's `subscriptionMode` ([`SubscriptionMode::Dynamic`]);
+    /// unused by the classic format.
+    pub subscription_mode: SubscriptionMode,
 }
 
 impl RedisConfig {
@@ -113,6 +172,18 @@ impl RedisConfig {
             requests_timeout: Duration::from_millis(5000),
             command_timeout: Duration::from_millis(2000),
             queue_capacity: 10_000,
+            format: RedisFormat::Classic,
+            subscription_mode: SubscriptionMode::Dynamic,
+        }
+    }
+
+    /// The defaults with the sharded format, as Node's
+    /// `createShardedAdapter(pubClient, subClient)` (Redis 7.0 or later): `key` is its
+    /// `channelPrefix`.
+    pub fn sharded(url: impl Into<String>) -> Self {
+        RedisConfig {
+            format: RedisFormat::Sharded,
+            ..RedisConfig::new(url)
         }
     }
 }
@@ -150,6 +221,18 @@ enum Kind {
     Request,
     /// `P-response#N#` and `P-response#N#<uid>#`.
     Response,
+    /// A channel of the sharded format (SSUBSCRIBEd): `P#N#`, `P#N#<uid>#`, `P#N#<room>#`.
+    Shard,
+}
+
+/// Channel (or pattern) → what it carries and the namespace adapter it feeds.
+type RouteMap = HashMap<String, (Kind, Weak<dyn Route>)>;
+
+/// A namespace adapter, as the subscriber task sees it: what a message on one of its channels
+/// goes to.
+trait Route: Send + Sync + 'static {
+    /// A message received on `channel`, subscribed as `kind`.
+    fn deliver(&self, kind: Kind, channel: &str, payload: &[u8]);
 }
 
 struct Outgoing {
@@ -163,7 +246,7 @@ pub(crate) struct Shared {
     conn: redis::aio::ConnectionManager,
     queue: mpsc::Sender<Outgoing>,
     /// Channel (or pattern, for [`Kind::Broadcast`]) → the namespace adapter it feeds.
-    routes: RwLock<HashMap<String, (Kind, Weak<NamespaceAdapter>)>>,
+    routes: RwLock<RouteMap>,
     /// Bumped each time a route is added; the subscriber task subscribes up to it.
     wanted: AtomicU64,
     /// The `wanted` value the subscriber has subscribed everything up to (0: not connected).
@@ -190,6 +273,12 @@ impl std::fmt::Debug for RedisAdapter {
             .field("key", &self.shared.config.key)
             .finish()
     }
+}
+
+/// 16 lowercase hex digits (8 random bytes), as the uids of Node's `ClusterAdapter`.
+pub(crate) fn hex16() -> String {
+    let bytes: [u8; 8] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Six random alphanumeric characters, as Node's `uid2(6)`.
@@ -223,10 +312,27 @@ impl RedisAdapter {
             redis::aio::ConnectionManager::new_lazy_with_config(client.clone(), manager_config)
                 .map_err(redis_error)?;
         let (queue, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let (uid, publish) = match config.format {
+            RedisFormat::Classic => (uid6(), "PUBLISH"),
+            RedisFormat::Sharded => (hex16(), "SPUBLISH"),
+        };
+        // Sharded pub/sub needs RESP3 (push messages on a regular connection): redis-rs's
+        // RESP2 pub/sub connection has no SSUBSCRIBE.
+        let sub_client = match config.format {
+            RedisFormat::Classic => client.clone(),
+            RedisFormat::Sharded => {
+                let info = client.get_connection_info().clone();
+                let settings = info
+                    .redis_settings()
+                    .clone()
+                    .set_protocol(redis::ProtocolVersion::RESP3);
+                redis::Client::open(info.set_redis_settings(settings)).map_err(redis_error)?
+            }
+        };
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let shared = Arc::new(Shared {
             config,
-            uid: uid6(),
+            uid,
             conn: conn.clone(),
             queue,
             routes: RwLock::new(HashMap::new()),
@@ -238,13 +344,20 @@ impl RedisAdapter {
             _stop: stop,
         });
         let timeout = shared.config.command_timeout;
-        tokio::spawn(publisher(Arc::downgrade(&shared), conn, rx, timeout));
-        tokio::spawn(subscriber(Arc::downgrade(&shared), client, stopped));
+        tokio::spawn(publisher(
+            Arc::downgrade(&shared),
+            conn,
+            rx,
+            timeout,
+            publish,
+        ));
+        tokio::spawn(subscriber(Arc::downgrade(&shared), sub_client, stopped));
         Ok(RedisAdapter { shared })
     }
 
     /// The adapter factory for [`crate::server::ServerConfig::adapter`]: each namespace gets a
-    /// [`NamespaceAdapter`] on these connections.
+    /// [`NamespaceAdapter`] (or a [`ShardedNamespaceAdapter`], by [`RedisConfig::format`]) on
+    /// these connections.
     pub fn factory(&self) -> AdapterFactory {
         let shared = self.shared.clone();
         Arc::new(move |nsp| -> Arc<dyn Adapter> {
@@ -252,9 +365,12 @@ impl RedisAdapter {
             let name = nsp.upgrade().map(|n| n.name().to_owned());
             match name {
                 // The parent of dynamic namespaces has no sockets of its own: local only.
-                Some(name) if !name.is_empty() => {
-                    NamespaceAdapter::start(&shared, nsp, name, local)
-                }
+                Some(name) if !name.is_empty() => match shared.config.format {
+                    RedisFormat::Classic => NamespaceAdapter::start(&shared, nsp, name, local),
+                    RedisFormat::Sharded => {
+                        ShardedNamespaceAdapter::start(&shared, nsp, name, local)
+                    }
+                },
                 _ => Arc::new(local),
             }
         })
@@ -312,21 +428,34 @@ impl Shared {
         }
     }
 
-    fn add_routes(&self, routes: Vec<(String, Kind)>, adapter: &Arc<NamespaceAdapter>) {
+    fn add_routes<R: Route>(&self, routes: Vec<(String, Kind)>, adapter: &Arc<R>) {
+        let target: Arc<dyn Route> = adapter.clone();
         if let Ok(mut r) = self.routes.write() {
             for (channel, kind) in routes {
-                r.insert(channel, (kind, Arc::downgrade(adapter)));
+                r.insert(channel, (kind, Arc::downgrade(&target)));
             }
         }
-        self.wanted.fetch_add(1, Ordering::AcqRel);
-        self.changed.notify_one();
+        self.routes_changed();
     }
 
     /// Forgets the routes of `adapter` (its namespace closed); the subscriber unsubscribes.
-    fn remove_routes(&self, adapter: *const NamespaceAdapter) {
+    fn remove_routes<R: Route>(&self, adapter: &R) {
+        let adapter = adapter as *const R as *const ();
         if let Ok(mut r) = self.routes.write() {
-            r.retain(|_, (_, a)| !std::ptr::eq(a.as_ptr(), adapter));
+            r.retain(|_, (_, a)| !std::ptr::eq(a.as_ptr() as *const (), adapter));
         }
+        self.routes_changed();
+    }
+
+    /// Forgets the route of one channel (a room of the sharded format's dynamic modes).
+    fn remove_route(&self, channel: &str) {
+        if let Ok(mut r) = self.routes.write() {
+            r.remove(channel);
+        }
+        self.routes_changed();
+    }
+
+    fn routes_changed(&self) {
         self.wanted.fetch_add(1, Ordering::AcqRel);
         self.changed.notify_one();
     }
@@ -336,12 +465,17 @@ impl Shared {
         tracing::warn!("redis adapter: skipping a malformed {what}: {why}");
     }
 
-    /// `PUBSUB NUMSUB channel`, under the command timeout.
+    /// `PUBSUB NUMSUB channel` (`SHARDNUMSUB` for the sharded format), under the command
+    /// timeout.
     fn numsub(&self, channel: String) -> impl std::future::Future<Output = Result<usize>> {
         let mut conn = self.conn.clone();
         let timeout = self.config.command_timeout;
+        let sub = match self.config.format {
+            RedisFormat::Classic => "NUMSUB",
+            RedisFormat::Sharded => "SHARDNUMSUB",
+        };
         async move {
-            let cmd = redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).to_owned();
+            let cmd = redis::cmd("PUBSUB").arg(sub).arg(&channel).to_owned();
             let reply: redis::Value =
                 match tokio::time::timeout(timeout, cmd.query_async(&mut conn)).await {
                     Ok(r) => r.map_err(redis_error)?,
@@ -377,12 +511,7 @@ impl Shared {
             return;
         };
         self.counters.received.fetch_add(1, Ordering::Relaxed);
-        let payload = msg.get_payload_bytes();
-        match kind {
-            Kind::Broadcast => adapter.on_broadcast(channel, payload),
-            Kind::Request => adapter.on_request(payload),
-            Kind::Response => adapter.on_response(payload),
-        }
+        adapter.deliver(kind, channel, msg.get_payload_bytes());
     }
 }
 
@@ -392,13 +521,14 @@ async fn publisher(
     mut conn: redis::aio::ConnectionManager,
     mut rx: mpsc::Receiver<Outgoing>,
     timeout: Duration,
+    command: &'static str,
 ) {
     let mut batch = Vec::with_capacity(256);
     let mut failing = false;
     while rx.recv_many(&mut batch, 256).await > 0 {
         let mut pipe = redis::pipe();
         for m in &batch {
-            pipe.cmd("PUBLISH").arg(&m.channel).arg(&m.payload).ignore();
+            pipe.cmd(command).arg(&m.channel).arg(&m.payload).ignore();
         }
         let r = tokio::time::timeout(timeout, pipe.query_async::<()>(&mut conn)).await;
         let Some(shared) = shared.upgrade() else {
@@ -435,12 +565,103 @@ async fn publisher(
 /// Channels (or patterns) and what they carry.
 type Routes = Vec<(String, Kind)>;
 
+type MsgStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = redis::Msg> + Send>>;
+
+/// The subscriber's connection: redis-rs's RESP2 pub/sub connection (classic format), or a
+/// RESP3 connection whose push messages are what its sharded channels receive.
+enum SubSink {
+    Resp2(redis::aio::PubSubSink),
+    Resp3(redis::aio::MultiplexedConnection),
+}
+
+impl SubSink {
+    async fn connect(
+        client: &redis::Client,
+        format: RedisFormat,
+    ) -> redis::RedisResult<(SubSink, MsgStream)> {
+        if format == RedisFormat::Classic {
+            let (sink, stream) = client.get_async_pubsub().await?.split();
+            return Ok((SubSink::Resp2(sink), Box::pin(stream)));
+        }
+        let (tx, rx) = mpsc::unbounded_channel::<redis::PushInfo>();
+        let config = redis::AsyncConnectionConfig::new().set_push_sender(tx);
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            loop {
+                let push = rx.recv().await?;
+                if push.kind == redis::PushKind::Disconnection {
+                    return None;
+                }
+                // Subscription confirmations are pushes too: not messages.
+                if let Some(m) = redis::Msg::from_push_info(push) {
+                    return Some((m, rx));
+                }
+            }
+        });
+        Ok((SubSink::Resp3(conn), Box::pin(stream)))
+    }
+
+    /// Subscribes to (`on`) or unsubscribes from `channels`, all of one kind.
+    async fn change(
+        &mut self,
+        kind: Kind,
+        on: bool,
+        channels: &[String],
+    ) -> redis::RedisResult<()> {
+        match self {
+            SubSink::Resp2(sink) => match (kind == Kind::Broadcast, on) {
+                (true, true) => sink.psubscribe(channels).await,
+                (true, false) => sink.punsubscribe(channels).await,
+                (false, true) => sink.subscribe(channels).await,
+                (false, false) => sink.unsubscribe(channels).await,
+            },
+            SubSink::Resp3(conn) => {
+                if on {
+                    // One channel a command, so that each command has one confirmation.
+                    for c in channels {
+                        redis::cmd("SSUBSCRIBE")
+                            .arg(c)
+                            .query_async::<redis::Value>(conn)
+                            .await?;
+                    }
+                    return Ok(());
+                }
+                // redis-rs 1.8 drops the confirmations of a raw SUNSUBSCRIBE instead of handing
+                // them to the command (it takes them for a cluster's unasked `sunsubscribe`,
+                // redis-rs #2533): sent with a PING, and only the PING's answer awaited (Redis
+                // answers in order, so it has unsubscribed by then).
+                let mut pipe = redis::pipe();
+                pipe.cmd("SUNSUBSCRIBE").arg(channels).cmd("PING");
+                conn.send_packed_commands(&pipe, 0, 1).await.map(drop)
+            }
+        }
+    }
+
+    async fn ping(&mut self) -> redis::RedisResult<redis::Value> {
+        match self {
+            SubSink::Resp2(sink) => sink.ping().await,
+            SubSink::Resp3(conn) => redis::cmd("PING").query_async(conn).await,
+        }
+    }
+}
+
+/// How a kind of route is subscribed: patterns, channels, sharded channels.
+fn subscription_class(kind: Kind) -> u8 {
+    match kind {
+        Kind::Broadcast => 0,
+        Kind::Request | Kind::Response => 1,
+        Kind::Shard => 2,
+    }
+}
+
 /// Subscribes to what `shared.routes` asks for that `done` lacks, and unsubscribes from what
 /// `done` has that the routes no longer want (closed namespaces: NUMSUB must stop counting this
 /// process for them); false if the connection failed.
 async fn sync_subscriptions(
     shared: &Weak<Shared>,
-    sink: &mut redis::aio::PubSubSink,
+    sink: &mut SubSink,
     done: &mut HashMap<String, Kind>,
 ) -> bool {
     let Some(sh) = shared.upgrade() else {
@@ -466,42 +687,28 @@ async fn sync_subscriptions(
         .unwrap_or_default();
     let timeout = sh.config.command_timeout;
     drop(sh);
-    let split = |v: Routes| -> (Vec<String>, Vec<String>) {
-        let (p, c): (Vec<_>, Vec<_>) = v.into_iter().partition(|(_, k)| *k == Kind::Broadcast);
-        (
-            p.into_iter().map(|(c, _)| c).collect(),
-            c.into_iter().map(|(c, _)| c).collect(),
-        )
-    };
-    let (patterns, channels) = split(todo);
-    let (old_patterns, old_channels) = split(gone);
-    if !patterns.is_empty() {
-        match tokio::time::timeout(timeout, sink.psubscribe(&patterns)).await {
-            Ok(Ok(())) => done.extend(patterns.into_iter().map(|p| (p, Kind::Broadcast))),
-            _ => return false,
-        }
-    }
-    if !channels.is_empty() {
-        match tokio::time::timeout(timeout, sink.subscribe(&channels)).await {
-            // The kind is only used to tell patterns from channels here.
-            Ok(Ok(())) => done.extend(channels.into_iter().map(|c| (c, Kind::Request))),
-            _ => return false,
-        }
-    }
-    if !old_patterns.is_empty() {
-        match tokio::time::timeout(timeout, sink.punsubscribe(&old_patterns)).await {
-            Ok(Ok(())) => old_patterns.iter().for_each(|p| {
-                done.remove(p);
-            }),
-            _ => return false,
-        }
-    }
-    if !old_channels.is_empty() {
-        match tokio::time::timeout(timeout, sink.unsubscribe(&old_channels)).await {
-            Ok(Ok(())) => old_channels.iter().for_each(|c| {
-                done.remove(c);
-            }),
-            _ => return false,
+    for (on, routes) in [(true, todo), (false, gone)] {
+        for class in 0..3 {
+            let (channels, kinds): (Vec<String>, Vec<Kind>) = routes
+                .iter()
+                .filter(|(_, k)| subscription_class(*k) == class)
+                .cloned()
+                .unzip();
+            let Some(&kind) = kinds.first() else {
+                continue;
+            };
+            match tokio::time::timeout(timeout, sink.change(kind, on, &channels)).await {
+                Ok(Ok(())) => {
+                    for (c, k) in channels.into_iter().zip(kinds) {
+                        if on {
+                            done.insert(c, k);
+                        } else {
+                            done.remove(&c);
+                        }
+                    }
+                }
+                _ => return false,
+            }
         }
     }
     if let Some(sh) = shared.upgrade() {
@@ -525,16 +732,16 @@ async fn subscriber(
             return;
         };
         let timeout = sh.config.command_timeout;
+        let format = sh.config.format;
         let changed = sh.changed.clone();
         drop(sh);
-        let connect = tokio::time::timeout(timeout, client.get_async_pubsub());
+        let connect = tokio::time::timeout(timeout, SubSink::connect(&client, format));
         let conn = tokio::select! {
             _ = &mut stop => return,
             c = connect => c,
         };
         match conn {
-            Ok(Ok(pubsub)) => {
-                let (mut sink, mut stream) = pubsub.split();
+            Ok(Ok((mut sink, mut stream))) => {
                 let mut done = HashMap::new();
                 if sync_subscriptions(&shared, &mut sink, &mut done).await {
                     backoff = Duration::from_millis(100);
@@ -566,7 +773,7 @@ async fn subscriber(
                                 }
                             }
                             _ = ping.tick() => {
-                                let p = tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await;
+                                let p = tokio::time::timeout(timeout, sink.ping()).await;
                                 if !matches!(p, Ok(Ok(_))) {
                                     break;
                                 }
