@@ -1,8 +1,9 @@
 //! The scenario server of the cross-language tests, as tests/SCENARIOS.md describes it: shared by
 //! the standalone host (`test_server.rs`) and the axum host (`axum_server.rs`), which include this
 //! file with `#[path]`. Cluster mode (tests/SCENARIOS.md, "Cluster mode"): with
-//! `POLYSIO_TEST_REDIS` set, the server joins that Redis through the classic
-//! `@socket.io/redis-adapter` format, and `/` has the cluster events.
+//! `POLYSIO_TEST_REDIS` set, the server joins that Redis through the `@socket.io/redis-adapter`
+//! format `POLYSIO_TEST_ADAPTER` names (`classic`, the default, or `sharded`), and `/` has the
+//! cluster events.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,17 +68,21 @@ pub async fn server() -> Server {
 }
 
 /// The Redis adapter of cluster mode: `POLYSIO_TEST_REDIS` (a `redis://` URL) with
-/// `POLYSIO_TEST_ADAPTER` unset or `classic`.
+/// `POLYSIO_TEST_ADAPTER` unset or `classic`, or `sharded`.
 fn cluster_adapter() -> Option<RedisAdapter> {
     let url = std::env::var("POLYSIO_TEST_REDIS")
         .ok()
         .filter(|u| !u.is_empty())?;
     let adapter = std::env::var("POLYSIO_TEST_ADAPTER").unwrap_or_default();
-    if !adapter.is_empty() && adapter != "classic" {
-        eprintln!("adapter {adapter} not supported by rust (POLYSIO_TEST_ADAPTER; known: classic)");
-        std::process::exit(77);
-    }
-    match RedisAdapter::new(RedisConfig::new(url)) {
+    let config = match adapter.as_str() {
+        "" | "classic" => RedisConfig::new(url),
+        "sharded" => RedisConfig::sharded(url),
+        _ => {
+            eprintln!("adapter {adapter} not supported by rust (POLYSIO_TEST_ADAPTER; known: classic, sharded)");
+            std::process::exit(77);
+        }
+    };
+    match RedisAdapter::new(config) {
         Ok(redis) => Some(redis),
         Err(e) => {
             eprintln!("scenario server: POLYSIO_TEST_REDIS: {e}");
