@@ -164,3 +164,42 @@ async fn redis_restart() {
     a.close().await;
     b.close().await;
 }
+
+/// A polysio server that closes leaves the cluster at once (SUNSUBSCRIBE: SHARDNUMSUB stops
+/// counting it), for the npm node too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_server_leaves_the_cluster() {
+    let redis = RedisServer::start();
+    let a = sharded(&redis.url()).await;
+    let b = sharded(&redis.url()).await;
+    let c = Node::npm_with(&redis.url(), "sharded");
+    let a0 = Client::connect(&a, "a0").await;
+    let c0 = Client::connect(&c, "c0").await;
+    let b0 = Client::connect(&b, "b0").await;
+    b0.call("join", json!(["only-on-b"])).await;
+    assert_eq!(a0.call("server-count", json!([])).await, json!([3]));
+    b.close().await;
+    drop(b0);
+    let deadline = Instant::now() + WAIT;
+    while c0.call("server-count", json!([])).await != json!([2]) {
+        assert!(
+            Instant::now() < deadline,
+            "the closed server is still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut ids = vec![a0.id(), c0.id()];
+    ids.sort();
+    assert_eq!(a0.call("fetch-sockets", json!([null])).await, json!([ids]));
+    assert_eq!(c0.call("fetch-sockets", json!([null])).await, json!([ids]));
+    assert_eq!(
+        c0.call("server-side-emit-with-ack", json!([])).await,
+        json!([["pong"]])
+    );
+    assert_eq!(
+        a0.call("server-side-emit-with-ack", json!([])).await,
+        json!([["pong"]])
+    );
+    a.close().await;
+    c.close().await;
+}

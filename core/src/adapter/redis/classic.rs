@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 
-use super::requests::{gather_acks, AckEvent, Collecting, Requests};
+use super::requests::{ask_others, fetch_across, gather_acks, AckEvent, Collecting, Requests};
 use super::{uid6, Kind, Route, Shared};
 use crate::adapter::classic_wire::*;
 use crate::adapter::msgpack as mp;
@@ -485,35 +485,19 @@ impl Adapter for NamespaceAdapter {
         &self,
         opts: &BroadcastOptions,
     ) -> BoxFuture<'static, Result<Vec<SocketInfo>>> {
-        let mut local = self.local.socket_infos(opts);
+        let local = self.local.socket_infos(opts);
         if opts.flags.local {
             return async move { Ok(local) }.boxed();
         }
         let core = self.core.clone();
         let servers = core.server_count();
-        let opts = opts_value(opts);
-        async move {
-            let n = servers.await?;
-            if n <= 1 {
-                return Ok(local);
-            }
-            let mut body = core.body(REMOTE_FETCH);
-            body.insert("opts".into(), opts);
-            let timeout = core.shared.config.requests_timeout;
-            let items = core
-                .clone()
-                .collect(Collecting::Sockets, body, n - 1, timeout)
-                .await?;
-            for item in &items {
-                match socket_info_of(item) {
-                    Some(s) => local.push(s),
-                    None => core
-                        .shared
-                        .malformed("fetchSockets answer", "a socket without id or rooms"),
-                }
-            }
-            Ok(local)
-        }
+        let mut body = core.body(REMOTE_FETCH);
+        body.insert("opts".into(), opts_value(opts));
+        let timeout = core.shared.config.requests_timeout;
+        let shared = core.shared.clone();
+        fetch_across(shared, local, servers, move |others| {
+            core.collect(Collecting::Sockets, body, others, timeout)
+        })
         .boxed()
     }
 
@@ -561,16 +545,11 @@ impl Adapter for NamespaceAdapter {
     ) -> BoxFuture<'static, Result<Vec<Value>>> {
         let core = self.core.clone();
         let servers = core.server_count();
-        async move {
-            let others = servers.await?.saturating_sub(1);
-            if others == 0 {
-                return Ok(Vec::new());
-            }
-            let mut body = core.body(SERVER_SIDE_EMIT);
-            body.insert("data".into(), Value::Array(args));
+        let mut body = core.body(SERVER_SIDE_EMIT);
+        body.insert("data".into(), Value::Array(args));
+        ask_others(servers, move |others| {
             core.collect(Collecting::ServerSide, body, others, timeout)
-                .await
-        }
+        })
         .boxed()
     }
 

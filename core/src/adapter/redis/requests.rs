@@ -11,6 +11,9 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
+use super::Shared;
+use crate::adapter::classic_wire::socket_info_of;
+use crate::adapter::SocketInfo;
 use crate::error::{Error, Result};
 use crate::value::Value;
 
@@ -188,4 +191,39 @@ pub(super) async fn gather_acks(
     tokio::time::timeout(timeout, wait)
         .await
         .unwrap_or(Err(Error::Timeout(timeout)))
+}
+
+/// Asks the other nodes, as many as `servers` counts less this one, with `ask` (given their
+/// number) and gives its answers; none, and no request, when there are no other nodes.
+pub(super) async fn ask_others<F>(
+    servers: impl Future<Output = Result<usize>>,
+    ask: impl FnOnce(usize) -> F,
+) -> Result<Vec<Value>>
+where
+    F: Future<Output = Result<Vec<Value>>>,
+{
+    match servers.await?.saturating_sub(1) {
+        0 => Ok(Vec::new()),
+        others => ask(others).await,
+    }
+}
+
+/// fetchSockets across nodes: `local`, then the sockets in the other nodes' answers (asked as
+/// [`ask_others`] does); an answer's socket without id or rooms is counted as malformed.
+pub(super) async fn fetch_across<F>(
+    shared: std::sync::Arc<Shared>,
+    mut local: Vec<SocketInfo>,
+    servers: impl Future<Output = Result<usize>>,
+    ask: impl FnOnce(usize) -> F,
+) -> Result<Vec<SocketInfo>>
+where
+    F: Future<Output = Result<Vec<Value>>>,
+{
+    for item in &ask_others(servers, ask).await? {
+        match socket_info_of(item) {
+            Some(s) => local.push(s),
+            None => shared.malformed("fetchSockets answer", "a socket without id or rooms"),
+        }
+    }
+    Ok(local)
 }

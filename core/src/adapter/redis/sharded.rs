@@ -9,11 +9,11 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 
-use super::requests::{gather_acks, AckEvent, Collecting, Requests};
+use super::requests::{ask_others, fetch_across, gather_acks, AckEvent, Collecting, Requests};
 use super::{hex16, Kind, Route, Shared, SubscriptionMode};
 use crate::adapter::classic_wire::{
     decode_message, encode_message, event_of, map_of, opts_value, parse_opts, rooms_of,
-    rooms_value, socket_info_of, socket_info_value,
+    rooms_value, socket_info_value,
 };
 use crate::adapter::{
     AckStream, Adapter, BroadcastOptions, LocalAdapter, RestoredSession, Room, SessionToPersist,
@@ -490,7 +490,7 @@ impl Adapter for ShardedNamespaceAdapter {
         &self,
         opts: &BroadcastOptions,
     ) -> BoxFuture<'static, Result<Vec<SocketInfo>>> {
-        let mut local = self.local.socket_infos(opts);
+        let local = self.local.socket_infos(opts);
         if opts.flags.local {
             return async move { Ok(local) }.boxed();
         }
@@ -500,25 +500,10 @@ impl Adapter for ShardedNamespaceAdapter {
             .timeout()
             .unwrap_or(core.shared.config.requests_timeout);
         let data = with_opts(opts, Vec::new());
-        async move {
-            let n = servers.await?;
-            if n <= 1 {
-                return Ok(local);
-            }
-            let items = core
-                .clone()
-                .collect(FETCH_SOCKETS, Collecting::Sockets, data, n - 1, timeout)
-                .await?;
-            for item in &items {
-                match socket_info_of(item) {
-                    Some(s) => local.push(s),
-                    None => core
-                        .shared
-                        .malformed("fetchSockets answer", "a socket without id or rooms"),
-                }
-            }
-            Ok(local)
-        }
+        let shared = core.shared.clone();
+        fetch_across(shared, local, servers, move |others| {
+            core.collect(FETCH_SOCKETS, Collecting::Sockets, data, others, timeout)
+        })
         .boxed()
     }
 
@@ -561,13 +546,9 @@ impl Adapter for ShardedNamespaceAdapter {
     ) -> BoxFuture<'static, Result<Vec<Value>>> {
         let core = self.core.clone();
         let servers = core.server_count();
-        async move {
-            let others = servers.await?.saturating_sub(1);
-            if others == 0 {
-                return Ok(Vec::new());
-            }
-            let mut data = Map::new();
-            data.insert("packet".into(), Value::Array(args));
+        let mut data = Map::new();
+        data.insert("packet".into(), Value::Array(args));
+        ask_others(servers, move |others| {
             core.collect(
                 SERVER_SIDE_EMIT,
                 Collecting::ServerSide,
@@ -575,8 +556,7 @@ impl Adapter for ShardedNamespaceAdapter {
                 others,
                 timeout,
             )
-            .await
-        }
+        })
         .boxed()
     }
 
