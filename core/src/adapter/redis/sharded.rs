@@ -87,10 +87,11 @@ impl Core {
         self.shared.publish(channel, self.envelope(ty, Some(data)));
     }
 
-    /// The channel of a broadcast without ack, as Node's `computeChannel`.
+    /// The channel of a broadcast without ack, as Node's `computeChannel` (in "dynamic" mode a
+    /// room of 20 UTF-16 units, as long as a socket id, goes on the main channel).
     fn broadcast_channel(&self, opts: &BroadcastOptions) -> String {
         match (self.mode, opts.rooms.as_slice()) {
-            (SubscriptionMode::Dynamic, [room]) if room.chars().count() != 20 => {
+            (SubscriptionMode::Dynamic, [room]) if room.encode_utf16().count() != 20 => {
                 format!("{}{room}#", self.channel)
             }
             (SubscriptionMode::DynamicPrivate, [room]) => format!("{}{room}#", self.channel),
