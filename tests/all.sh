@@ -30,17 +30,10 @@ stage "C binding (ffi-c/tests/run.sh)" bash ffi-c/tests/run.sh
 stage "Node binding (node/test/run.sh)" bash node/test/run.sh
 stage "Python binding (py/tests/run.sh)" bash py/tests/run.sh
 stage "conformance matrix" python3 tests/matrix
-# The same cells over https/wss, for every LANG with the TLS hook (tests/run-server, run-client).
-stage "conformance matrix over TLS" python3 tests/matrix --tls \
-  --servers rust,c,python,python-asgi,python-aiohttp,python-socketio,node,node-express,node-express-stream,socketio \
-  --clients rust,c,python,node,socketio-client,python-socketio
-# Scenario servers of two LANGs in one Redis cluster (tests/SCENARIOS.md, "Cluster mode"): every
-# LANG with an adapter beside an npm socket.io node and beside itself, a redis-server restart
-# included; LANGs without one are n/a.
-stage "cluster checks (tests/cluster)" python3 tests/cluster
-# The official Engine.IO v4 / Socket.IO v5 suites against every server host (port 3000, one at a
-# time; the matrix built every host already).
-stage "official protocol suites (tests/conformance.sh)" env POLYSIO_PREBUILT=1 bash tests/conformance.sh
+# After the matrix built every host (POLYSIO_PREBUILT=1 from here on), the stages that share no
+# port run at once: the matrix over TLS, the cluster checks (their own redis-servers on free
+# ports), and in a row the official suites (port 3000), the chat demo and the benchmark smoke.
+export POLYSIO_PREBUILT=1
 browser_tests() {
   local lang rc
   for lang in rust node python; do
@@ -49,7 +42,13 @@ browser_tests() {
     if [ "$rc" = 77 ]; then echo "chat ($lang): not available in this checkout"; elif [ "$rc" != 0 ]; then return "$rc"; fi
   done
 }
-stage "chat demo in Chromium" browser_tests
-# Every benchmarked server answers real load correctly (debug builds, seconds; figures: bench/run).
-stage "benchmark smoke (bench/run --smoke)" env BENCH_PROFILE=debug bench/run --smoke
+export -f browser_tests stage
+parallel_stages \
+  "conformance matrix over TLS (every LANG with the TLS hook in tests/run-server, run-client)|python3 tests/matrix --tls \
+    --servers rust,c,python,python-asgi,python-aiohttp,python-socketio,node,node-express,node-express-stream,socketio \
+    --clients rust,c,python,node,socketio-client,python-socketio" \
+  "cluster checks (tests/cluster: scenario servers of two LANGs in one Redis cluster, a restart included)|python3 tests/cluster" \
+  "official suites, chat demo, benchmark smoke|stage 'official protocol suites (tests/conformance.sh)' bash tests/conformance.sh; \
+    stage 'chat demo in Chromium' browser_tests; \
+    stage 'benchmark smoke (bench/run --smoke)' env BENCH_PROFILE=debug bench/run --smoke"
 echo "=== all tests passed in $((SECONDS - t_all)) s"
