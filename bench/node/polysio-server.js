@@ -6,9 +6,12 @@
 //                    new Server(httpServer): WebSockets taken over by the core (node-express)
 //   --no-takeover    the same with takeover: false, the WebSocket's bytes crossing Node's
 //                    socket (node-express-stream)
+// With BENCH_REDIS=redis://HOST:PORT (plain only) it joins a cluster over that Redis through the
+// binding's createAdapter (the classic @socket.io/redis-adapter format, connections held by the
+// core), and listens once subscribed (bench/run's cluster scenario).
 'use strict';
 const http = require('node:http');
-const { Server } = require('../../node');
+const { Server, createAdapter } = require('../../node');
 
 const args = process.argv.slice(2);
 const express = args[0] === '--express';
@@ -27,6 +30,8 @@ if (express) {
   app.get('/health', (req, res) => res.send('ok'));
   httpServer = http.createServer(app);
   io = new Server(httpServer, { serveClient: false, takeover });
+} else if (process.env.BENCH_REDIS) {
+  io = new Server({ adapter: createAdapter(process.env.BENCH_REDIS) });
 } else {
   io = new Server();
 }
@@ -41,6 +46,12 @@ if (httpServer) {
   const how = takeover ? 'Express, takeover' : 'Express, takeover off';
   httpServer.listen(port, '127.0.0.1', () => console.log(`listening on 127.0.0.1:${port} (${how})`));
 } else {
-  io.listen(port, { host: '127.0.0.1' });
-  console.log(`listening on 127.0.0.1:${port}`);
+  (async () => {
+    // In a cluster, listen once this node is counted (subscribed).
+    while (process.env.BENCH_REDIS && !(await io.of('/').adapter.serverCount().catch(() => 0))) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    io.listen(port, { host: '127.0.0.1' });
+    console.log(`listening on 127.0.0.1:${port}`);
+  })();
 }

@@ -5,6 +5,9 @@
 //   --tls DIR   on https.createServer with DIR/server.pem and DIR/server.key (socketio-tls)
 //   --express   attached to an Express 5 app's http.Server, beside a GET /health route
 //               (socketio-express)
+// With BENCH_REDIS=redis://HOST:PORT it joins a cluster over that Redis with the official classic
+// adapter (@socket.io/redis-adapter on ioredis), and listens once subscribed (bench/run's cluster
+// scenario).
 'use strict';
 const fs = require('node:fs');
 const http = require('node:http');
@@ -41,6 +44,27 @@ if (tlsDir) {
   httpServer = http.createServer();
 }
 const io = new Server(httpServer, { serveClient: false });
+let subscribed = Promise.resolve();
+if (process.env.BENCH_REDIS) {
+  const { createAdapter } = require('@socket.io/redis-adapter');
+  const { Redis } = require('ioredis');
+  const pub = new Redis(process.env.BENCH_REDIS);
+  const sub = pub.duplicate();
+  io.adapter(createAdapter(pub, sub));
+  subscribed = untilCounted(() => io.of('/').adapter.serverCount());
+}
+
+/** Resolves once `count()` (the cluster's NUMSUB) counts this node. */
+async function untilCounted(count) {
+  for (;;) {
+    try {
+      if ((await count()) >= 1) return;
+    } catch {
+      // Redis not reachable yet.
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 io.on('connection', (socket) => {
   socket.on('echo', (payload, ack) => ack(payload));
   socket.on('bcast', (payload, ack) => {
@@ -49,4 +73,5 @@ io.on('connection', (socket) => {
   });
 });
 const how = tlsDir ? ' (TLS)' : express ? ' (Express)' : '';
-httpServer.listen(port, '127.0.0.1', () => console.log(`listening on 127.0.0.1:${port}${how}`));
+subscribed.then(() =>
+  httpServer.listen(port, '127.0.0.1', () => console.log(`listening on 127.0.0.1:${port}${how}`)));

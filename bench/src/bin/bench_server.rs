@@ -19,6 +19,10 @@
 //! With `--tls CERT KEY` (`bench/server rust-tls`) it serves https/wss from that PEM
 //! certificate chain and key with polysio's own TLS listener ([`Server::serve_tls`]).
 //!
+//! With `BENCH_REDIS=redis://HOST:PORT/` it joins a cluster over that Redis through the classic
+//! `@socket.io/redis-adapter` format ([`polysio::adapter::redis`]): a broadcast reaches every
+//! node's sockets (the cluster scenario of `bench/run`). It listens once subscribed.
+//!
 //! ```sh
 //! cargo run --release -p polysio-bench --bin bench-server -- 3000
 //! cargo run --release -p polysio-bench --bin bench-server -- --axum 3000
@@ -28,6 +32,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use axum::serve::ListenerExt;
+use polysio::adapter::redis::{RedisAdapter, RedisConfig};
 use polysio::server::{Server, ServerConfig};
 use polysio::tls::ServerTls;
 use tokio::net::{TcpListener, TcpSocket};
@@ -71,7 +76,15 @@ fn main() -> std::io::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let io = Server::new(ServerConfig::default());
+        let mut config = ServerConfig::default();
+        let mut redis = None;
+        if let Ok(url) = std::env::var("BENCH_REDIS") {
+            let adapter =
+                RedisAdapter::new(RedisConfig::new(url)).map_err(std::io::Error::other)?;
+            config.adapter = Some(adapter.factory());
+            redis = Some(adapter);
+        }
+        let io = Server::new(config);
         io.on_connection(|socket| {
             socket.on("echo", |_, args, ack| {
                 if let Some(ack) = ack {
@@ -85,6 +98,14 @@ fn main() -> std::io::Result<()> {
                 }
             });
         });
+        if let Some(redis) = &redis {
+            // The namespace's adapter subscribes when `/` is first used.
+            let _ = io.of("/");
+            redis
+                .ready(std::time::Duration::from_secs(10))
+                .await
+                .map_err(std::io::Error::other)?;
+        }
         let reuseport = std::env::var("POLYSIO_BENCH_REUSEPORT").is_ok_and(|v| v == "1");
         let listener = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), reuseport)?;
         let addr = listener.local_addr()?;

@@ -3,6 +3,11 @@
 //! keeps `window` broadcasts in flight; one is done when every client has received it. Each
 //! payload starts with its sequence number and send time, `SSSSSSSSSS,TTTTTTTTTTTT,xx…`, so
 //! every delivery's latency is measured.
+//!
+//! With a sender address (a cluster: two server nodes tied by an adapter), the sender is a
+//! client of its own on that other node: it sends every broadcast there, and only the
+//! `receivers` clients of the measured node are counted (the sender reads and drops the copies
+//! its own node delivers to it).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -28,6 +33,8 @@ pub struct Opts {
     pub receivers: usize,
     pub window: usize,
     pub size: usize,
+    /// The node the broadcasts are sent to, when not the measured one.
+    pub sender_addr: Option<std::net::SocketAddr>,
 }
 
 struct Shared {
@@ -48,8 +55,18 @@ pub async fn run(ctx: &Ctx, opts: Opts, mode: Mode) -> Result<Value> {
     }
     let size = opts.size.max(STAMP);
     let base = ctx.probe.sample()?;
-    let wss = conn::connect_many(ctx, 0, opts.receivers, 100, 16 * 1024).await?;
+    let mut wss = conn::connect_many(ctx, 0, opts.receivers, 100, 16 * 1024).await?;
     ctx.probe.watch(&wss);
+    // In a cluster, the sender goes first in `wss`, outside the counted receivers.
+    if let Some(addr) = opts.sender_addr {
+        let target = conn::Target {
+            addr,
+            tls: ctx.target.tls.clone(),
+        };
+        let src = conn::source_ip(ctx.net, opts.receivers);
+        wss.insert(0, conn::connect(&target, src, 16 * 1024).await?);
+    }
+    let counted_sender = opts.sender_addr.is_none();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         meter: Meter::new(),
@@ -70,7 +87,8 @@ pub async fn run(ctx: &Ctx, opts: Opts, mode: Mode) -> Result<Value> {
             size,
             quota,
         });
-        tasks.spawn(client(ws, shared.clone(), sender, quota));
+        let counted = counted_sender || sender.is_none();
+        tasks.spawn(client(ws, shared.clone(), sender, quota, counted));
     }
     let meter = &shared.meter;
     let (start, end) = crate::drive(ctx, meter, mode, &mut tasks, |n| {
@@ -118,12 +136,14 @@ impl Sender {
     }
 }
 
-/// One client: counts what it receives; returns how many broadcasts it got (with a quota).
+/// One client: counts what it receives (unless not `counted`: the sender on another node);
+/// returns how many broadcasts it got (with a quota; an uncounted sender, how many it sent).
 async fn client(
     mut ws: Ws,
     shared: Arc<Shared>,
     mut sender: Option<Sender>,
     quota: Option<u64>,
+    counted: bool,
 ) -> Result<u64> {
     let meter = &shared.meter;
     let (mut sent, mut completed, mut acked, mut received) = (0u64, 0u64, 0u64, 0u64);
@@ -132,10 +152,17 @@ async fn client(
         s.fill(&mut ws, &mut sent, completed, meter).await?;
     }
     loop {
-        let all_received = quota.is_some_and(|q| received == q);
-        let all_acked = !is_sender || acked == sent;
-        if all_received && all_acked {
-            return Ok(received);
+        if !counted {
+            // Done once its quota is sent and acked.
+            if quota.is_some_and(|q| sent == q && acked == sent) {
+                return Ok(sent);
+            }
+        } else {
+            let all_received = quota.is_some_and(|q| received == q);
+            let all_acked = !is_sender || acked == sent;
+            if all_received && all_acked {
+                return Ok(received);
+            }
         }
         let next = match sender.as_mut() {
             Some(s) => tokio::select! {
@@ -158,6 +185,9 @@ async fn client(
                 let (seq, at) = (field(0..10)?, field(11..23)?);
                 if quota.is_some_and(|q| seq >= q) {
                     return Err(format!("broadcast {seq} was never sent"));
+                }
+                if !counted {
+                    return Ok(());
                 }
                 meter.record(Duration::from_micros(meter.now_us().saturating_sub(at)));
                 received += 1;

@@ -5,6 +5,8 @@
 //! ```text
 //! loadgen echo  --addr 127.0.0.1:3000 --pid 1234 [--clients 50] [--outstanding 10] [--size 64]
 //! loadgen bcast --addr 127.0.0.1:3000 --pid 1234 [--receivers 1000] [--window 4] [--size 64]
+//!               [--sender-addr 127.0.0.1:3001 --sender-pid 1235]   a cluster: the sender on
+//!               another node, whose CPU is read too (`other_server_cpu_us`)
 //! loadgen idle  --addr 127.0.0.1:3000 --pid 1234 [--conns 10000] [--concurrency 100]
 //!               [--warmup-conns 100] [--settle 3] [--hold]
 //! common:       [--tls --ca FILE]   wss: TLS to a server whose certificate FILE's CA signed,
@@ -70,6 +72,8 @@ fn run() -> Result<Option<serde_json::Value>, String> {
     let scenario: String = args.free_from_str().map_err(e)?;
     let addr: SocketAddr = args.value_from_str("--addr").map_err(e)?;
     let pid: Option<u32> = args.opt_value_from_str("--pid").map_err(e)?;
+    let sender_addr: Option<SocketAddr> = args.opt_value_from_str("--sender-addr").map_err(e)?;
+    let sender_pid: Option<u32> = args.opt_value_from_str("--sender-pid").map_err(e)?;
     let net: u8 = args
         .opt_value_from_str("--src-net")
         .map_err(e)?
@@ -137,6 +141,7 @@ fn run() -> Result<Option<serde_json::Value>, String> {
                 .unwrap_or(1000),
             window: args.opt_value_from_str("--window").map_err(e)?.unwrap_or(4),
             size,
+            sender_addr,
         }),
         "idle" => Job::Idle(idle::Opts {
             conns: args
@@ -163,6 +168,9 @@ fn run() -> Result<Option<serde_json::Value>, String> {
     if !rest.is_empty() {
         return Err(format!("unknown arguments {rest:?}"));
     }
+    if (sender_addr.is_some() || sender_pid.is_some()) && !matches!(job, Job::Bcast(_)) {
+        return Err("--sender-addr and --sender-pid are for the bcast scenario".into());
+    }
     if hold && !matches!(job, Job::Idle(_)) {
         return Err("--hold is for the idle scenario".into());
     }
@@ -182,7 +190,7 @@ fn run() -> Result<Option<serde_json::Value>, String> {
     let ctx = Ctx {
         target: conn::Target { addr, tls },
         net,
-        probe: Probe::new(pid),
+        probe: Probe::new(pid, sender_pid),
         timeout,
     };
     let r = runtime.block_on(async {

@@ -110,7 +110,12 @@ pub fn report(meter: &Meter, base: &Sample, start: &Mark, end: &Mark, conns: usi
         }
     };
     let rss_growth_kb = end.server.rss_kb as i64 - base.rss_kb as i64;
+    let other_cpu = end
+        .server
+        .other_cpu_us
+        .saturating_sub(start.server.other_cpu_us);
     json!({
+        "other_server_cpu_us": other_cpu,
         "conns": conns,
         "ops": ops,
         "seconds": secs,

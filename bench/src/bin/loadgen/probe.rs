@@ -1,4 +1,5 @@
-//! What the operating system says about a process tree: CPU time (utime + stime from
+//! What the operating system says about a process tree (and optionally the CPU time of a second
+//! one, the sending node of a cluster): CPU time (utime + stime from
 //! `/proc/PID/stat`) and resident memory (`VmRSS` from `/proc/PID/status`); and about the load
 //! generator's own connections to it: the data segments the server sent on them (`TCP_INFO`).
 
@@ -20,23 +21,29 @@ pub struct Sample {
     /// TCP data segments received so far on the watched connections (what the server sent
     /// them: one per write of a small message, whatever system call made it).
     pub segments: u64,
+    /// User + system CPU time of the other process tree (the sending node of a cluster), in µs;
+    /// 0 without one.
+    pub other_cpu_us: u64,
 }
 
 /// Reads a process and its descendants (the server), or nothing when no pid was given.
 pub struct Probe {
     root: Option<u32>,
+    /// A second server whose CPU is read beside (the sending node of a cluster).
+    other: Option<u32>,
     us_per_tick: u64,
     /// The connections whose received segments are counted.
     watched: Mutex<Vec<RawFd>>,
 }
 
 impl Probe {
-    pub fn new(root: Option<u32>) -> Probe {
+    pub fn new(root: Option<u32>, other: Option<u32>) -> Probe {
         // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         let hz = if hz > 0 { hz as u64 } else { 100 };
         Probe {
             root,
+            other,
             us_per_tick: 1_000_000 / hz,
             watched: Mutex::new(Vec::new()),
         }
@@ -65,6 +72,7 @@ impl Probe {
                 sys_us: 0,
                 rss_kb: 0,
                 segments: self.segments_in(),
+                other_cpu_us: 0,
             });
         };
         let (mut cpu_ticks, mut sys_ticks) = (0, 0);
@@ -79,12 +87,23 @@ impl Probe {
                 return Err(format!("server process {root} is gone"));
             }
         }
+        let mut other_ticks = 0;
+        if let Some(other) = self.other {
+            for pid in tree(other) {
+                if let Some(st) = read_stat(pid) {
+                    other_ticks += st.ticks;
+                } else if pid == other {
+                    return Err(format!("server process {other} is gone"));
+                }
+            }
+        }
         Ok(Sample {
             at,
             cpu_us: cpu_ticks * self.us_per_tick,
             sys_us: sys_ticks * self.us_per_tick,
             rss_kb,
             segments: self.segments_in(),
+            other_cpu_us: other_ticks * self.us_per_tick,
         })
     }
 
