@@ -136,6 +136,35 @@
 #define POLYSIO_CORS_MIRROR 2
 
 /**
+ * The classic `@socket.io/redis-adapter` format (`createAdapter`: PUBLISH/SUBSCRIBE, any
+ * Redis), the default of `polysio_server_options_set_redis_format`.
+ */
+#define POLYSIO_REDIS_CLASSIC 0
+
+/**
+ * The sharded `@socket.io/redis-adapter` format (`createShardedAdapter`: SPUBLISH/SSUBSCRIBE,
+ * Redis 7.0 or later), for `polysio_server_options_set_redis_format`.
+ */
+#define POLYSIO_REDIS_SHARDED 1
+
+/**
+ * Sharded format, `subscriptionMode: "static"`: two channels per namespace.
+ */
+#define POLYSIO_REDIS_SUBSCRIPTION_STATIC 0
+
+/**
+ * Sharded format, `subscriptionMode: "dynamic"` (the npm default): plus one channel per public
+ * room that has sockets on this node.
+ */
+#define POLYSIO_REDIS_SUBSCRIPTION_DYNAMIC 1
+
+/**
+ * Sharded format, `subscriptionMode: "dynamic-private"`: as dynamic, private rooms (socket ids)
+ * included.
+ */
+#define POLYSIO_REDIS_SUBSCRIPTION_DYNAMIC_PRIVATE 2
+
+/**
  * What every fallible function returns. `POLYSIO_OK` is 0; on any other code a message is
  * available from `polysio_last_error()` on the same thread.
  */
@@ -262,8 +291,9 @@ typedef uint32_t polysio_value_type;
 
 /**
  * The pending answer to an event the peer emitted with an acknowledgement request. Passed
- * (borrowed) to event callbacks; answer it with `polysio_ack_send`, during the callback or,
- * after `polysio_ack_clone`, later from any thread.
+ * (borrowed) to event callbacks, and to `polysio_server_side_cb` when the other node waits for
+ * an answer (`serverSideEmitWithAck`); answer it with `polysio_ack_send`, during the callback
+ * or, after `polysio_ack_clone`, later from any thread.
  */
 typedef struct polysio_ack polysio_ack;
 
@@ -377,9 +407,11 @@ typedef void (*polysio_client_event_cb)(void *user_data,
 /**
  * Receives the answer to an emit with acknowledgement: `result` is `POLYSIO_OK` and `args` the
  * peer's ack arguments (borrowed for the call), or `POLYSIO_ERR_TIMEOUT` /
- * `POLYSIO_ERR_CLOSED` with `args` NULL. Called exactly once, unless the server or client is
+ * `POLYSIO_ERR_CLOSED` (or another error) with `args` NULL; `polysio_last_error` then reads
+ * the error's message during the call. Called exactly once, unless the server or client is
  * freed first (then never). For a broadcast, `args` holds one argument per socket that
- * answered: the array of that socket's ack arguments.
+ * answered: the array of that socket's ack arguments; for
+ * `polysio_namespace_server_side_emit_with_ack`, one argument per other node: its answer.
  */
 typedef void (*polysio_ack_cb)(void *user_data, polysio_result result, const polysio_payload *args);
 
@@ -471,6 +503,19 @@ typedef void (*polysio_middleware_cb)(void *user_data,
                                       polysio_socket *socket,
                                       polysio_refusal *refusal);
 
+/**
+ * A `serverSideEmit` from another node of the cluster (`polysio_namespace_on_server_side`):
+ * the namespace it was sent to (borrowed), the event's name, its arguments (borrowed,
+ * read-only) and, when the other node waits for an answer (`serverSideEmitWithAck`), `ack`
+ * (borrowed; NULL otherwise): answer it with `polysio_ack_send` (one value: the first argument
+ * of the payload), during the call or after `polysio_ack_clone`. No socket is involved.
+ */
+typedef void (*polysio_server_side_cb)(void *user_data,
+                                       polysio_namespace *ns,
+                                       const char *event,
+                                       const polysio_payload *args,
+                                       polysio_ack *ack);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -483,7 +528,8 @@ const char *polysio_version(void);
 /**
  * Sends the acknowledgement with `args` (NULL: no arguments). Only the first answer is sent: a
  * second one is `POLYSIO_ERR_INVALID_ARGUMENT`; after the socket disconnected,
- * `POLYSIO_ERR_CLOSED`.
+ * `POLYSIO_ERR_CLOSED`. The answer to another node's `serverSideEmitWithAck` is one value, as
+ * socket.io's: the first argument of `args` (null when there is none).
  */
 polysio_result polysio_ack_send(const polysio_ack *ack, const polysio_payload *args);
 
@@ -1307,7 +1353,8 @@ polysio_result polysio_server_options_set_connection_state_recovery(polysio_serv
 
 /**
  * Scale-out over Redis: the server joins a cluster of servers (polysio in any language, or
- * npm socket.io with `@socket.io/redis-adapter` 8.3, the classic PUBLISH/SUBSCRIBE format)
+ * npm socket.io with `@socket.io/redis-adapter` 8.3: the classic PUBLISH/SUBSCRIBE format, or
+ * the sharded one with `polysio_server_options_set_redis_format`)
  * sharing the Redis at `url` and the channel prefix `key` (NULL: `"socket.io"`, the npm
  * adapter's default). Broadcasts, rooms, `polysio_broadcast_*` (fetch, join, leave,
  * disconnect) and acks then reach the sockets of every node. `url` is
@@ -1333,6 +1380,24 @@ polysio_result polysio_server_options_set_connection_state_recovery(polysio_serv
 polysio_result polysio_server_options_set_redis(polysio_server_options *options,
                                                 const char *url,
                                                 const char *key);
+
+/**
+ * The wire format of the Redis adapter of `polysio_server_options_set_redis` (set before or
+ * after it): `POLYSIO_REDIS_CLASSIC` (the default) or `POLYSIO_REDIS_SHARDED` (npm's
+ * `createShardedAdapter`; the key of `polysio_server_options_set_redis` is its
+ * `channelPrefix`), and, for the sharded format, `subscription_mode`:
+ * `POLYSIO_REDIS_SUBSCRIPTION_STATIC`, `_DYNAMIC` (npm's default) or `_DYNAMIC_PRIVATE`
+ * (ignored by the classic format). Every node of a cluster must use the same format and mode.
+ * Anything else is `POLYSIO_ERR_INVALID_ARGUMENT`.
+ *
+ * ```c
+ * polysio_server_options_set_redis(o, "redis://127.0.0.1:6379", NULL);
+ * polysio_server_options_set_redis_format(o, POLYSIO_REDIS_SHARDED, POLYSIO_REDIS_SUBSCRIPTION_DYNAMIC);
+ * ```
+ */
+polysio_result polysio_server_options_set_redis_format(polysio_server_options *options,
+                                                       uint32_t format,
+                                                       uint32_t subscription_mode);
 
 /**
  * Where callbacks run: `POLYSIO_DISPATCH_THREADS` (default: on library threads, as events
@@ -1607,6 +1672,54 @@ polysio_result polysio_namespace_emit(polysio_namespace *ns,
 polysio_result polysio_namespace_server_side_emit(polysio_namespace *ns,
                                                   const char *event,
                                                   const polysio_payload *args);
+
+/**
+ * Like `polysio_namespace_server_side_emit`, waiting for the answers (Node's
+ * `serverSideEmitWithAck`): `callback` (required) gets `POLYSIO_OK` and one argument per other
+ * node, its answer (what its `polysio_server_side_cb` sent with `polysio_ack_send`, or an npm
+ * node's `cb(value)`), once every other node answered; or `POLYSIO_ERR_TIMEOUT` when they have
+ * not all answered within `timeout_ms` (0: 5000 ms), or another error (Redis away) with
+ * `polysio_last_error` telling why. Without an adapter, `POLYSIO_OK` with no arguments. Returns
+ * at once.
+ *
+ * ```c
+ * static void on_pongs(void *ud, polysio_result r, const polysio_payload *answers) {
+ *     size_t n = 0;
+ *     if (r == POLYSIO_OK) polysio_payload_count(answers, &n);   // the other nodes
+ * }
+ * polysio_namespace_server_side_emit_with_ack(nsp, "ping-node", NULL, 5000, on_pongs, NULL);
+ * ```
+ */
+polysio_result polysio_namespace_server_side_emit_with_ack(polysio_namespace *ns,
+                                                           const char *event,
+                                                           const polysio_payload *args,
+                                                           uint32_t timeout_ms,
+                                                           polysio_ack_cb callback,
+                                                           void *user_data);
+
+/**
+ * Sets the callback of `event` sent by the other nodes of the cluster with
+ * `serverSideEmit` / `serverSideEmitWithAck` (Node's `io.on(event, ...)` for server-side
+ * events; NULL removes it). It runs as the other callbacks do (library threads, or
+ * `polysio_server_poll`), one call per message. Without a callback for the event, a message is
+ * ignored and the sender's `serverSideEmitWithAck` does not count an answer from this node.
+ *
+ * ```c
+ * static void on_ping(void *ud, polysio_namespace *ns, const char *event,
+ *                     const polysio_payload *args, polysio_ack *ack) {
+ *     polysio_payload *p = NULL;
+ *     polysio_payload_new(&p);
+ *     polysio_payload_push_string(p, "pong", 4);
+ *     if (ack) polysio_ack_send(ack, p);                 // the sender waits for it
+ *     polysio_payload_free(p);
+ * }
+ * polysio_namespace_on_server_side(nsp, "ping-node", on_ping, NULL);
+ * ```
+ */
+polysio_result polysio_namespace_on_server_side(polysio_namespace *ns,
+                                                const char *event,
+                                                polysio_server_side_cb callback,
+                                                void *user_data);
 
 /**
  * The number of nodes of the cluster, this one included, into `out` (Node's `serverCount`;

@@ -7,13 +7,16 @@ use std::sync::{Arc, Mutex, Weak};
 use polysio::Value;
 
 use crate::dispatch::Dispatch;
-use crate::error::{check_out, code_of, ffi, polysio_result, polysio_result::*, write_out, Error};
+use crate::error::{
+    check_out, code_of, ffi, polysio_result, polysio_result::*, set_last_error, write_out, Error,
+};
 use crate::handle::{self, kind, Borrowed};
 use crate::payload::{self, polysio_payload};
 
 /// The pending answer to an event the peer emitted with an acknowledgement request. Passed
-/// (borrowed) to event callbacks; answer it with `polysio_ack_send`, during the callback or,
-/// after `polysio_ack_clone`, later from any thread.
+/// (borrowed) to event callbacks, and to `polysio_server_side_cb` when the other node waits for
+/// an answer (`serverSideEmitWithAck`); answer it with `polysio_ack_send`, during the callback
+/// or, after `polysio_ack_clone`, later from any thread.
 #[allow(non_camel_case_types)]
 pub struct polysio_ack {
     _private: [u8; 0],
@@ -22,9 +25,11 @@ kind!(polysio_ack, AckObj, Ack, "polysio_ack");
 
 /// Receives the answer to an emit with acknowledgement: `result` is `POLYSIO_OK` and `args` the
 /// peer's ack arguments (borrowed for the call), or `POLYSIO_ERR_TIMEOUT` /
-/// `POLYSIO_ERR_CLOSED` with `args` NULL. Called exactly once, unless the server or client is
+/// `POLYSIO_ERR_CLOSED` (or another error) with `args` NULL; `polysio_last_error` then reads
+/// the error's message during the call. Called exactly once, unless the server or client is
 /// freed first (then never). For a broadcast, `args` holds one argument per socket that
-/// answered: the array of that socket's ack arguments.
+/// answered: the array of that socket's ack arguments; for
+/// `polysio_namespace_server_side_emit_with_ack`, one argument per other node: its answer.
 #[allow(non_camel_case_types)]
 pub type polysio_ack_cb = Option<
     unsafe extern "C" fn(
@@ -37,6 +42,8 @@ pub type polysio_ack_cb = Option<
 pub(crate) enum Responder {
     Server(polysio::server::AckSender),
     Client(polysio::client::AckResponder),
+    /// A `serverSideEmitWithAck` from another node: one value goes back.
+    ServerSide(polysio::server::ServerSideAck),
 }
 
 pub struct AckObj {
@@ -58,7 +65,8 @@ pub(crate) fn borrowed(r: Option<Responder>) -> Option<Borrowed> {
 
 /// Sends the acknowledgement with `args` (NULL: no arguments). Only the first answer is sent: a
 /// second one is `POLYSIO_ERR_INVALID_ARGUMENT`; after the socket disconnected,
-/// `POLYSIO_ERR_CLOSED`.
+/// `POLYSIO_ERR_CLOSED`. The answer to another node's `serverSideEmitWithAck` is one value, as
+/// socket.io's: the first argument of `args` (null when there is none).
 #[no_mangle]
 pub extern "C" fn polysio_ack_send(
     ack: *const polysio_ack,
@@ -76,6 +84,7 @@ pub extern "C" fn polysio_ack_send(
         match r {
             Responder::Server(s) => s.send(args)?,
             Responder::Client(c) => c.send(args)?,
+            Responder::ServerSide(s) => s.send(args.into_iter().next().unwrap_or(Value::Null)),
         }
         Ok(())
     })
@@ -144,6 +153,8 @@ impl AckCall {
                     unsafe { f(ud.0, POLYSIO_OK, p.ptr()) }
                 }
                 Err(e) => {
+                    // The callback may read the message with `polysio_last_error`.
+                    set_last_error(e.to_string());
                     // SAFETY: as above.
                     unsafe { f(ud.0, code_of(&e), std::ptr::null()) }
                 }

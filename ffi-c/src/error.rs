@@ -104,7 +104,7 @@ thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-fn set_last_error(message: String) {
+pub(crate) fn set_last_error(message: String) {
     let _ = LAST_ERROR.try_with(|l| *l.borrow_mut() = message);
 }
 

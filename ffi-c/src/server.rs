@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use polysio::adapter::redis::{RedisAdapter, RedisConfig};
+use polysio::adapter::redis::{RedisAdapter, RedisConfig, RedisFormat, SubscriptionMode};
 use polysio::engine::server::Fallback;
 use polysio::engine::{CorsConfig, CorsOrigin, TransportType};
 use polysio::server::{
     BroadcastOperator, ConnectError, DisconnectReason, Namespace, RecoveryConfig, Server,
-    ServerConfig, Socket,
+    ServerConfig, ServerSideAck, Socket,
 };
 use polysio::Value;
 
@@ -130,7 +130,30 @@ pub type polysio_middleware_cb = Option<
     ),
 >;
 
+/// A `serverSideEmit` from another node of the cluster (`polysio_namespace_on_server_side`):
+/// the namespace it was sent to (borrowed), the event's name, its arguments (borrowed,
+/// read-only) and, when the other node waits for an answer (`serverSideEmitWithAck`), `ack`
+/// (borrowed; NULL otherwise): answer it with `polysio_ack_send` (one value: the first argument
+/// of the payload), during the call or after `polysio_ack_clone`. No socket is involved.
+#[allow(non_camel_case_types)]
+pub type polysio_server_side_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        ns: *mut polysio_namespace,
+        event: *const c_char,
+        args: *const polysio_payload,
+        ack: *mut polysio_ack,
+    ),
+>;
+
 type ConnFn = unsafe extern "C" fn(*mut c_void, *mut polysio_socket);
+type ServerSideFn = unsafe extern "C" fn(
+    *mut c_void,
+    *mut polysio_namespace,
+    *const c_char,
+    *const polysio_payload,
+    *mut polysio_ack,
+);
 type EventFn = unsafe extern "C" fn(
     *mut c_void,
     *mut polysio_socket,
@@ -148,6 +171,8 @@ struct ServerOpts {
     poll: bool,
     /// `polysio_server_options_set_redis`: the URL and the channel prefix.
     redis: Option<(String, String)>,
+    /// `polysio_server_options_set_redis_format`.
+    redis_format: (RedisFormat, SubscriptionMode),
 }
 
 pub struct ServerOptsObj(Mutex<ServerOpts>);
@@ -180,6 +205,7 @@ pub extern "C" fn polysio_server_options_new(
             config: ServerConfig::default(),
             poll: false,
             redis: None,
+            redis_format: Default::default(),
         }));
         write_out(
             out,
@@ -361,7 +387,8 @@ pub extern "C" fn polysio_server_options_set_connection_state_recovery(
 }
 
 /// Scale-out over Redis: the server joins a cluster of servers (polysio in any language, or
-/// npm socket.io with `@socket.io/redis-adapter` 8.3, the classic PUBLISH/SUBSCRIBE format)
+/// npm socket.io with `@socket.io/redis-adapter` 8.3: the classic PUBLISH/SUBSCRIBE format, or
+/// the sharded one with `polysio_server_options_set_redis_format`)
 /// sharing the Redis at `url` and the channel prefix `key` (NULL: `"socket.io"`, the npm
 /// adapter's default). Broadcasts, rooms, `polysio_broadcast_*` (fetch, join, leave,
 /// disconnect) and acks then reach the sockets of every node. `url` is
@@ -405,6 +432,65 @@ pub extern "C" fn polysio_server_options_set_redis(
             return Err(Error::invalid("the Redis key (channel prefix) is empty"));
         }
         o.redis = Some((url.to_owned(), key.to_owned()));
+        Ok(())
+    })
+}
+
+/// The classic `@socket.io/redis-adapter` format (`createAdapter`: PUBLISH/SUBSCRIBE, any
+/// Redis), the default of `polysio_server_options_set_redis_format`.
+pub const POLYSIO_REDIS_CLASSIC: u32 = 0;
+/// The sharded `@socket.io/redis-adapter` format (`createShardedAdapter`: SPUBLISH/SSUBSCRIBE,
+/// Redis 7.0 or later), for `polysio_server_options_set_redis_format`.
+pub const POLYSIO_REDIS_SHARDED: u32 = 1;
+/// Sharded format, `subscriptionMode: "static"`: two channels per namespace.
+pub const POLYSIO_REDIS_SUBSCRIPTION_STATIC: u32 = 0;
+/// Sharded format, `subscriptionMode: "dynamic"` (the npm default): plus one channel per public
+/// room that has sockets on this node.
+pub const POLYSIO_REDIS_SUBSCRIPTION_DYNAMIC: u32 = 1;
+/// Sharded format, `subscriptionMode: "dynamic-private"`: as dynamic, private rooms (socket ids)
+/// included.
+pub const POLYSIO_REDIS_SUBSCRIPTION_DYNAMIC_PRIVATE: u32 = 2;
+
+/// The wire format of the Redis adapter of `polysio_server_options_set_redis` (set before or
+/// after it): `POLYSIO_REDIS_CLASSIC` (the default) or `POLYSIO_REDIS_SHARDED` (npm's
+/// `createShardedAdapter`; the key of `polysio_server_options_set_redis` is its
+/// `channelPrefix`), and, for the sharded format, `subscription_mode`:
+/// `POLYSIO_REDIS_SUBSCRIPTION_STATIC`, `_DYNAMIC` (npm's default) or `_DYNAMIC_PRIVATE`
+/// (ignored by the classic format). Every node of a cluster must use the same format and mode.
+/// Anything else is `POLYSIO_ERR_INVALID_ARGUMENT`.
+///
+/// ```c
+/// polysio_server_options_set_redis(o, "redis://127.0.0.1:6379", NULL);
+/// polysio_server_options_set_redis_format(o, POLYSIO_REDIS_SHARDED, POLYSIO_REDIS_SUBSCRIPTION_DYNAMIC);
+/// ```
+#[no_mangle]
+pub extern "C" fn polysio_server_options_set_redis_format(
+    options: *mut polysio_server_options,
+    format: u32,
+    subscription_mode: u32,
+) -> polysio_result {
+    with_opts(options, |o| {
+        let format = match format {
+            POLYSIO_REDIS_CLASSIC => RedisFormat::Classic,
+            POLYSIO_REDIS_SHARDED => RedisFormat::Sharded,
+            f => {
+                return Err(Error::invalid(format!(
+                    "Redis format {f}: expected POLYSIO_REDIS_CLASSIC or POLYSIO_REDIS_SHARDED"
+                )))
+            }
+        };
+        let mode = match subscription_mode {
+            POLYSIO_REDIS_SUBSCRIPTION_STATIC => SubscriptionMode::Static,
+            POLYSIO_REDIS_SUBSCRIPTION_DYNAMIC => SubscriptionMode::Dynamic,
+            POLYSIO_REDIS_SUBSCRIPTION_DYNAMIC_PRIVATE => SubscriptionMode::DynamicPrivate,
+            m => {
+                return Err(Error::invalid(format!(
+                    "subscription mode {m}: expected POLYSIO_REDIS_SUBSCRIPTION_STATIC, _DYNAMIC \
+                     or _DYNAMIC_PRIVATE"
+                )))
+            }
+        };
+        o.redis_format = (format, mode);
         Ok(())
     })
 }
@@ -613,6 +699,8 @@ struct Handlers {
     events: HashMap<String, (EventFn, UserData)>,
     any: Option<(EventFn, UserData)>,
     disconnect: Option<(DiscFn, UserData)>,
+    /// `polysio_namespace_on_server_side`, by event.
+    server_side: HashMap<String, (ServerSideFn, UserData)>,
 }
 
 pub struct SockObj {
@@ -879,6 +967,33 @@ impl NsObj {
         });
     }
 
+    /// A `serverSideEmit` from another node: runs the C callback of `event`, never on the
+    /// adapter's task (it may block). Without a callback by then, the ack is dropped
+    /// unanswered, as socket.io does.
+    fn server_side(self: &Arc<Self>, event: &str, args: Vec<Value>, ack: Option<ServerSideAck>) {
+        let Some(server) = self.server.upgrade() else {
+            return;
+        };
+        let ns = self.clone();
+        let event = event.to_owned();
+        server.dispatch.deliver_later(move || {
+            let h = ns
+                .handlers
+                .read()
+                .ok()
+                .and_then(|h| h.server_side.get(&event).copied());
+            let Some((f, ud)) = h else {
+                return;
+            };
+            let name = cstring_lossy(&event);
+            let p = payload::borrowed(args);
+            let a = ack::borrowed(ack.map(Responder::ServerSide));
+            let a = a.as_ref().map_or(std::ptr::null_mut(), |a| a.ptr());
+            // SAFETY: a C callback with the arguments its type documents.
+            unsafe { f(ud.0, ns.ptr(), name.as_ptr(), p.ptr(), a) }
+        });
+    }
+
     fn disconnected(self: &Arc<Self>, s: &Arc<Socket>, reason: DisconnectReason) {
         let Some(server) = self.server.upgrade() else {
             return;
@@ -932,6 +1047,7 @@ pub extern "C" fn polysio_server_new(
                 config: ServerConfig::default(),
                 poll: false,
                 redis: None,
+                redis_format: Default::default(),
             }
         } else {
             handle::get(options)?
@@ -947,6 +1063,7 @@ pub extern "C" fn polysio_server_new(
                 let _in_runtime = rt.handle().enter();
                 let mut config = RedisConfig::new(url.clone());
                 config.key = key.clone();
+                (config.format, config.subscription_mode) = opts.redis_format;
                 let adapter = RedisAdapter::new(config)
                     .map_err(|e| Error::invalid(format!("bad Redis URL {url:?}: {e}")))?;
                 opts.config.adapter = Some(adapter.factory());
@@ -1438,6 +1555,98 @@ pub extern "C" fn polysio_namespace_server_side_emit(
     })
 }
 
+/// Like `polysio_namespace_server_side_emit`, waiting for the answers (Node's
+/// `serverSideEmitWithAck`): `callback` (required) gets `POLYSIO_OK` and one argument per other
+/// node, its answer (what its `polysio_server_side_cb` sent with `polysio_ack_send`, or an npm
+/// node's `cb(value)`), once every other node answered; or `POLYSIO_ERR_TIMEOUT` when they have
+/// not all answered within `timeout_ms` (0: 5000 ms), or another error (Redis away) with
+/// `polysio_last_error` telling why. Without an adapter, `POLYSIO_OK` with no arguments. Returns
+/// at once.
+///
+/// ```c
+/// static void on_pongs(void *ud, polysio_result r, const polysio_payload *answers) {
+///     size_t n = 0;
+///     if (r == POLYSIO_OK) polysio_payload_count(answers, &n);   // the other nodes
+/// }
+/// polysio_namespace_server_side_emit_with_ack(nsp, "ping-node", NULL, 5000, on_pongs, NULL);
+/// ```
+#[no_mangle]
+pub extern "C" fn polysio_namespace_server_side_emit_with_ack(
+    ns: *mut polysio_namespace,
+    event: *const c_char,
+    args: *const polysio_payload,
+    timeout_ms: u32,
+    callback: polysio_ack_cb,
+    user_data: *mut c_void,
+) -> polysio_result {
+    ffi(|| {
+        let ns = handle::get(ns)?;
+        let (event, args, server) = ack_emit(event, args, callback, &ns.server)?;
+        let timeout = Duration::from_millis(if timeout_ms == 0 {
+            5000
+        } else {
+            timeout_ms.into()
+        });
+        let call = AckCall::new(callback, user_data, &server.dispatch);
+        let nsp = ns.nsp.clone();
+        drop(server.rt.handle().spawn(async move {
+            let r = nsp.server_side_emit_with_ack(&event, args, timeout).await;
+            call.complete(r);
+        }));
+        Ok(())
+    })
+}
+
+/// Sets the callback of `event` sent by the other nodes of the cluster with
+/// `serverSideEmit` / `serverSideEmitWithAck` (Node's `io.on(event, ...)` for server-side
+/// events; NULL removes it). It runs as the other callbacks do (library threads, or
+/// `polysio_server_poll`), one call per message. Without a callback for the event, a message is
+/// ignored and the sender's `serverSideEmitWithAck` does not count an answer from this node.
+///
+/// ```c
+/// static void on_ping(void *ud, polysio_namespace *ns, const char *event,
+///                     const polysio_payload *args, polysio_ack *ack) {
+///     polysio_payload *p = NULL;
+///     polysio_payload_new(&p);
+///     polysio_payload_push_string(p, "pong", 4);
+///     if (ack) polysio_ack_send(ack, p);                 // the sender waits for it
+///     polysio_payload_free(p);
+/// }
+/// polysio_namespace_on_server_side(nsp, "ping-node", on_ping, NULL);
+/// ```
+#[no_mangle]
+pub extern "C" fn polysio_namespace_on_server_side(
+    ns: *mut polysio_namespace,
+    event: *const c_char,
+    callback: polysio_server_side_cb,
+    user_data: *mut c_void,
+) -> polysio_result {
+    ffi(|| {
+        let ns = handle::get(ns)?;
+        let event = cstr(event, "event")?.to_owned();
+        let mut h = ns.handlers.write().unwrap_or_else(|p| p.into_inner());
+        let Some(f) = callback else {
+            h.server_side.remove(&event);
+            return Ok(());
+        };
+        let first = h
+            .server_side
+            .insert(event.clone(), (f, UserData(user_data)))
+            .is_none();
+        drop(h);
+        if first {
+            let w = Arc::downgrade(&ns);
+            let name = event.clone();
+            ns.nsp.on_server_side_emit(&event, move |args, ack| {
+                if let Some(ns) = w.upgrade() {
+                    ns.server_side(&name, args, ack);
+                }
+            });
+        }
+        Ok(())
+    })
+}
+
 /// The number of nodes of the cluster, this one included, into `out` (Node's `serverCount`;
 /// 1 without an adapter). Blocks until the answer (at most the adapter's request timeout,
 /// then `POLYSIO_ERR_TIMEOUT`).
@@ -1811,18 +2020,7 @@ pub extern "C" fn polysio_broadcast_emit_with_ack(
 ) -> polysio_result {
     ffi(|| {
         let (mut op, server) = op_of(b)?;
-        let event = cstr(event, "event")?.to_owned();
-        if polysio::parser::packet::RESERVED_EVENTS.contains(&event.as_str()) {
-            return Err(Error::invalid(format!(
-                "\"{event}\" is a reserved event name"
-            )));
-        }
-        let args = payload::args_of(args)?;
-        callback.ok_or_else(|| Error::null("callback"))?;
-        let server = server
-            .upgrade()
-            .ok_or_else(|| Error::new(POLYSIO_ERR_CLOSED, "the server was freed"))?;
-        server.check_open()?;
+        let (event, args, server) = ack_emit(event, args, callback, &server)?;
         if timeout_ms > 0 {
             op = op.timeout(Duration::from_millis(timeout_ms.into()));
         }
@@ -1833,6 +2031,29 @@ pub extern "C" fn polysio_broadcast_emit_with_ack(
         }));
         Ok(())
     })
+}
+
+/// The checked arguments of an emit with acknowledgement (a non-reserved event, a callback) and
+/// the open server it goes through.
+fn ack_emit(
+    event: *const c_char,
+    args: *const polysio_payload,
+    callback: polysio_ack_cb,
+    server: &Weak<ServerObj>,
+) -> Result<(String, Vec<Value>, Arc<ServerObj>)> {
+    let event = cstr(event, "event")?.to_owned();
+    if polysio::parser::packet::RESERVED_EVENTS.contains(&event.as_str()) {
+        return Err(Error::invalid(format!(
+            "\"{event}\" is a reserved event name"
+        )));
+    }
+    let args = payload::args_of(args)?;
+    callback.ok_or_else(|| Error::null("callback"))?;
+    let server = server
+        .upgrade()
+        .ok_or_else(|| Error::new(POLYSIO_ERR_CLOSED, "the server was freed"))?;
+    server.check_open()?;
+    Ok((event, args, server))
 }
 
 /// Makes the selected sockets join `room`.

@@ -237,7 +237,8 @@ under_valgrind() {
 
 # Scale-out over Redis: a real redis-server on a free port, an npm socket.io node with
 # @socket.io/redis-adapter beside the C server of test_redis (broadcasts both ways, serverCount,
-# serverSideEmit), natively and under valgrind.
+# serverSideEmit and serverSideEmitWithAck both ways), in the classic format (createAdapter) then
+# the sharded one (createShardedAdapter), natively and under valgrind.
 redis_cluster() {
   command -v redis-server >/dev/null || { echo "redis-server missing (apt-get install redis-server)" >&2; exit 1; }
   local rport
@@ -249,10 +250,19 @@ redis_cluster() {
     [ $((SECONDS - t0)) -lt 30 ] || { echo "redis-server did not start" >&2; cat "$logs/redis.log" >&2; exit 1; }
     sleep 0.1
   done
-  start_server redis-node node tests/node/redis-cluster-node.js 0 "redis://127.0.0.1:$rport"
-  "$bin/test_redis" "redis://127.0.0.1:$rport" "$port"
-  vg "$bin/test_redis" "redis://127.0.0.1:$rport" "$port"
-  stop_server || true
+  local format
+  for format in classic sharded; do
+    start_server "redis-node-$format" node tests/node/redis-cluster-node.js 0 "redis://127.0.0.1:$rport" "$format"
+    "$bin/test_redis" "redis://127.0.0.1:$rport" "$port" "$format"
+    vg "$bin/test_redis" "redis://127.0.0.1:$rport" "$port" "$format"
+    stop_server || true
+  done
+}
+
+# The C scenario server in cluster mode (tests/SCENARIOS.md): two C nodes, and a C node beside
+# npm socket.io, in both formats, checked by tests/node/cluster-client.js.
+cluster_scenarios() {
+  python3 tests/cluster --langs c --adapters classic,sharded --clients socket.io-client
 }
 
 examples() {
@@ -286,6 +296,7 @@ stage "C client vs npm socket.io server" client_vs_reference_server
 stage "npm socket.io-client vs C server (server-scenarios.js)" npm_client_vs_c_server
 stage "tests/run-server c + npm client" run_server_c
 stage "C server in a Redis cluster with an npm socket.io node" redis_cluster
+stage "tests/cluster --langs c (classic, sharded)" cluster_scenarios
 stage "valgrind (no leaks, no errors)" under_valgrind
 stage "examples (chat server in C, client in C++)" examples
 echo "ffi-c tests: all passed in $((SECONDS - t_all)) s"

@@ -14,6 +14,9 @@
  * `disconnect <reason>` for every disconnect on `/`.
  * --recovery turns connection state recovery on; --poll runs every callback on the main
  * thread (POLYSIO_DISPATCH_POLL) instead of library threads.
+ * Cluster mode (tests/SCENARIOS.md): with POLYSIO_TEST_REDIS set, the server joins that Redis in
+ * the format of POLYSIO_TEST_ADAPTER (classic, the default, or sharded; another exits 77), `/`
+ * gets the cluster events, and the port opens once the adapter is subscribed.
  * Prints `listening PORT` when ready; runs until SIGINT or SIGTERM, then frees everything. */
 #include <stdio.h>
 #include <stdlib.h>

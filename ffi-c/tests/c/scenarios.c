@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "scenarios.h"
@@ -148,6 +149,221 @@ static void secret_middleware(void *ud, polysio_socket *s, polysio_refusal *refu
     if (strcmp(token, "ok") != 0) check(polysio_refusal_set(refusal, "not authorized", "{\"code\":42}"), "refuse");
 }
 
+/* ---- cluster mode (tests/SCENARIOS.md, "Cluster mode") ---------------------------------- */
+
+/* Acks `{"error": message}` with the calling thread's last error. */
+static void ack_error(polysio_ack *ack) {
+    char msg[512];
+    polysio_payload *p = NULL;
+    polysio_last_error(msg, sizeof msg);
+    check(polysio_payload_new(&p), "payload");
+    check(polysio_payload_push_json(p, "{}", 2), "push");
+    check(polysio_payload_set_string(p, "/0/error", msg, strlen(msg)), "set error");
+    check(polysio_ack_send(ack, p), "ack error");
+    polysio_payload_free(p);
+}
+
+static void ack_empty(polysio_ack *ack) {
+    if (ack) check(polysio_ack_send(ack, NULL), "ack");
+}
+
+static void ack_int(polysio_ack *ack, int64_t n) {
+    polysio_payload *p = NULL;
+    check(polysio_payload_new(&p), "payload");
+    check(polysio_payload_push_int(p, n), "push");
+    check(polysio_ack_send(ack, p), "ack");
+    polysio_payload_free(p);
+}
+
+static int by_string(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* JavaScript's String(v) of the value at `ptr`: the string itself, else its JSON text. */
+static char *js_string(const polysio_payload *args, const char *ptr) {
+    const char *s = NULL;
+    size_t len = 0;
+    if (polysio_payload_get_string(args, ptr, &s, &len) == POLYSIO_OK) return strndup(s, len);
+    polysio_payload *one = NULL;
+    const char *json = "[null]";
+    len = 6;
+    check(polysio_payload_new(&one), "payload");
+    if (polysio_payload_push_value(one, args, ptr) == POLYSIO_OK) polysio_payload_to_json(one, &json, &len);
+    char *r = strndup(json + 1, len - 2);
+    polysio_payload_free(one);
+    return r;
+}
+
+/* Acks one argument: the array of String(value at `fmt` % i) for every argument i of `from`,
+ * sorted. */
+static void ack_sorted(polysio_ack *ack, const polysio_payload *from, const char *fmt) {
+    size_t n = 0;
+    check(polysio_payload_count(from, &n), "count");
+    char **v = calloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        char ptr[32];
+        snprintf(ptr, sizeof ptr, fmt, i);
+        v[i] = js_string(from, ptr);
+    }
+    qsort(v, n, sizeof *v, by_string);
+    polysio_payload *p = NULL;
+    check(polysio_payload_new(&p), "payload");
+    check(polysio_payload_push_json(p, "[]", 2), "push");
+    for (size_t i = 0; i < n; i++) {
+        check(polysio_payload_set_string(p, "/0/-", v[i], strlen(v[i])), "append");
+        free(v[i]);
+    }
+    free(v);
+    check(polysio_ack_send(ack, p), "ack");
+    polysio_payload_free(p);
+}
+
+static void on_fetch_sockets(void *ud, polysio_socket *s, const char *ev, const polysio_payload *args, polysio_ack *ack) {
+    (void)ud; (void)s; (void)ev;
+    if (!ack) return;
+    polysio_broadcast *b = NULL;
+    polysio_payload *ids = NULL;
+    check(polysio_namespace_broadcast(root, &b), "broadcast");
+    check(polysio_broadcast_to(b, first_string(args)), "in");
+    if (polysio_broadcast_socket_ids(b, &ids) != POLYSIO_OK) { /* blocks until every node answered */
+        ack_error(ack);
+    } else {
+        ack_sorted(ack, ids, "/%zu");
+        polysio_payload_free(ids);
+    }
+    polysio_broadcast_free(b);
+}
+
+static void on_sockets_join(void *ud, polysio_socket *s, const char *ev, const polysio_payload *args, polysio_ack *ack) {
+    (void)ud; (void)s; (void)ev;
+    const char *target = NULL, *room = NULL;
+    if (polysio_payload_get_string(args, "/0", &target, NULL) == POLYSIO_OK
+        && polysio_payload_get_string(args, "/1", &room, NULL) == POLYSIO_OK) {
+        polysio_broadcast *b = NULL;
+        check(polysio_namespace_broadcast(root, &b), "broadcast");
+        check(polysio_broadcast_to(b, target), "in");
+        check(polysio_broadcast_join(b, room), "join");
+        polysio_broadcast_free(b);
+    }
+    ack_empty(ack);
+}
+
+static void on_disconnect_room(void *ud, polysio_socket *s, const char *ev, const polysio_payload *args, polysio_ack *ack) {
+    (void)ud; (void)s; (void)ev;
+    ack_empty(ack);
+    const char *room = NULL;
+    if (polysio_payload_get_string(args, "/0", &room, NULL) != POLYSIO_OK) return;
+    polysio_broadcast *b = NULL;
+    check(polysio_namespace_broadcast(root, &b), "broadcast");
+    check(polysio_broadcast_to(b, room), "in");
+    check(polysio_broadcast_disconnect(b, false), "disconnect");
+    polysio_broadcast_free(b);
+}
+
+static void on_server_side_emit(void *ud, polysio_socket *s, const char *ev, const polysio_payload *args, polysio_ack *ack) {
+    (void)ud; (void)s; (void)ev;
+    check(polysio_namespace_server_side_emit(root, "relay", args), "serverSideEmit");
+    ack_empty(ack);
+}
+
+/* The answers of serverSideEmitWithAck("ping-node"); ud: the client's ack (a clone). */
+static void got_pongs(void *ud, polysio_result r, const polysio_payload *answers) {
+    polysio_ack *ack = ud;
+    size_t n = 0;
+    if (r == POLYSIO_OK && polysio_payload_count(answers, &n) == POLYSIO_OK) ack_int(ack, (int64_t)n);
+    else ack_error(ack);
+    check(polysio_ack_free(ack), "ack free");
+}
+
+static void on_server_side_emit_with_ack(void *ud, polysio_socket *s, const char *ev, const polysio_payload *args, polysio_ack *ack) {
+    (void)ud; (void)s; (void)ev; (void)args;
+    polysio_ack *later = NULL;
+    if (!ack || polysio_ack_clone(ack, &later) != POLYSIO_OK) return;
+    if (polysio_namespace_server_side_emit_with_ack(root, "ping-node", NULL, 5000, got_pongs, later) != POLYSIO_OK) {
+        ack_error(later);
+        polysio_ack_free(later);
+    }
+}
+
+/* The replies of ask-all's question, one argument per socket (the array of its ack args). */
+static void got_replies(void *ud, polysio_result r, const polysio_payload *replies) {
+    polysio_ack *ack = ud;
+    if (r != POLYSIO_OK) ack_error(ack);
+    else ack_sorted(ack, replies, "/%zu/0");
+    check(polysio_ack_free(ack), "ack free");
+}
+
+static void on_ask_all(void *ud, polysio_socket *s, const char *ev, const polysio_payload *args, polysio_ack *ack) {
+    (void)ud; (void)s; (void)ev;
+    polysio_ack *later = NULL;
+    if (!ack || polysio_ack_clone(ack, &later) != POLYSIO_OK) return;
+    polysio_broadcast *b = NULL;
+    check(polysio_namespace_broadcast(root, &b), "broadcast");
+    if (polysio_broadcast_emit_with_ack(b, "question", args, 3000, got_replies, later) != POLYSIO_OK) {
+        ack_error(later);
+        polysio_ack_free(later);
+    }
+    polysio_broadcast_free(b);
+}
+
+static void on_server_count(void *ud, polysio_socket *s, const char *ev, const polysio_payload *args, polysio_ack *ack) {
+    (void)ud; (void)s; (void)ev; (void)args;
+    size_t n = 0;
+    if (!ack) return;
+    if (polysio_namespace_server_count(root, &n) == POLYSIO_OK) ack_int(ack, (int64_t)n);
+    else ack_error(ack);
+}
+
+/* serverSideEmit `relay` from another node: to this node's own sockets of `/`. */
+static void on_relay(void *ud, polysio_namespace *ns, const char *ev, const polysio_payload *args, polysio_ack *ack) {
+    (void)ud; (void)ev; (void)ack;
+    polysio_broadcast *b = NULL;
+    check(polysio_namespace_broadcast(ns, &b), "broadcast");
+    check(polysio_broadcast_local(b), "local");
+    check(polysio_broadcast_emit(b, "relayed", args), "emit relayed");
+    polysio_broadcast_free(b);
+}
+
+static void on_ping_node(void *ud, polysio_namespace *ns, const char *ev, const polysio_payload *args, polysio_ack *ack) {
+    (void)ud; (void)ns; (void)ev; (void)args;
+    if (!ack) return;
+    polysio_payload *p = NULL;
+    check(polysio_payload_new(&p), "payload");
+    check(polysio_payload_push_string(p, "pong", 4), "push");
+    check(polysio_ack_send(ack, p), "pong");
+    polysio_payload_free(p);
+}
+
+/* POLYSIO_TEST_REDIS / POLYSIO_TEST_ADAPTER into the options: false when not in cluster mode;
+ * exits 77 on an adapter this server does not have. */
+static bool cluster_options(polysio_server_options *o) {
+    const char *url = getenv("POLYSIO_TEST_REDIS"), *adapter = getenv("POLYSIO_TEST_ADAPTER");
+    if (!url || !*url) return false;
+    if (!adapter || !*adapter) adapter = "classic";
+    uint32_t format;
+    if (strcmp(adapter, "classic") == 0) format = POLYSIO_REDIS_CLASSIC;
+    else if (strcmp(adapter, "sharded") == 0) format = POLYSIO_REDIS_SHARDED;
+    else {
+        fprintf(stderr, "adapter %s not supported by c (POLYSIO_TEST_ADAPTER; known: classic, sharded)\n", adapter);
+        exit(77);
+    }
+    check(polysio_server_options_set_redis(o, url, NULL), "redis");
+    check(polysio_server_options_set_redis_format(o, format, POLYSIO_REDIS_SUBSCRIPTION_DYNAMIC), "redis format");
+    return true;
+}
+
+static void cluster_namespace(polysio_namespace *ns) {
+    check(polysio_namespace_on_server_side(ns, "relay", on_relay, NULL), "on relay");
+    check(polysio_namespace_on_server_side(ns, "ping-node", on_ping_node, NULL), "on ping-node");
+    check(polysio_namespace_on(ns, "fetch-sockets", on_fetch_sockets, NULL), "on");
+    check(polysio_namespace_on(ns, "sockets-join", on_sockets_join, NULL), "on");
+    check(polysio_namespace_on(ns, "disconnect-room", on_disconnect_room, NULL), "on");
+    check(polysio_namespace_on(ns, "server-side-emit", on_server_side_emit, NULL), "on");
+    check(polysio_namespace_on(ns, "server-side-emit-with-ack", on_server_side_emit_with_ack, NULL), "on");
+    check(polysio_namespace_on(ns, "ask-all", on_ask_all, NULL), "on");
+    check(polysio_namespace_on(ns, "server-count", on_server_count, NULL), "on");
+}
+
 /* ---- the scenarios of tests/SCENARIOS.md ------------------------------------------------ */
 
 static void refuse_middleware(void *ud, polysio_socket *s, polysio_refusal *refusal) {
@@ -232,6 +448,7 @@ polysio_server *scenario_server_new(int argc, char **argv, int first, struct sce
     check(polysio_server_options_set_connect_timeout(o, 1000), "connect timeout");
     if (recovery) check(polysio_server_options_set_connection_state_recovery(o, true, 120000, true), "recovery");
     if (opts->poll) check(polysio_server_options_set_dispatch(o, POLYSIO_DISPATCH_POLL), "dispatch");
+    bool cluster = cluster_options(o);
     polysio_server *srv = NULL;
     check(polysio_server_new(o, &srv), "server");
     polysio_server_options_free(o);
@@ -250,6 +467,16 @@ polysio_server *scenario_server_new(int argc, char **argv, int first, struct sce
         polysio_namespace *secret = NULL;
         check(polysio_server_of(srv, "/secret", &secret), "of /secret");
         check(polysio_namespace_use(secret, secret_middleware, NULL), "use");
+    }
+    if (cluster) {
+        cluster_namespace(root);
+        /* subscribed before the port opens, so that the other nodes count this one from then on */
+        polysio_result r = polysio_server_redis_ready(srv, 20000);
+        if (r != POLYSIO_OK) {
+            check(r, "Redis not ready");
+            polysio_server_free(srv);
+            exit(1);
+        }
     }
     return srv;
 }

@@ -1,9 +1,11 @@
 /* Scale-out over Redis (polysio_server_options_set_redis): a C server and an npm socket.io node
- * with @socket.io/redis-adapter (tests/node/redis-cluster-node.js) on one real redis-server.
+ * with @socket.io/redis-adapter (tests/node/redis-cluster-node.js) on one real redis-server, in
+ * the classic format (createAdapter) or the sharded one (createShardedAdapter).
  * A broadcast crosses the nodes both ways, serverCount counts both, serverSideEmit reaches the
- * npm node; bad URLs are refused with POLYSIO_ERR_INVALID_ARGUMENT.
+ * npm node and the npm node's reaches polysio_namespace_on_server_side, serverSideEmitWithAck
+ * is answered both ways; bad URLs, formats and arguments are refused.
  *
- * Usage: test_redis REDIS_URL NODE_PORT */
+ * Usage: test_redis REDIS_URL NODE_PORT [classic|sharded] */
 #include <stdatomic.h>
 
 #include "check.h"
@@ -11,6 +13,63 @@
 typedef struct {
     atomic_int connects, from_c, from_node, relayed;
 } state;
+
+/* What the C node's server-side callbacks and the acks saw. */
+static atomic_int relay_from_node, pings, pongs_ok, node_replies_ok, no_adapter_ok;
+static polysio_namespace *root_ns;
+
+static bool arg_is(const polysio_payload *args, const char *want);
+
+/* serverSideEmit("relay", "from-node") of the npm node */
+static void on_relay(void *ud, polysio_namespace *ns, const char *ev, const polysio_payload *args, polysio_ack *ack) {
+    (void)ud;
+    if (ns == root_ns && strcmp(ev, "relay") == 0 && arg_is(args, "from-node") && ack == NULL)
+        atomic_fetch_add(&relay_from_node, 1);
+}
+
+/* serverSideEmitWithAck("ping-node") of the npm node: answered later, from a clone */
+static void on_ping(void *ud, polysio_namespace *ns, const char *ev, const polysio_payload *args, polysio_ack *ack) {
+    (void)ud; (void)ns; (void)ev; (void)args;
+    if (!ack) return;
+    polysio_ack *later = NULL;
+    OK(polysio_ack_clone(ack, &later));
+    polysio_payload *p = NULL;
+    OK(polysio_payload_new(&p));
+    OK(polysio_payload_push_string(p, "pong-c", 6));
+    OK(polysio_payload_push_string(p, "ignored", 7)); /* one value goes back: the first */
+    OK(polysio_ack_send(later, p));
+    ERR(polysio_ack_send(later, p), POLYSIO_ERR_INVALID_ARGUMENT);
+    OK(polysio_payload_free(p));
+    OK(polysio_ack_free(later));
+    atomic_fetch_add(&pings, 1);
+}
+
+/* the C node's serverSideEmitWithAck: one answer, the npm node's "pong" */
+static void got_pongs(void *ud, polysio_result r, const polysio_payload *answers) {
+    (void)ud;
+    size_t n = 0;
+    if (r == POLYSIO_OK && polysio_payload_count(answers, &n) == POLYSIO_OK && n == 1 && arg_is(answers, "pong"))
+        atomic_fetch_add(&pongs_ok, 1);
+    else
+        fprintf(stderr, "got_pongs: %s (%zu answers): %s\n", polysio_result_name(r), n, last_error());
+}
+
+/* the npm node's acknowledgement of server-side-emit-with-ack: its replies, ["pong-c"] */
+static void got_node_replies(void *ud, polysio_result r, const polysio_payload *args) {
+    (void)ud;
+    const char *s = NULL;
+    size_t n = 0;
+    if (r == POLYSIO_OK && polysio_payload_get_length(args, "/0", &n) == POLYSIO_OK && n == 1
+        && polysio_payload_get_string(args, "/0/0", &s, NULL) == POLYSIO_OK && strcmp(s, "pong-c") == 0)
+        atomic_fetch_add(&node_replies_ok, 1);
+}
+
+/* without an adapter: no other node, no answers */
+static void got_none(void *ud, polysio_result r, const polysio_payload *answers) {
+    (void)ud;
+    size_t n = 1;
+    if (r == POLYSIO_OK && polysio_payload_count(answers, &n) == POLYSIO_OK && n == 0) atomic_fetch_add(&no_adapter_ok, 1);
+}
 
 static bool arg_is(const polysio_payload *args, const char *want) {
     const char *s = NULL;
@@ -52,6 +111,8 @@ static polysio_payload *strings(int n, const char **v) {
 int main(int argc, char **argv) {
     if (argc < 3) FAIL("usage: test_redis REDIS_URL NODE_PORT");
     const char *redis = argv[1];
+    const char *format_name = argc > 3 ? argv[3] : "classic";
+    uint32_t format = strcmp(format_name, "sharded") == 0 ? POLYSIO_REDIS_SHARDED : POLYSIO_REDIS_CLASSIC;
 
     /* ---- bad URLs: clear errors, no server */
     polysio_server_options *o = NULL;
@@ -69,7 +130,20 @@ int main(int argc, char **argv) {
     polysio_server *plain = NULL;
     OK(polysio_server_new(o, &plain));
     ERR(polysio_server_redis_ready(plain, 10), POLYSIO_ERR_NOT_FOUND);
+    polysio_namespace *plain_ns = NULL;
+    OK(polysio_server_of(plain, "/", &plain_ns));
+    OK(polysio_namespace_server_side_emit_with_ack(plain_ns, "ping-node", NULL, 0, got_none, NULL));
+    ERR(polysio_namespace_server_side_emit_with_ack(plain_ns, "ping-node", NULL, 0, NULL, NULL), POLYSIO_ERR_NULL_ARGUMENT);
+    ERR(polysio_namespace_server_side_emit_with_ack(plain_ns, "connect", NULL, 0, got_none, NULL), POLYSIO_ERR_INVALID_ARGUMENT);
+    ERR(polysio_namespace_on_server_side(plain_ns, NULL, on_relay, NULL), POLYSIO_ERR_NULL_ARGUMENT);
+    OK(polysio_namespace_on_server_side(plain_ns, "relay", on_relay, NULL));
+    OK(polysio_namespace_on_server_side(plain_ns, "relay", NULL, NULL)); /* removed */
+    WAIT_UNTIL(atomic_load(&no_adapter_ok) == 1);
     OK(polysio_server_free(plain));
+    /* formats and subscription modes */
+    ERR(polysio_server_options_set_redis_format(o, 7, POLYSIO_REDIS_SUBSCRIPTION_DYNAMIC), POLYSIO_ERR_INVALID_ARGUMENT);
+    ERR(polysio_server_options_set_redis_format(o, POLYSIO_REDIS_SHARDED, 9), POLYSIO_ERR_INVALID_ARGUMENT);
+    OK(polysio_server_options_set_redis_format(o, format, POLYSIO_REDIS_SUBSCRIPTION_DYNAMIC));
 
     /* ---- a C node of the cluster */
     OK(polysio_server_options_set_redis(o, redis, "socket.io"));
@@ -78,6 +152,9 @@ int main(int argc, char **argv) {
     OK(polysio_server_options_free(o));
     polysio_namespace *ns = NULL;
     OK(polysio_server_of(srv, "/", &ns));
+    root_ns = ns;
+    OK(polysio_namespace_on_server_side(ns, "relay", on_relay, NULL));
+    OK(polysio_namespace_on_server_side(ns, "ping-node", on_ping, NULL));
     uint16_t port = 0;
     OK(polysio_server_listen(srv, "127.0.0.1", 0, &port));
     OK(polysio_server_redis_ready(srv, 15000));
@@ -117,6 +194,22 @@ int main(int argc, char **argv) {
     CHECK(atomic_load(&on_c.relayed) == 0); /* not sent to this node's clients */
     CHECK(atomic_load(&on_c.from_c) == 1 && atomic_load(&on_node.from_c) == 1); /* once each */
 
+    /* ---- npm -> C: serverSideEmit("relay", "from-node") reaches on_relay, once */
+    const char *from_node[] = {"from-node"};
+    polysio_payload *fn = strings(1, from_node);
+    OK(polysio_client_socket_emit(sn, "server-side-emit", fn));
+    WAIT_UNTIL(atomic_load(&relay_from_node) == 1);
+
+    /* ---- serverSideEmitWithAck both ways */
+    OK(polysio_namespace_server_side_emit_with_ack(ns, "ping-node", NULL, 5000, got_pongs, NULL));
+    WAIT_UNTIL(atomic_load(&pongs_ok) == 1);
+    OK(polysio_client_socket_emit_with_ack(sn, "server-side-emit-with-ack", NULL, 10000, got_node_replies, NULL));
+    WAIT_UNTIL(atomic_load(&node_replies_ok) == 1);
+    CHECK(atomic_load(&pings) == 1);
+    pump(200);
+    CHECK(atomic_load(&relay_from_node) == 1);
+    OK(polysio_payload_free(fn));
+
     OK(polysio_payload_free(p));
     OK(polysio_payload_free(q));
     OK(polysio_payload_free(r));
@@ -126,6 +219,6 @@ int main(int argc, char **argv) {
     }
     OK(polysio_server_free(srv));
     if (polysio_handle_count() != 0) FAIL("%zu handles left", polysio_handle_count());
-    printf("test_redis: ok\n");
+    printf("test_redis %s: ok\n", format_name);
     return 0;
 }
