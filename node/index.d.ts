@@ -409,6 +409,30 @@ export interface RedisAdapterOptions {
   maxQueue?: number;
 }
 
+/**
+ * Which channels the sharded format uses (npm's `subscriptionMode`): `"static"` (two per
+ * namespace), `"dynamic"` (plus one per public room with sockets on this node; the default) or
+ * `"dynamic-private"` (socket ids' rooms too). Every node of a cluster uses the same.
+ */
+export type RedisSubscriptionMode = "static" | "dynamic" | "dynamic-private";
+
+/** Options of {@link createShardedAdapter}, named after `@socket.io/redis-adapter`'s `createShardedAdapter`. */
+export interface ShardedRedisAdapterOptions {
+  /** The prefix of the Redis channels; default `"socket.io"`. Every node of a cluster uses the same. */
+  channelPrefix?: string;
+  /** See {@link RedisSubscriptionMode}; default `"dynamic"`. */
+  subscriptionMode?: RedisSubscriptionMode;
+  /** As {@link RedisAdapterOptions.requestsTimeout} (polysio's own here). */
+  requestsTimeout?: number;
+  /** As {@link RedisAdapterOptions.commandTimeout}. */
+  commandTimeout?: number;
+  /** As {@link RedisAdapterOptions.maxQueue}. */
+  maxQueue?: number;
+}
+
+/** The wire format of a {@link RedisAdapter} (more may come: npm's streams adapter). */
+export type RedisFormat = "classic" | "sharded";
+
 /** The counters of a {@link RedisAdapter}. */
 export interface RedisAdapterStats {
   /** Messages published. */
@@ -431,8 +455,12 @@ export declare class RedisAdapter {
   private constructor();
   /** The Redis URL. */
   readonly url: string;
-  /** The channel prefix. */
+  /** `"classic"` ({@link createAdapter}) or `"sharded"` ({@link createShardedAdapter}). */
+  readonly format: RedisFormat;
+  /** The channel prefix (`key`, or the sharded format's `channelPrefix`). */
   readonly key: string;
+  /** The sharded format's subscription mode; null for the classic format. */
+  readonly subscriptionMode: RedisSubscriptionMode | null;
   /** See {@link RedisAdapterOptions.requestsTimeout}. */
   readonly requestsTimeout: number;
   /** This process's id in the cluster (in its channels and messages). */
@@ -467,6 +495,20 @@ export declare class RedisAdapter {
  * ```
  */
 export declare function createAdapter(url: string, opts?: RedisAdapterOptions): RedisAdapter;
+
+/**
+ * The sharded format of `@socket.io/redis-adapter` 8.3 (npm's `createShardedAdapter`:
+ * SPUBLISH/SSUBSCRIBE, Redis 7.0 or later), wire-compatible with npm socket.io 4.8 nodes using
+ * it with the same `channelPrefix` and `subscriptionMode`; otherwise as {@link createAdapter}
+ * (a URL, connections held by the core). allRooms() gives this node's rooms only (the format
+ * has no request for it).
+ *
+ * ```js
+ * const { Server, createShardedAdapter } = require("polysio");
+ * const io = new Server({ adapter: createShardedAdapter("redis://127.0.0.1:6379", { subscriptionMode: "dynamic" }) });
+ * ```
+ */
+export declare function createShardedAdapter(url: string, opts?: ShardedRedisAdapterOptions): RedisAdapter;
 
 /** Selects sockets (rooms, exceptions, flags) and acts on them. Immutable. */
 export declare class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap, SocketData = any> {

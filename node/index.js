@@ -5,7 +5,7 @@
 const { Server, Namespace, ParentNamespace, Socket, BroadcastOperator } = require("./lib/server");
 const { binding } = require("./lib/native");
 const { expect } = require("./lib/errors");
-const { createAdapter, RedisAdapter } = require("./lib/redis");
+const { createAdapter, createShardedAdapter, RedisAdapter } = require("./lib/redis");
 
 /**
  * Process-wide settings, before the first server or client is created:
@@ -28,6 +28,7 @@ module.exports = {
   BroadcastOperator,
   configure,
   createAdapter,
+  createShardedAdapter,
   RedisAdapter,
   version: require("./package.json").version,
 };

@@ -176,8 +176,10 @@ export declare class NativeNamespace {
 export declare class NativeRedisAdapter {
   /**
    * Connects (in the background) to the Redis server of `url` with the options of
-   * lib/redis.js (`key`, `requestsTimeout`, `commandTimeout`, `maxQueue`). Throws on a URL
-   * it cannot use, never because Redis is away.
+   * lib/redis.js (`key`, `requestsTimeout`, `commandTimeout`, `maxQueue`, `format`:
+   * `"classic"` or `"sharded"`, `subscriptionMode`: `"static"`, `"dynamic"` or
+   * `"dynamic-private"`). Throws on a URL or option it cannot use, never because Redis is
+   * away.
    */
   constructor(url: string, options: unknown)
   /** This process's id in the cluster. */

@@ -1,11 +1,12 @@
-//! Scale-out over Redis: the native half of `createAdapter(url, options)` (lib/redis.js), a
-//! [`RedisAdapter`] of the core (the classic `@socket.io/redis-adapter` 8.3 format) that
-//! servers take as their adapter. The core holds its own Redis connections.
+//! Scale-out over Redis: the native half of `createAdapter(url, options)` and
+//! `createShardedAdapter(url, options)` (lib/redis.js), a [`RedisAdapter`] of the core (the
+//! classic or sharded `@socket.io/redis-adapter` 8.3 format) that servers take as their
+//! adapter. The core holds its own Redis connections.
 
 use napi::bindgen_prelude::Unknown;
 use napi::{Env, JsValue};
 use napi_derive::napi;
-use polysio::adapter::redis::{RedisAdapter, RedisConfig};
+use polysio::adapter::redis::{RedisAdapter, RedisConfig, RedisFormat, SubscriptionMode};
 use polysio::adapter::AdapterFactory;
 use polysio::Value;
 
@@ -30,8 +31,10 @@ impl NativeRedisAdapter {
 #[napi]
 impl NativeRedisAdapter {
     /// Connects (in the background) to the Redis server of `url` with the options of
-    /// lib/redis.js (`key`, `requestsTimeout`, `commandTimeout`, `maxQueue`). Throws on a URL
-    /// it cannot use, never because Redis is away.
+    /// lib/redis.js (`key`, `requestsTimeout`, `commandTimeout`, `maxQueue`, `format`:
+    /// `"classic"` or `"sharded"`, `subscriptionMode`: `"static"`, `"dynamic"` or
+    /// `"dynamic-private"`). Throws on a URL or option it cannot use, never because Redis is
+    /// away.
     #[napi(constructor)]
     pub fn new(env: Env, url: String, options: Unknown<'_>) -> Result<Self> {
         let opts = unsafe { from_js(env.raw(), options.raw())? };
@@ -41,6 +44,28 @@ impl NativeRedisAdapter {
             Some(Value::String(k)) if !k.is_empty() => cfg.key = k.clone(),
             Some(_) => return Err(err(Code::InvalidArgType, "key must be a non-empty string")),
         }
+        cfg.format = match opts.get("format").and_then(Value::as_str) {
+            None | Some("classic") => RedisFormat::Classic,
+            Some("sharded") => RedisFormat::Sharded,
+            Some(f) => {
+                return Err(err(
+                    Code::InvalidArgValue,
+                    format!("unknown Redis format {f:?} (known: classic, sharded)"),
+                ))
+            }
+        };
+        cfg.subscription_mode = match opts.get("subscriptionMode") {
+            None | Some(Value::Null) => SubscriptionMode::Dynamic,
+            Some(Value::String(m)) if m == "static" => SubscriptionMode::Static,
+            Some(Value::String(m)) if m == "dynamic" => SubscriptionMode::Dynamic,
+            Some(Value::String(m)) if m == "dynamic-private" => SubscriptionMode::DynamicPrivate,
+            Some(_) => {
+                return Err(err(
+                    Code::InvalidArgValue,
+                    "subscriptionMode must be \"static\", \"dynamic\" or \"dynamic-private\"",
+                ))
+            }
+        };
         cfg.requests_timeout = opt_ms(&opts, "requestsTimeout", cfg.requests_timeout)?;
         cfg.command_timeout = opt_ms(&opts, "commandTimeout", cfg.command_timeout)?;
         match opts.get("maxQueue") {

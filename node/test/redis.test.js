@@ -1,6 +1,7 @@
 "use strict";
-// Scale-out over Redis (issue 17): a polysio Node server with `createAdapter(url)` and an npm
-// socket.io 4.8 node with the classic `@socket.io/redis-adapter` (tests/node/redis-cluster-node.js)
+// Scale-out over Redis (issue 17): a polysio Node server with `createAdapter(url)` (or
+// `createShardedAdapter(url)`) and an npm socket.io 4.8 node with the classic (or sharded)
+// `@socket.io/redis-adapter` (tests/node/redis-cluster-node.js)
 // share a real redis-server started here on a free port; socket.io-client clients on each.
 // Broadcasts both ways and to a room, fetchSockets across nodes (remote sockets' emit, join,
 // disconnect), serverSideEmit with and without ack both ways, serverCount, allRooms, and a
@@ -14,7 +15,7 @@ const os = require("node:os");
 const path = require("node:path");
 const { spawn, spawnSync } = require("node:child_process");
 const { io: connect } = require("socket.io-client");
-const { Server, createAdapter, RedisAdapter } = require("..");
+const { Server, createAdapter, createShardedAdapter, RedisAdapter } = require("..");
 const { once, until, connected, sleep, startListening, kill, repo } = require("./helpers");
 
 function freePort() {
@@ -84,8 +85,11 @@ async function receives(c, event, ms) {
 }
 
 /** The polysio node: the same cluster events as tests/node/redis-cluster-node.js. */
-function polysioNode(url) {
-  const adapter = createAdapter(url, { key: "socket.io", requestsTimeout: 3000 });
+function polysioNode(url, format = "classic") {
+  const adapter =
+    format === "sharded"
+      ? createShardedAdapter(url, { channelPrefix: "socket.io", subscriptionMode: "dynamic", requestsTimeout: 3000 })
+      : createAdapter(url, { key: "socket.io", requestsTimeout: 3000 });
   const io = new Server({ pingInterval: 1000, pingTimeout: 2000 });
   io.adapter(adapter);
   io.on("relay", (...args) => io.local.emit("relayed", ...args));
@@ -113,7 +117,7 @@ test("redis-server is installed (Debian's redis-server package, 7.0 or later)", 
 
 test("createAdapter: options are checked, the adapter is refused where it cannot go", () => {
   assert.throws(() => createAdapter(""), { code: "ERR_INVALID_ARG_TYPE" });
-  assert.throws(() => createAdapter("redis://127.0.0.1:1", { pubClient: {} }), /unknown Redis adapter option pubClient/);
+  assert.throws(() => createAdapter("redis://127.0.0.1:1", { pubClient: {} }), /unknown createAdapter option pubClient/);
   assert.throws(() => createAdapter("http://127.0.0.1:1"), { code: "ERR_INVALID_ARG_VALUE", message: /redis/i });
   assert.throws(() => createAdapter("redis://127.0.0.1:1", { requestsTimeout: -1 }), { code: "ERR_INVALID_ARG_VALUE" });
   assert.throws(() => new Server({ adapter: () => ({}) }), { code: "ERR_INVALID_ARG_VALUE", message: /createAdapter/ });
@@ -122,6 +126,19 @@ test("createAdapter: options are checked, the adapter is refused where it cannot
   assert.equal(a.key, "socket.io");
   assert.equal(a.requestsTimeout, 5000);
   assert.match(a.uid, /^[A-Za-z0-9]{6}$/);
+  assert.equal(a.format, "classic");
+  assert.equal(a.subscriptionMode, null);
+  // the sharded format: npm's option names, checked
+  assert.throws(() => createShardedAdapter("redis://127.0.0.1:1", { key: "x" }), /unknown createShardedAdapter option key/);
+  assert.throws(() => createShardedAdapter("redis://127.0.0.1:1", { subscriptionMode: "sometimes" }), { code: "ERR_INVALID_ARG_VALUE" });
+  assert.throws(() => createShardedAdapter("http://127.0.0.1:1"), { code: "ERR_INVALID_ARG_VALUE" });
+  const sh = createShardedAdapter("redis://127.0.0.1:1", { channelPrefix: "app", subscriptionMode: "dynamic-private" });
+  assert.ok(sh instanceof RedisAdapter);
+  assert.equal(sh.format, "sharded");
+  assert.equal(sh.key, "app");
+  assert.equal(sh.subscriptionMode, "dynamic-private");
+  assert.match(sh.uid, /^[0-9a-f]{16}$/); // ClusterAdapter uids
+  assert.equal(createShardedAdapter("redis://127.0.0.1:1").subscriptionMode, "dynamic");
   const io = new Server();
   assert.equal(io.adapter(), null);
   io.listen(0, { host: "127.0.0.1" });
@@ -129,15 +146,17 @@ test("createAdapter: options are checked, the adapter is refused where it cannot
   return io.close();
 });
 
-test("a polysio node and an npm socket.io node share one Redis cluster", async (t) => {
+for (const format of ["classic", "sharded"]) {
+test(`a polysio node and an npm socket.io node share one Redis cluster (${format})`, async (t) => {
   const redisPort = await freePort();
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
   let redis = await startRedis(redisPort);
   t.after(() => stopRedis(redis));
 
-  const { child, port: nodePort } = await startListening(["node", path.join(repo, "tests", "node", "redis-cluster-node.js"), "0", redisUrl]);
+  const { child, port: nodePort } = await startListening(["node", path.join(repo, "tests", "node", "redis-cluster-node.js"), "0", redisUrl, format]);
   t.after(() => kill(child));
-  const p = polysioNode(redisUrl);
+  const p = polysioNode(redisUrl, format);
+  assert.equal(p.adapter.format, format);
   t.after(() => p.io.close());
   await p.adapter.ready(10000);
 
@@ -204,7 +223,9 @@ test("a polysio node and an npm socket.io node share one Redis cluster", async (
   assert.deepEqual((await p.io.fetchSockets()).map((s) => s.id).sort(), [cP.id, cP2.id, cN.id].sort());
   assert.deepEqual(await ask(cN, "fetch-sockets", "r1"), [[cP.id, cN.id].sort()]);
   const rooms = await p.io.of("/").adapter.allRooms();
-  for (const r of ["r1", "r2", cP.id, cN.id]) assert.ok(rooms.has(r), `allRooms lacks ${r}`);
+  // The sharded format has no allRooms request: this node's rooms only.
+  for (const r of format === "classic" ? ["r1", "r2", cP.id, cN.id] : ["r1", cP.id]) assert.ok(rooms.has(r), `allRooms lacks ${r}`);
+  if (format === "sharded") assert.ok(!rooms.has(cN.id));
   // A remote join from the npm node reaches a polysio socket.
   // (The npm node acks once it has published; the join lands when the message arrives.)
   await ask(cN, "sockets-join", cP2.id, "r3");
@@ -291,6 +312,7 @@ test("a polysio node and an npm socket.io node share one Redis cluster", async (
   assert.equal(s.malformed, 0);
   assert.ok(s.published > 0 && s.received > 0);
 });
+}
 
 test("new Server({ adapter }) and a lone node: serverCount 1, requests answered at once", async (t) => {
   const redisPort = await freePort();

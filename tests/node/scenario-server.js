@@ -14,7 +14,7 @@
 // Cluster mode (tests/SCENARIOS.md): with POLYSIO_TEST_REDIS=redis://... set, socketio joins that
 // Redis through @socket.io/redis-adapter (POLYSIO_TEST_ADAPTER unset or `classic`, or `sharded`
 // for its sharded adapter; another value exits 77), the polysio ones through the binding's
-// createAdapter (classic only), `/` also has the cluster events (cluster() below), and the port
+// createAdapter or createShardedAdapter, `/` also has the cluster events (cluster() below), and the port
 // opens only once the adapter is subscribed.
 "use strict";
 
@@ -128,11 +128,12 @@ function polysioAdapter(lang) {
   const url = process.env.POLYSIO_TEST_REDIS;
   if (!url) return null;
   const kind = process.env.POLYSIO_TEST_ADAPTER || "classic";
-  if (kind !== "classic") {
-    console.error(`adapter ${kind} not supported by ${lang} (POLYSIO_TEST_ADAPTER; known: classic)`);
+  if (kind !== "classic" && kind !== "sharded") {
+    console.error(`adapter ${kind} not supported by ${lang} (POLYSIO_TEST_ADAPTER; known: classic, sharded)`);
     process.exit(77);
   }
-  return require("../../node").createAdapter(url);
+  const polysio = require("../../node");
+  return kind === "sharded" ? polysio.createShardedAdapter(url) : polysio.createAdapter(url);
 }
 
 /** Resolves once `io`'s adapter of `/` is counted by the cluster (NUMSUB); exits after 20 s. */
