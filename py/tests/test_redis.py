@@ -95,9 +95,9 @@ async def npm_node() -> AsyncIterator[Callable[[str], Any]]:
     """``await npm_node(redis_url)`` starts an npm socket.io node of the cluster; its URL."""
     procs: list[asyncio.subprocess.Process] = []
 
-    async def start(redis_url: str) -> str:
+    async def start(redis_url: str, fmt: str = "classic") -> str:
         proc = await asyncio.create_subprocess_exec(
-            "node", CLUSTER_NODE, "0", redis_url,
+            "node", CLUSTER_NODE, "0", redis_url, fmt,
             env=node_env(), stdout=asyncio.subprocess.PIPE,
         )
         procs.append(proc)
@@ -209,15 +209,20 @@ async def until_delivered(sender: Listener, receiver: Listener, tag: str) -> Non
     raise AssertionError(f"{tag}: nothing delivered across nodes after Redis came back")
 
 
+@pytest.mark.parametrize("fmt", ["classic", "sharded"])
 async def test_cluster_with_npm_node(
-    redis: RedisServer, npm_node: Any, ref_client: Any
+    redis: RedisServer, npm_node: Any, ref_client: Any, fmt: str
 ) -> None:
-    mgr = polysio.AsyncRedisManager(redis.url, redis_options={"requests_timeout": 2})
+    # sharded: npm's createShardedAdapter (its default subscriptionMode, "dynamic")
+    mgr = polysio.AsyncRedisManager(
+        redis.url, redis_options={"requests_timeout": 2}, format=fmt, subscription_mode="dynamic"
+    )
+    assert mgr.format == fmt and mgr.subscription_mode == "dynamic"
     sio = cluster_server(mgr)
     addr = sio.start("127.0.0.1", 0)
     try:
         await mgr.ready(timeout=10)
-        node_url = await npm_node(redis.url)
+        node_url = await npm_node(redis.url, fmt)
         a = await connect(ref_client, f"http://127.0.0.1:{addr[1]}")
         b = await connect(ref_client, node_url)
 
@@ -257,7 +262,11 @@ async def test_cluster_with_npm_node(
         assert [s["sid"] for s in await mgr.fetch_sockets(to="on-node")] == [b.client.get_sid()]
         assert await b.client.call("fetch-sockets", (None,)) == ids
         rooms = await mgr.all_rooms()
-        assert {"on-node", "on-polysio", *ids} <= rooms, rooms
+        if fmt == "classic":
+            assert {"on-node", "on-polysio", *ids} <= rooms, rooms
+        else:  # the sharded format has no allRooms request: this node's rooms
+            assert {"on-polysio", a.client.get_sid()} <= rooms, rooms
+            assert "on-node" not in rooms
         await mgr.sockets_join("joined", to=["on-node", "on-polysio"])
         await until_equal(lambda: b.client.call("fetch-sockets", "joined"), ids)
         await mgr.sockets_leave("joined", to="on-node")
@@ -307,7 +316,7 @@ async def test_cluster_with_npm_node(
         stats = mgr.stats()
         assert stats["published"] > 0 and stats["received"] > 0, stats
         assert stats["malformed"] == 0 and stats["connections"] >= 1, stats
-        assert len(stats["uid"]) == 6
+        assert len(stats["uid"]) == (6 if fmt == "classic" else 16)  # ClusterAdapter uids
 
         # Redis restarts: each node keeps serving its own clients, requests fail in bounded
         # time, and both nodes rejoin once it is back.
@@ -316,7 +325,9 @@ async def test_cluster_with_npm_node(
         await a.expect("down-a")
         await b.client.call("emit-to", (None, "news", "down-b"))
         await b.expect("down-b")
-        for request in (mgr.server_count, mgr.fetch_sockets, mgr.all_rooms):
+        # (all_rooms asks no other node in the sharded format: answered from this one)
+        requests = [mgr.server_count, mgr.fetch_sockets] + ([mgr.all_rooms] if fmt == "classic" else [])
+        for request in requests:
             started = time.monotonic()
             with pytest.raises(polysio.SocketIOError):
                 await request()
@@ -386,6 +397,15 @@ def test_manager_arguments() -> None:
         polysio.AsyncRedisManager("rediss://127.0.0.1:6379")
     with pytest.raises(ValueError, match="not a Redis URL"):
         polysio.AsyncRedisManager("http://127.0.0.1:6379")
+    with pytest.raises(ValueError, match="format"):
+        polysio.AsyncRedisManager(format="streamz")
+    with pytest.raises(ValueError, match="subscription_mode"):
+        polysio.AsyncRedisManager(format="sharded", subscription_mode="sometimes")
+    with pytest.raises(TypeError, match="format"):
+        polysio.AsyncRedisManager(format=1)  # type: ignore[arg-type]
+    m = polysio.AsyncRedisManager(format="sharded", subscription_mode="dynamic-private")
+    assert (m.format, m.subscription_mode) == ("sharded", "dynamic-private")
+    assert polysio.AsyncRedisManager().format == "classic"
     with pytest.raises(ValueError, match="ssl_certfile"):
         polysio.AsyncRedisManager(redis_options={"ssl_certfile": "x"})
     with pytest.raises(ValueError, match="channel"):

@@ -18,7 +18,7 @@ polysio's listener itself, uvicorn and aiohttp with their own TLS.
 
 Cluster mode (tests/SCENARIOS.md): with ``POLYSIO_TEST_REDIS=redis://...`` set, the polysio
 ones join that Redis through ``polysio.AsyncRedisManager`` (``POLYSIO_TEST_ADAPTER`` unset or
-``classic``; another value exits 77), ``/`` also has the cluster events (``cluster()`` below),
+``classic``, or ``sharded``: ``format="sharded"``; another value exits 77), ``/`` also has the cluster events (``cluster()`` below),
 and the port opens only once the manager is subscribed.
 """
 import asyncio
@@ -161,12 +161,12 @@ def redis_manager(lang):
     if not url:
         return None
     kind = os.environ.get("POLYSIO_TEST_ADAPTER") or "classic"
-    if kind != "classic":
-        print("adapter %s not supported by %s (POLYSIO_TEST_ADAPTER; known: classic)" % (kind, lang),
-              file=sys.stderr, flush=True)
+    if kind not in ("classic", "sharded"):
+        print("adapter %s not supported by %s (POLYSIO_TEST_ADAPTER; known: classic, sharded)"
+              % (kind, lang), file=sys.stderr, flush=True)
         sys.exit(77)
     import polysio
-    return polysio.AsyncRedisManager(url)
+    return polysio.AsyncRedisManager(url, format=kind)
 
 
 async def subscribed(mgr):

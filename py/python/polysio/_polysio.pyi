@@ -229,11 +229,17 @@ class RedisOptions:
         requests_timeout: float = 5.0,
         command_timeout: float = 2.0,
         queue_capacity: int = 10000,
+        format: str = "classic",
+        subscription_mode: str = "dynamic",
     ) -> RedisOptions: ...
     @property
     def url(self) -> str: ...
     @property
     def key(self) -> str: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def subscription_mode(self) -> str: ...
 
 @final
 class NativeClient:

@@ -97,6 +97,13 @@ class AsyncRedisManager:
     - ``write_only``: True would make an emitter (a process that is not a server). Not
       supported yet: raises :class:`NotImplementedError`.
     - ``logger``: accepted and unused (the core logs through ``tracing``).
+    - ``format`` (polysio's own, keyword): the wire format, ``"classic"`` (the default: Node's
+      ``createAdapter``) or ``"sharded"`` (Node's ``createShardedAdapter``: sharded pub/sub,
+      SPUBLISH/SSUBSCRIBE, Redis 7.0 or later; ``channel`` is then its ``channelPrefix``, and
+      :meth:`all_rooms` gives this node's rooms only, the format having no such request).
+      Every node of a cluster must use the same.
+    - ``subscription_mode`` (keyword, sharded format only): Node's ``subscriptionMode``,
+      ``"static"``, ``"dynamic"`` (the default, Node's) or ``"dynamic-private"``.
     - ``redis_options``: a dict. redis-py's ``username``, ``password`` and ``db`` go into the
       URL; ``socket_timeout`` (or ``socket_connect_timeout``) is the longest wait for one Redis
       command, connecting included (2 s); ``health_check_interval``, ``socket_keepalive`` and
@@ -110,6 +117,8 @@ class AsyncRedisManager:
         import asyncio, polysio
 
         mgr = polysio.AsyncRedisManager("redis://127.0.0.1:6379/0")
+        # or, with npm's createShardedAdapter format:
+        # mgr = polysio.AsyncRedisManager(url, format="sharded", subscription_mode="dynamic")
         sio = polysio.AsyncServer(client_manager=mgr)
 
         @sio.event
@@ -126,6 +135,9 @@ class AsyncRedisManager:
         write_only: bool = False,
         logger: Optional[logging.Logger] = None,
         redis_options: Optional[dict[str, Any]] = None,
+        *,
+        format: str = "classic",
+        subscription_mode: str = "dynamic",
     ) -> None:
         if write_only:
             raise NotImplementedError(
@@ -170,7 +182,19 @@ class AsyncRedisManager:
         #: Always False (emitters are not supported yet).
         self.write_only = False
         self.logger = logger
-        self._options = RedisOptions(url, channel, **native)
+        if not isinstance(format, str):
+            raise TypeError(f"format must be a str, got {type(format).__name__}")
+        if not isinstance(subscription_mode, str):
+            raise TypeError(
+                f"subscription_mode must be a str, got {type(subscription_mode).__name__}"
+            )
+        self._options = RedisOptions(
+            url, channel, format=format, subscription_mode=subscription_mode, **native
+        )
+        #: The wire format: ``"classic"`` or ``"sharded"``.
+        self.format: str = self._options.format
+        #: The sharded format's subscription mode (``"dynamic"`` by default).
+        self.subscription_mode: str = self._options.subscription_mode
         self._server: Optional[AsyncServer] = None
         self._server_side: dict[tuple[str, str], Callable[..., Any]] = {}
         self._started = False
