@@ -33,6 +33,8 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 
 pub use crate::engine::Cork;
+#[cfg(feature = "redis")]
+pub(crate) use broadcast::check_event;
 pub use broadcast::BroadcastOperator;
 pub use namespace::{ConnectError, Namespace, NamespaceRef, ServerSideAck};
 pub use socket::{AckSender, DisconnectReason, Socket, SocketHandshake};

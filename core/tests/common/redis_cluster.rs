@@ -180,12 +180,15 @@ impl Node {
     /// An npm node with `createAdapter` (`format` "classic") or `createShardedAdapter`
     /// ("sharded").
     pub fn npm_with(url: &str, format: &str) -> Node {
+        Node::npm_script("redis-cluster-node.js", &["0", url, format])
+    }
+
+    /// An npm node running `script` of tests/node with `args`; it prints `listening PORT`.
+    pub fn npm_script(script: &str, args: &[&str]) -> Node {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/node");
         let mut child = Command::new("node")
-            .arg(format!("{dir}/redis-cluster-node.js"))
-            .arg("0")
-            .arg(url)
-            .arg(format)
+            .arg(format!("{dir}/{script}"))
+            .args(args)
             .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -437,12 +440,17 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(node: &Node, name: &str) -> Client {
+        Client::connect_nsp(node, "/", name).await
+    }
+
+    /// A client of namespace `nsp` (`/chat`).
+    pub async fn connect_nsp(node: &Node, nsp: &str, name: &str) -> Client {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let tx = Mutex::new(Some(tx));
         let events: Events = Arc::default();
         let ev = events.clone();
         let me = name.to_owned();
-        let socket = ClientBuilder::new(format!("http://127.0.0.1:{}", node.port()))
+        let socket = ClientBuilder::new(format!("http://127.0.0.1:{}{nsp}", node.port()))
             .reconnection(false)
             .on("connect", move |_, _| {
                 if let Some(tx) = tx.lock().unwrap().take() {

@@ -88,13 +88,21 @@
 //! * The subscriber is a RESP3 connection (redis-rs's pub/sub connection has no SSUBSCRIBE);
 //!   it reconnects and resubscribes (room channels included) as the classic one does.
 //!
+//! # The emitter
+//!
+//! [`Emitter`] sends to a cluster's sockets from a process that is not a node (a worker, a
+//! cron job), as Node's `@socket.io/redis-emitter` 5.1.0 ([`EmitterFormat::Classic`]) or
+//! `@socket.io/redis-streams-emitter` ([`EmitterFormat::Streams`]): one publishing connection,
+//! a bounded queue, [`Emitter::flush`] to wait for the writes.
+//!
 //! # Not done yet
 //!
-//! The streams format, the emitter, `rediss://` (TLS) and Redis
+//! The streams format, `rediss://` (TLS) and Redis
 //! Cluster topologies (NUMSUB is asked of the one server of the URL). Connection state
 //! recovery does not cross nodes with this format (nor does it with Node's).
 
 mod classic;
+mod emitter;
 mod requests;
 mod sharded;
 
@@ -107,6 +115,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch, Notify};
 
 pub use classic::NamespaceAdapter;
+pub use emitter::{Emitter, EmitterConfig, EmitterFormat, EmitterOperator};
 pub use sharded::ShardedNamespaceAdapter;
 
 use super::{Adapter, AdapterFactory, LocalAdapter};
