@@ -1358,8 +1358,8 @@ polysio_result polysio_server_options_set_connection_state_recovery(polysio_serv
  * sharing the Redis at `url` and the channel prefix `key` (NULL: `"socket.io"`, the npm
  * adapter's default). Broadcasts, rooms, `polysio_broadcast_*` (fetch, join, leave,
  * disconnect) and acks then reach the sockets of every node. `url` is
- * `redis://[user:password@]host[:port][/db]`, `rediss://...` (TLS) or
- * `redis+unix:///path/to/socket[?db=N]`; NULL turns the adapter off (the default: in memory,
+ * `redis://[user:password@]host[:port][/db]` or `redis+unix:///path/to/socket[?db=N]`
+ * (`rediss://`, TLS, is not supported yet: `polysio_server_new` fails on it); NULL turns the adapter off (the default: in memory,
  * this process only). The server connects in the background when `polysio_server_new` makes it
  * and reconnects by itself while Redis is away; a URL that does not parse is
  * `POLYSIO_ERR_INVALID_ARGUMENT` here (bad scheme) or from `polysio_server_new`.
