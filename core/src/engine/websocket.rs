@@ -127,7 +127,14 @@ async fn probe_stream(
                     if ws.send(WsMessage::text("3probe")).await.is_err() {
                         return false;
                     }
-                    flush = Some(tokio::time::interval(PROBE_NOOP_INTERVAL));
+                    // A GET pending now gets its noop at once; later ones at the ticks. (Not
+                    // `interval`, whose first tick is immediate but polled only after the next
+                    // WebSocket message: a GET read meanwhile, racing `5`, got a noop.)
+                    noop_if_polled(session);
+                    flush = Some(tokio::time::interval_at(
+                        tokio::time::Instant::now() + PROBE_NOOP_INTERVAL,
+                        PROBE_NOOP_INTERVAL,
+                    ));
                 }
                 ProbeStep::Upgraded => return true,
                 ProbeStep::Wait => {}
@@ -559,7 +566,9 @@ async fn pump(
             continue;
         }
         if probed && next_noop.is_none() {
-            next_noop = Some(Instant::now());
+            // As on polysio's own listener: a GET pending now at once, later ones at the ticks.
+            noop_if_polled(&session);
+            next_noop = Some(Instant::now() + PROBE_NOOP_INTERVAL);
         }
         let closed = session.0.close_notify.notified();
         tokio::select! {
