@@ -170,13 +170,7 @@ impl Emitter {
     /// Outside a tokio runtime.
     pub fn new(config: EmitterConfig) -> Result<Emitter> {
         let client = redis::Client::open(config.url.as_str()).map_err(redis_error)?;
-        let manager_config = redis::aio::ConnectionManagerConfig::new()
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500))
-            .set_connection_timeout(Some(config.command_timeout))
-            .set_response_timeout(Some(config.command_timeout));
-        let conn = redis::aio::ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(redis_error)?;
+        let conn = super::publisher_connection(client, config.command_timeout)?;
         let (queue, rx) = mpsc::channel(config.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         tokio::spawn(writer(conn, rx, config.command_timeout, counters.clone()));

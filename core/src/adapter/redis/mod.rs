@@ -300,6 +300,21 @@ pub(crate) fn uid6() -> String {
         .collect()
 }
 
+/// The publishing connection of an adapter or an emitter: redis-rs's multiplexed
+/// `ConnectionManager`, connecting on first use and again after Redis went away, each command
+/// bounded by `command_timeout`.
+fn publisher_connection(
+    client: redis::Client,
+    command_timeout: Duration,
+) -> Result<redis::aio::ConnectionManager> {
+    let manager_config = redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500))
+        .set_connection_timeout(Some(command_timeout))
+        .set_response_timeout(Some(command_timeout));
+    redis::aio::ConnectionManager::new_lazy_with_config(client, manager_config).map_err(redis_error)
+}
+
 fn redis_error(e: impl std::fmt::Display) -> Error {
     Error::Adapter(format!("redis: {e}"))
 }
@@ -312,14 +327,7 @@ impl RedisAdapter {
     /// Outside a tokio runtime.
     pub fn new(config: RedisConfig) -> Result<RedisAdapter> {
         let client = redis::Client::open(config.url.as_str()).map_err(redis_error)?;
-        let manager_config = redis::aio::ConnectionManagerConfig::new()
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500))
-            .set_connection_timeout(Some(config.command_timeout))
-            .set_response_timeout(Some(config.command_timeout));
-        let conn =
-            redis::aio::ConnectionManager::new_lazy_with_config(client.clone(), manager_config)
-                .map_err(redis_error)?;
+        let conn = publisher_connection(client.clone(), config.command_timeout)?;
         let (queue, rx) = mpsc::channel(config.queue_capacity.max(1));
         let (uid, publish) = match config.format {
             RedisFormat::Classic => (uid6(), "PUBLISH"),
