@@ -74,10 +74,9 @@ impl Via {
             Via::Rust(e) => {
                 for o in ops.as_array().unwrap() {
                     let e = e.of(o["nsp"].as_str().unwrap_or("/"));
-                    let mut t = e.volatile();
-                    if o["volatile"] != json!(true) {
-                        // No flag: start again from the plain emitter.
-                        t = e.except("__never_a_room__");
+                    let mut t = e.broadcast();
+                    if o["volatile"] == json!(true) {
+                        t = t.volatile();
                     }
                     let to = strs(&o["to"]);
                     let except = strs(&o["except"]);

@@ -198,7 +198,9 @@ impl Emitter {
         &self.nsp
     }
 
-    fn operator(&self) -> EmitterOperator {
+    /// Every socket of the namespace, as an operator to narrow step by step ([`EmitterOperator::to`],
+    /// [`EmitterOperator::except`], ...): what [`Emitter::to`] and the others start from.
+    pub fn broadcast(&self) -> EmitterOperator {
         EmitterOperator {
             emitter: self.clone(),
             opts: BroadcastOptions::default(),
@@ -207,7 +209,7 @@ impl Emitter {
 
     /// Targets the sockets in `room` (chain for more rooms: sockets in any of them).
     pub fn to(&self, room: impl Into<Room>) -> EmitterOperator {
-        self.operator().to(room)
+        self.broadcast().to(room)
     }
 
     /// Alias of [`Emitter::to`].
@@ -217,34 +219,34 @@ impl Emitter {
 
     /// Excludes the sockets in `room`.
     pub fn except(&self, room: impl Into<Room>) -> EmitterOperator {
-        self.operator().except(room)
+        self.broadcast().except(room)
     }
 
     /// The message may be lost (Node's `volatile` flag: not sent to a client that is not ready
     /// to take it).
     pub fn volatile(&self) -> EmitterOperator {
-        self.operator().volatile()
+        self.broadcast().volatile()
     }
 
     /// Emits `event` with `args` (binary allowed) to every socket of the namespace on every
     /// node. Queued; see [the type's doc](Emitter#delivery).
     pub fn emit(&self, event: &str, args: Vec<Value>) -> Result<()> {
-        self.operator().emit(event, args)
+        self.broadcast().emit(event, args)
     }
 
     /// Every socket of the namespace joins `rooms`.
     pub fn sockets_join(&self, rooms: &[&str]) -> Result<()> {
-        self.operator().sockets_join(rooms)
+        self.broadcast().sockets_join(rooms)
     }
 
     /// Every socket of the namespace leaves `rooms`.
     pub fn sockets_leave(&self, rooms: &[&str]) -> Result<()> {
-        self.operator().sockets_leave(rooms)
+        self.broadcast().sockets_leave(rooms)
     }
 
     /// Disconnects every socket of the namespace (`close`: their whole connections).
     pub fn disconnect_sockets(&self, close: bool) -> Result<()> {
-        self.operator().disconnect_sockets(close)
+        self.broadcast().disconnect_sockets(close)
     }
 
     /// Emits `event` with `args` to the server-side listeners (`io.on(event)` in Node,
@@ -497,6 +499,8 @@ async fn writer(
 ) {
     let mut batch = Vec::with_capacity(256);
     let mut failed_since_flush = 0u64;
+    // What Redis last said when a write failed, for the next flush's error.
+    let mut last_error = String::new();
     let mut failing = false;
     while rx.recv_many(&mut batch, 256).await > 0 {
         let mut rest = batch.drain(..).peekable();
@@ -527,6 +531,7 @@ async fn writer(
                     Some(e) => {
                         counters.dropped.fetch_add(n, Ordering::Relaxed);
                         failed_since_flush += n;
+                        last_error.clone_from(&e);
                         if !failing {
                             tracing::warn!("redis emitter: cannot write ({e}); messages are dropped until Redis is back");
                             failing = true;
@@ -539,7 +544,8 @@ async fn writer(
                     let r = match failed_since_flush {
                         0 => Ok(()),
                         n => Err(Error::Adapter(format!(
-                            "redis emitter: {n} message(s) could not be written to Redis"
+                            "redis emitter: {n} message(s) could not be written to Redis \
+                             (last: {last_error})"
                         ))),
                     };
                     failed_since_flush = 0;
