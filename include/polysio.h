@@ -100,6 +100,12 @@
 #define POLYSIO_DISPATCH_POLL 1
 
 /**
+ * The streams format (`@socket.io/redis-streams-adapter` 0.3: XADD into one stream), for
+ * `polysio_emitter_new` only (a polysio server does not speak it yet).
+ */
+#define POLYSIO_REDIS_STREAMS 2
+
+/**
  * A text message (`polysio_websocket_receive`, `polysio_websocket_send_cb`).
  */
 #define POLYSIO_WS_TEXT 1
@@ -320,6 +326,13 @@ typedef struct polysio_client_options polysio_client_options;
  * (across disconnections and reconnections); never freed by the caller.
  */
 typedef struct polysio_client_socket polysio_client_socket;
+
+/**
+ * An emitter over Redis, made by `polysio_emitter_new` (or `polysio_emitter_of`): a namespace
+ * and a selection of its sockets (`polysio_emitter_to`, `_except`, `_volatile`) on every node
+ * of a cluster, and the operations on them. Free it with `polysio_emitter_free`.
+ */
+typedef struct polysio_emitter polysio_emitter;
 
 /**
  * A request whose answer comes later (a long-polling GET, a POST waiting for its session to
@@ -865,6 +878,125 @@ polysio_result polysio_client_socket_active(const polysio_client_socket *socket,
  * Whether the last connection restored the previous session (connection state recovery).
  */
 polysio_result polysio_client_socket_recovered(const polysio_client_socket *socket, bool *out);
+
+/**
+ * Makes an emitter for namespace `/` of the cluster on the Redis server at `url`
+ * (`redis://[user:password@]host[:port][/db]` or `redis+unix:///path/to/socket[?db=N]`;
+ * `rediss://`, TLS, is not supported yet). `format` is the one the cluster's nodes read:
+ * `POLYSIO_REDIS_CLASSIC` (npm `@socket.io/redis-emitter` 5.1 for `@socket.io/redis-adapter`'s
+ * `createAdapter`, and polysio servers' default) or `POLYSIO_REDIS_STREAMS`
+ * (`@socket.io/redis-streams-adapter` 0.3); `POLYSIO_REDIS_SHARDED` has no emitter (as in
+ * Node) and is `POLYSIO_ERR_INVALID_ARGUMENT`. `key` (nullable, default `"socket.io"`) is the
+ * classic format's channel prefix (Node's `key`) or the streams format's stream name (Node's
+ * `streamName`).
+ *
+ * Every operation only queues its message and returns at once; one task writes the queue to
+ * Redis in order, connecting on the first write and again after Redis went away. A message
+ * Redis has not taken within 2 s is dropped; at most 10,000 wait, past that operations fail
+ * with `POLYSIO_ERR_BUFFER_FULL`. Both losses are counted (`polysio_emitter_stats`).
+ * No acknowledgements (Node's emitter has none either). Reserved event names (`connect`,
+ * `disconnect`, ...) are `POLYSIO_ERR_INVALID_ARGUMENT`.
+ *
+ * ```c
+ * polysio_emitter *e = NULL;
+ * polysio_emitter_new("redis://127.0.0.1:6379", POLYSIO_REDIS_CLASSIC, NULL, &e);
+ * polysio_payload *args = NULL;
+ * const char *json = "[\"nightly report ready\"]";
+ * polysio_payload_from_json(json, strlen(json), NULL, 0, &args);
+ * polysio_emitter_to(e, "admins");
+ * polysio_emitter_emit(e, "news", args);     // to room "admins" of "/" on every node
+ * polysio_emitter_flush(e, 5000);            // written to Redis
+ * polysio_payload_free(args);
+ * polysio_emitter_free(e);
+ * ```
+ */
+polysio_result polysio_emitter_new(const char *url,
+                                   uint32_t format,
+                                   const char *key,
+                                   polysio_emitter **out);
+
+/**
+ * A new emitter for namespace `nsp` (a leading `/` is added when missing) on the same Redis
+ * connection as `emitter`, selecting every socket of it. Free it with `polysio_emitter_free`.
+ */
+polysio_result polysio_emitter_of(const polysio_emitter *emitter,
+                                  const char *nsp,
+                                  polysio_emitter **out);
+
+/**
+ * Narrows the emitter's selection to sockets in room `room` (call again to add rooms: a
+ * socket in any of them is selected). The selection stays for the next operations.
+ */
+polysio_result polysio_emitter_to(polysio_emitter *emitter, const char *room);
+
+/**
+ * Excludes sockets in room `room` from the emitter's selection.
+ */
+polysio_result polysio_emitter_except(polysio_emitter *emitter, const char *room);
+
+/**
+ * Marks the emitter's next emits volatile (Node's `volatile` flag: not sent to a client that
+ * is not ready to take it).
+ */
+polysio_result polysio_emitter_volatile(polysio_emitter *emitter);
+
+/**
+ * Emits `event` with `args` (nullable; binary allowed) to the selected sockets of every node.
+ */
+polysio_result polysio_emitter_emit(polysio_emitter *emitter,
+                                    const char *event,
+                                    const polysio_payload *args);
+
+/**
+ * Makes the selected sockets of every node join `room`.
+ */
+polysio_result polysio_emitter_join(polysio_emitter *emitter, const char *room);
+
+/**
+ * Makes the selected sockets of every node leave `room`.
+ */
+polysio_result polysio_emitter_leave(polysio_emitter *emitter, const char *room);
+
+/**
+ * Disconnects the selected sockets of every node (and, with `close`, their whole
+ * connections).
+ */
+polysio_result polysio_emitter_disconnect(polysio_emitter *emitter, bool close);
+
+/**
+ * Emits `event` with `args` (nullable) to the server-side listeners of every node of the
+ * emitter's namespace (Node's `io.on(event)`, polysio's `polysio_namespace_on_server_side`);
+ * the selection is ignored. No acknowledgement.
+ */
+polysio_result polysio_emitter_server_side_emit(polysio_emitter *emitter,
+                                                const char *event,
+                                                const polysio_payload *args);
+
+/**
+ * Waits, at most `timeout_ms` (0: 2 s per queued batch, the write timeout), until every
+ * message queued before the call through this emitter's connection has been written to Redis.
+ * `POLYSIO_ERR_TIMEOUT` when that took longer; an error (`POLYSIO_ERR_IO`,
+ * `POLYSIO_ERR_TIMEOUT`) when a write failed since the previous flush (Redis away or slow: the
+ * messages were dropped, see `polysio_emitter_stats`).
+ */
+polysio_result polysio_emitter_flush(polysio_emitter *emitter, uint32_t timeout_ms);
+
+/**
+ * The emitter's counters (of its connection, shared with `polysio_emitter_of`'s): messages
+ * written to Redis, and messages dropped (queue full, or Redis did not take them in time).
+ * Either pointer may be NULL.
+ */
+polysio_result polysio_emitter_stats(const polysio_emitter *emitter,
+                                     uint64_t *published,
+                                     uint64_t *dropped);
+
+/**
+ * Frees an emitter. Messages it queued are written first (as `polysio_emitter_flush`, at most
+ * 2 s past the write timeout), so a program that frees its emitter before exiting loses
+ * nothing Redis takes. The emitter is freed in every case; the result is the flush's:
+ * `POLYSIO_OK`, or the error of `polysio_emitter_flush` when messages were dropped.
+ */
+polysio_result polysio_emitter_free(polysio_emitter *emitter);
 
 /**
  * Copies the calling thread's last error message (NUL-terminated, truncated to fit) into

@@ -17,6 +17,7 @@
 mod ack;
 mod client;
 mod dispatch;
+mod emitter;
 mod error;
 mod handle;
 mod host;
@@ -30,6 +31,7 @@ use std::time::Duration;
 pub use ack::*;
 pub use client::*;
 pub use dispatch::{POLYSIO_DISPATCH_POLL, POLYSIO_DISPATCH_THREADS};
+pub use emitter::*;
 pub use error::{polysio_last_error, polysio_result, polysio_result_name};
 pub use handle::polysio_handle_count;
 pub use host::*;

@@ -422,18 +422,24 @@ pub extern "C" fn polysio_server_options_set_redis(
             return Ok(());
         };
         let key = opt_cstr(key, "key")?.unwrap_or("socket.io");
-        let schemes = ["redis://", "rediss://", "redis+unix://", "unix://"];
-        if !schemes.iter().any(|s| url.starts_with(s)) {
-            return Err(Error::invalid(format!(
-                "bad Redis URL {url:?}: expected redis://, rediss://, redis+unix:// or unix://"
-            )));
-        }
+        check_redis_url(url)?;
         if key.is_empty() {
             return Err(Error::invalid("the Redis key (channel prefix) is empty"));
         }
         o.redis = Some((url.to_owned(), key.to_owned()));
         Ok(())
     })
+}
+
+/// A Redis URL's scheme is one redis-rs takes (the rest is checked when connecting).
+pub(crate) fn check_redis_url(url: &str) -> Result<()> {
+    let schemes = ["redis://", "rediss://", "redis+unix://", "unix://"];
+    if !schemes.iter().any(|s| url.starts_with(s)) {
+        return Err(Error::invalid(format!(
+            "bad Redis URL {url:?}: expected redis://, rediss://, redis+unix:// or unix://"
+        )));
+    }
+    Ok(())
 }
 
 /// The classic `@socket.io/redis-adapter` format (`createAdapter`: PUBLISH/SUBSCRIBE, any

@@ -238,7 +238,7 @@ under_valgrind() {
 # Scale-out over Redis: a real redis-server on a free port, an npm socket.io node with
 # @socket.io/redis-adapter beside the C server of test_redis (broadcasts both ways, serverCount,
 # serverSideEmit and serverSideEmitWithAck both ways), in the classic format (createAdapter) then
-# the sharded one (createShardedAdapter), natively and under valgrind.
+# the sharded one (createShardedAdapter), natively and under valgrind; then the emitter.
 redis_cluster() {
   command -v redis-server >/dev/null || { echo "redis-server missing (apt-get install redis-server)" >&2; exit 1; }
   local rport
@@ -257,7 +257,14 @@ redis_cluster() {
     vg "$bin/test_redis" "redis://127.0.0.1:$rport" "$port" "$format"
     stop_server || true
   done
-}
+  # The emitter (test_emitter): an npm socket.io node of each format it writes (and, classic, a
+  # C server node) reached by a C program that is not a server.
+  for format in classic streams; do
+    start_server "emitter-node-$format" node tests/node/redis-emitter-node.js "redis://127.0.0.1:$rport" "$format"
+    "$bin/test_emitter" "redis://127.0.0.1:$rport" "$port" "$format"
+    [ "$format" = streams ] || POLYSIO_TEST_VALGRIND=1 vg "$bin/test_emitter" "redis://127.0.0.1:$rport" "$port" "$format"
+    stop_server || true
+  done
 
 # The C scenario server in cluster mode (tests/SCENARIOS.md): two C nodes, and a C node beside
 # npm socket.io, in both formats, checked by tests/node/cluster-client.js.
@@ -295,7 +302,7 @@ stage "C/C++ tests" native
 stage "C client vs npm socket.io server" client_vs_reference_server
 stage "npm socket.io-client vs C server (server-scenarios.js)" npm_client_vs_c_server
 stage "tests/run-server c + npm client" run_server_c
-stage "C server in a Redis cluster with an npm socket.io node" redis_cluster
+stage "C server in a Redis cluster with an npm socket.io node; the C emitter" redis_cluster
 stage "tests/cluster --langs c (classic, sharded)" cluster_scenarios
 stage "valgrind (no leaks, no errors)" under_valgrind
 stage "examples (chat server in C, client in C++)" examples
