@@ -344,6 +344,7 @@ async fn starts_before_redis() {
     let mut redis = RedisServer {
         port: free_port(),
         child: None,
+        extra: Vec::new(),
     };
     let redis_adapter = RedisAdapter::new(RedisConfig::new(redis.url())).unwrap();
     let io = Server::new(ServerConfig {

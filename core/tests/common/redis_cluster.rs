@@ -37,13 +37,21 @@ pub fn free_port() -> u16 {
 pub struct RedisServer {
     pub port: u16,
     pub child: Option<Child>,
+    /// More `redis-server` arguments (a password, a unix socket...).
+    pub extra: Vec<String>,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// A server started with more arguments, e.g. `["--requirepass", "pw"]`.
+    pub fn start_with(extra: &[&str]) -> RedisServer {
         let mut s = RedisServer {
             port: free_port(),
             child: None,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         s.spawn();
         s
@@ -59,6 +67,7 @@ impl RedisServer {
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(std::env::temp_dir())
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -68,7 +77,8 @@ impl RedisServer {
         while Instant::now() < deadline {
             if self
                 .command(&[b"PING"])
-                .is_some_and(|r| r.starts_with(b"+PONG"))
+                // Up: PONG, or NOAUTH when it wants a password.
+                .is_some_and(|r| r.starts_with(b"+PONG") || r.starts_with(b"-NOAUTH"))
             {
                 return;
             }
