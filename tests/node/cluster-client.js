@@ -83,7 +83,12 @@ class Client {
     while (!this.has(event, args)) {
       if (Date.now() > deadline) {
         const got = this.events.filter((e) => e.event === event).map((e) => JSON.stringify(e.args));
-        throw new Error(`${this.name} (node ${this.node}): no ${event} ${JSON.stringify(args)} (got: ${got.join(" ") || "none"})`);
+        // What else it saw, for a failure that does not reproduce: connected or not, the last events.
+        const last = this.events.slice(-4).map((e) => e.event).join(",");
+        throw new Error(
+          `${this.name} (node ${this.node}): no ${event} ${JSON.stringify(args)} in ${ms} ms (got: ${got.join(" ") || "none"}; ` +
+            `connected: ${this.socket.connected}, ${this.events.length} events, last: ${last || "none"})`,
+        );
       }
       await sleep(10);
     }
