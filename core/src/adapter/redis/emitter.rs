@@ -198,7 +198,9 @@ impl Emitter {
         &self.nsp
     }
 
-    fn operator(&self) -> EmitterOperator {
+    /// An operator targeting every socket of the namespace, no flag set: what the emitter's
+    /// own operations start from, for code that adds rooms, exceptions and flags one by one.
+    pub fn operator(&self) -> EmitterOperator {
         EmitterOperator {
             emitter: self.clone(),
             opts: BroadcastOptions::default(),
