@@ -510,6 +510,146 @@ export declare function createAdapter(url: string, opts?: RedisAdapterOptions): 
  */
 export declare function createShardedAdapter(url: string, opts?: ShardedRedisAdapterOptions): RedisAdapter;
 
+/**
+ * The wire format of an {@link Emitter}: the one the cluster's nodes read. `"classic"`:
+ * `@socket.io/redis-adapter`'s `createAdapter` (and polysio's {@link createAdapter}), written as
+ * `@socket.io/redis-emitter` 5.1 does (PUBLISH). `"streams"`: `@socket.io/redis-streams-adapter`
+ * 0.3's nodes, written as `@socket.io/redis-streams-emitter` does (XADD into one stream).
+ */
+export type EmitterFormat = "classic" | "streams";
+
+/** Options of {@link createEmitter}, named after `@socket.io/redis-emitter`'s (and `@socket.io/redis-streams-emitter`'s). */
+export interface EmitterOptions {
+  /** See {@link EmitterFormat}; default `"classic"`. */
+  format?: EmitterFormat;
+  /** The classic format's channel prefix; default `"socket.io"`: the nodes' `key`. Refused with `format: "streams"`. */
+  key?: string;
+  /** The streams format's stream; default `"socket.io"`: the nodes' `streamName` (one stream: nodes with a `streamCount` above 1 do not all read it). Streams only. */
+  streamName?: string;
+  /** The streams format's `MAXLEN ~` of each XADD; default 10000. Streams only. */
+  maxLen?: number;
+  /** The longest wait for one Redis write, connecting included, in ms; default 2000: a write Redis has not taken by then is dropped (polysio's own). */
+  commandTimeout?: number;
+  /** Messages waiting to be written, at most; default 10000. Past that (Redis slow or away) they are dropped and counted in `stats().dropped`, not thrown (polysio's own). */
+  maxQueue?: number;
+}
+
+/** The counters of an {@link Emitter}: `published` and `dropped` (the others stay 0). */
+export type EmitterStats = RedisAdapterStats;
+
+/**
+ * Rooms, exceptions and flags chosen on an {@link Emitter}, then one operation
+ * (`@socket.io/redis-emitter`'s `BroadcastOperator`). Immutable: each modifier returns a new one.
+ */
+export declare class EmitterBroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap> {
+  private constructor();
+  /** Targets a room (or several): sockets in any of them. */
+  to(room: Room | Room[]): EmitterBroadcastOperator<EmitEvents>;
+  /** Same as `to`. */
+  in(room: Room | Room[]): EmitterBroadcastOperator<EmitEvents>;
+  /** Excludes the sockets in a room (or several, or socket ids). */
+  except(room: Room | Room[]): EmitterBroadcastOperator<EmitEvents>;
+  /** The event may be lost (not sent to a client that is not ready to take it). */
+  readonly volatile: EmitterBroadcastOperator<EmitEvents>;
+  /** Accepted for compatibility; compression is not applied. */
+  compress(compress: boolean): EmitterBroadcastOperator<EmitEvents>;
+  /**
+   * Emits to the selected sockets of every node (binary arguments allowed); always true. Only
+   * queued: see {@link Emitter.flush}. Throws on a reserved event name (`connect`,
+   * `disconnect`...) and on an ack callback ("Acknowledgements are not supported").
+   */
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): true;
+  /** The selected sockets of every node join rooms. */
+  socketsJoin(rooms: Room | Room[]): void;
+  /** The selected sockets of every node leave rooms. */
+  socketsLeave(rooms: Room | Room[]): void;
+  /** Disconnects the selected sockets of every node (their whole connections with `close`). */
+  disconnectSockets(close?: boolean): void;
+}
+
+/**
+ * Sends to the sockets of a Socket.IO cluster over Redis from a process that is not one of its
+ * servers (a worker, a cron job): `@socket.io/redis-emitter` 5.1's `Emitter`, plus
+ * {@link Emitter.flush} and {@link Emitter.close}; made by {@link createEmitter}. Every
+ * operation only queues its message and returns at once (as npm's, which does not wait for the
+ * PUBLISH); the Rust core writes the queue to Redis in order on its own connection. Nothing
+ * holds the Node process: `await emitter.close()` (or `flush()`) before the process ends, or
+ * the last messages may not be written.
+ */
+export declare class Emitter<EmitEvents extends EventsMap = DefaultEventsMap> {
+  private constructor();
+  /** The namespace this emitter sends to (`"/"` unless {@link Emitter.of} said otherwise). */
+  readonly nsp: string;
+  /** The Redis URL. */
+  readonly url: string;
+  /** See {@link EmitterFormat}. */
+  readonly format: EmitterFormat;
+  /** The classic format's channel prefix; null for streams. */
+  readonly key: string | null;
+  /** The streams format's stream; null for classic. */
+  readonly streamName: string | null;
+  /** The same emitter (same connection, same queue) for namespace `nsp` (a leading `/` is added when missing). */
+  of(nsp: string): Emitter<EmitEvents>;
+  /** Emits to every socket of the namespace on every node; see {@link EmitterBroadcastOperator.emit}. */
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): true;
+  /** Targets a room (or several). */
+  to(room: Room | Room[]): EmitterBroadcastOperator<EmitEvents>;
+  /** Same as `to`. */
+  in(room: Room | Room[]): EmitterBroadcastOperator<EmitEvents>;
+  /** Excludes the sockets in a room (or several). */
+  except(room: Room | Room[]): EmitterBroadcastOperator<EmitEvents>;
+  /** The event may be lost (not sent to a client that is not ready to take it). */
+  readonly volatile: EmitterBroadcastOperator<EmitEvents>;
+  /** Accepted for compatibility; compression is not applied. */
+  compress(compress: boolean): EmitterBroadcastOperator<EmitEvents>;
+  /** Every socket of the namespace on every node joins rooms. */
+  socketsJoin(rooms: Room | Room[]): void;
+  /** Every socket of the namespace on every node leaves rooms. */
+  socketsLeave(rooms: Room | Room[]): void;
+  /** Disconnects every socket of the namespace on every node (their whole connections with `close`). */
+  disconnectSockets(close?: boolean): void;
+  /** Emits `event` to the server-side listeners (`io.on(event, ...)`) of every node; no ack (a callback throws). */
+  serverSideEmit(event: string, ...args: any[]): void;
+  /**
+   * Resolves once every message queued before the call has been written to Redis. Rejects with
+   * `ERR_TRANSPORT` when a write failed since the previous flush (Redis away, or slower than
+   * `commandTimeout`: those messages are dropped, not retried, and counted in `stats().dropped`),
+   * with `ERR_CLOSED` once closed. Messages dropped because the queue was full do not reject it
+   * (they are counted).
+   */
+  flush(): Promise<void>;
+  /**
+   * Closes the emitter and every emitter {@link Emitter.of} gave: later operations throw
+   * `ERR_CLOSED`. Resolves (never rejects) once the messages queued before are written or
+   * dropped; the connection then goes. Idempotent.
+   */
+  close(): Promise<void>;
+  /** The counters (throws `ERR_CLOSED` once closed). */
+  stats(): EmitterStats;
+}
+
+/**
+ * A Redis emitter, used as `@socket.io/redis-emitter` 5.1's `new Emitter(redisClient, opts)`
+ * is, but taking a URL (`redis://[user:password@]host[:port][/db]` or
+ * `redis+unix:///path/to/socket[?db=N]`): the core opens its own connection, on the first
+ * write, and reconnects by itself. Reaches npm socket.io 4.8 nodes (`@socket.io/redis-adapter`,
+ * or `@socket.io/redis-streams-adapter` with `format: "streams"`) and polysio servers with
+ * {@link createAdapter}. Throws `ERR_INVALID_ARG_VALUE` (or `ERR_INVALID_ARG_TYPE`) on an
+ * option or URL it cannot use, never because Redis is unreachable. Acknowledgements are not
+ * supported.
+ *
+ * ```js
+ * const { createEmitter } = require("polysio");
+ * const emitter = createEmitter("redis://127.0.0.1:6379", { key: "socket.io" });
+ * emitter.emit("time", new Date());
+ * emitter.to("room1").except("room2").emit("news", Buffer.from([1, 2, 3]));
+ * emitter.of("/admin").in("room1").socketsJoin("room3");
+ * emitter.of("/admin").disconnectSockets(true);
+ * await emitter.close(); // written to Redis; the process may exit
+ * ```
+ */
+export declare function createEmitter<EmitEvents extends EventsMap = DefaultEventsMap>(url: string, opts?: EmitterOptions): Emitter<EmitEvents>;
+
 /** Selects sockets (rooms, exceptions, flags) and acts on them. Immutable. */
 export declare class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap, SocketData = any> {
   private constructor();

@@ -6,6 +6,7 @@ const { Server, Namespace, ParentNamespace, Socket, BroadcastOperator } = requir
 const { binding } = require("./lib/native");
 const { expect } = require("./lib/errors");
 const { createAdapter, createShardedAdapter, RedisAdapter } = require("./lib/redis");
+const { createEmitter, Emitter } = require("./lib/emitter");
 
 /**
  * Process-wide settings, before the first server or client is created:
@@ -30,5 +31,7 @@ module.exports = {
   createAdapter,
   createShardedAdapter,
   RedisAdapter,
+  createEmitter,
+  Emitter,
   version: require("./package.json").version,
 };

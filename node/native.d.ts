@@ -53,6 +53,46 @@ export declare class NativeDispatcher {
   release(): void
 }
 
+/**
+ * The native half of lib/emitter.js's `Emitter` (`createEmitter(url, options)`): the core's
+ * [`Emitter`], which writes to Redis from its own task; JavaScript passes the namespace and
+ * the target of each operation. Nothing here holds Node's event loop.
+ */
+export declare class NativeEmitter {
+  /**
+   * Starts the emitter for the Redis server of `url` with the options of lib/emitter.js
+   * (`format`: `"classic"` or `"streams"`, `key`, `streamName`, `maxLen`, `commandTimeout`,
+   * `maxQueue`). Throws on a URL or option it cannot use, never because Redis is away (it
+   * connects on the first write).
+   */
+  constructor(url: string, options: unknown)
+  /** Emits `event` with `args` to the sockets `target` selects in namespace `nsp`. */
+  emit(nsp: string, target: Target, event: string, args: unknown): void
+  /** Makes the selected sockets join `rooms`. */
+  socketsJoin(nsp: string, target: Target, rooms: Array<string>): void
+  /** Makes the selected sockets leave `rooms`. */
+  socketsLeave(nsp: string, target: Target, rooms: Array<string>): void
+  /** Disconnects the selected sockets (their whole connections with `close`). */
+  disconnectSockets(nsp: string, target: Target, close: boolean): void
+  /** Emits `event` with `args` to the server-side listeners of namespace `nsp` on every node. */
+  serverSideEmit(nsp: string, event: string, args: unknown): void
+  /**
+   * A `Done` event for `req` once what was queued before is written to Redis; an error when
+   * a write failed since the previous flush, `ERR_CLOSED` once closed.
+   */
+  flush(dispatcher: NativeDispatcher, req: number): void
+  /**
+   * Closes the emitter: later operations throw `ERR_CLOSED`. A `Done` event for `req` once
+   * what was queued before is written (or dropped); the connection then goes. Idempotent.
+   */
+  close(dispatcher: NativeDispatcher, req: number): void
+  /**
+   * The counters: `published` (messages written), `dropped` (messages lost: queue full, or
+   * Redis failed to take them); the others are 0.
+   */
+  stats(): RedisStatsObject
+}
+
 /** What comes after a request the core could not answer at once (see the module's doc). */
 export declare class NativeExchange {
   /** 1: a POST body to read; 2: a long-polling GET; 3: a WebSocket. */
@@ -364,7 +404,7 @@ export declare function nativeVersion(): string
 /** How many ack requests JavaScript still owes (diagnostics and tests). */
 export declare function pendingAcks(): number
 
-/** The counters of a Redis adapter. */
+/** The counters of a Redis adapter or emitter. */
 export interface RedisStatsObject {
   /** Messages published. */
   published: number

@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeClientSocket = nativeBinding.NativeClientSocket
 module.exports.NativeDispatcher = nativeBinding.NativeDispatcher
+module.exports.NativeEmitter = nativeBinding.NativeEmitter
 module.exports.NativeExchange = nativeBinding.NativeExchange
 module.exports.NativeManager = nativeBinding.NativeManager
 module.exports.NativeMiddlewareReply = nativeBinding.NativeMiddlewareReply

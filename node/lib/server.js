@@ -86,6 +86,31 @@ function roomList(room) {
 }
 
 /**
+ * Gives `cls` (whose `_op()` makes a fresh operator) the operator's `methods` and `getters`,
+ * each starting from a fresh operator: `io.to(room)` is `io._op().to(room)`, as socket.io's
+ * Namespace forwards to its BroadcastOperator.
+ */
+function forwardToOperator(cls, methods, getters = []) {
+  for (const m of methods) {
+    Object.defineProperty(cls.prototype, m, {
+      value: function (...args) {
+        return this._op()[m](...args);
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
+  for (const g of getters) {
+    Object.defineProperty(cls.prototype, g, {
+      get() {
+        return this._op()[g];
+      },
+      configurable: true,
+    });
+  }
+}
+
+/**
  * Selects sockets of a namespace (rooms, exceptions, flags) and acts on them. Immutable: every
  * selector returns a new operator. Built by `io.to()`, `socket.broadcast`, `nsp.except()`...
  */
@@ -327,34 +352,6 @@ class Namespace extends Listeners {
   _op() {
     return new BroadcastOperator(this);
   }
-  to(room) {
-    return this._op().to(room);
-  }
-  in(room) {
-    return this._op().in(room);
-  }
-  except(room) {
-    return this._op().except(room);
-  }
-  timeout(ms) {
-    return this._op().timeout(ms);
-  }
-  get local() {
-    return this._op().local;
-  }
-  get volatile() {
-    return this._op().volatile;
-  }
-  compress() {
-    return this._op();
-  }
-  /** Emits to every socket of the namespace. */
-  emit(event, ...args) {
-    return this._op().emit(event, ...args);
-  }
-  emitWithAck(event, ...args) {
-    return this._op().emitWithAck(event, ...args);
-  }
   /** Emits a `message` event. */
   send(...args) {
     this.emit("message", ...args);
@@ -362,21 +359,6 @@ class Namespace extends Listeners {
   }
   write(...args) {
     return this.send(...args);
-  }
-  fetchSockets() {
-    return this._op().fetchSockets();
-  }
-  allSockets() {
-    return this._op().allSockets();
-  }
-  socketsJoin(room) {
-    this._op().socketsJoin(room);
-  }
-  socketsLeave(room) {
-    this._op().socketsLeave(room);
-  }
-  disconnectSockets(close = false) {
-    this._op().disconnectSockets(close);
   }
   /**
    * Emits `event` to the listeners of this namespace on the other nodes of a Redis cluster
@@ -472,6 +454,13 @@ class Namespace extends Listeners {
     socket._syncData();
   }
 }
+
+// Selecting and acting on sockets: `to`, `emit` (to every socket of the namespace), ...
+forwardToOperator(
+  Namespace,
+  ["to", "in", "except", "timeout", "compress", "emit", "emitWithAck", "fetchSockets", "allSockets", "socketsJoin", "socketsLeave", "disconnectSockets"],
+  ["local", "volatile"],
+);
 
 /** The namespace returned by `io.of(regexp or function)`: its children are created on demand. */
 class ParentNamespace extends Namespace {
@@ -1212,4 +1201,4 @@ function mimeType(name) {
   return MIME[pathMod.extname(name).toLowerCase()] || "application/octet-stream";
 }
 
-module.exports = { Server, Namespace, ParentNamespace, Socket, BroadcastOperator };
+module.exports = { Server, Namespace, ParentNamespace, Socket, BroadcastOperator, roomList, forwardToOperator };

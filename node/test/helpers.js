@@ -3,6 +3,8 @@
 // generous timeouts (the machine may be loaded), child processes.
 
 const { spawn } = require("node:child_process");
+const net = require("node:net");
+const os = require("node:os");
 const path = require("node:path");
 
 /** Generous: 2 cores shared with other builds. */
@@ -132,7 +134,90 @@ function kill(child) {
   }
 }
 
+/** A free TCP port on 127.0.0.1 (bound, then released). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Waits until the async `cond` resolves true (at most `ms`). */
+async function untilAsync(cond, ms, what) {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await sleep(50);
+  }
+}
+
+/** True if a TCP connection to 127.0.0.1:`port` is accepted. */
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.on("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on("error", () => resolve(false));
+  });
+}
+
+/** A redis-server of the test's own on `port` (no persistence); resolves once it accepts. */
+async function startRedis(port) {
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", os.tmpdir()], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let err = "";
+  child.stderr.on("data", (d) => (err += d));
+  const exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+  await untilAsync(async () => (await canConnect(port)) || child.exitCode !== null, 10000, "redis-server to accept connections");
+  if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${err}`);
+  child.exited = exited;
+  return child;
+}
+
+/** Kills a redis-server of `startRedis` (SIGKILL: no goodbye) and waits for its exit. */
+async function stopRedis(child) {
+  if (child.exitCode === null) {
+    child.kill("SIGKILL");
+    await child.exited;
+  }
+}
+
+/** True if `c` receives `event` within `ms`. */
+async function receives(c, event, ms) {
+  try {
+    return await once(c, event, ms);
+  } catch {
+    return null;
+  }
+}
+
 const repo = path.resolve(__dirname, "..", "..");
 const pkg = path.resolve(__dirname, "..");
 
-module.exports = { WAIT, once, within, until, connected, sleep, listen, refServer, run, startListening, kill, repo, pkg };
+module.exports = {
+  WAIT,
+  once,
+  within,
+  until,
+  connected,
+  sleep,
+  listen,
+  refServer,
+  run,
+  startListening,
+  kill,
+  freePort,
+  untilAsync,
+  startRedis,
+  stopRedis,
+  receives,
+  repo,
+  pkg,
+};

@@ -10,78 +10,15 @@
 
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const net = require("node:net");
-const os = require("node:os");
 const path = require("node:path");
-const { spawn, spawnSync } = require("node:child_process");
+const { spawnSync } = require("node:child_process");
 const { io: connect } = require("socket.io-client");
 const { Server, createAdapter, createShardedAdapter, RedisAdapter } = require("..");
-const { once, until, connected, sleep, startListening, kill, repo } = require("./helpers");
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Waits until the async `cond` resolves true (at most `ms`). */
-async function untilAsync(cond, ms, what) {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(50);
-  }
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, "127.0.0.1");
-    s.on("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on("error", () => resolve(false));
-  });
-}
-
-/** A redis-server of the test's own on `port` (no persistence); resolves once it accepts. */
-async function startRedis(port) {
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", os.tmpdir()], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let err = "";
-  child.stderr.on("data", (d) => (err += d));
-  const exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
-  await untilAsync(async () => (await canConnect(port)) || child.exitCode !== null, 10000, "redis-server to accept connections");
-  if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${err}`);
-  child.exited = exited;
-  return child;
-}
-
-async function stopRedis(child) {
-  if (child.exitCode === null) {
-    child.kill("SIGKILL");
-    await child.exited;
-  }
-}
+const { once, until, connected, sleep, startListening, kill, repo, freePort, untilAsync, startRedis, stopRedis, receives } = require("./helpers");
 
 /** Emits with an ack; resolves with the ack's arguments. */
 function ask(c, ...args) {
   return new Promise((resolve) => c.timeout(10000).emit(...args, (err, ...reply) => resolve(err ? [{ error: String(err.message) }] : reply)));
-}
-
-/** True if `c` receives `event` within `ms`. */
-async function receives(c, event, ms) {
-  try {
-    return await once(c, event, ms);
-  } catch {
-    return null;
-  }
 }
 
 /** The polysio node: the same cluster events as tests/node/redis-cluster-node.js. */

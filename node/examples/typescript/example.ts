@@ -1,7 +1,7 @@
 // A typed chat server and client with polysio, checked by `tsc --noEmit` (node/test/run.sh) and
 // runnable as JavaScript once compiled. Event maps type every emit, listener and ack, as with
 // socket.io.
-import { Server, createAdapter, type RedisAdapter, type Socket } from "polysio";
+import { Server, createAdapter, createEmitter, type Emitter, type RedisAdapter, type Socket } from "polysio";
 import { io } from "polysio/client";
 import { createServer } from "node:http";
 
@@ -88,6 +88,20 @@ function clusterNode(url: string): Server<ClientToServerEvents, ServerToClientEv
   return node;
 }
 void clusterNode;
+
+/** A worker that is not a server sends to the cluster's clients (not run here: it needs a redis-server). */
+async function worker(url: string): Promise<void> {
+  const emitter: Emitter<ServerToClientEvents> = createEmitter<ServerToClientEvents>(url, { key: "socket.io" });
+  const sent: true = emitter.to("lobby").except("muted").emit("typing", "a worker");
+  emitter.of("/admin").volatile.emit("bin", Buffer.from([1, 2, 3]));
+  emitter.in(["lobby", "hall"]).socketsJoin("all");
+  emitter.disconnectSockets(true);
+  emitter.serverSideEmit("ping");
+  void sent;
+  await emitter.flush();
+  await emitter.close();
+}
+void worker;
 
 async function main(): Promise<void> {
   // Without a Redis adapter, the cluster is this server alone.
