@@ -34,21 +34,13 @@ impl RedisOptions {
         format: &str,
         subscription_mode: &str,
     ) -> PyResult<Self> {
-        if key.is_empty() {
-            return Err(PyValueError::new_err("channel must not be empty"));
-        }
-        if queue_capacity < 1 {
-            return Err(PyValueError::new_err(format!(
-                "queue_capacity must be at least 1, got {queue_capacity}"
-            )));
-        }
         // Checked here, so that a bad URL fails in the manager's constructor.
-        redis_url_check(url)?;
+        let capacity = check_common(url, key, queue_capacity)?;
         let mut config = RedisConfig::new(url);
         config.key = key.to_owned();
         config.requests_timeout = timeout("requests_timeout", requests_timeout)?;
         config.command_timeout = timeout("command_timeout", command_timeout)?;
-        config.queue_capacity = usize::try_from(queue_capacity).unwrap_or(usize::MAX);
+        config.queue_capacity = capacity;
         config.format = match format {
             "classic" => RedisFormat::Classic,
             "sharded" => RedisFormat::Sharded,
@@ -102,6 +94,21 @@ impl RedisOptions {
             SubscriptionMode::DynamicPrivate => "dynamic-private",
         }
     }
+}
+
+/// The checks the adapter's and the emitter's options share: the URL, a non-empty key, and a
+/// queue capacity of at least 1 (returned).
+fn check_common(url: &str, key: &str, queue_capacity: i64) -> PyResult<usize> {
+    if key.is_empty() {
+        return Err(PyValueError::new_err("channel must not be empty"));
+    }
+    if queue_capacity < 1 {
+        return Err(PyValueError::new_err(format!(
+            "queue_capacity must be at least 1, got {queue_capacity}"
+        )));
+    }
+    redis_url_check(url)?;
+    Ok(usize::try_from(queue_capacity).unwrap_or(usize::MAX))
 }
 
 fn redis_url_check(url: &str) -> PyResult<()> {
@@ -180,15 +187,7 @@ impl RedisEmitter {
         command_timeout: f64,
         queue_capacity: i64,
     ) -> PyResult<Self> {
-        if key.is_empty() {
-            return Err(PyValueError::new_err("channel must not be empty"));
-        }
-        if queue_capacity < 1 {
-            return Err(PyValueError::new_err(format!(
-                "queue_capacity must be at least 1, got {queue_capacity}"
-            )));
-        }
-        redis_url_check(url)?;
+        let capacity = check_common(url, key, queue_capacity)?;
         let mut config =
             match format {
                 "classic" => EmitterConfig::new(url),
@@ -206,7 +205,7 @@ impl RedisEmitter {
         config.key = key.to_owned();
         config.stream_name = key.to_owned();
         config.command_timeout = timeout("command_timeout", command_timeout)?;
-        config.queue_capacity = usize::try_from(queue_capacity).unwrap_or(usize::MAX);
+        config.queue_capacity = capacity;
         let runtime = runtime::handle()?;
         let emitter = {
             let _guard = runtime.enter();

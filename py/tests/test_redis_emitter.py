@@ -13,8 +13,10 @@ import pytest
 
 import polysio
 
-from conftest import NODE_DIR, eventually, node_env
-from test_redis import Listener, RedisServer, connect, redis, settle  # noqa: F401 (fixture)
+from conftest import NODE_DIR, eventually
+from test_redis import (  # noqa: F401 (redis: a fixture)
+    Listener, RedisServer, connect, node_processes, redis, settle,
+)
 
 EMITTER_NODE = str(NODE_DIR / "redis-emitter-node.js")
 
@@ -22,23 +24,8 @@ EMITTER_NODE = str(NODE_DIR / "redis-emitter-node.js")
 @pytest.fixture
 async def emitter_node() -> AsyncIterator[Callable[..., Any]]:
     """``await emitter_node(redis_url, fmt)`` starts redis-emitter-node.js; its URL."""
-    procs: list[asyncio.subprocess.Process] = []
-
-    async def start(redis_url: str, fmt: str = "classic") -> str:
-        proc = await asyncio.create_subprocess_exec(
-            "node", EMITTER_NODE, redis_url, fmt, env=node_env(), stdout=asyncio.subprocess.PIPE,
-        )
-        procs.append(proc)
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        assert line.startswith(b"listening "), f"redis-emitter-node.js said {line!r}"
-        return f"http://127.0.0.1:{int(line.split()[1])}"
-
-    yield start
-    for p in procs:
-        if p.returncode is None:
-            p.kill()
-        await p.wait()
+    async for start in node_processes(EMITTER_NODE):
+        yield start
 
 
 @pytest.mark.parametrize("fmt", ["classic", "streams"])
