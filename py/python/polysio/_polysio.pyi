@@ -10,6 +10,7 @@ __all__ = [
     "NativeClient",
     "NativeServer",
     "PollTicket",
+    "RedisEmitter",
     "RedisOptions",
     "StaticFiles",
     "WsConnection",
