@@ -34,7 +34,7 @@ mod polysio_native {
     #[pymodule_export]
     use super::hub::{Ack, ConnectReply, Hold};
     #[pymodule_export]
-    use super::redis::RedisOptions;
+    use super::redis::{RedisEmitter, RedisOptions};
     #[pymodule_export]
     use super::runtime::{before_exit, set_worker_threads};
     #[pymodule_export]

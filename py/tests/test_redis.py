@@ -90,20 +90,22 @@ def redis() -> Any:
     shutil.rmtree(r.dir, ignore_errors=True)
 
 
-@pytest.fixture
-async def npm_node() -> AsyncIterator[Callable[[str], Any]]:
-    """``await npm_node(redis_url)`` starts an npm socket.io node of the cluster; its URL."""
+async def node_processes(
+    script: str, *leading: str
+) -> AsyncIterator[Callable[..., Any]]:
+    """Yields ``await start(redis_url, fmt)``, which runs ``node script *leading redis_url
+    fmt`` until it prints ``listening PORT`` and gives its URL; kills them all at the end."""
     procs: list[asyncio.subprocess.Process] = []
 
     async def start(redis_url: str, fmt: str = "classic") -> str:
         proc = await asyncio.create_subprocess_exec(
-            "node", CLUSTER_NODE, "0", redis_url, fmt,
+            "node", script, *leading, redis_url, fmt,
             env=node_env(), stdout=asyncio.subprocess.PIPE,
         )
         procs.append(proc)
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        assert line.startswith(b"listening "), f"redis-cluster-node.js said {line!r}"
+        assert line.startswith(b"listening "), f"{script} said {line!r}"
         return f"http://127.0.0.1:{int(line.split()[1])}"
 
     yield start
@@ -111,6 +113,13 @@ async def npm_node() -> AsyncIterator[Callable[[str], Any]]:
         if p.returncode is None:
             p.kill()
         await p.wait()
+
+
+@pytest.fixture
+async def npm_node() -> AsyncIterator[Callable[..., Any]]:
+    """``await npm_node(redis_url)`` starts an npm socket.io node of the cluster; its URL."""
+    async for start in node_processes(CLUSTER_NODE, "0"):
+        yield start
 
 
 class Listener:
@@ -391,8 +400,7 @@ def test_manager_arguments() -> None:
     mgr = polysio.AsyncRedisManager()
     assert mgr.url == "redis://localhost:6379/0" and mgr.channel == "socket.io"
     assert not mgr.write_only
-    with pytest.raises(NotImplementedError, match="write_only"):
-        polysio.AsyncRedisManager("redis://127.0.0.1:6379", write_only=True)
+    assert polysio.AsyncRedisManager("redis://127.0.0.1:6379", write_only=True).write_only
     with pytest.raises(ValueError, match="rediss"):
         polysio.AsyncRedisManager("rediss://127.0.0.1:6379")
     with pytest.raises(ValueError, match="not a Redis URL"):

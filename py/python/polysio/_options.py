@@ -122,6 +122,11 @@ def server_options(
                 "polysio.AsyncRedisManager (Node's Redis adapter format), python-socketio's "
                 "message-queue managers cannot take part",
             )
+        if manager.write_only:
+            raise ValueError(
+                "client_manager: a write_only AsyncRedisManager is an emitter, not a node of "
+                "the cluster; give the server AsyncRedisManager(url) without write_only"
+            )
         opts["redis"] = manager._options
     serializer = opts.pop("serializer", "default")
     if serializer != "default":

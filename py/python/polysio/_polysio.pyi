@@ -10,6 +10,7 @@ __all__ = [
     "NativeClient",
     "NativeServer",
     "PollTicket",
+    "RedisEmitter",
     "RedisOptions",
     "StaticFiles",
     "WsConnection",
@@ -240,6 +241,43 @@ class RedisOptions:
     def format(self) -> str: ...
     @property
     def subscription_mode(self) -> str: ...
+
+@final
+class RedisEmitter:
+    """The core's Redis emitter, the native half of
+    ``polysio.AsyncRedisManager(url, write_only=True)``: every method but ``flush`` only
+    queues its message. Example::
+
+        e = RedisEmitter("redis://127.0.0.1:6379/0")
+        e.emit("/", "news", ["hello"], ["room1"], None)
+        e.flush(5.0)
+    """
+
+    def __new__(
+        cls,
+        url: str,
+        key: str = "socket.io",
+        format: str = "classic",
+        command_timeout: float = 2.0,
+        queue_capacity: int = 10000,
+    ) -> RedisEmitter: ...
+    def emit(
+        self, nsp: str, event: str, args: Union[list[Any], tuple[Any, ...]],
+        to: Optional[list[str]] = None, skip: Optional[list[str]] = None,
+    ) -> None: ...
+    def sockets_rooms(
+        self, nsp: str, join: bool, rooms: list[str], to: Optional[list[str]] = None,
+        skip: Optional[list[str]] = None,
+    ) -> None: ...
+    def disconnect_sockets(
+        self, nsp: str, close: bool = False, to: Optional[list[str]] = None,
+        skip: Optional[list[str]] = None,
+    ) -> None: ...
+    def server_side_emit(
+        self, nsp: str, event: str, args: Union[list[Any], tuple[Any, ...]]
+    ) -> None: ...
+    def flush(self, timeout: float) -> None: ...
+    def redis_stats(self) -> dict[str, Any]: ...
 
 @final
 class NativeClient:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from ._base import Rooms, ack_result, data_args
 from ._base import rooms as _rooms
-from ._polysio import RedisOptions
+from ._polysio import RedisEmitter, RedisOptions
 
 if TYPE_CHECKING:
     from .async_server import AsyncServer
@@ -94,8 +95,29 @@ class AsyncRedisManager:
     - ``channel``: the prefix of every Redis channel, Node's ``key`` option; the default
       ``"socket.io"`` is Node's (python-socketio's own default is ``"socketio"``). Every node of
       a cluster must use the same.
-    - ``write_only``: True would make an emitter (a process that is not a server). Not
-      supported yet: raises :class:`NotImplementedError`.
+    - ``write_only``: True makes an emitter, for a process that is not a server (a worker, a
+      script), as python-socketio's ``write_only`` and Node's ``@socket.io/redis-emitter``
+      5.1: :meth:`emit`, :meth:`enter_room`, :meth:`leave_room`, :meth:`close_room`,
+      :meth:`disconnect`, :meth:`sockets_join`, :meth:`sockets_leave`,
+      :meth:`disconnect_sockets` and :meth:`server_side_emit` reach the clients of every node
+      of the cluster; :meth:`flush` waits until they are written. ``format`` is then
+      ``"classic"`` (Node's ``createAdapter`` nodes) or ``"streams"`` (Node's
+      ``@socket.io/redis-streams-adapter`` nodes, as ``@socket.io/redis-streams-emitter``;
+      ``channel`` is then the stream's name, ``MAXLEN ~ 10000``); ``"sharded"`` raises
+      :class:`ValueError`. Every operation only queues its message and returns at once (one
+      background connection writes the queue in order; no event loop is needed, nothing
+      blocks): while Redis is away, messages that it has not taken within ``socket_timeout``
+      are dropped (pub/sub has no memory) and counted in :meth:`stats`, :meth:`flush` raises
+      :class:`polysio.SocketIOError` if any was dropped since the previous flush, and past
+      ``queue_capacity`` waiting messages operations raise :class:`polysio.BufferFullError`.
+      No acknowledgements (``callback`` raises :class:`ValueError`, as Node's emitter
+      throws). A write_only manager cannot be a server's ``client_manager``. Example::
+
+          mgr = polysio.AsyncRedisManager("redis://127.0.0.1:6379/0", write_only=True)
+          await mgr.emit("news", {"n": 1}, room="room1", skip_sid="some-sid")
+          await mgr.emit("file", (b"\\x00\\x01", "two arguments"))
+          await mgr.enter_room("some-sid", "/", "room2")
+          await mgr.flush()  # written to Redis
     - ``logger``: accepted and unused (the core logs through ``tracing``).
     - ``format`` (polysio's own, keyword): the wire format, ``"classic"`` (the default: Node's
       ``createAdapter``) or ``"sharded"`` (Node's ``createShardedAdapter``: sharded pub/sub,
@@ -139,12 +161,6 @@ class AsyncRedisManager:
         format: str = "classic",
         subscription_mode: str = "dynamic",
     ) -> None:
-        if write_only:
-            raise NotImplementedError(
-                "write_only=True (a Redis emitter, as @socket.io/redis-emitter) is not "
-                "supported by polysio yet: run the emitting code in a polysio server joined "
-                "to the cluster instead"
-            )
         if not isinstance(url, str):
             raise TypeError(f"url must be a str, got {type(url).__name__}")
         if not isinstance(channel, str):
@@ -179,8 +195,8 @@ class AsyncRedisManager:
         self.url = url
         #: The channel prefix (Node's ``key``).
         self.channel = channel
-        #: Always False (emitters are not supported yet).
-        self.write_only = False
+        #: True for an emitter (see ``write_only`` above).
+        self.write_only = bool(write_only)
         self.logger = logger
         if not isinstance(format, str):
             raise TypeError(f"format must be a str, got {type(format).__name__}")
@@ -188,13 +204,24 @@ class AsyncRedisManager:
             raise TypeError(
                 f"subscription_mode must be a str, got {type(subscription_mode).__name__}"
             )
-        self._options = RedisOptions(
-            url, channel, format=format, subscription_mode=subscription_mode, **native
-        )
-        #: The wire format: ``"classic"`` or ``"sharded"``.
-        self.format: str = self._options.format
-        #: The sharded format's subscription mode (``"dynamic"`` by default).
-        self.subscription_mode: str = self._options.subscription_mode
+        self._emitter: Optional[RedisEmitter] = None
+        self._emitter_pid = 0
+        if self.write_only:
+            native.pop("requests_timeout", None)  # (no requests: nothing waits for answers)
+            self._emitter_args = (url, channel, format, *(
+                native.get(k, d) for k, d in (("command_timeout", 2.0), ("queue_capacity", 10000))
+            ))
+            self._sender()  # checks the arguments now
+            #: The wire format: ``"classic"``, ``"sharded"`` or (write_only) ``"streams"``.
+            self.format: str = format
+            #: The sharded format's subscription mode (``"dynamic"`` by default).
+            self.subscription_mode: str = subscription_mode
+        else:
+            self._options = RedisOptions(
+                url, channel, format=format, subscription_mode=subscription_mode, **native
+            )
+            self.format = self._options.format
+            self.subscription_mode = self._options.subscription_mode
         self._server: Optional[AsyncServer] = None
         self._server_side: dict[tuple[str, str], Callable[..., Any]] = {}
         self._started = False
@@ -205,12 +232,80 @@ class AsyncRedisManager:
         self._server = server
 
     def _native(self) -> Any:
+        if self.write_only:
+            raise RuntimeError(
+                "this Redis manager is write_only (an emitter, not a node of the cluster): "
+                "only emit, enter_room, leave_room, close_room, disconnect, sockets_join, "
+                "sockets_leave, disconnect_sockets, server_side_emit, flush and stats"
+            )
         if self._server is None:
             raise RuntimeError(
                 "this Redis manager is not in a server yet: pass it as "
                 "AsyncServer(client_manager=...)"
             )
         return self._server._native
+
+    def _sender(self) -> Any:
+        """The native object that sends: the emitter (write_only, made again in a child
+        process after ``fork()``) or the server's."""
+        if not self.write_only:
+            return self._native()
+        if self._emitter is None or self._emitter_pid != os.getpid():
+            self._emitter = RedisEmitter(*self._emitter_args)
+            self._emitter_pid = os.getpid()
+        return self._emitter
+
+    def _emit(
+        self, event: str, data: Any, namespace: Optional[str], room: Optional[Rooms],
+        skip_sid: Optional[Rooms], callback: Optional[Callable[..., Any]], to: Optional[Rooms],
+    ) -> None:
+        if callback is not None:
+            raise ValueError(
+                "no callback through a Redis manager's emit (an emitter gets no "
+                "acknowledgements, as Node's): use AsyncServer.call or emit_with_ack on a node"
+            )
+        target = to if to is not None else room
+        self._sender().emit(
+            namespace or "/", event, data_args(data), _rooms(target), _rooms(skip_sid)
+        )
+
+    async def emit(
+        self, event: str, data: Any = None, namespace: Optional[str] = None,
+        room: Optional[Rooms] = None, skip_sid: Optional[Rooms] = None,
+        callback: Optional[Callable[..., Any]] = None, to: Optional[Rooms] = None,
+    ) -> None:
+        """Emits ``event`` to the clients of every node, python-socketio's manager ``emit``:
+        ``data`` a tuple for several arguments (None: none, else one; binary anywhere),
+        ``room`` (or ``to``) a room or sid, or a list of them (clients in any), ``skip_sid``
+        one or a list of sids or rooms left out. ``callback`` raises :class:`ValueError`.
+        Returns at once (queued, see ``write_only``); on a server's manager, to every node as
+        :meth:`polysio.AsyncServer.emit`."""
+        self._emit(event, data, namespace, room, skip_sid, callback, to)
+
+    async def enter_room(self, sid: str, namespace: Optional[str], room: str) -> None:
+        """Client ``sid`` of ``namespace`` (None: ``"/"``), on whichever node, joins ``room``
+        (Node's ``io.in(sid).socketsJoin(room)``)."""
+        self._sender().sockets_rooms(namespace or "/", True, [room], [sid], None)
+
+    async def leave_room(self, sid: str, namespace: Optional[str], room: str) -> None:
+        """Client ``sid``, on whichever node, leaves ``room``."""
+        self._sender().sockets_rooms(namespace or "/", False, [room], [sid], None)
+
+    async def close_room(self, room: str, namespace: Optional[str] = None) -> None:
+        """Every client in ``room``, on every node, leaves it."""
+        self._sender().sockets_rooms(namespace or "/", False, [room], [room], None)
+
+    async def disconnect(self, sid: str, namespace: Optional[str] = None) -> None:
+        """Disconnects client ``sid`` of ``namespace``, on whichever node."""
+        self._sender().disconnect_sockets(namespace or "/", False, [sid], None)
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Waits (off the event loop) until every message queued before is written to
+        Redis, at most ``timeout`` seconds (:class:`polysio.TimeoutError`); raises
+        :class:`polysio.SocketIOError` when messages were dropped since the previous flush
+        (Redis away). write_only managers only."""
+        sender = self._sender()
+        await asyncio.get_running_loop().run_in_executor(None, sender.flush, timeout)
 
     def on(
         self, event: str, handler: Optional[H] = None, namespace: Optional[str] = None
@@ -285,7 +380,7 @@ class AsyncRedisManager:
         """Sends ``event`` with ``args`` to the other nodes of the cluster (not this one), as
         Node's ``io.serverSideEmit``: their handlers registered with :meth:`on` (Node's
         ``io.on(event)``) run."""
-        self._native().server_side_emit(namespace or "/", event, list(args))
+        self._sender().server_side_emit(namespace or "/", event, list(args))
 
     async def server_side_emit_with_ack(
         self, event: str, *args: Any, namespace: Optional[str] = None, timeout: float = 5.0
@@ -343,7 +438,7 @@ class AsyncRedisManager:
     ) -> None:
         """Puts the clients of every node in any of the rooms ``to`` (all when None), except
         those in ``skip_sid``, in ``rooms`` (Node's ``io.in(to).socketsJoin(rooms)``)."""
-        self._native().sockets_rooms(
+        self._sender().sockets_rooms(
             namespace or "/", True, _rooms(rooms) or [], _rooms(to), _rooms(skip_sid)
         )
 
@@ -353,7 +448,7 @@ class AsyncRedisManager:
     ) -> None:
         """Takes the selected clients of every node out of ``rooms`` (Node's
         ``socketsLeave``; selection as :meth:`sockets_join`)."""
-        self._native().sockets_rooms(
+        self._sender().sockets_rooms(
             namespace or "/", False, _rooms(rooms) or [], _rooms(to), _rooms(skip_sid)
         )
 
@@ -363,7 +458,7 @@ class AsyncRedisManager:
     ) -> None:
         """Disconnects the selected clients of every node (Node's ``disconnectSockets``;
         reason ``server namespace disconnect``, with ``close`` their whole connection)."""
-        self._native().disconnect_sockets(namespace or "/", close, _rooms(to), _rooms(skip_sid))
+        self._sender().disconnect_sockets(namespace or "/", close, _rooms(to), _rooms(skip_sid))
 
     async def all_rooms(self, namespace: Optional[str] = None) -> set[str]:
         """Every room of every node (their clients' own ids included), as Node's
@@ -396,7 +491,7 @@ class AsyncRedisManager:
         ``received`` (messages from the other nodes), ``malformed`` (received, undecodable,
         logged and skipped), ``dropped`` (not published: queue full or Redis away),
         ``connections`` (times the subscriber connected)."""
-        stats: dict[str, Any] = self._native().redis_stats()
+        stats: dict[str, Any] = self._sender().redis_stats()
         return stats
 
     def __repr__(self) -> str:
@@ -414,6 +509,34 @@ class RedisManager(AsyncRedisManager):
         sio = polysio.Server(client_manager=polysio.RedisManager("redis://127.0.0.1:6379/0"))
         sio.serve("127.0.0.1", 5000)
     """
+
+    def emit(  # type: ignore[override]
+        self, event: str, data: Any = None, namespace: Optional[str] = None,
+        room: Optional[Rooms] = None, skip_sid: Optional[Rooms] = None,
+        callback: Optional[Callable[..., Any]] = None, to: Optional[Rooms] = None,
+    ) -> None:
+        """See :meth:`AsyncRedisManager.emit` (returns at once: queued)."""
+        self._emit(event, data, namespace, room, skip_sid, callback, to)
+
+    def enter_room(self, sid: str, namespace: Optional[str], room: str) -> None:  # type: ignore[override]
+        """See :meth:`AsyncRedisManager.enter_room`."""
+        self._sender().sockets_rooms(namespace or "/", True, [room], [sid], None)
+
+    def leave_room(self, sid: str, namespace: Optional[str], room: str) -> None:  # type: ignore[override]
+        """See :meth:`AsyncRedisManager.leave_room`."""
+        self._sender().sockets_rooms(namespace or "/", False, [room], [sid], None)
+
+    def close_room(self, room: str, namespace: Optional[str] = None) -> None:  # type: ignore[override]
+        """See :meth:`AsyncRedisManager.close_room`."""
+        self._sender().sockets_rooms(namespace or "/", False, [room], [room], None)
+
+    def disconnect(self, sid: str, namespace: Optional[str] = None) -> None:  # type: ignore[override]
+        """See :meth:`AsyncRedisManager.disconnect`."""
+        self._sender().disconnect_sockets(namespace or "/", False, [sid], None)
+
+    def flush(self, timeout: float = 10.0) -> None:  # type: ignore[override]
+        """Blocks until the queued messages are written (see :meth:`AsyncRedisManager.flush`)."""
+        self._sender().flush(timeout)
 
     def server_count(self, namespace: Optional[str] = None) -> int:  # type: ignore[override]
         """How many servers of the cluster serve ``namespace`` (see
@@ -435,7 +558,7 @@ class RedisManager(AsyncRedisManager):
         self, event: str, *args: Any, namespace: Optional[str] = None
     ) -> None:
         """See :meth:`AsyncRedisManager.server_side_emit`."""
-        self._native().server_side_emit(namespace or "/", event, list(args))
+        self._sender().server_side_emit(namespace or "/", event, list(args))
 
     def server_side_emit_with_ack(  # type: ignore[override]
         self, event: str, *args: Any, namespace: Optional[str] = None, timeout: float = 5.0
@@ -461,7 +584,7 @@ class RedisManager(AsyncRedisManager):
         namespace: Optional[str] = None,
     ) -> None:
         """See :meth:`AsyncRedisManager.sockets_join`."""
-        self._native().sockets_rooms(
+        self._sender().sockets_rooms(
             namespace or "/", True, _rooms(rooms) or [], _rooms(to), _rooms(skip_sid)
         )
 
@@ -470,7 +593,7 @@ class RedisManager(AsyncRedisManager):
         namespace: Optional[str] = None,
     ) -> None:
         """See :meth:`AsyncRedisManager.sockets_leave`."""
-        self._native().sockets_rooms(
+        self._sender().sockets_rooms(
             namespace or "/", False, _rooms(rooms) or [], _rooms(to), _rooms(skip_sid)
         )
 
@@ -479,7 +602,7 @@ class RedisManager(AsyncRedisManager):
         namespace: Optional[str] = None, close: bool = False,
     ) -> None:
         """See :meth:`AsyncRedisManager.disconnect_sockets`."""
-        self._native().disconnect_sockets(namespace or "/", close, _rooms(to), _rooms(skip_sid))
+        self._sender().disconnect_sockets(namespace or "/", close, _rooms(to), _rooms(skip_sid))
 
     def all_rooms(self, namespace: Optional[str] = None) -> set[str]:  # type: ignore[override]
         """See :meth:`AsyncRedisManager.all_rooms`."""
