@@ -265,6 +265,7 @@ redis_cluster() {
     [ "$format" = streams ] || POLYSIO_TEST_VALGRIND=1 vg "$bin/test_emitter" "redis://127.0.0.1:$rport" "$port" "$format"
     stop_server || true
   done
+}
 
 # The C scenario server in cluster mode (tests/SCENARIOS.md): two C nodes, and a C node beside
 # npm socket.io, in both formats, checked by tests/node/cluster-client.js.
