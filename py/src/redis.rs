@@ -135,44 +135,24 @@ pub(crate) struct RedisEmitter {
     emitter: Emitter,
 }
 
-/// What an operation targets: the whole namespace, or rooms and exceptions.
-enum Target {
-    All(Emitter),
-    Rooms(EmitterOperator),
-}
-
-macro_rules! on_target {
-    ($t:expr, $m:ident($($a:expr),*)) => {
-        match $t {
-            Target::All(e) => e.$m($($a),*),
-            Target::Rooms(o) => o.$m($($a),*),
-        }
-    };
-}
-
 impl RedisEmitter {
+    /// The sockets of `nsp` in any of the rooms `to` (all when empty), except those in any of
+    /// `skip`, on every node.
     fn target(
         &self,
         nsp: &str,
         to: Option<Vec<String>>,
         skip: Option<Vec<String>>,
-    ) -> PyResult<Target> {
+    ) -> PyResult<EmitterOperator> {
         runtime::check_pid(self.pid, "Redis emitter")?;
-        let e = self.emitter.of(nsp);
-        let mut op: Option<EmitterOperator> = None;
+        let mut op = self.emitter.of(nsp).broadcast();
         for r in to.unwrap_or_default() {
-            op = Some(match op {
-                Some(o) => o.to(r),
-                None => e.to(r),
-            });
+            op = op.to(r);
         }
         for r in skip.unwrap_or_default() {
-            op = Some(match op {
-                Some(o) => o.except(r),
-                None => e.except(r),
-            });
+            op = op.except(r);
         }
-        Ok(op.map_or(Target::All(e), Target::Rooms))
+        Ok(op)
     }
 }
 
@@ -230,7 +210,7 @@ impl RedisEmitter {
         skip: Option<Vec<String>>,
     ) -> PyResult<()> {
         let args = to_args(args)?;
-        on_target!(self.target(nsp, to, skip)?, emit(event, args)).py_err()
+        self.target(nsp, to, skip)?.emit(event, args).py_err()
     }
 
     /// Queues: the selected sockets of every node join `rooms` (`join`), or leave them.
@@ -246,9 +226,9 @@ impl RedisEmitter {
         let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
         let t = self.target(nsp, to, skip)?;
         if join {
-            on_target!(t, sockets_join(&rooms)).py_err()
+            t.sockets_join(&rooms).py_err()
         } else {
-            on_target!(t, sockets_leave(&rooms)).py_err()
+            t.sockets_leave(&rooms).py_err()
         }
     }
 
@@ -262,7 +242,9 @@ impl RedisEmitter {
         to: Option<Vec<String>>,
         skip: Option<Vec<String>>,
     ) -> PyResult<()> {
-        on_target!(self.target(nsp, to, skip)?, disconnect_sockets(close)).py_err()
+        self.target(nsp, to, skip)?
+            .disconnect_sockets(close)
+            .py_err()
     }
 
     /// Queues serverSideEmit `event` with `args` to every node serving `nsp`.
